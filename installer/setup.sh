@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# LOGOS Desktop set-up: installs whatever is missing, then runs what was asked.
+#
+#   bash installer/setup.sh app  [-- ARGS]   set up, then start the GUI (on the demonstration model)
+#   bash installer/setup.sh test [-- ARGS]   set up, then run the test suite under Xvfb
+#   bash installer/setup.sh setup            set up only
+#   bash installer/setup.sh doctor           set up, then print `logos doctor`
+#
+# Options (before the action or after it):
+#   --bundle DIR   install from an offline bundle made by installer/bundle (no network used)
+#   --backend B    force the llama.cpp build: cpu, cuda or metal (default: detected)
+#   --force        redo every step even if the stamp says it is done
+#
+# Environment: LOGOS_CACHE_DIR (built wheels, data; default ~/.cache/logos-desktop),
+#              LOGOS_BUNDLE (same as --bundle), PYTHON (interpreter to make the venv with).
+#
+# A set-up step that cannot proceed stops with one line naming what is missing and what provides it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+LOCK="$ROOT/requirements/lock.txt"
+DATA_LIST="$ROOT/requirements/data.txt"
+APT_LIST="$ROOT/requirements/apt.txt"
+CACHE="${LOGOS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/logos-desktop}"
+BUNDLE="${LOGOS_BUNDLE:-}"
+BACKEND=""
+FORCE=0
+ACTION=""
+PASS=()
+SETUP_VERSION=3   # bump when this script's steps change, so the stamp is redone
+
+say()  { printf '[setup] %s\n' "$*" >&2; }
+die()  { printf '[setup] cannot continue: %s\n' "$*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    app|test|setup|doctor) ACTION="$1" ;;
+    --bundle) BUNDLE="${2:?--bundle needs a folder}"; shift ;;
+    --bundle=*) BUNDLE="${1#*=}" ;;
+    --backend) BACKEND="${2:?--backend needs cpu, cuda or metal}"; shift ;;
+    --backend=*) BACKEND="${1#*=}" ;;
+    --force) FORCE=1 ;;
+    --) shift; PASS=("$@"); break ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) PASS+=("$1") ;;
+  esac
+  shift
+done
+ACTION="${ACTION:-setup}"
+if [ -n "$BUNDLE" ]; then
+  [ -d "$BUNDLE" ] || die "offline bundle folder not found: $BUNDLE (make one with installer/bundle)"
+  BUNDLE="$(cd "$BUNDLE" && pwd)"
+fi
+
+# ---------------------------------------------------------------- backend detection
+detect_backend() {
+  if [ -n "$BACKEND" ]; then BACKEND_WHY="asked for with --backend"; return; fi
+  if command -v nvcc >/dev/null 2>&1; then
+    BACKEND=cuda; BACKEND_WHY="NVIDIA CUDA compiler found ($(command -v nvcc))"
+    if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+      BACKEND=cpu; BACKEND_WHY="nvcc is installed but no NVIDIA GPU answers nvidia-smi"
+    fi
+  elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    BACKEND=cuda; BACKEND_WHY="NVIDIA GPU found by nvidia-smi ($(nvidia-smi -L | head -n1))"
+  elif [ "$(uname -s)" = Darwin ] && [ "$(uname -m)" = arm64 ]; then
+    BACKEND=metal; BACKEND_WHY="Apple silicon ($(uname -m) macOS)"
+  else
+    BACKEND=cpu; BACKEND_WHY="no NVIDIA GPU (nvcc/nvidia-smi) and not Apple silicon"
+  fi
+}
+detect_backend
+case "$BACKEND" in cpu|cuda|metal) ;; *) die "unknown --backend '$BACKEND' (use cpu, cuda or metal)";; esac
+
+LLAMA_VERSION="$(sed -n 's/^llama-cpp-python==\([^ ;]*\).*/\1/p' "$LOCK")"
+[ -n "$LLAMA_VERSION" ] || die "requirements/lock.txt names no llama-cpp-python version"
+WHEEL_DIR="$CACHE/wheels/llama-cpp-python-$LLAMA_VERSION-$BACKEND"
+case "$BACKEND" in
+  cpu)   LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" ;;
+  cuda)  LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_CUDA=on" ;;
+  metal) LLAMA_CMAKE="-DGGML_METAL=on" ;;
+esac
+
+# ---------------------------------------------------------------- the stamp (fast path)
+stamp_key() {
+  { cat "$LOCK" "$ROOT/pyproject.toml" "$DATA_LIST" "$APT_LIST" 2>/dev/null
+    echo "setup=$SETUP_VERSION backend=$BACKEND cmake=$LLAMA_CMAKE"; } | sha256sum | cut -c1-16
+}
+STAMP="$VENV/.logos-setup-stamp"
+KEY="$(stamp_key)"
+
+apt_missing() {
+  local pkgs=() p
+  command -v dpkg-query >/dev/null 2>&1 || return 0
+  while read -r p _; do
+    case "$p" in ''|'#'*) continue ;; esac
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || pkgs+=("$p")
+  done < "$APT_LIST"
+  printf '%s\n' "${pkgs[@]+"${pkgs[@]}"}"
+}
+
+setup_done() {
+  [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ] \
+    && [ -x "$VENV/bin/python" ] && [ -z "$(apt_missing)" ]
+}
+
+# ---------------------------------------------------------------- steps
+check_disk() {
+  local need_gb=$1 dir=$2 free_kb
+  mkdir -p "$dir"
+  free_kb=$(df -Pk "$dir" | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt $((need_gb * 1024 * 1024)) ]; then
+    die "no disk space: $((free_kb / 1024)) MB free in $dir, set-up needs ${need_gb} GB (free some space)"
+  fi
+}
+
+install_apt() {
+  local missing
+  missing="$(apt_missing | tr '\n' ' ' | sed 's/ *$//')"
+  [ -z "$missing" ] && return 0
+  if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null 2>&1; then
+    say "not a Debian/Ubuntu system: install the equivalents of: $missing"; return 0
+  fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "missing Debian packages ($missing) and no root: run as root or install sudo (package sudo)"
+    sudo="sudo"
+  fi
+  if [ -n "$BUNDLE" ] && ls "$BUNDLE"/apt/*.deb >/dev/null 2>&1; then
+    say "installing Debian packages from the bundle: $missing"
+    $sudo dpkg -i "$BUNDLE"/apt/*.deb >/dev/null || die "dpkg could not install the bundle's .deb files ($missing)"
+  else
+    say "installing Debian packages: $missing"
+    $sudo apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed: no network? Missing Debian packages: $missing (or pass --bundle DIR)"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null \
+      || die "apt-get could not install: $missing"
+  fi
+}
+
+find_python() {
+  local c
+  for c in "${PYTHON:-}" python3.12 python3.11 python3.13 python3; do
+    [ -n "$c" ] || continue
+    command -v "$c" >/dev/null 2>&1 || continue
+    if "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      # torch 2.13.0 has a local CPU wheel for 3.11 only here; prefer the interpreter that matches
+      if [ -z "${PYTHON:-}" ] && ls /opt/wheels/torch-2.13.0*cp311* >/dev/null 2>&1 && command -v python3.11 >/dev/null 2>&1; then
+        echo python3.11; return
+      fi
+      echo "$c"; return
+    fi
+  done
+  die "no Python 3.11 or newer found (install Debian package python3, version >= 3.11)"
+}
+
+make_venv() {
+  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+    return 0
+  fi
+  local py; py="$(find_python)"
+  say "creating the virtual environment .venv with $py ($("$py" --version 2>&1))"
+  rm -rf "$VENV"
+  "$py" -m venv "$VENV" 2>/dev/null || die "$py cannot create a virtual environment: missing venv/ensurepip (Debian package python3-venv)"
+}
+
+pip_net_args() {
+  if [ -n "$BUNDLE" ]; then
+    printf -- '--no-index\n--find-links\n%s\n' "$BUNDLE/wheelhouse"
+  fi
+}
+
+check_network() {
+  [ -n "$BUNDLE" ] && return 0
+  "$VENV/bin/python" - <<'PY' || die "no network and no offline bundle: connect to the network or pass --bundle DIR (made by installer/bundle on a connected machine)"
+import subprocess, sys, urllib.request
+url = "https://pypi.org/simple/pip/"
+try:
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                         capture_output=True, text=True, timeout=20).stdout.strip()
+    if out:
+        url = out.rstrip("/") + "/pip/"
+except Exception:
+    pass
+if url.startswith("file:"):
+    sys.exit(0)
+try:
+    urllib.request.urlopen(url, timeout=15)
+except Exception as exc:
+    print(f"[setup] {url}: {exc}", file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+install_python_deps() {
+  local args=(); mapfile -t args < <(pip_net_args)
+  say "installing pinned Python packages (requirements/lock.txt)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${args[@]+"${args[@]}"}" --upgrade pip wheel setuptools >/dev/null \
+    || die "pip could not upgrade itself (network or bundle problem)"
+  grep -v '^llama-cpp-python==' "$LOCK" > "$VENV/.lock-no-llama.txt"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${args[@]+"${args[@]}"}" -r "$VENV/.lock-no-llama.txt" \
+    || die "pip could not install requirements/lock.txt (see the messages above)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" >/dev/null \
+    || die "pip could not install LOGOS Desktop itself (pyproject.toml)"
+}
+
+install_llama() {
+  local have
+  have="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null || true)"
+  local wheel=""
+  if [ -n "$BUNDLE" ]; then
+    wheel="$(ls "$BUNDLE"/llama/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
+    [ -n "$wheel" ] || die "the bundle has no llama-cpp-python $LLAMA_VERSION wheel in $BUNDLE/llama"
+    say "llama.cpp: installing the bundle's build $(basename "$wheel") (bundle made on $(cat "$BUNDLE/llama/BACKEND" 2>/dev/null || echo '?'))"
+  else
+    wheel="$(ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
+    if [ -z "$wheel" ]; then
+      command -v cmake >/dev/null 2>&1 || die "cmake not found: it is needed to build llama.cpp (Debian package cmake)"
+      command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || die "no C++ compiler: it is needed to build llama.cpp (Debian package g++)"
+      check_disk 3 "$CACHE"
+      say "llama.cpp: building llama-cpp-python $LLAMA_VERSION for $BACKEND ($BACKEND_WHY) with CMAKE_ARGS='$LLAMA_CMAKE'"
+      say "llama.cpp: this takes about 10 minutes on 2 cores; the wheel is kept in $WHEEL_DIR"
+      mkdir -p "$WHEEL_DIR.tmp"
+      CMAKE_ARGS="$LLAMA_CMAKE" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+        "$VENV/bin/python" -m pip wheel -q --no-deps --no-binary llama-cpp-python \
+        -w "$WHEEL_DIR.tmp" "llama-cpp-python==$LLAMA_VERSION" >"$CACHE/llama-build.log" 2>&1 \
+        || die "building llama-cpp-python failed (log: $CACHE/llama-build.log)"
+      rm -rf "$WHEEL_DIR"; mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"
+      echo "$BACKEND: $BACKEND_WHY; CMAKE_ARGS=$LLAMA_CMAKE" > "$WHEEL_DIR/BACKEND"
+      wheel="$(ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)"
+    else
+      say "llama.cpp: using the cached $BACKEND build ($BACKEND_WHY): $wheel"
+    fi
+  fi
+  if [ "$have" != "$LLAMA_VERSION" ] || [ "$FORCE" = 1 ]; then
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel" >/dev/null \
+      || die "pip could not install $wheel"
+  fi
+  echo "$BACKEND" > "$VENV/.llama-backend"
+}
+
+fetch_data() {
+  # Real public data shipped inside registry packages (requirements/data.txt), kept unpacked-free
+  # in the cache as the registry's own files; engine.datasets reads members out of them.
+  [ -f "$DATA_LIST" ] || return 0
+  local dest="$CACHE/data" line
+  mkdir -p "$dest"
+  while read -r line _; do
+    case "$line" in ''|'#'*) continue ;; esac
+    local name="${line%%==*}" ver="${line#*==}"
+    local norm; norm="$(echo "$name" | tr 'A-Z-' 'a-z_')"
+    if ls "$dest"/"$norm"-"$ver"[.-]* "$dest"/"$name"-"$ver"[.-]* >/dev/null 2>&1; then continue; fi
+    if [ -n "$BUNDLE" ]; then
+      cp "$BUNDLE"/data/"$norm"-"$ver"[.-]* "$BUNDLE"/data/"$name"-"$ver"[.-]* "$dest"/ 2>/dev/null \
+        || die "the bundle has no data package $line in $BUNDLE/data"
+    else
+      say "fetching data package $line"
+      "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-build-isolation \
+        -d "$dest" "$line" >/dev/null 2>&1 \
+        || "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+           -d "$dest" "$line" >/dev/null 2>&1 \
+        || die "could not download data package $line (network?)"
+    fi
+  done < "$DATA_LIST"
+}
+
+do_setup() {
+  if setup_done; then
+    return 0
+  fi
+  say "setting up LOGOS Desktop in $ROOT (llama.cpp backend: $BACKEND, because: $BACKEND_WHY)"
+  check_disk 6 "$ROOT"
+  install_apt
+  make_venv
+  check_network
+  install_python_deps
+  install_llama
+  fetch_data
+  echo "$KEY" > "$STAMP"
+  say "set-up complete; $("$VENV/bin/python" -c 'from engine.runtime.backend import backend_info; print(backend_info().summary())')"
+}
+
+# ---------------------------------------------------------------- actions
+do_setup
+export LOGOS_CACHE_DIR="$CACHE"
+case "$ACTION" in
+  setup) ;;
+  doctor) exec "$VENV/bin/logos" doctor "${PASS[@]+"${PASS[@]}"}" ;;
+  app)
+    if ! "$VENV/bin/python" -c 'from engine import paths; import sys; sys.exit(0 if paths.bundled_models() else 1)'; then
+      say "the demonstration model is not bundled yet (resources/models/*.gguf): starting without a model"
+    fi
+    if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ] && [ "$(uname -s)" = Linux ]; then
+      say "no display (DISPLAY is unset): starting the window on a virtual screen (Xvfb)"
+      exec xvfb-run -a -s "-screen 0 1600x1000x24" "$VENV/bin/logos-desktop" "${PASS[@]+"${PASS[@]}"}"
+    fi
+    exec "$VENV/bin/logos-desktop" "${PASS[@]+"${PASS[@]}"}"
+    ;;
+  test)
+    command -v xvfb-run >/dev/null 2>&1 || die "xvfb-run not found (Debian package xvfb)"
+    export QT_QPA_PLATFORM=xcb LIBGL_ALWAYS_SOFTWARE=1 PYTHONFAULTHANDLER=1
+    set +e
+    xvfb-run -a -s "-screen 0 1600x1000x24 -nolisten tcp" "$VENV/bin/python" -m pytest "${PASS[@]+"${PASS[@]}"}"
+    rc=$?
+    set -e
+    if [ "$rc" = 5 ]; then say "pytest collected no tests: that is a failure"; exit 1; fi
+    exit "$rc"
+    ;;
+esac

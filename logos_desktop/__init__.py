@@ -1,0 +1,1 @@
+"""LOGOS Desktop GUI (PySide6 + VTK). Thin: all science goes through the ``engine`` package."""

@@ -1,0 +1,1 @@
+"""LOGOS Desktop training: datasets in the grammar, torch training and LoRA, export to GGUF."""
