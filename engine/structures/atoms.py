@@ -1,0 +1,245 @@
+"""AtomTable: the flat numpy view of any LoadedObject that the 3D view draws.
+
+Bonds: molecules take RDKit's bonds and orders; proteins and complexes take the Chemical Component
+Dictionary's bonds through biotite (``connect_via_residue_names``: intra-residue bonds with orders
+and peptide / nucleotide links), with distance-based bonds for residues the dictionary lacks;
+crystals take covalent-radius bonds inside the cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.structures import residues as _res
+from engine.structures.model import LoadedObject
+
+
+@dataclass
+class AtomTable:
+    xyz: np.ndarray  # (N, 3) float32, Å, Cartesian
+    elements: list[str]
+    atomic_numbers: np.ndarray  # (N,) int
+    atom_names: list[str]
+    res_names: list[str]
+    res_nums: np.ndarray
+    chains: list[str]
+    hetero: np.ndarray  # (N,) bool
+    bonds: np.ndarray  # (M, 2) int
+    bond_orders: np.ndarray  # (M,) float (1, 1.5, 2, 3)
+    cell: np.ndarray | None = None  # (3, 3)
+
+    def __len__(self) -> int:
+        return int(self.xyz.shape[0])
+
+
+def _empty() -> AtomTable:
+    return AtomTable(np.zeros((0, 3), np.float32), [], np.zeros(0, int), [], [], np.zeros(0, int), [],
+                     np.zeros(0, bool), np.zeros((0, 2), int), np.zeros(0, float), None)
+
+
+def atom_table(obj: LoadedObject) -> AtomTable:
+    """The atoms of ``obj`` as numpy arrays (an empty table for a bare sequence)."""
+    if obj.structure is not None:
+        return _from_gemmi(obj.structure)
+    if obj.mol is not None:
+        return _from_rdkit(obj.mol)
+    if obj.crystal is not None:
+        return _from_pymatgen(obj.crystal)
+    return _empty()
+
+
+# --- RDKit ------------------------------------------------------------------------------------
+
+_ORDER = {"SINGLE": 1.0, "DOUBLE": 2.0, "TRIPLE": 3.0, "AROMATIC": 1.5}
+
+
+def _from_rdkit(mol) -> AtomTable:
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    n = mol.GetNumAtoms()
+    if mol.GetNumConformers() == 0:
+        m = Chem.Mol(mol)
+        ok = -1
+        if n <= 200:
+            try:
+                ok = AllChem.EmbedMolecule(m, randomSeed=0xF00D, maxAttempts=0, useRandomCoords=n > 60)
+            except Exception:  # noqa: BLE001
+                ok = -1
+        if ok != 0:
+            AllChem.Compute2DCoords(m)
+        xyz = m.GetConformer().GetPositions()
+    else:
+        xyz = mol.GetConformer().GetPositions()
+    elements, z, names, resn, resi, chains, het = [], [], [], [], [], [], []
+    for a in mol.GetAtoms():
+        elements.append(a.GetSymbol())
+        z.append(a.GetAtomicNum())
+        info = a.GetPDBResidueInfo()
+        if info is not None:
+            names.append(info.GetName().strip())
+            resn.append(info.GetResidueName().strip())
+            resi.append(info.GetResidueNumber())
+            chains.append(info.GetChainId().strip())
+            het.append(bool(info.GetIsHeteroAtom()))
+        else:
+            names.append(f"{a.GetSymbol()}{a.GetIdx() + 1}")
+            resn.append("LIG")
+            resi.append(1)
+            chains.append("")
+            het.append(True)
+    bonds = np.array([[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] for b in mol.GetBonds()], dtype=int).reshape(-1, 2)
+    orders = np.array([_ORDER.get(str(b.GetBondType()), float(b.GetBondTypeAsDouble() or 1.0))
+                       for b in mol.GetBonds()], dtype=float)
+    return AtomTable(np.asarray(xyz, np.float32).reshape(-1, 3), elements, np.array(z, int), names, resn,
+                     np.array(resi, int), chains, np.array(het, bool), bonds, orders, None)
+
+
+# --- gemmi (proteins, complexes) ------------------------------------------------------------------
+
+
+def _from_gemmi(st) -> AtomTable:
+    model = st[0]
+    n = model.count_atom_sites()
+    xyz = np.empty((n, 3), np.float32)
+    elements, names, resn, chains = [], [], [], []
+    resi = np.empty(n, int)
+    het = np.empty(n, bool)
+    icode = []
+    z = np.empty(n, int)
+    k = 0
+    for ch in model:
+        for res in ch:
+            hetero = res.het_flag == "H" or not _res.is_polymer_residue(res.name)
+            for a in res:
+                p = a.pos
+                xyz[k] = (p.x, p.y, p.z)
+                el = a.element.name
+                elements.append(el if el != "X" else (a.name.strip()[:1] or "X"))
+                z[k] = a.element.atomic_number
+                names.append(a.name)
+                resn.append(res.name)
+                resi[k] = res.seqid.num
+                icode.append(res.seqid.icode)
+                chains.append(ch.name)
+                het[k] = hetero
+                k += 1
+    bonds, orders = _ccd_bonds(xyz, elements, names, resn, resi, icode, chains, het)
+    return AtomTable(xyz, elements, z, names, resn, resi, chains, het, bonds, orders, None)
+
+
+def _ccd_bonds(xyz, elements, names, resn, resi, icode, chains, het):
+    n = len(elements)
+    if n == 0:
+        return np.zeros((0, 2), int), np.zeros(0, float)
+    try:
+        import biotite.structure as bs
+    except ImportError:  # pragma: no cover - biotite is a dependency
+        return _distance_bonds(xyz, elements)
+    arr = bs.AtomArray(n)
+    arr.coord = xyz
+    arr.chain_id = np.array(chains, dtype="U4")
+    arr.res_id = resi
+    arr.ins_code = np.array([c.strip() for c in icode], dtype="U1")
+    arr.res_name = np.array(resn, dtype="U5")
+    arr.hetero = het
+    arr.atom_name = np.array(names, dtype="U6")
+    arr.element = np.array([e.upper() for e in elements], dtype="U2")
+    bl = bs.connect_via_residue_names(arr, inter_residue=True)
+    pairs = bl.as_array()
+    bonds = pairs[:, :2].astype(int)
+    types = pairs[:, 2]
+    orders = np.ones(len(types), float)
+    bt = bs.BondType
+    for code, val in ((bt.DOUBLE, 2.0), (bt.TRIPLE, 3.0), (bt.AROMATIC_SINGLE, 1.5), (bt.AROMATIC_DOUBLE, 1.5)):
+        orders[types == int(code)] = val
+    if hasattr(bt, "AROMATIC"):
+        orders[types == int(bt.AROMATIC)] = 1.5
+    # residues the dictionary does not know: bond them by distance
+    bonded = np.zeros(n, bool)
+    bonded[bonds.ravel()] = True
+    lonely = np.flatnonzero(~bonded)
+    if len(lonely):
+        extra, eo = _distance_bonds(xyz, elements, subset=lonely)
+        if len(extra):
+            bonds = np.vstack([bonds, extra])
+            orders = np.concatenate([orders, eo])
+    return bonds, orders
+
+
+_COV = {"H": 0.31, "C": 0.76, "N": 0.71, "O": 0.66, "F": 0.57, "P": 1.07, "S": 1.05, "CL": 1.02, "BR": 1.20,
+        "I": 1.39, "B": 0.84, "SI": 1.11, "SE": 1.20}
+
+
+def covalent_radius(el: str) -> float:
+    el = el.upper()
+    if el in _COV:
+        return _COV[el]
+    try:
+        from rdkit import Chem
+
+        return float(Chem.GetPeriodicTable().GetRcovalent(el.capitalize()))
+    except Exception:  # noqa: BLE001
+        return 1.5
+
+
+def _distance_bonds(xyz, elements, subset=None, tol=0.45):
+    """Bonds by covalent radii (sum + tol Å); with ``subset``, only bonds touching those atoms."""
+    from scipy.spatial import cKDTree
+
+    xyz = np.asarray(xyz, float)
+    rad = np.array([covalent_radius(e) for e in elements])
+    tree = cKDTree(xyz)
+    if subset is None:
+        pairs = tree.query_pairs(2 * rad.max() + tol, output_type="ndarray")
+    else:
+        sub = cKDTree(xyz[subset])
+        res = sub.query_ball_tree(tree, 2 * rad.max() + tol)
+        pairs = np.array([(subset[i], j) for i, js in enumerate(res) for j in js if subset[i] != j], int).reshape(-1, 2)
+        pairs = np.unique(np.sort(pairs, axis=1), axis=0) if len(pairs) else pairs
+    if len(pairs) == 0:
+        return np.zeros((0, 2), int), np.zeros(0, float)
+    d = np.linalg.norm(xyz[pairs[:, 0]] - xyz[pairs[:, 1]], axis=1)
+    keep = (d > 0.4) & (d < rad[pairs[:, 0]] + rad[pairs[:, 1]] + tol)
+    hh = np.array([elements[i].upper() == "H" and elements[j].upper() == "H" for i, j in pairs])
+    keep &= ~hh
+    out = pairs[keep].astype(int)
+    return out, np.ones(len(out), float)
+
+
+# --- pymatgen (crystals) ------------------------------------------------------------------------
+
+
+def _from_pymatgen(s) -> AtomTable:
+    n = len(s)
+    xyz = np.asarray(s.cart_coords, np.float32).reshape(-1, 3)
+    elements, z = [], []
+    for site in s:
+        sp = max(site.species.items(), key=lambda kv: kv[1])[0]  # majority species on a disordered site
+        el = getattr(sp, "element", sp)
+        sym = getattr(el, "symbol", str(el))
+        elements.append(sym)
+        z.append(int(getattr(el, "Z", 0)))
+    bonds, orders = _distance_bonds(xyz, elements) if n else (np.zeros((0, 2), int), np.zeros(0, float))
+    names = [f"{e}{i + 1}" for i, e in enumerate(elements)]
+    return AtomTable(xyz, elements, np.array(z, int), names, [""] * n, np.zeros(n, int), [""] * n,
+                     np.zeros(n, bool), bonds, orders, np.asarray(s.lattice.matrix, float))
+
+
+# --- sequences ----------------------------------------------------------------------------------
+
+
+def chain_sequences(st, polymer_only: bool = True) -> dict[str, str]:
+    """chain name -> one-letter sequence of its amino-acid residues (model 1), in file order."""
+    out: dict[str, str] = {}
+    for ch in st[0]:
+        letters = [_res.one_letter(r.name) for r in ch if _res.is_amino_acid(r.name)]
+        if letters or not polymer_only:
+            name = ch.name
+            if name in out:  # gemmi may split a chain's ligands/waters into a same-named chain
+                out[name] += "".join(letters)
+            else:
+                out[name] = "".join(letters)
+    return {k: v for k, v in out.items() if v or not polymer_only}
