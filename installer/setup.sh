@@ -5,6 +5,7 @@
 #   bash installer/setup.sh test [-- ARGS]   set up, then run the test suite under Xvfb
 #   bash installer/setup.sh setup            set up only
 #   bash installer/setup.sh doctor           set up, then print `logos doctor`
+#   bash installer/setup.sh check            only check the prerequisites, change nothing
 #
 # Options (before the action or after it):
 #   --bundle DIR   install from an offline bundle made by installer/bundle (no network used)
@@ -36,7 +37,7 @@ die()  { printf '[setup] cannot continue: %s\n' "$*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    app|test|setup|doctor) ACTION="$1" ;;
+    app|test|setup|doctor|check) ACTION="$1" ;;
     --bundle) BUNDLE="${2:?--bundle needs a folder}"; shift ;;
     --bundle=*) BUNDLE="${1#*=}" ;;
     --backend) BACKEND="${2:?--backend needs cpu, cuda or metal}"; shift ;;
@@ -59,9 +60,6 @@ detect_backend() {
   if [ -n "$BACKEND" ]; then BACKEND_WHY="asked for with --backend"; return; fi
   if command -v nvcc >/dev/null 2>&1; then
     BACKEND=cuda; BACKEND_WHY="NVIDIA CUDA compiler found ($(command -v nvcc))"
-    if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
-      BACKEND=cpu; BACKEND_WHY="nvcc is installed but no NVIDIA GPU answers nvidia-smi"
-    fi
   elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     BACKEND=cuda; BACKEND_WHY="NVIDIA GPU found by nvidia-smi ($(nvidia-smi -L | head -n1))"
   elif [ "$(uname -s)" = Darwin ] && [ "$(uname -m)" = arm64 ]; then
@@ -107,7 +105,7 @@ setup_done() {
 
 # ---------------------------------------------------------------- steps
 check_disk() {
-  local need_gb=$1 dir=$2 free_kb
+  local need_gb=${LOGOS_SETUP_MIN_DISK_GB:-$1} dir=$2 free_kb
   mkdir -p "$dir"
   free_kb=$(df -Pk "$dir" | awk 'NR==2 {print $4}')
   if [ "${free_kb:-0}" -lt $((need_gb * 1024 * 1024)) ]; then
@@ -173,16 +171,19 @@ pip_net_args() {
 
 check_network() {
   [ -n "$BUNDLE" ] && return 0
-  "$VENV/bin/python" - <<'PY' || die "no network and no offline bundle: connect to the network or pass --bundle DIR (made by installer/bundle on a connected machine)"
-import subprocess, sys, urllib.request
+  local py="$VENV/bin/python"; [ -x "$py" ] || py="$(find_python)"
+  "$py" - <<'PY' || die "no network and no offline bundle: connect to the network or pass --bundle DIR (made by installer/bundle on a connected machine)"
+import os, subprocess, sys, urllib.request
 url = "https://pypi.org/simple/pip/"
-try:
-    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-                         capture_output=True, text=True, timeout=20).stdout.strip()
-    if out:
-        url = out.rstrip("/") + "/pip/"
-except Exception:
-    pass
+out = os.environ.get("PIP_INDEX_URL", "")
+if not out:
+    try:
+        out = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                             capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:
+        out = ""
+if out:
+    url = out.rstrip("/") + "/pip/"
 if url.startswith("file:"):
     sys.exit(0)
 try:
@@ -265,15 +266,37 @@ fetch_data() {
   done < "$DATA_LIST"
 }
 
+needs_llama_build() {
+  [ -z "$BUNDLE" ] && ! ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1
+}
+
+preflight() {
+  # Everything that can stop set-up, checked before anything is changed.
+  [ -x "$VENV/bin/python" ] || find_python >/dev/null
+  check_disk 6 "$ROOT"
+  local missing; missing="$(apt_missing | tr '\n' ' ' | sed 's/ *$//')"
+  if [ -n "$missing" ] && [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    die "missing Debian packages ($missing) and no root: run as root or install sudo (package sudo)"
+  fi
+  check_network
+  if needs_llama_build && ! { [ -n "$missing" ] && echo " $missing " | grep -q ' cmake '; }; then
+    command -v cmake >/dev/null 2>&1 || die "cmake not found: it is needed to build llama.cpp (Debian package cmake)"
+  fi
+  if needs_llama_build && ! { [ -n "$missing" ] && echo " $missing " | grep -q ' g++ '; }; then
+    command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 \
+      || die "no C++ compiler: it is needed to build llama.cpp (Debian package g++)"
+  fi
+  [ -z "$missing" ] || say "missing Debian packages, to be installed: $missing"
+}
+
 do_setup() {
   if setup_done; then
     return 0
   fi
   say "setting up LOGOS Desktop in $ROOT (llama.cpp backend: $BACKEND, because: $BACKEND_WHY)"
-  check_disk 6 "$ROOT"
+  preflight
   install_apt
   make_venv
-  check_network
   install_python_deps
   install_llama
   fetch_data
@@ -282,6 +305,11 @@ do_setup() {
 }
 
 # ---------------------------------------------------------------- actions
+if [ "$ACTION" = check ]; then
+  preflight
+  say "all prerequisites are present (llama.cpp backend: $BACKEND, because: $BACKEND_WHY)"
+  exit 0
+fi
 do_setup
 export LOGOS_CACHE_DIR="$CACHE"
 case "$ACTION" in
