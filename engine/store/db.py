@@ -1,0 +1,120 @@
+"""The SQLite connection layer: pragmas, transactions, and SQLite errors turned into user messages.
+
+Every connection gets a busy timeout and foreign keys on; the file itself is in WAL mode (set once
+when the project is created or opened writable), so one process can write results while another
+reads. Python's sqlite3 module is put into autocommit mode and every transaction is begun
+explicitly (the SQLAlchemy "pysqlite" recipe): reads begin a deferred transaction, writes begin
+``BEGIN IMMEDIATE`` so a writer takes the write lock first and waits (busy timeout) instead of
+failing halfway through.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
+
+from engine.store.errors import (
+    CorruptProjectError,
+    DiskFullError,
+    NotAProjectError,
+    ProjectError,
+    ProjectLockedError,
+    ReadOnlyProjectError,
+)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 5.0,
+                pragmas: dict | None = None) -> Engine:
+    """An Engine on one project file. ``pragmas``: extra per-connection pragmas (tests)."""
+    path = Path(path).resolve()
+    uri = f"file:{quote(str(path))}" + ("?mode=ro" if read_only else "?mode=rw")
+
+    def creator():
+        # isolation_level=None: the driver never begins transactions on its own; we do.
+        return sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
+
+    engine = create_engine(f"sqlite:///{path}", creator=creator, poolclass=QueuePool,
+                           pool_size=2, max_overflow=8)
+    extra = dict(pragmas or {})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cur = dbapi_connection.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        # FULL: a committed result survives a power cut, not just a crash of the process.
+        cur.execute("PRAGMA synchronous = FULL")
+        for name, value in extra.items():
+            cur.execute(f"PRAGMA {name} = {int(value)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection):
+        if conn.get_execution_options().get("logos_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def read_header(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(len(SQLITE_HEADER))
+
+
+def translate(exc: BaseException, path: Path, doing: str = "") -> ProjectError:
+    """An SQLite / SQLAlchemy error as a ProjectError whose message says which file and why."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    msg = str(orig).lower()
+    where = f" while {doing}" if doing else ""
+    if "not a database" in msg or "file is encrypted" in msg:
+        return NotAProjectError(path, "not a LOGOS project: the file is not an SQLite database")
+    if "malformed" in msg or "corrupt" in msg:
+        return CorruptProjectError(
+            path, f"the project file is damaged ({orig}){where}; open a backup copy "
+                  "(*-backup-*.logos beside it) or recover it with 'sqlite3 FILE .recover'")
+    if "locked" in msg or "busy" in msg:
+        return ProjectLockedError(
+            path, f"the project is locked by another process{where}; close the other program "
+                  "using it (or wait for it to finish) and try again")
+    if "disk is full" in msg or "database or disk is full" in msg:
+        return DiskFullError(
+            path, f"the disk is full{where}; nothing was written; free some space and try again")
+    if "readonly" in msg or "read-only" in msg:
+        return ReadOnlyProjectError(path, f"the project is read-only{where}")
+    if "unable to open" in msg:
+        return ProjectError(path, f"cannot open the file{where} ({orig}): check that it exists "
+                                  "and that you may read and write it")
+    return ProjectError(path, f"{orig}{where}")
+
+
+@contextmanager
+def translated(path: Path, doing: str = ""):
+    """Run a block, turning SQLite errors into ProjectError subclasses."""
+    try:
+        yield
+    except ProjectError:
+        raise
+    except (DBAPIError, sqlite3.Error) as exc:
+        raise translate(exc, path, doing) from exc
+
+
+def pragma(engine: Engine, statement: str):
+    """Run ``PRAGMA statement`` outside any transaction (journal mode, checkpoints); first value."""
+    raw = engine.raw_connection()
+    try:
+        row = raw.driver_connection.execute(f"PRAGMA {statement}").fetchone()
+        return row[0] if row else None
+    finally:
+        raw.close()

@@ -1,0 +1,658 @@
+"""A LOGOS project: one SQLite file (``*.logos``) holding inputs, models, runs and results.
+
+    with Project.open(path, create=True) as p:
+        run_id = p.start_run("molecule", prompt, params, seed, model_id=mid)
+        rid = p.add_result(run_id, record, smiles="CCO", valid=True, ppl=3.2)
+        p.finish_run(run_id)
+        page = p.query_results(ResultQuery(task="molecule", sort="ppl"))
+
+Opening checks the file before touching it: an SQLite header, ``PRAGMA quick_check``, a LOGOS
+schema. A project from an older release is copied beside itself (``NAME.REV-backup-TIME.logos``)
+and then migrated in one transaction; one from a newer release opens read-only with a message.
+Every write is its own ``BEGIN IMMEDIATE`` transaction: the engine process adds each result as it
+is produced while the GUI reads the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sqlite3
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.engine import Connection
+
+from engine._version import __version__
+from engine.store import db, migrate
+from engine.store.errors import (
+    NewerSchemaError,
+    NotAProjectError,
+    ProjectError,
+    ReadOnlyProjectError,
+)
+from engine.store.queries import (
+    InputInfo,
+    ModelInfo,
+    ProjectSummary,
+    ResultPage,
+    ResultQuery,
+    ResultRow,
+    RunInfo,
+    TrainingRunInfo,
+    build_select,
+    clean_number,
+    to_row,
+)
+from engine.store.schema import (
+    RUN_STATUSES,
+    TRAINING_STATUSES,
+    InputRow,
+    ModelRow,
+    ProjectInfoRow,
+    ResultRowORM,
+    ResultScoreRow,
+    ResultTagRow,
+    RunInputRow,
+    RunRow,
+    TrainingExampleRow,
+    TrainingRunRow,
+    utcnow,
+)
+
+P = ProjectInfoRow.__table__
+INPUTS = InputRow.__table__
+MODELS = ModelRow.__table__
+RUNS = RunRow.__table__
+RUN_INPUTS = RunInputRow.__table__
+RESULTS = ResultRowORM.__table__
+SCORES = ResultScoreRow.__table__
+TAGS = ResultTagRow.__table__
+TRAINING = TrainingRunRow.__table__
+TRAINING_EX = TrainingExampleRow.__table__
+
+APP = f"LOGOS Desktop {__version__}"
+_UNSET: Any = object()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions recorded with every run: this program, Python, SQLite and the science libraries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"logos": __version__, "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
+           "platform": platform.platform()}
+    for dist in ("llama-cpp-python", "rdkit", "gemmi", "pymatgen", "numpy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def backup_path(path: Path, revision: str | None, when: datetime | None = None) -> Path:
+    when = when or datetime.now(timezone.utc)
+    stamp = when.strftime("%Y%m%dT%H%M%SZ")
+    base = path.with_name(f"{path.stem}.{revision or 'unknown'}-backup-{stamp}{path.suffix}")
+    n, candidate = 1, base
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.stem}-{n}{base.suffix}")
+    return candidate
+
+
+class Project:
+    """An open project file. Use ``Project.open``; close it (or use ``with``)."""
+
+    def __init__(self, path: Path, engine, *, read_only: bool, revision: str | None,
+                 message: str | None, backup: Path | None):
+        self.path = path
+        self._engine = engine
+        self.read_only = read_only
+        self.revision = revision
+        self.message = message  # for the user: why it is read-only, where the backup went
+        self.backup = backup  # the copy made before migrating, if any
+        self._closed = False
+
+    # ---- opening --------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, create: bool = False, *, busy_timeout_s: float = 5.0,
+             check: bool = True, read_only: bool = False, _pragmas: dict | None = None) -> "Project":
+        """Open (or with ``create=True`` create) a project file.
+
+        Raises ProjectError subclasses whose message names the file and the reason: not an SQLite
+        file, not a LOGOS project, damaged, locked by another process, disk full. A failed open
+        leaves the file as it was.
+        """
+        path = Path(path).expanduser()
+        if path.is_dir():
+            raise ProjectError(path, "is a folder, not a project file")
+        exists = path.exists()
+        if exists and path.stat().st_size == 0 and not create:
+            raise NotAProjectError(path, "not a LOGOS project: the file is empty")
+        if not exists or path.stat().st_size == 0:
+            if not create:
+                raise ProjectError(path, "no such project file")
+            return cls._create(path, busy_timeout_s, _pragmas)
+        try:
+            header = db.read_header(path)
+        except OSError as exc:
+            raise ProjectError(path, f"cannot read the file: {exc.strerror or exc}") from exc
+        if header != db.SQLITE_HEADER:
+            raise NotAProjectError(path, "not a LOGOS project: the file is not an SQLite database")
+        if not read_only and not os.access(path, os.W_OK):
+            read_only = True
+            why = "the file is write-protected; opened read-only"
+        else:
+            why = None
+        return cls._open_existing(path, busy_timeout_s, check, read_only, why, _pragmas)
+
+    @classmethod
+    def _create(cls, path: Path, busy_timeout_s: float, pragmas) -> "Project":
+        if not path.parent.is_dir():
+            raise ProjectError(path, f"cannot create the project: the folder {path.parent} does not exist")
+        if not path.exists():
+            try:
+                path.touch(exist_ok=False)
+            except OSError as exc:
+                raise ProjectError(path, f"cannot create the project: {exc.strerror or exc}") from exc
+        engine = db.make_engine(path, busy_timeout_s=busy_timeout_s, pragmas=pragmas)
+        try:
+            with db.translated(path, "creating the project"):
+                db.pragma(engine, "journal_mode = WAL")
+                with engine.connect().execution_options(logos_write=True) as conn:
+                    with conn.begin():
+                        migrate.upgrade(conn)
+                        conn.execute(insert(P).values(id=1, name=path.stem, created_at=utcnow(),
+                                                      created_by=APP, last_written_by=APP))
+        except BaseException:
+            engine.dispose()
+            try:
+                if path.stat().st_size == 0 or _has_no_tables(path):
+                    path.unlink()
+            except OSError:
+                pass
+            raise
+        return cls(path, engine, read_only=False, revision=migrate.head(), message=None, backup=None)
+
+    @classmethod
+    def _open_existing(cls, path: Path, busy_timeout_s: float, check: bool, read_only: bool,
+                       why: str | None, pragmas) -> "Project":
+        engine = db.make_engine(path, read_only=read_only, busy_timeout_s=busy_timeout_s, pragmas=pragmas)
+        try:
+            with db.translated(path, "opening the project"):
+                with engine.connect() as conn:
+                    if check:
+                        rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+                        if rows != ["ok"]:
+                            from engine.store.errors import CorruptProjectError
+
+                            raise CorruptProjectError(
+                                path, f"the project file is damaged (SQLite: {'; '.join(rows[:3])}); "
+                                      "open a backup copy or recover it with 'sqlite3 FILE .recover'")
+                    tables = set(conn.exec_driver_sql(
+                        "SELECT name FROM sqlite_master WHERE type='table'").scalars().all())
+                    if "project" not in tables or "alembic_version" not in tables:
+                        raise NotAProjectError(
+                            path, "not a LOGOS project: an SQLite database without LOGOS tables")
+                    revision = migrate.current_revision(conn)
+                    conn.rollback()
+            known = migrate.known_revisions()
+            head = known[-1]
+            backup = None
+            message = why
+            if revision == head:
+                pass
+            elif revision in known:  # older: back up, then migrate
+                if read_only:
+                    message = (f"the project uses the older schema {revision} and is write-protected; "
+                               "opened read-only without upgrading")
+                    # fall through: reading an older schema may miss columns; allow it read-only
+                else:
+                    backup = cls._backup(path, revision, engine)
+                    with db.translated(path, f"upgrading the project from schema {revision}"):
+                        cls._migrate(engine, path)
+                    message = (f"upgraded from schema {revision} to {head}; the original is kept "
+                               f"as {backup.name}")
+                    revision = head
+            else:  # newer than this program: read-only
+                engine.dispose()
+                engine = db.make_engine(path, read_only=True, busy_timeout_s=busy_timeout_s,
+                                        pragmas=pragmas)
+                read_only = True
+                message = (f"this project was written by a newer LOGOS Desktop (schema {revision}; "
+                           f"this version knows up to {head}); it is opened read-only: update the "
+                           "program to change it")
+            if not read_only:
+                with db.translated(path, "opening the project"):
+                    if str(db.pragma(engine, "journal_mode")).lower() != "wal":
+                        db.pragma(engine, "journal_mode = WAL")
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(path, engine, read_only=read_only, revision=revision, message=message, backup=backup)
+
+    @staticmethod
+    def _backup(path: Path, revision: str, engine) -> Path:
+        """A consistent copy of the file (SQLite's online backup), verified, beside it."""
+        target = backup_path(path, revision)
+        tmp = target.with_name(target.name + ".part")
+        try:
+            with db.translated(path, "backing up the project before upgrading it"):
+                raw = engine.raw_connection()
+                try:
+                    dst = sqlite3.connect(tmp)
+                    try:
+                        raw.driver_connection.backup(dst)
+                        ok = dst.execute("PRAGMA quick_check").fetchone()[0]
+                    finally:
+                        dst.close()
+                finally:
+                    raw.close()
+            if ok != "ok":
+                raise ProjectError(path, f"the backup copy failed its check ({ok}); nothing was upgraded")
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise ProjectError(path, f"cannot write the backup before upgrading ({exc.strerror or exc}); "
+                                     "nothing was upgraded") from exc
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return target
+
+    @staticmethod
+    def _migrate(engine, path: Path) -> None:
+        # Batch migrations copy tables: foreign keys must be off while they run (SQLite ignores the
+        # pragma inside a transaction), then checked before the upgrade commits.
+        with engine.connect().execution_options(logos_write=True) as conn:
+            driver = conn.connection.driver_connection  # pragmas outside any transaction
+            driver.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with conn.begin():
+                    migrate.upgrade(conn)
+                    bad = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if bad:
+                        raise ProjectError(path, f"upgrade stopped: {len(bad)} rows break foreign keys "
+                                                 "after migrating; nothing was changed")
+                    conn.execute(update(P).values(last_written_by=APP))
+            finally:
+                driver.execute("PRAGMA foreign_keys = ON")
+
+    # ---- life cycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._engine.dispose()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.path)!r}{', read-only' if self.read_only else ''})"
+
+    @contextmanager
+    def session(self, write: bool = False, doing: str = ""):
+        """One transaction on one connection: commits at the end, rolls back on any error.
+
+        Writes take the write lock at the start (BEGIN IMMEDIATE). SQLite errors come out as
+        ProjectError subclasses naming the file.
+        """
+        if self._closed:
+            raise ProjectError(self.path, "the project is closed")
+        if write and self.read_only:
+            cls = NewerSchemaError if self.message and "newer" in self.message else ReadOnlyProjectError
+            raise cls(self.path, f"opened read-only: {self.message or 'cannot change it'}")
+        with db.translated(self.path, doing):
+            conn = self._engine.connect()
+            try:
+                if write:
+                    conn = conn.execution_options(logos_write=True)
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.close()
+
+    # ---- inputs and models ----------------------------------------------------------------
+
+    def add_input(self, data: bytes, fmt: str, name: str) -> int:
+        """Store an input structure by content (SHA-256); the same bytes return the same id."""
+        if isinstance(data, str):
+            data = data.encode()
+        digest = hashlib.sha256(data).hexdigest()
+        with self.session(write=True, doing="storing an input") as conn:
+            found = conn.execute(select(INPUTS.c.id).where(INPUTS.c.sha256 == digest)).scalar()
+            if found is not None:
+                return int(found)
+            res = conn.execute(insert(INPUTS).values(sha256=digest, fmt=fmt, name=name, size=len(data),
+                                                     data=data, created_at=utcnow()))
+            return int(res.inserted_primary_key[0])
+
+    def add_model(self, path, sha256: str, quant: str | None = None, adapter: str | None = None,
+                  base: str | None = None) -> int:
+        """Register a model file; the same hash, quantisation, adapter and base return the same id."""
+        path = str(path)
+        with self.session(write=True, doing="registering a model") as conn:
+            stmt = select(MODELS.c.id).where(
+                MODELS.c.sha256 == sha256, _is(MODELS.c.quant, quant), _is(MODELS.c.adapter, adapter),
+                _is(MODELS.c.base, base))
+            found = conn.execute(stmt).scalar()
+            if found is not None:
+                return int(found)
+            res = conn.execute(insert(MODELS).values(sha256=sha256, path=path, quant=quant,
+                                                     adapter=adapter, base=base, created_at=utcnow()))
+            return int(res.inserted_primary_key[0])
+
+    def get_input(self, input_id: int) -> InputInfo:
+        with self.session() as conn:
+            m = conn.execute(select(INPUTS).where(INPUTS.c.id == input_id)).mappings().first()
+        if m is None:
+            raise ProjectError(self.path, f"no input {input_id}")
+        return InputInfo(**dict(m))
+
+    def inputs(self) -> list[InputInfo]:
+        cols = [c for c in INPUTS.c if c.name != "data"]
+        with self.session() as conn:
+            return [InputInfo(**dict(m)) for m in conn.execute(select(*cols).order_by(INPUTS.c.id)).mappings()]
+
+    def models(self) -> list[ModelInfo]:
+        with self.session() as conn:
+            return [ModelInfo(**dict(m)) for m in conn.execute(select(MODELS).order_by(MODELS.c.id)).mappings()]
+
+    # ---- runs -----------------------------------------------------------------------------
+
+    def start_run(self, task: str, prompt: str, params: Mapping | None, seed: int | None,
+                  model_id: int | None = None, input_ids: Sequence[int] = (),
+                  versions: Mapping | None = None) -> int:
+        """Record a generation run before its first result: the prompt exactly as sent."""
+        all_versions = library_versions()
+        all_versions.update(versions or {})
+        with self.session(write=True, doing="starting a run") as conn:
+            res = conn.execute(insert(RUNS).values(
+                task=task, prompt=prompt, params=dict(params or {}), seed=seed, model_id=model_id,
+                versions=all_versions, started_at=utcnow(), status="running"))
+            run_id = int(res.inserted_primary_key[0])
+            if input_ids:
+                conn.execute(insert(RUN_INPUTS), [
+                    {"run_id": run_id, "position": i, "input_id": int(iid)} for i, iid in enumerate(input_ids)])
+            conn.execute(update(P).values(last_written_by=APP))
+            return run_id
+
+    def finish_run(self, run_id: int, status: str = "finished", error: str | None = None) -> None:
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"status must be finished, failed or cancelled, not {status!r}")
+        with self.session(write=True, doing="finishing a run") as conn:
+            res = conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(
+                status=status, error=error, finished_at=utcnow()))
+            if res.rowcount == 0:
+                raise ProjectError(self.path, f"no run {run_id}")
+
+    def get_run(self, run_id: int) -> RunInfo:
+        runs = self.runs(ids=[run_id])
+        if not runs:
+            raise ProjectError(self.path, f"no run {run_id}")
+        return runs[0]
+
+    def runs(self, ids: Sequence[int] | None = None, task: str | None = None) -> list[RunInfo]:
+        """Runs, newest first, with their inputs, model and result counts."""
+        stmt = select(RUNS).order_by(RUNS.c.id.desc())
+        if ids is not None:
+            stmt = stmt.where(RUNS.c.id.in_(list(ids)))
+        if task is not None:
+            stmt = stmt.where(RUNS.c.task == task)
+        with self.session() as conn:
+            out = [RunInfo(**dict(m)) for m in conn.execute(stmt).mappings()]
+            if not out:
+                return out
+            run_ids = [r.id for r in out]
+            counts = dict(conn.execute(select(RESULTS.c.run_id, func.count()).where(
+                RESULTS.c.run_id.in_(run_ids)).group_by(RESULTS.c.run_id)).all())
+            links: dict[int, list[int]] = {}
+            for rid, iid in conn.execute(select(RUN_INPUTS.c.run_id, RUN_INPUTS.c.input_id).where(
+                    RUN_INPUTS.c.run_id.in_(run_ids)).order_by(RUN_INPUTS.c.run_id, RUN_INPUTS.c.position)):
+                links.setdefault(rid, []).append(iid)
+            model_ids = {r.model_id for r in out if r.model_id is not None}
+            models = {m["id"]: ModelInfo(**dict(m)) for m in conn.execute(
+                select(MODELS).where(MODELS.c.id.in_(model_ids))).mappings()} if model_ids else {}
+        for r in out:
+            r.n_results = counts.get(r.id, 0)
+            r.input_ids = links.get(r.id, [])
+            r.model = models.get(r.model_id)
+        return out
+
+    # ---- results --------------------------------------------------------------------------
+
+    def add_result(self, run_id: int, record: str, objects: dict | list | None = None,
+                   smiles: str | None = None, sequence: str | None = None, cif: str | None = None,
+                   valid: bool = True, reasons: Iterable[str] = (), scores: Mapping | None = None,
+                   ppl: float | None = None, parent_id: int | None = None) -> int:
+        """Store one result in its own transaction (committed when this returns); its id."""
+        return self.add_results(run_id, [dict(record=record, objects=objects, smiles=smiles,
+                                              sequence=sequence, cif=cif, valid=valid, reasons=reasons,
+                                              scores=scores, ppl=ppl, parent_id=parent_id)])[0]
+
+    def add_results(self, run_id: int, rows: Iterable[Mapping]) -> list[int]:
+        """Store many results (dicts with add_result's keyword names) in one transaction."""
+        rows = list(rows)
+        if not rows:
+            return []
+        with self.session(write=True, doing="storing results") as conn:
+            task = conn.execute(select(RUNS.c.task).where(RUNS.c.id == run_id)).scalar()
+            if task is None:
+                raise ProjectError(self.path, f"no run {run_id}")
+            next_idx = conn.execute(select(func.coalesce(func.max(RESULTS.c.idx) + 1, 0)).where(
+                RESULTS.c.run_id == run_id)).scalar_one()
+            next_id = conn.execute(select(func.coalesce(func.max(RESULTS.c.id) + 1, 1))).scalar_one()
+            now = utcnow()
+            values, score_values, tag_values = [], [], []
+            for i, row in enumerate(rows):
+                rid = next_id + i
+                scores = {str(k): _json_value(v) for k, v in dict(row.get("scores") or {}).items()}
+                values.append({
+                    "id": rid, "run_id": run_id, "idx": next_idx + i, "task": task,
+                    "record": str(row.get("record") or ""), "objects": row.get("objects"),
+                    "smiles": row.get("smiles"), "sequence": row.get("sequence"), "cif": row.get("cif"),
+                    "valid": bool(row.get("valid", True)),
+                    "reasons": [str(r) for r in (row.get("reasons") or ())],
+                    "scores": scores, "ppl": clean_number(row.get("ppl")),
+                    "notes": row.get("notes"), "rating": row.get("rating"),
+                    "parent_id": row.get("parent_id"), "created_at": now,
+                })
+                for name, value in scores.items():
+                    number = clean_number(value)
+                    if number is not None:
+                        score_values.append({"result_id": rid, "name": name, "value": number})
+                for tag in row.get("tags") or ():
+                    tag_values.append({"result_id": rid, "tag": str(tag)})
+            conn.execute(insert(RESULTS), values)
+            if score_values:
+                conn.execute(insert(SCORES), score_values)
+            if tag_values:
+                conn.execute(insert(TAGS).prefix_with("OR IGNORE"), tag_values)
+        return [v["id"] for v in values]
+
+    def get_result(self, result_id: int) -> ResultRow:
+        page = self.query_results(ResultQuery(ids=[result_id], limit=1, count_total=False))
+        if not page.rows:
+            raise ProjectError(self.path, f"no result {result_id}")
+        return page.rows[0]
+
+    def query_results(self, query: ResultQuery | None = None) -> ResultPage:
+        """One page of results as dataclass rows (see ResultQuery for filters and sorting)."""
+        query = query or ResultQuery()
+        stmt, count = build_select(query)
+        with self.session(doing="reading results") as conn:
+            maps = conn.execute(stmt).mappings().all()
+            total = conn.execute(count).scalar_one() if count is not None else None
+            tags: dict[int, list[str]] = {}
+            ids = [m["id"] for m in maps]
+            for start in range(0, len(ids), 900):
+                chunk = ids[start:start + 900]
+                for rid, tag in conn.execute(select(TAGS.c.result_id, TAGS.c.tag).where(
+                        TAGS.c.result_id.in_(chunk)).order_by(TAGS.c.result_id, TAGS.c.tag)):
+                    tags.setdefault(rid, []).append(tag)
+        return ResultPage(rows=[to_row(m, tags.get(m["id"], [])) for m in maps], total=total,
+                          offset=query.offset, limit=query.limit)
+
+    def count_results(self, query: ResultQuery | None = None) -> int:
+        q = query or ResultQuery()
+        _, count = build_select(ResultQuery(**{**q.__dict__, "count_total": True}))
+        with self.session(doing="counting results") as conn:
+            return int(conn.execute(count).scalar_one())
+
+    def update_result(self, result_id: int, *, notes: str | None = _UNSET, rating: int | None = _UNSET,
+                      tags: Iterable[str] | None = None) -> None:
+        """Change the user's notes, rating (0-5 or None) or tags (replaces all tags) of a result."""
+        values = {}
+        if notes is not _UNSET:
+            values["notes"] = notes
+        if rating is not _UNSET:
+            if rating is not None and not (isinstance(rating, int) and 0 <= rating <= 5):
+                raise ValueError(f"rating must be 0 to 5 or None, not {rating!r}")
+            values["rating"] = rating
+        with self.session(write=True, doing="updating a result") as conn:
+            if not conn.execute(select(RESULTS.c.id).where(RESULTS.c.id == result_id)).scalar():
+                raise ProjectError(self.path, f"no result {result_id}")
+            if values:
+                conn.execute(update(RESULTS).where(RESULTS.c.id == result_id).values(**values))
+            if tags is not None:
+                conn.execute(delete(TAGS).where(TAGS.c.result_id == result_id))
+                unique = sorted({str(t) for t in tags if str(t)})
+                if unique:
+                    conn.execute(insert(TAGS), [{"result_id": result_id, "tag": t} for t in unique])
+
+    def tag_results(self, result_ids: Iterable[int], tag: str, remove: bool = False) -> None:
+        ids = [int(i) for i in result_ids]
+        with self.session(write=True, doing="tagging results") as conn:
+            if remove:
+                conn.execute(delete(TAGS).where(TAGS.c.result_id.in_(ids), TAGS.c.tag == tag))
+            elif ids:
+                conn.execute(insert(TAGS).prefix_with("OR IGNORE"), [{"result_id": i, "tag": tag} for i in ids])
+
+    def score_names(self) -> list[str]:
+        with self.session() as conn:
+            return list(conn.execute(select(SCORES.c.name).distinct().order_by(SCORES.c.name)).scalars())
+
+    def tasks(self) -> dict[str, int]:
+        with self.session() as conn:
+            return dict(conn.execute(select(RESULTS.c.task, func.count()).group_by(RESULTS.c.task)).all())
+
+    # ---- training runs --------------------------------------------------------------------
+
+    def start_training(self, base_model_id: int | None, config: Mapping, result_ids: Iterable[int] = (),
+                       versions: Mapping | None = None) -> int:
+        """Record a fine-tuning run and the results it learns from."""
+        ids = sorted({int(i) for i in result_ids})
+        all_versions = library_versions()
+        all_versions.update(versions or {})
+        with self.session(write=True, doing="starting a training run") as conn:
+            res = conn.execute(insert(TRAINING).values(
+                base_model_id=base_model_id, config=dict(config), versions=all_versions,
+                n_examples=len(ids), started_at=utcnow(), status="running"))
+            tid = int(res.inserted_primary_key[0])
+            if ids:
+                conn.execute(insert(TRAINING_EX), [{"training_run_id": tid, "result_id": i} for i in ids])
+            return tid
+
+    def finish_training(self, training_id: int, status: str = "finished", output_model_id: int | None = None,
+                        metrics: Mapping | None = None, error: str | None = None) -> None:
+        if status not in TRAINING_STATUSES or status == "running":
+            raise ValueError(f"status must be finished, failed or cancelled, not {status!r}")
+        with self.session(write=True, doing="finishing a training run") as conn:
+            res = conn.execute(update(TRAINING).where(TRAINING.c.id == training_id).values(
+                status=status, output_model_id=output_model_id,
+                metrics=dict(metrics) if metrics is not None else None, error=error, finished_at=utcnow()))
+            if res.rowcount == 0:
+                raise ProjectError(self.path, f"no training run {training_id}")
+
+    def training_runs(self) -> list[TrainingRunInfo]:
+        with self.session() as conn:
+            return [TrainingRunInfo(**dict(m)) for m in
+                    conn.execute(select(TRAINING).order_by(TRAINING.c.id.desc())).mappings()]
+
+    def training_examples(self, training_id: int) -> list[int]:
+        with self.session() as conn:
+            return list(conn.execute(select(TRAINING_EX.c.result_id).where(
+                TRAINING_EX.c.training_run_id == training_id).order_by(TRAINING_EX.c.result_id)).scalars())
+
+    # ---- the whole file -------------------------------------------------------------------
+
+    def info(self) -> ProjectSummary:
+        with self.session(doing="reading the project summary") as conn:
+            head = conn.execute(select(P)).mappings().first() or {}
+            counts = {}
+            for name, table in (("inputs", INPUTS), ("models", MODELS), ("runs", RUNS), ("results", RESULTS),
+                                ("training_runs", TRAINING)):
+                counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            tasks = dict(conn.execute(select(RESULTS.c.task, func.count()).group_by(RESULTS.c.task)
+                                      .order_by(RESULTS.c.task)).all())
+            valid = int(conn.execute(select(func.count()).where(RESULTS.c.valid.is_(True))).scalar_one())
+            names = list(conn.execute(select(SCORES.c.name).distinct().order_by(SCORES.c.name)).scalars())
+            mode = str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        return ProjectSummary(
+            path=str(self.path), name=head.get("name") or self.path.stem, schema_revision=self.revision,
+            head_revision=migrate.head(), read_only=self.read_only, message=self.message,
+            created_at=head.get("created_at"), created_by=head.get("created_by"),
+            last_written_by=head.get("last_written_by"), size_bytes=_file_size(self.path),
+            counts=counts, tasks=tasks, valid=valid, invalid=counts["results"] - valid,
+            score_names=names, journal_mode=mode)
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's full integrity check: ["ok"] when the file is sound."""
+        with self.session(doing="checking the project") as conn:
+            return [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check").fetchall()]
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the main file (done on close by SQLite as well)."""
+        if self.read_only:
+            return
+        with db.translated(self.path, "checkpointing"):
+            db.pragma(self._engine, "wal_checkpoint(TRUNCATE)")
+
+
+def _is(col, value):
+    return col.is_(None) if value is None else col == value
+
+
+def _json_value(value):
+    if isinstance(value, float):
+        return clean_number(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    try:
+        import numbers
+
+        if isinstance(value, numbers.Number):
+            return clean_number(value)
+    except Exception:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def _file_size(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            total += p.stat().st_size
+    return total
+
+
+def _has_no_tables(path: Path) -> bool:
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
