@@ -1,0 +1,263 @@
+"""The results table: a Qt table model that pages lazily through the project store.
+
+Rows are never all copied into Qt: the model knows the total from a count query and fetches
+pages of ``PAGE`` rows on demand (only the rows a view paints are ever read). Sorting, the
+validity/task/run filters and the text search are passed down to the store query.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from logos_desktop.generation.results_source import ResultFilter, ResultRow, ResultSource
+from logos_desktop.generation.thumbnails import THUMB_SIZE, ThumbnailCache
+
+PAGE = 200
+MAX_PAGES = 50  # pages kept in memory (LRU); a 100k-row project is never held whole
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # store sort key ("" = not sortable)
+    title: str
+    tip: str = ""
+
+
+COLUMNS = [
+    Column("", "Structure", "2D depiction (RDKit)"),
+    Column("id", "#", "result id in the project"),
+    Column("smiles", "SMILES / sequence", "canonical SMILES, sequence or material record"),
+    Column("valid", "Valid", "validity checks; the tooltip lists the failed rules"),
+    Column("score:qed", "QED", "quantitative estimate of drug-likeness"),
+    Column("score:sa", "SA", "synthetic accessibility (1 easy … 10 hard)"),
+    Column("", "Scores", "every score the task computed"),
+    Column("ppl", "Perplexity", "perplexity of the generated text under the model"),
+    Column("task", "Task"),
+    Column("run_id", "Run"),
+    Column("created_at", "Time"),
+    Column("", "Tags"),
+    Column("record", "Record", "the record exactly as the model wrote it"),
+]
+COL = {c.title: i for i, c in enumerate(COLUMNS)}
+
+_GREEN = QColor("#1b7f3b")
+_RED = QColor("#b00020")
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _score(row: ResultRow, *names: str):
+    scores = row.scores or {}
+    for n in names:
+        if n in scores:
+            return scores[n]
+    return None
+
+
+class ResultsTableModel(QAbstractTableModel):
+    """Rows of the current project that match ``filter``, sorted by ``sort_key``."""
+
+    countChanged = Signal(int)
+
+    def __init__(self, source: ResultSource | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.source = source
+        self.filter = ResultFilter()
+        self.sort_key = "id"
+        self.descending = False
+        self._total = 0
+        self._pages: OrderedDict[int, list[ResultRow]] = OrderedDict()
+        self.thumbs = ThumbnailCache()
+        self.page_queries = 0  # how many page queries ran (tests check that paging is lazy)
+        self._reload()
+
+    # -- data source ------------------------------------------------------------------------
+    def set_source(self, source: ResultSource | None) -> None:
+        self.beginResetModel()
+        self.source = source
+        self._reload()
+        self.endResetModel()
+        self.countChanged.emit(self._total)
+
+    def set_filter(self, **changes) -> None:
+        new = replace(self.filter, **changes)
+        if new == self.filter:
+            return
+        self.beginResetModel()
+        self.filter = new
+        self._reload()
+        self.endResetModel()
+        self.countChanged.emit(self._total)
+
+    def _reload(self) -> None:
+        self._pages.clear()
+        self._total = self.source.count(self.filter) if self.source is not None else 0
+
+    def refresh(self) -> None:
+        """New rows may have been written (by the engine process): pick them up.
+
+        With the default order (oldest first, no text search) new rows land at the end, so they
+        are appended without disturbing the selection; otherwise the model is reset.
+        """
+        if self.source is None:
+            return
+        total = self.source.count(self.filter)
+        if total == self._total:
+            return
+        if total > self._total and self.sort_key == "id" and not self.descending:
+            last_page = (self._total - 1) // PAGE if self._total else 0
+            self._pages.pop(last_page, None)
+            self.beginInsertRows(QModelIndex(), self._total, total - 1)
+            self._total = total
+            self.endInsertRows()
+        else:
+            self.beginResetModel()
+            self._pages.clear()
+            self._total = total
+            self.endResetModel()
+        self.countChanged.emit(self._total)
+
+    def row(self, r: int) -> ResultRow | None:
+        if self.source is None or not 0 <= r < self._total:
+            return None
+        page_no = r // PAGE
+        page = self._pages.get(page_no)
+        if page is None:
+            page = self.source.fetch(self.filter, self.sort_key, self.descending, page_no * PAGE, PAGE)
+            self.page_queries += 1
+            self._pages[page_no] = page
+            if len(self._pages) > MAX_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page_no)
+        i = r - page_no * PAGE
+        return page[i] if i < len(page) else None
+
+    def row_of_id(self, result_id: int) -> int | None:
+        for page_no, page in self._pages.items():
+            for i, row in enumerate(page):
+                if row.id == result_id:
+                    return page_no * PAGE + i
+        return None
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    # -- Qt model API -----------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else self._total
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal:
+            col = COLUMNS[section]
+            if role == Qt.ItemDataRole.DisplayRole:
+                return col.title
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return col.tip + ("" if col.key else " (not sortable)")
+        elif role == Qt.ItemDataRole.DisplayRole:
+            return str(section + 1)
+        return None
+
+    def flags(self, index):
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        key = COLUMNS[column].key
+        if not key:
+            return
+        descending = order == Qt.SortOrder.DescendingOrder
+        if (key, descending) == (self.sort_key, self.descending):
+            return
+        self.layoutAboutToBeChanged.emit()
+        self.sort_key, self.descending = key, descending
+        self._pages.clear()
+        self.layoutChanged.emit()
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.row(index.row())
+        if row is None:
+            return None
+        title = COLUMNS[index.column()].title
+        if role == Qt.ItemDataRole.UserRole:
+            return row
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, title)
+        if role == Qt.ItemDataRole.DecorationRole and title == "Structure":
+            return self.thumbs.get(row.smiles) if row.smiles else None
+        if role == Qt.ItemDataRole.SizeHintRole and title == "Structure":
+            return QSize(THUMB_SIZE.width() + 4, THUMB_SIZE.height() + 4)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, title)
+        if role == Qt.ItemDataRole.ForegroundRole and title == "Valid":
+            return QBrush(_GREEN if row.valid else _RED)
+        if role == Qt.ItemDataRole.FontRole and title == "Valid":
+            f = QFont()
+            f.setBold(True)
+            return f
+        if role == Qt.ItemDataRole.TextAlignmentRole and title in ("QED", "SA", "Perplexity", "#", "Run"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _display(self, row: ResultRow, title: str):
+        if title == "#":
+            return str(row.id)
+        if title == "SMILES / sequence":
+            return row.text
+        if title == "Valid":
+            if row.valid:
+                return "✔ valid"
+            first = row.reasons[0] if row.reasons else "invalid"
+            return f"✘ {first}" + (f" (+{len(row.reasons) - 1})" if len(row.reasons) > 1 else "")
+        if title == "QED":
+            return _fmt(_score(row, "qed", "QED"))
+        if title == "SA":
+            return _fmt(_score(row, "sa", "sa_score", "SA"))
+        if title == "Scores":
+            return ", ".join(f"{k} {_fmt(v)}" for k, v in (row.scores or {}).items()
+                             if k.lower() not in ("qed", "sa", "sa_score") and not isinstance(v, (dict, list)))
+        if title == "Perplexity":
+            return _fmt(row.ppl)
+        if title == "Task":
+            return row.task or ""
+        if title == "Run":
+            return str(row.run_id) if row.run_id is not None else ""
+        if title == "Time":
+            return row.created_text()
+        if title == "Tags":
+            return ", ".join(row.tags)
+        if title == "Record":
+            return row.record
+        return ""
+
+    def _tooltip(self, row: ResultRow, title: str):
+        if title == "Valid":
+            if row.valid:
+                return "Passed every validity check" + (
+                    "" if not row.reasons else ":\n" + "\n".join(row.reasons))
+            return "Failed:\n" + ("\n".join(f"• {r}" for r in row.reasons) or "• (no reason given)")
+        if title in ("SMILES / sequence", "Record"):
+            return row.record
+        if title == "Scores":
+            return "\n".join(f"{k}: {_fmt(v, 3)}" for k, v in (row.scores or {}).items())
+        return None
+

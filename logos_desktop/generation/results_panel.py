@@ -1,0 +1,144 @@
+"""The results dock: search, filters, the lazily paged table, and actions on the selected rows."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from logos_desktop.generation.results_model import COL, ResultsTableModel
+from logos_desktop.generation.results_source import ResultRow
+from logos_desktop.generation.thumbnails import THUMB_SIZE
+
+
+class QtResultsPanel(QWidget):
+    """Rows of the open project. Emits the selected rows; the controller acts on them."""
+
+    selectionChanged = Signal(list)  # list[ResultRow]
+    exportRequested = Signal(list)  # list[int] result ids ([] = every row that matches the filter)
+    tagRequested = Signal(list)
+    fineTuneRequested = Signal(list)
+
+    def __init__(self, model: ResultsTableModel | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model or ResultsTableModel()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+
+        bar = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search SMILES, sequence or record…")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(250)
+        self._search_timer.timeout.connect(self._apply_search)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.validity = QComboBox()
+        self.validity.addItems(["All rows", "Valid only", "Invalid only"])
+        self.validity.currentIndexChanged.connect(self._apply_validity)
+        self.task_filter = QComboBox()
+        self.task_filter.addItem("All tasks", None)
+        self.task_filter.currentIndexChanged.connect(
+            lambda _i: self.model.set_filter(task=self.task_filter.currentData()))
+        self.count_label = QLabel()
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.validity)
+        bar.addWidget(self.task_filter)
+        bar.addWidget(self.count_label)
+        layout.addLayout(bar)
+
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSortingEnabled(True)
+        self.view.horizontalHeader().setSortIndicator(COL["#"], Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setIconSize(THUMB_SIZE)
+        self.view.setWordWrap(False)
+        self.view.setAlternatingRowColors(True)
+        vh = self.view.verticalHeader()
+        vh.hide()
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(THUMB_SIZE.height() + 6)
+        hh = self.view.horizontalHeader()
+        hh.setStretchLastSection(True)
+        for title, width in (("Structure", THUMB_SIZE.width() + 8), ("#", 48), ("SMILES / sequence", 260),
+                             ("Valid", 150), ("QED", 52), ("SA", 52), ("Scores", 160),
+                             ("Perplexity", 78), ("Task", 70), ("Run", 40), ("Time", 140), ("Tags", 80)):
+            self.view.setColumnWidth(COL[title], width)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        layout.addWidget(self.view, 1)
+
+        actions = QHBoxLayout()
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Export the selected rows (or all matching rows) to SDF, CSV, FASTA or CIF")
+        self.export_button.clicked.connect(lambda: self.exportRequested.emit(self.selected_ids()))
+        self.tag_button = QPushButton("Tag…")
+        self.tag_button.clicked.connect(lambda: self.tagRequested.emit(self.selected_ids()))
+        self.finetune_button = QPushButton("Fine-tune on these…")
+        self.finetune_button.setToolTip("Open the training dialog with the selected rows as data")
+        self.finetune_button.clicked.connect(lambda: self.fineTuneRequested.emit(self.selected_ids()))
+        for b in (self.export_button, self.tag_button, self.finetune_button):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        layout.addLayout(actions)
+
+        self.model.countChanged.connect(self._update_count)
+        self.model.modelReset.connect(self._update_count)
+        self.model.rowsInserted.connect(self._update_count)
+        self._update_count()
+        self._selection_changed()
+
+    def set_tasks(self, tasks: list[str]) -> None:
+        current = self.task_filter.currentData()
+        self.task_filter.blockSignals(True)
+        self.task_filter.clear()
+        self.task_filter.addItem("All tasks", None)
+        for t in tasks:
+            self.task_filter.addItem(t, t)
+        idx = self.task_filter.findData(current)
+        self.task_filter.setCurrentIndex(max(idx, 0))
+        self.task_filter.blockSignals(False)
+
+    def _apply_search(self) -> None:
+        self.model.set_filter(text=self.search.text().strip())
+
+    def _apply_validity(self, index: int) -> None:
+        self.model.set_filter(valid={0: None, 1: True, 2: False}[index])
+
+    def _update_count(self, *_args) -> None:
+        n = self.model.total
+        if self.model.source is None:
+            self.count_label.setText("no project open")
+        else:
+            self.count_label.setText(f"{n:,} row{'s' if n != 1 else ''}")
+
+    def selected_rows(self) -> list[ResultRow]:
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        out = []
+        for r in rows:
+            row = self.model.row(r)
+            if row is not None:
+                out.append(row)
+        return out
+
+    def selected_ids(self) -> list[int]:
+        return [r.id for r in self.selected_rows()]
+
+    def _selection_changed(self, *_args) -> None:
+        rows = self.selected_rows()
+        self.tag_button.setEnabled(bool(rows))
+        self.finetune_button.setEnabled(bool(rows))
+        self.export_button.setText(f"Export {len(rows)} selected…" if rows else "Export all…")
+        self.selectionChanged.emit(rows)
