@@ -33,6 +33,7 @@ class Edit:
 
     field: str = "mol"
     label: str = "edit"
+    changes_atoms: bool = True  # False: the atoms are untouched (display sets such as the pocket)
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
@@ -320,6 +321,7 @@ class SetPocket(Edit):
     """
 
     field = "structure"
+    changes_atoms = False
 
     def __init__(self, residues, mark: bool = True, pocket: set | None = None) -> None:
         super().__init__()
@@ -361,13 +363,15 @@ def residues_near(structure, centre_atoms, radius: float = 5.0) -> list[tuple[st
     """Polymer residues with any atom within ``radius`` Å of the given positions (x, y, z)."""
     import gemmi
 
+    from engine.structures import residues
+
     model = structure[0]
     ns = gemmi.NeighborSearch(model, structure.cell, max(radius, 5.0)).populate()
     found: set[tuple[str, str]] = set()
     for x, y, z in centre_atoms:
         for mark in ns.find_atoms(gemmi.Position(float(x), float(y), float(z)), "\0", radius=radius):
             cra = mark.to_cra(model)
-            if cra.residue.is_water() or cra.residue.het_flag == "H":
+            if cra.residue.is_water() or not residues.is_polymer_residue(cra.residue.name):
                 continue
             found.add((cra.chain.name, str(cra.residue.seqid.num) + cra.residue.seqid.icode.strip()))
     return sorted(found, key=lambda r: (r[0], int("".join(ch for ch in r[1] if ch.isdigit() or ch == "-") or 0)))

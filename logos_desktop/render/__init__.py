@@ -1,0 +1,1 @@
+"""VTK renderers: each turns an ``AtomTable`` (engine.structures.atoms) into actors (a ``Layer``)."""

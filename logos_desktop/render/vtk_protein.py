@@ -1,0 +1,171 @@
+"""Proteins and complexes: backbone trace by chain, ligands in sticks, pocket residues highlighted.
+
+Big structures default to the trace drawn as lines; sticks and space-filling (impostors) are
+available for any size, with the trace as the stand-in while the user drags the view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from logos_desktop.render.vtk_common import (
+    CHAIN_PALETTE, LIGAND_CARBON, POCKET_CARBON, TUBE_LIMIT, Layer, element_colors, segments_actor,
+    sphere_actor, vdw_radii,
+)
+from logos_desktop.render.vtk_molecule import atom_actors
+
+STYLES = ("trace", "sticks", "spacefill")
+WATERS = {"HOH", "WAT", "DOD", "H2O", "TIP", "TIP3", "SOL"}
+TRACE_ATOMS = {"CA": 4.3, "P": 7.8}  # atom name -> longest link (Å) between consecutive residues
+
+
+def chain_colors(chains) -> np.ndarray:
+    names = {c: i for i, c in enumerate(dict.fromkeys(chains))}
+    return CHAIN_PALETTE[np.array([names[c] % len(CHAIN_PALETTE) for c in chains], int)] if chains else np.zeros((0, 3))
+
+
+def _name_mask(table, test) -> np.ndarray:
+    """Per-atom boolean from a per-residue-name test (evaluated once per distinct name)."""
+    if not len(table):
+        return np.zeros(0, bool)
+    names = np.asarray(table.res_names, dtype=object)
+    uniq, inverse = np.unique(names, return_inverse=True)
+    return np.array([bool(test(n)) for n in uniq], bool)[inverse]
+
+
+def masks(table):
+    """(polymer, ligand, other) atom masks: modified residues (CSO…) count as polymer, waters
+    are hidden, ions and additives (``residues.never_ligand``) are 'other'."""
+    from engine.structures import residues
+
+    water = _name_mask(table, residues.is_water) | _name_mask(table, lambda n: n in WATERS)
+    polymer = ~table.hetero | (_name_mask(table, residues.is_polymer_residue) & ~water)
+    other = table.hetero & ~polymer & ~water & _name_mask(table, residues.never_ligand)
+    ligand = table.hetero & ~polymer & ~water & ~other
+    return polymer, ligand, other
+
+
+def residue_keys(table) -> list[tuple[str, str]]:
+    return [(c, str(int(n))) for c, n in zip(table.chains, table.res_nums)]
+
+
+def pocket_mask(table, pocket) -> np.ndarray:
+    if not pocket or not len(table):
+        return np.zeros(len(table), bool)
+    keys = residue_keys(table)
+    return np.fromiter((k in pocket for k in keys), bool, len(keys)) & masks(table)[0]
+
+
+def trace(table):
+    """(atom indices of trace atoms, (M, 2) segments between consecutive ones in a chain)."""
+    names = np.array([n.strip() for n in table.atom_names], dtype=object) if len(table) else np.zeros(0, object)
+    polymer = masks(table)[0]
+    segs = []
+    picked = []
+    for name, cutoff in TRACE_ATOMS.items():
+        idx = np.flatnonzero((names == name) & polymer)
+        if len(idx) < 1:
+            continue
+        picked.append(idx)
+        if len(idx) < 2:
+            continue
+        a, b = idx[:-1], idx[1:]
+        same = np.array([table.chains[i] == table.chains[j] for i, j in zip(a, b)], bool)
+        d = np.linalg.norm(table.xyz[a] - table.xyz[b], axis=1)
+        ok = same & (d < cutoff)
+        segs.append(np.column_stack([a[ok], b[ok]]))
+    idx = np.concatenate(picked) if picked else np.zeros(0, int)
+    seg = np.vstack(segs) if segs else np.zeros((0, 2), int)
+    return idx, seg
+
+
+def _colored_by_element(table, idx, carbon):
+    colors = element_colors(table.atomic_numbers)
+    carbons = idx[table.atomic_numbers[idx] == 6]
+    colors[carbons] = carbon
+    return colors
+
+
+def build_protein(table, style: str = "trace", pocket=None) -> Layer:
+    if style not in STYLES:
+        style = "trace"
+    polymer, ligand, other = masks(table)
+    in_pocket = pocket_mask(table, pocket)
+    ca, segs = trace(table)
+    ccol = chain_colors(table.chains)
+    actors: list = []
+    standin = None
+    trace_actor = None
+    if len(segs):
+        big = len(segs) > TUBE_LIMIT
+        trace_actor = segments_actor(table.xyz, segs, ccol[segs[:, 0]], radius=None if big else 0.3,
+                                     width=3.0 if big else 2.0)
+    if style == "trace":
+        if trace_actor is not None:
+            actors.append(trace_actor)
+        elif polymer.any():  # no CA/P atoms: show what there is
+            actors += atom_actors(table, np.flatnonzero(polymer), "sticks")
+        pickable = np.concatenate([ca, np.flatnonzero(ligand | other | in_pocket)])
+    else:
+        shown = np.flatnonzero(polymer | ligand | other)
+        colors = element_colors(table.atomic_numbers)
+        carbon = np.flatnonzero(polymer & (table.atomic_numbers == 6))
+        colors[carbon] = ccol[carbon] if len(carbon) else colors[carbon]
+        if style == "spacefill":
+            colors[in_pocket & (table.atomic_numbers == 6)] = POCKET_CARBON
+            colors[ligand & (table.atomic_numbers == 6)] = LIGAND_CARBON
+            actors.append(sphere_actor(table.xyz[shown], colors[shown], vdw_radii(table.atomic_numbers[shown])))
+        else:
+            actors += atom_actors(table, np.flatnonzero(polymer & ~in_pocket), "sticks", colors, bond_radius=0.1)
+        pickable = shown
+        if trace_actor is not None and len(shown) > 5000:
+            standin = [trace_actor]
+    if style != "spacefill":
+        lig = np.flatnonzero(ligand)
+        if len(lig):
+            actors += atom_actors(table, lig, "ball-and-stick", _colored_by_element(table, lig, LIGAND_CARBON))
+        oth = np.flatnonzero(other)
+        if len(oth):
+            actors += atom_actors(table, oth, "ball-and-stick")
+        pk = np.flatnonzero(in_pocket)
+        if len(pk):
+            actors += atom_actors(table, pk, "sticks", _colored_by_element(table, pk, POCKET_CARBON),
+                                  bond_radius=0.17)
+    if standin is None and style == "trace" and len(table) > 5000 and trace_actor is not None:
+        standin = [trace_actor]
+    pickable = np.unique(pickable.astype(int))
+    radii = np.maximum(0.6, vdw_radii(table.atomic_numbers[pickable]) * (1.0 if style == "spacefill" else 0.4))
+    n_res = len(set(residue_keys(table))) if len(table) < 300000 else 0
+    desc = f"{len(table)} atoms, {n_res} residues, {style}; ligand atoms {int(ligand.sum())}; pocket residues {len(pocket or ())}"
+    return Layer(actors=actors, standin=standin, pickable=pickable, pick_radii=radii, description=desc)
+
+
+def trace_table(structure):
+    """A quick AtomTable of trace atoms (CA, P) and non-water HETATM atoms, without bonds.
+
+    Used for the first frame of a big structure while the full table (with bonds) is built.
+    """
+    from engine.structures.atoms import AtomTable
+
+    xyz, el, z, names, resn, resi, chains, het = [], [], [], [], [], [], [], []
+    model = structure[0]
+    for ch in model:
+        for res in ch:
+            if res.name in WATERS:
+                continue
+            hetero = res.het_flag == "H"
+            atoms = list(res) if hetero else [a for a in (res.find_atom("CA", "*"), res.find_atom("P", "*")) if a]
+            for a in atoms:
+                p = a.pos
+                xyz.append((p.x, p.y, p.z))
+                el.append(a.element.name)
+                z.append(a.element.atomic_number)
+                names.append(a.name)
+                resn.append(res.name)
+                resi.append(res.seqid.num)
+                chains.append(ch.name)
+                het.append(hetero)
+    n = len(xyz)
+    return AtomTable(np.asarray(xyz, np.float32).reshape(n, 3), el, np.asarray(z, int), names, resn,
+                     np.asarray(resi, int), chains, np.asarray(het, bool), np.zeros((0, 2), int),
+                     np.zeros(0, float), None)

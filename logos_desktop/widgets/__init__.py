@@ -1,0 +1,1 @@
+"""Qt widgets of the workspace: ``qt_<name>.py`` holds ``Qt<Name>``."""
