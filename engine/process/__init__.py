@@ -1,0 +1,1 @@
+"""The engine process (newline-delimited JSON over stdio) and its client."""

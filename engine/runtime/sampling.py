@@ -1,0 +1,149 @@
+"""Sampling in the order of the LOGOS reference pipeline (Hugging Face ``generate`` with do_sample).
+
+Per step and per sequence: repetition penalty over every token seen so far (prompt and output),
+then temperature, then top-k, then top-p, then min-p (0 = off, the reference has none), then one
+draw from the remaining distribution with the sequence's own random generator. llama.cpp's default
+chain differs (temperature last, min-p 0.05), which is why the runtime samples here, in numpy,
+from the logits llama.cpp returns for the whole batch.
+
+The log-probability recorded for perplexity is the model's own (log-softmax of the raw logits),
+as a separate perplexity pass would compute it, not the probability after the warpers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+# The authors' commands (LOGOS-GRAMMAR.md): temperature 1.2, top-p 0.85, repetition penalty 1.05;
+# top-k 50 is the transformers default; min-p 0 keeps parity with the reference.
+REFERENCE_DEFAULTS = {
+    "temperature": 1.2,
+    "top_k": 50,
+    "top_p": 0.85,
+    "min_p": 0.0,
+    "repetition_penalty": 1.05,
+    "max_new_tokens": 1000,
+}
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 1.2
+    top_k: int = 50
+    top_p: float = 0.85
+    min_p: float = 0.0
+    repetition_penalty: float = 1.05
+    max_new_tokens: int = 1000
+
+    @classmethod
+    def from_dict(cls, data: dict | None, base: "SamplingParams | None" = None) -> "SamplingParams":
+        """Build from a request; unknown keys are an error (named), values are checked."""
+        out = cls(**asdict(base)) if base is not None else cls()
+        if not data:
+            out.check()
+            return out
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown sampling field(s): {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+        for key, value in data.items():
+            if value is None:
+                continue
+            kind = type(getattr(out, key))
+            try:
+                setattr(out, key, kind(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"sampling field {key!r} must be a number, got {value!r}") from None
+        out.check()
+        return out
+
+    def check(self) -> None:
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0 (0 = greedy)")
+        if self.top_k < 0:
+            raise ValueError("top_k must be >= 0 (0 = off)")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError("top_p must be in (0, 1]")
+        if not 0.0 <= self.min_p < 1.0:
+            raise ValueError("min_p must be in [0, 1)")
+        if self.repetition_penalty <= 0:
+            raise ValueError("repetition_penalty must be > 0 (1 = off)")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def log_softmax_at(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """log p(token) under the raw logits, one row per token. logits: (n, V) float32."""
+    logits = logits.astype(np.float64, copy=False)
+    m = logits.max(axis=1)
+    lse = m + np.log(np.exp(logits - m[:, None]).sum(axis=1))
+    return logits[np.arange(len(tokens)), tokens] - lse
+
+
+def apply_repetition_penalty(row: np.ndarray, seen: np.ndarray, penalty: float) -> None:
+    """In place, as transformers' RepetitionPenaltyLogitsProcessor: divide positive scores of seen
+    tokens by the penalty, multiply negative ones."""
+    if penalty == 1.0 or seen.size == 0:
+        return
+    vals = row[seen]
+    row[seen] = np.where(vals < 0, vals * penalty, vals / penalty)
+
+
+def distribution(row: np.ndarray, seen: np.ndarray, params: SamplingParams,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate token ids, their probabilities) after penalty, temperature, top-k, top-p and
+    min-p, for one row of logits (length V). ``seen``: unique token ids of the sequence so far.
+    ``mask``: optional bool array, True = allowed (constrained decoding). Temperature 0 = greedy."""
+    scores = np.array(row, dtype=np.float32, copy=True)
+    apply_repetition_penalty(scores, seen, params.repetition_penalty)
+    if mask is not None:
+        scores[~mask] = -np.inf
+    if params.temperature == 0:
+        return np.array([int(np.argmax(scores))]), np.array([1.0])
+    scores = scores / np.float32(params.temperature)
+    vocab = scores.shape[0]
+    k = params.top_k if 0 < params.top_k < vocab else vocab
+    if k < vocab:
+        # keep every token whose score reaches the k-th largest (ties kept, as transformers does)
+        kth = np.partition(scores, vocab - k)[vocab - k]
+        cand = np.nonzero(scores >= kth)[0]
+    else:
+        cand = np.nonzero(np.isfinite(scores))[0]
+    if cand.size == 0:
+        return np.array([int(np.argmax(row))]), np.array([1.0])
+    cs = scores[cand].astype(np.float64)
+    order = np.argsort(-cs, kind="stable")
+    cand, cs = cand[order], cs[order]
+    probs = np.exp(cs - cs[0])
+    probs /= probs.sum()
+    if params.top_p < 1.0:
+        # transformers removes the tail whose cumulative probability (ascending) is <= 1 - top_p;
+        # in descending order: keep tokens until the cumulative mass first reaches top_p.
+        cum = np.cumsum(probs)
+        keep = int(np.searchsorted(cum, params.top_p, side="left")) + 1
+        keep = max(1, min(keep, cand.size))
+        cand, probs = cand[:keep], probs[:keep]
+        probs = probs / probs.sum()
+    if params.min_p > 0:
+        ok = probs >= params.min_p * probs[0]
+        cand, probs = cand[ok], probs[ok]
+        probs = probs / probs.sum()
+    return cand, probs
+
+
+def sample_row(row: np.ndarray, seen: np.ndarray, params: SamplingParams,
+               rng: np.random.Generator, mask: np.ndarray | None = None) -> int:
+    """Draw one token from one row of logits with the sequence's own generator."""
+    cand, probs = distribution(row, seen, params, mask)
+    return int(cand[rng.choice(cand.size, p=probs)]) if cand.size > 1 else int(cand[0])
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a job seeded with ``seed`` (recorded in provenance)."""
+    return (int(seed) * 1_000_003 + int(index)) % (2**63)
