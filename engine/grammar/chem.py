@@ -51,7 +51,7 @@ def parse_smiles(smiles: str):
         with rdkit_messages() as msgs2:
             Chem.SanitizeMol(mol)
     except Exception as exc:  # noqa: BLE001 - Chem.MolSanitizeException and subclasses
-        text = " ".join(str(exc).split())
+        text = str(exc).strip()
         return None, [text] if text else (msgs2 or ["sanitisation failed"])
     return mol, []
 

@@ -1,0 +1,681 @@
+"""Metal–organic frameworks: a CIF becomes metal node(s) + organic linkers + the LOGOS material record.
+
+The approach measured in shared/DATA-SOURCES.md (no maintained decomposition library works offline
+here: mofstructure needs GPL openbabel, moffragmentor pins old numpy): pymatgen's periodic neighbour
+list gives covalent-radius bonds; networkx splits the bond graph into metal-containing nodes
+(metals plus bridging inorganic atoms: O, OH, F, ...) and organic components; each organic
+component is unwrapped across cell boundaries, turned into its neutral parent (carboxylates as
+acids, azolates as NH azoles, phosphonates as acids) and given bond orders by RDKit's valence
+matching at total charge 0. Identical components are solved once. Every step is bounded:
+structures over ``MAX_SITES`` sites and components over ``MAX_LINKER_ATOMS`` atoms are refused,
+and a per-CIF ``timeout`` is checked between steps.
+
+Node strings (LOGOS-GRAMMAR.md DEFAULT): metals, bridging inorganic atoms (H left out), then the
+coordinating groups: ``Cu2(CO2)4``, ``Zn4O(CO2)6``; an infinite node is ``rod[...]`` or
+``layer[...]`` (``net[...]`` for an all-inorganic 3D net) with the formula per repeat.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import reduce
+
+import numpy as np
+
+from engine.grammar import codec as _codec
+from engine.grammar.chem import canonical_smiles, rdkit_messages
+
+MAX_SITES = 6000
+MAX_LINKER_ATOMS = 220  # atoms (H included) of one organic component handed to bond-order search
+BOND_TOL = 0.40  # Å added to the sum of covalent radii (the CSD convention)
+OVERLAP = 0.60  # Å: closer atoms mean an unresolved disorder
+DEFAULT_TIMEOUT = 20.0
+
+NONMETALS = frozenset({"H", "D", "He", "B", "C", "N", "O", "F", "Ne", "Si", "P", "S", "Cl", "Ar", "As", "Se",
+                       "Br", "Kr", "Te", "I", "Xe", "At", "Rn", "Ge", "Sb"})
+
+# CSD covalent radii (Å) for the elements that matter most; others from RDKit's table.
+_RADII = {"H": 0.23, "D": 0.23, "B": 0.83, "C": 0.68, "N": 0.68, "O": 0.68, "F": 0.64, "Si": 1.20, "P": 1.05,
+          "S": 1.02, "Cl": 0.99, "Br": 1.21, "I": 1.40, "Se": 1.22, "As": 1.21, "Li": 1.28, "Na": 1.66,
+          "K": 2.03, "Mg": 1.41, "Ca": 1.76, "Al": 1.21, "Zn": 1.22, "Cu": 1.32, "Co": 1.26, "Ni": 1.24,
+          "Fe": 1.32, "Mn": 1.39, "Cr": 1.39, "V": 1.53, "Ti": 1.60, "Zr": 1.75, "Hf": 1.75, "Cd": 1.44,
+          "Ag": 1.45, "In": 1.42, "Sc": 1.70, "Y": 1.90, "La": 2.07, "Ce": 2.04, "Pb": 1.46, "Ba": 2.15,
+          "Sr": 1.95, "Ga": 1.22, "Sn": 1.39, "Bi": 1.48, "Hg": 1.32, "Pd": 1.39, "Pt": 1.36, "Au": 1.36,
+          "Mo": 1.54, "W": 1.62, "Ru": 1.46, "Rh": 1.42, "Re": 1.51, "Os": 1.44, "Ir": 1.41, "U": 1.96,
+          "Th": 2.06, "Be": 0.96, "Rb": 2.20, "Cs": 2.44, "Tl": 1.45, "Sb": 1.39, "Te": 1.47, "Ge": 1.17}
+
+
+class FrameworkError(ValueError):
+    pass
+
+
+@dataclass
+class MetalNode:
+    formula: str  # e.g. "Cu2(CO2)4" or "rod[Zn2O2(CO2)4]"
+    metals: dict  # element -> count (per node, or per repeat when infinite)
+    dimension: int  # 0 cluster, 1 rod, 2 layer, 3 net
+    count: int = 1  # how many such nodes in the cell
+
+
+@dataclass
+class Framework:
+    name: str
+    ok: bool = False  # a complete record: a node with a metal and every linker sane
+    metal: str = ""  # the <MetalS> segment
+    nodes: list = field(default_factory=list)  # MetalNode
+    linkers: list = field(default_factory=list)  # canonical SMILES, largest first
+    record: str | None = None
+    reasons: list = field(default_factory=list)  # why not ok
+    warnings: list = field(default_factory=list)  # what was dropped (solvent, terminal ligands)
+    seconds: float = 0.0
+    failed_linkers: int = 0  # bridging organic components whose chemistry could not be made sane
+
+    @property
+    def decomposed(self) -> bool:
+        """A metal node and at least one bridging linker were found (linkers may still be insane)."""
+        return bool(self.nodes) and (bool(self.linkers) or self.failed_linkers > 0)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "ok": self.ok, "metal": self.metal, "linkers": self.linkers,
+                "record": self.record, "reasons": self.reasons, "warnings": self.warnings,
+                "nodes": [{"formula": n.formula, "dimension": n.dimension, "count": n.count} for n in self.nodes],
+                "seconds": round(self.seconds, 3), "decomposed": self.decomposed}
+
+
+def _radius(el: str) -> float:
+    if el in _RADII:
+        return _RADII[el]
+    try:
+        from rdkit import Chem
+
+        return float(Chem.GetPeriodicTable().GetRcovalent(el))
+    except Exception:  # noqa: BLE001
+        return 1.5
+
+
+def is_metal(el: str) -> bool:
+    return el not in NONMETALS
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _load(source, name):
+    """A pymatgen Structure from a path, CIF text, LoadedObject or Structure."""
+    from pathlib import Path
+
+    from engine.structures import io as sio
+    from engine.structures.model import LoadedObject
+
+    if hasattr(source, "lattice") and hasattr(source, "sites"):
+        return source, name or "framework"
+    if isinstance(source, LoadedObject):
+        if source.crystal is None:
+            raise FrameworkError(f"{source.name} is a {source.kind}, not a crystal")
+        return source.crystal, name or source.name
+    if isinstance(source, (str, bytes)) and (isinstance(source, bytes) or "\n" in source):
+        text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+        fast = _fast_cif(text)
+        if fast is not None:
+            return fast, name or "framework"
+        data = text.encode()
+        objs = sio.read_bytes(data, fmt="cif", name=name or "framework.cif")
+        return objs[0].crystal, name or objs[0].name
+    p = Path(source)
+    if p.suffix.lower() == ".cif" and p.is_file() and p.stat().st_size < sio.max_bytes():
+        fast = _fast_cif(p.read_text(errors="replace"))
+        if fast is not None:
+            return fast, name or p.stem
+    objs = sio.read_file(p)
+    if objs[0].crystal is None:
+        raise FrameworkError(f"{p.name} holds a {objs[0].kind}, not a crystal")
+    return objs[0].crystal, name or p.stem
+
+
+def _fast_cif(text: str):
+    """gemmi's small-molecule CIF reader (symmetry expanded) into a pymatgen Structure: 50-100x
+    faster than pymatgen's CifParser on large P1 cells. None when the CIF has partial occupancy or
+    gemmi cannot read it (the caller then goes through engine.structures.io)."""
+    import gemmi
+    from pymatgen.core import Lattice, Structure
+
+    try:
+        doc = gemmi.cif.read_string(text)
+        ss = gemmi.make_small_structure_from_block(doc.sole_block())
+        if not len(ss.sites) or any(site.occ < 0.999 for site in ss.sites):
+            return None
+        sites = ss.get_all_unit_cell_sites()
+        c = ss.cell
+        if c.volume <= 1.0:
+            return None
+        species = [site.element.name for site in sites]
+        if any(e in ("X", "") for e in species):
+            return None
+        lattice = Lattice.from_parameters(c.a, c.b, c.c, c.alpha, c.beta, c.gamma)
+        return Structure(lattice, species, [site.fract.tolist() for site in sites])
+    except Exception:  # noqa: BLE001 - let the full reader give the error
+        return None
+
+
+def decompose(source, name: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Framework:
+    """Split a framework into metal node(s) and linkers. Never raises on bad content: a Framework
+    with ``ok`` False and ``reasons`` says what went wrong."""
+    t0 = time.monotonic()
+    fw = Framework(name or "framework")
+    try:
+        s, fw.name = _load(source, name)
+        _decompose(s, fw, t0 + timeout)
+    except Exception as exc:  # noqa: BLE001 - a report row, never a crash
+        fw.reasons.append(" ".join(str(exc).split()) or type(exc).__name__)
+    fw.ok = not fw.reasons and bool(fw.linkers) and bool(fw.nodes)
+    if fw.ok:
+        try:
+            fw.record = _codec.encode_material(fw.metal, fw.linkers)
+        except _codec.GrammarError as exc:
+            fw.ok = False
+            fw.reasons.append(str(exc))
+    fw.seconds = time.monotonic() - t0
+    return fw
+
+
+def _check_time(deadline, stage):
+    if time.monotonic() > deadline:
+        raise FrameworkError(f"time limit reached during {stage}")
+
+
+def _decompose(s, fw: Framework, deadline: float) -> None:
+    if len(s) > MAX_SITES:
+        raise FrameworkError(f"{len(s)} sites in the cell, over the {MAX_SITES} limit")
+    if not s.is_ordered:
+        raise FrameworkError("partial occupancy (disordered sites); decomposition needs an ordered structure")
+    els = [site.specie.symbol for site in s]
+    metals = [i for i, e in enumerate(els) if is_metal(e)]
+    if not metals:
+        raise FrameworkError("no metal in the structure")
+    if "C" not in els:
+        raise FrameworkError("no carbon: not a metal-organic framework")
+    if "H" not in els and "D" not in els:
+        raise FrameworkError("no hydrogen atoms in the CIF (hydrogens missing): linker chemistry is undetermined")
+
+    rad = np.array([_radius(e) for e in els])
+    rmax = 2 * rad.max() + BOND_TOL
+    ci, pj, images, dist = s.get_neighbor_list(r=rmax, numerical_tol=1e-8)
+    _check_time(deadline, "neighbour search")
+    ci = ci.astype(int)
+    pj = pj.astype(int)
+    images = np.rint(images).astype(int)
+    overlap = dist < OVERLAP
+    if np.any(overlap & (ci != pj)):
+        k = int(np.flatnonzero(overlap)[0])
+        raise FrameworkError(f"overlapping atoms {els[ci[k]]}{ci[k] + 1} and {els[pj[k]]}{pj[k] + 1} "
+                             f"({dist[k]:.2f} Å): unresolved disorder")
+    bonded = dist <= rad[ci] + rad[pj] + BOND_TOL
+    # metal–carbon: only real M–C bonds (cyanide, carbonyl), not the C of a chelating carboxylate
+    isC = np.array([e == "C" for e in els])
+    mC = (isC[ci] & np.array([is_metal(els[j]) for j in pj])) | (isC[pj] & np.array([is_metal(els[i]) for i in ci]))
+    bonded &= ~mC | (dist <= rad[ci] + rad[pj])
+    isH = np.array([e in ("H", "D") for e in els])
+    bonded &= ~(isH[ci] & isH[pj])
+    # hydrogen binds to one atom only: keep its nearest neighbour
+    bonded &= ~(isH[ci] & np.array([is_metal(els[j]) for j in pj]))
+    bonded &= ~(isH[pj] & np.array([is_metal(els[i]) for i in ci]))
+    ci, pj, images = ci[bonded], pj[bonded], images[bonded]
+
+    metal_mask = np.array([is_metal(e) for e in els])
+    g = _PeriodicGraph(len(s), ci, pj, images)
+
+    # organic vs inorganic non-metal components
+    nonmetal = [i for i in range(len(s)) if not metal_mask[i]]
+    comps = g.components(set(nonmetal))
+    organic, inorganic_atoms = [], set()
+    metal_nbrs = {i: set() for i in range(len(s))}
+    for i, j in zip(ci, pj):
+        if metal_mask[j] and not metal_mask[i]:
+            metal_nbrs[i].add(int(j))
+    free_inorganic = 0
+    for c in comps:
+        if any(els[i] == "C" for i in c):
+            organic.append(c)
+        elif any(metal_nbrs[i] for i in c):
+            inorganic_atoms.update(c)
+        else:
+            free_inorganic += 1
+    if free_inorganic:
+        fw.warnings.append(f"dropped {free_inorganic} free inorganic species not bound to a metal (ions, water)")
+    _check_time(deadline, "graph split")
+
+    # metal nodes (secondary building units): metals, bridging inorganic atoms, and the atoms that
+    # join metals through a linker's coordinating group (shared donor atoms, O–C–O of carboxylates)
+    donor_atoms = {i for i in nonmetal if metal_nbrs[i] and i not in inorganic_atoms}
+    carboxyl_c = set()
+    for d in donor_atoms:
+        if els[d] != "O":
+            continue
+        heavy = [n for n in g.neighbors(d) if not metal_mask[n] and els[n] not in ("H", "D")]
+        if len(heavy) == 1 and els[heavy[0]] == "C":
+            c = heavy[0]
+            term_o = [n for n in g.neighbors(c) if els[n] == "O" and
+                      sum(1 for m in g.neighbors(n) if not metal_mask[m]) == 1]
+            if len(term_o) == 2:
+                carboxyl_c.add(c)
+    node_atoms = set(metals) | inorganic_atoms | donor_atoms | carboxyl_c
+
+    def node_edge(u, v):
+        if u in carboxyl_c and v in carboxyl_c:
+            return False
+        if (u in carboxyl_c or v in carboxyl_c) and not (els[u] == "O" or els[v] == "O"):
+            return False  # a carboxylate C joins only through its own oxygens
+        return True
+
+    clusters = [c for c in g.components(node_atoms, node_edge) if any(metal_mask[i] for i in c)]
+    atom_cluster = {}
+    for k, c in enumerate(clusters):
+        for i in c:
+            atom_cluster[i] = k
+    core_atoms = set(metals) | inorganic_atoms
+    # each node's own frame: the image offset of its metals (None for infinite nodes)
+    cluster_frame: dict[int, tuple] = {}
+    for k, c in enumerate(clusters):
+        offs_c, dim_c = g.unwrap(set(c), node_edge)
+        basis = None
+        if dim_c:
+            _, sv, vt = np.linalg.svd(g.last_loops)
+            basis = vt[:dim_c]  # orthonormal basis of the node's periodic directions
+        cluster_frame[k] = (basis, offs_c)
+
+    # organic components: unwrap, classify, solve
+    solved: dict[str, tuple[str | None, list[str]]] = {}
+    linker_counts: Counter = Counter()
+    cluster_groups: dict[int, Counter] = {k: Counter() for k in range(len(clusters))}
+    terminal: Counter = Counter()
+    free: Counter = Counter()
+    frac = s.frac_coords
+    lat = s.lattice.matrix
+    for comp in organic:
+        _check_time(deadline, "linkers")
+        comp = set(comp)
+        offs, dim = g.unwrap(comp)
+        if dim > 0:
+            raise FrameworkError(f"an organic component ({_formula_of([els[i] for i in comp])}) is infinite "
+                                 f"in {dim} dimension(s): polymeric, not a linker")
+        xyz = {i: (frac[i] + offs[i]) @ lat for i in comp}
+        donors = [i for i in comp if metal_nbrs[i]]
+        groups = _donor_groups(g, comp, donors, els)
+        for grp, atoms in groups:
+            for cl in {atom_cluster[m] for a in atoms for m in metal_nbrs[a]}:
+                cluster_groups[cl][grp] += 1
+        key = _graph_key(g, comp, els)
+        if not donors:
+            free[_formula_of([els[i] for i in comp])] += 1
+            continue
+        if _node_instances(g, donors, offs, atom_cluster, cluster_frame, metal_mask) < 2:
+            terminal[_formula_of([els[i] for i in comp])] += 1
+            continue
+        if key not in solved:
+            solved[key] = _linker_smiles(g, comp, els, xyz, donors, metal_nbrs)
+        smi, why = solved[key]
+        if smi is None:
+            bad = f"linker {_formula_of([els[i] for i in comp])}: {'; '.join(why)}"
+            if bad not in fw.reasons:
+                fw.reasons.append(bad)
+            fw.failed_linkers += 1
+            continue
+        linker_counts[smi] += 1
+    if free:
+        fw.warnings.append("dropped unbound organic species (solvent/guests): "
+                           + ", ".join(f"{f} x{n}" for f, n in sorted(free.items())))
+    if terminal:
+        fw.warnings.append("dropped terminal ligands bound to one site (bound solvent, capping groups): "
+                           + ", ".join(f"{f} x{n}" for f, n in sorted(terminal.items())))
+    if not linker_counts and not fw.failed_linkers:
+        raise FrameworkError("no bridging organic linker found")
+
+    # node formulas
+    formulas: Counter = Counter()
+    node_objs: dict[str, MetalNode] = {}
+    for k, c in enumerate(clusters):
+        if not any(metal_mask[i] for i in c):
+            continue
+        basis = cluster_frame[k][0]
+        dim = 0 if basis is None else len(basis)
+        counts = Counter(els[i] for i in c if els[i] not in ("H", "D") and i in core_atoms)
+        groups = cluster_groups[k]
+        f = _node_formula(counts, groups, dim)
+        formulas[f] += 1
+        node_objs.setdefault(f, MetalNode(f, {e: n for e, n in counts.items() if is_metal(e)}, dim))
+    for f, n in formulas.items():
+        node_objs[f].count = n
+    order = sorted(formulas, key=lambda f: (-formulas[f], f))
+    fw.nodes = [node_objs[f] for f in order]
+    fw.metal = "+".join(order)
+    fw.linkers = _codec.order_linkers(list(linker_counts))
+
+
+def _node_instances(g, donors, offs, atom_cluster, cluster_frame, metal_mask) -> int:
+    """How many distinct metal nodes (node, image) a component's donor atoms bind."""
+    seen = set()
+    for a in donors:
+        for m, im in g.adj[a]:
+            if not metal_mask[m]:
+                continue
+            k = atom_cluster[m]
+            basis, frame = cluster_frame[k]
+            d = (offs[a] + np.array(im) - frame[m]).astype(float)
+            if basis is not None:  # infinite node: images along its own periodic directions are itself
+                d = d - basis.T @ (basis @ d)
+            seen.add((k, tuple(np.round(d, 3).tolist())))
+    return len(seen)
+
+
+class _PeriodicGraph:
+    """Bonds of a periodic structure: adjacency lists of (neighbour, image of the neighbour)."""
+
+    def __init__(self, n, ci, pj, images):
+        self.adj: list[list[tuple[int, tuple]]] = [[] for _ in range(n)]
+        for i, j, im in zip(ci.tolist(), pj.tolist(), images.tolist()):
+            self.adj[i].append((j, tuple(im)))
+        self._nb = [sorted({j for j, _ in a if j != k}) for k, a in enumerate(self.adj)]
+
+    def neighbors(self, i):
+        return self._nb[i]
+
+    def components(self, nodes: set, edge_ok=None) -> list[list[int]]:
+        seen, out = set(), []
+        for start in sorted(nodes):
+            if start in seen:
+                continue
+            seen.add(start)
+            comp, stack = [start], [start]
+            while stack:
+                i = stack.pop()
+                for j in self._nb[i]:
+                    if j in nodes and j not in seen and (edge_ok is None or edge_ok(i, j)):
+                        seen.add(j)
+                        comp.append(j)
+                        stack.append(j)
+            out.append(sorted(comp))
+        return out
+
+    def unwrap(self, comp: set, edge_ok=None):
+        """Image offsets that put a component in one piece, and the dimension of its periodicity
+        (0: finite; 1: rod; 2: layer; 3: net)."""
+        start = min(comp)
+        offs = {start: (0, 0, 0)}
+        loops = set()
+        stack = [start]
+        while stack:
+            i = stack.pop()
+            oi = offs[i]
+            for j, im in self.adj[i]:
+                if j not in comp or (edge_ok is not None and j != i and not edge_ok(i, j)):
+                    continue
+                want = (oi[0] + im[0], oi[1] + im[1], oi[2] + im[2])
+                if j not in offs:
+                    offs[j] = want
+                    stack.append(j)
+                elif offs[j] != want:
+                    oj = offs[j]
+                    loops.add((want[0] - oj[0], want[1] - oj[1], want[2] - oj[2]))
+        dim = int(np.linalg.matrix_rank(np.array(sorted(loops)))) if loops else 0
+        self.last_loops = np.array(sorted(loops), float).reshape(-1, 3)
+        return {k: np.array(v) for k, v in offs.items()}, dim
+
+
+def _graph_key(g, comp, els) -> str:
+    import networkx as nx
+
+    h = nx.Graph()
+    for n in comp:
+        h.add_node(n, el=els[n])
+        for m in g.neighbors(n):
+            if m in comp:
+                h.add_edge(n, m)
+    return f"{len(comp)}:" + nx.weisfeiler_lehman_graph_hash(h, node_attr="el", iterations=4)
+
+
+def _formula_of(elements) -> str:
+    c = Counter(elements)
+    order = (["C", "H"] if "C" in c else []) + sorted(e for e in c if e not in ("C", "H") or "C" not in c)
+    return "".join(f"{e}{c[e] if c[e] > 1 else ''}" for e in order)
+
+
+def _donor_groups(g, comp, donors, els):
+    """Coordinating groups of a linker: ('CO2', atoms) for carboxylates, ('N', [atom]) otherwise."""
+    out, used = [], set()
+    for d in donors:
+        if d in used:
+            continue
+        heavy_nb = [n for n in g.neighbors(d) if n in comp and els[n] not in ("H", "D")]
+        if els[d] == "O" and len(heavy_nb) == 1 and els[heavy_nb[0]] == "C":
+            c = heavy_nb[0]
+            oxy = [n for n in g.neighbors(c) if n in comp and els[n] == "O" and
+                   len([m for m in g.neighbors(n) if m in comp]) == 1]
+            if len(oxy) == 2:
+                used.update(oxy)
+                out.append(("CO2", [o for o in oxy if o in donors]))
+                continue
+        used.add(d)
+        out.append((els[d], [d]))
+    return out
+
+
+def _node_formula(counts: Counter, groups: Counter, dim: int) -> str:
+    if dim > 0:
+        allc = list(counts.values()) + list(groups.values())
+        div = reduce(math.gcd, allc) if allc else 1
+        counts = Counter({e: n // div for e, n in counts.items()})
+        groups = Counter({k: n // div for k, n in groups.items()})
+    metals = sorted(e for e in counts if is_metal(e))
+    others = sorted((e for e in counts if not is_metal(e)), key=lambda e: (e != "O", e))
+    core = "".join(f"{e}{counts[e] if counts[e] > 1 else ''}" for e in metals + others)
+    grp_order = sorted(groups, key=lambda k: (k != "CO2", k))
+    tail = "".join(f"({k}){groups[k] if groups[k] > 1 else ''}" for k in grp_order if groups[k])
+    body = core + tail
+    return {0: body, 1: f"rod[{body}]", 2: f"layer[{body}]"}.get(dim, f"net[{body}]")
+
+
+def _ring_sets(g, comp, els):
+    import networkx as nx
+
+    h = nx.Graph()
+    h.add_nodes_from(comp)
+    for u in comp:
+        for v in g.neighbors(u):
+            if v in comp and u != v:
+                h.add_edge(u, v)
+    return [c for c in nx.minimum_cycle_basis(h) if len(c) <= 8] if h.number_of_edges() < 400 else []
+
+
+def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs):
+    """(canonical SMILES of the neutral parent linker, reasons) or (None, reasons)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdDetermineBonds
+
+    if len(comp) > MAX_LINKER_ATOMS:
+        return None, [f"{len(comp)} atoms, over the {MAX_LINKER_ATOMS}-atom limit for bond-order search"]
+    comp = sorted(comp)
+    idx = {a: k for k, a in enumerate(comp)}
+    rw = Chem.RWMol()
+    for a in comp:
+        rw.AddAtom(Chem.Atom(els[a]))
+    seen = set()
+    for a in comp:
+        for b in g.neighbors(a):
+            if b in idx and a != b and (min(a, b), max(a, b)) not in seen:
+                seen.add((min(a, b), max(a, b)))
+                rw.AddBond(idx[a], idx[b], Chem.BondType.SINGLE)
+    hcount = {a: sum(1 for b in g.neighbors(a) if b in idx and els[b] in ("H", "D")) for a in comp}
+
+    def heavy_deg(a):
+        return sum(1 for b in g.neighbors(a) if b in idx and b != a)
+
+    # neutral parent: protonate anionic donor sites
+    protonate = []
+    by_center: dict[int, list[int]] = {}
+    for a in comp:
+        if els[a] == "O" and hcount[a] == 0 and heavy_deg(a) == 1:
+            c = next(b for b in g.neighbors(a) if b in idx and b != a)
+            by_center.setdefault(c, []).append(a)
+    optional = []
+    for c, oxy in by_center.items():
+        donors_here = [o for o in oxy if metal_nbrs[o]] or oxy
+        if els[c] == "C" and len(oxy) >= 2:
+            protonate.append(donors_here[0])
+        elif els[c] == "P" and len(oxy) >= 3:
+            protonate.extend((donors_here + [o for o in oxy if o not in donors_here])[:2])
+        elif els[c] == "S" and len(oxy) >= 3:
+            protonate.append(donors_here[0])
+        elif els[c] in ("C", "B", "Si", "As") and len(oxy) == 1 and metal_nbrs[oxy[0]]:
+            optional.append(oxy[0])  # phenolate/alkoxide, or a neutral carbonyl donor
+    for ring in _ring_sets(g, comp, els):
+        ns = [a for a in ring if els[a] == "N" and hcount[a] == 0 and heavy_deg(a) == 2]
+        if len(ring) == 5 and len(ns) >= 2 and not any(els[a] == "N" and hcount[a] for a in ring):
+            protonate.append(next((a for a in ns if metal_nbrs[a]), ns[0]))
+
+    def attempt(extra, charge=0):
+        m = Chem.RWMol(rw)
+        conf = Chem.Conformer(len(comp) + len(extra))
+        for a in comp:
+            conf.SetAtomPosition(idx[a], tuple(float(x) for x in xyz[a]))
+        for k, a in enumerate(extra):
+            h = m.AddAtom(Chem.Atom(1))
+            m.AddBond(idx[a], h, Chem.BondType.SINGLE)
+            conf.SetAtomPosition(h, tuple(float(x) + 0.97 * (t == 0) for t, x in enumerate(xyz[a])))
+        mol = m.GetMol()
+        mol.AddConformer(conf, assignId=True)
+        with rdkit_messages() as msgs:
+            try:
+                rdDetermineBonds.DetermineBondOrders(mol, charge=charge, allowChargedFragments=True,
+                                                     embedChiral=False)
+                Chem.SanitizeMol(mol)
+            except Exception as exc:  # noqa: BLE001
+                return None, [" ".join(str(exc).split()) or "bond orders not found"]
+        return mol, msgs
+
+    tries = [protonate, protonate + optional] if optional else [protonate]
+    last = ["bond orders not found"]
+    for extra in tries:
+        mol, why = attempt(extra)
+        if mol is None:
+            last = why
+            m = re.search(r"does not match input \((-?\d+)\)", " ".join(why))
+            if m and -8 <= int(m.group(1)) < 0:
+                # the valence match found an anion: solve at that charge, then protonate to the parent
+                mol, why2 = attempt(extra, charge=int(m.group(1)))
+                if mol is None:
+                    continue
+                mol = _neutralise(mol)
+            else:
+                continue
+        problems = _sanity(mol)
+        if problems:
+            last = problems
+            continue
+        return canonical_smiles(mol), []
+    return None, last
+
+
+def _neutralise(mol):
+    from rdkit import Chem
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    with rdkit_messages():
+        out = rdMolStandardize.Uncharger().uncharge(Chem.RemoveHs(mol))
+        Chem.SanitizeMol(out)
+    return out
+
+
+def _sanity(mol) -> list[str]:
+    """RDKit accepting a molecule is not proof: no radicals, and charges only as balanced N+/O- pairs."""
+    out = []
+    rad = [a.GetIdx() for a in mol.GetAtoms() if a.GetNumRadicalElectrons()]
+    if rad:
+        out.append(f"radical electrons on {len(rad)} atom(s)")
+    charged = [a for a in mol.GetAtoms() if a.GetFormalCharge()]
+    if charged:
+        total = sum(a.GetFormalCharge() for a in charged)
+        odd = [a for a in charged if not (a.GetSymbol() == "N" and a.GetFormalCharge() == 1) and
+               not (a.GetSymbol() == "O" and a.GetFormalCharge() == -1)]
+        if total != 0 or odd:
+            out.append("charged atoms: " + ", ".join(f"{a.GetSymbol()}{a.GetFormalCharge():+d}" for a in charged[:6]))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# CoRE MOF access
+
+
+def iter_core_mof(subset: str = "2019-ASR", limit: int | None = None, every: int = 1):
+    """(name, CIF text) from the CoRE MOF data package (requirements/data.txt), in archive order,
+    taking every ``every``-th CIF (streamed: the tar.xz is read once)."""
+    import io
+    import tarfile
+
+    from engine import datasets
+
+    blob = datasets.read_bytes("core-mof", f"CoRE_MOF/data/{subset}.tar.xz")
+    n = 0
+    k = 0
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|xz") as tf:
+        for m in tf:
+            if not m.isfile() or not m.name.endswith(".cif"):
+                continue
+            k += 1
+            if (k - 1) % every:
+                continue
+            fh = tf.extractfile(m)
+            if fh is None:
+                continue
+            yield m.name.rsplit("/", 1)[-1][:-4], fh.read().decode("utf-8", "replace")
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+def report(n: int = 500, every: int = 24, subset: str = "2019-ASR", timeout: float = DEFAULT_TIMEOUT,
+           out=None, progress=None) -> dict:
+    """Decompose ``n`` CoRE MOF CIFs (every ``every``-th of the subset) and count the outcomes."""
+    rows = []
+    t0 = time.monotonic()
+    for name, text in iter_core_mof(subset, limit=n, every=every):
+        fw = decompose(text, name, timeout=timeout)
+        rows.append(fw.to_dict())
+        if progress:
+            progress(len(rows), fw)
+    total = len(rows)
+    secs = [r["seconds"] for r in rows]
+    reasons = Counter(re.sub(r"[A-Z][a-z]?\d+ and [A-Z][a-z]?\d+ \(\d+\.\d+ Å\)", "ATOMS", r["reasons"][0])[:60]
+                      for r in rows if r["reasons"])
+    summary = {
+        "subset": subset, "cifs": total, "every": every,
+        "decomposed": sum(r["decomposed"] for r in rows),
+        "complete_sane": sum(r["ok"] for r in rows),
+        "fraction_decomposed": round(sum(r["decomposed"] for r in rows) / total, 4) if total else 0.0,
+        "fraction_linkers_sane": round(sum(r["ok"] for r in rows) / total, 4) if total else 0.0,
+        "fraction_sane_of_decomposed": round(sum(r["ok"] for r in rows) / max(1, sum(r["decomposed"] for r in rows)), 4),
+        "seconds_total": round(time.monotonic() - t0, 1),
+        "seconds_median": round(float(np.median(secs)), 3) if secs else 0.0,
+        "seconds_max": round(max(secs), 3) if secs else 0.0,
+        "top_reasons": reasons.most_common(12),
+    }
+    if out:
+        import json
+        from pathlib import Path
+
+        Path(out).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    return summary
+
+
+if __name__ == "__main__":  # python -m engine.structures.framework [N] [EVERY] [OUT.json]
+    import json
+    import sys
+
+    args = sys.argv[1:]
+    summ = report(int(args[0]) if args else 500, int(args[1]) if len(args) > 1 else 24,
+                  out=args[2] if len(args) > 2 else None,
+                  progress=lambda k, fw: print(f"{k:4d} {fw.name[:40]:40s} ok={fw.ok} {fw.seconds:.2f}s", flush=True))
+    print(json.dumps(summ, indent=1))

@@ -1,0 +1,367 @@
+"""Binding pockets of protein–ligand complexes and their LOGOS records.
+
+The ligand is the hetero residue named by the user (optionally chain and number), a separate ligand
+molecule (e.g. a docked pose from an SDF), or else the largest hetero group that is not water, a
+common ion, a crystallisation additive or a polymer cap. Contact residues: amino-acid residues with
+any heavy atom within ``cutoff`` Å (DEFAULT 4.5) of any ligand heavy atom. The ligand's SMILES takes
+its bond orders and charges from the PDB Chemical Component Dictionary shipped with biotite, matched
+by atom name, and its stereochemistry from the 3D coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.grammar import codec as _codec
+from engine.grammar import records as _rec
+from engine.grammar.chem import canonical_smiles, rdkit_messages
+from engine.structures import residues as _res
+from engine.structures.model import LoadedObject
+
+DEFAULT_CUTOFF = 4.5
+
+
+class PocketError(ValueError):
+    """No ligand, no protein, or nothing within the cutoff."""
+
+
+@dataclass
+class PocketResidue:
+    chain: str
+    resnum: int
+    resname: str
+    icode: str = ""
+    letter: str = "X"
+    index: int = -1  # 0-based position in the chain's sequence
+    min_distance: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = {"chain": self.chain, "resnum": self.resnum, "resname": self.resname}
+        if self.icode:
+            d["icode"] = self.icode
+        return d
+
+
+@dataclass
+class LigandInfo:
+    resname: str
+    chain: str
+    resnum: int
+    smiles: str | None
+    mol: object = None  # rdkit Mol with the ligand's coordinates
+    heavy_atoms: int = 0
+
+    def to_dict(self) -> dict:
+        return {"resname": self.resname, "chain": self.chain, "resnum": self.resnum, "smiles": self.smiles}
+
+
+@dataclass
+class Pocket:
+    ligand: LigandInfo
+    residues: list[PocketResidue]
+    sequences: dict[str, str]  # every protein chain (file order) -> sequence
+    cutoff: float = DEFAULT_CUTOFF
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def chains(self) -> list[str]:
+        """Chains with at least one contact residue, in file order."""
+        hit = {r.chain for r in self.residues}
+        return [c for c in self.sequences if c in hit]
+
+    def proteins(self) -> list[_rec.Protein]:
+        out = []
+        for c in self.chains:
+            pos = tuple(r.index for r in self.residues if r.chain == c and r.index >= 0)
+            out.append(_rec.Protein(self.sequences[c], pos, chain=c))
+        return out
+
+    def complex_record(self) -> _rec.Complex:
+        if not self.ligand.smiles:
+            raise PocketError(f"no SMILES for ligand {self.ligand.resname}")
+        return _rec.Complex(self.proteins(), _rec.Molecule(self.ligand.smiles), "pocket")
+
+    def record(self, granularity: str = "pocket") -> str:
+        """The LOGOS complex record: protein block(s) then the ligand block."""
+        rec = self.complex_record()
+        return _codec.encode_complex(rec.proteins, rec.ligand, granularity)
+
+    def to_dict(self) -> dict:
+        return {"ligand": self.ligand.to_dict(), "pocket_residues": [r.to_dict() for r in self.residues],
+                "cutoff": self.cutoff, "chains": self.chains}
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _structure(obj):
+    if isinstance(obj, LoadedObject):
+        if obj.structure is None:
+            raise PocketError(f"{obj.name} is a {obj.kind}; a pocket needs a protein structure (PDB or mmCIF)")
+        return obj.structure
+    return obj  # a gemmi.Structure
+
+
+def _heavy(atom) -> bool:
+    return atom.element.name not in ("H", "D")
+
+
+def ligand_candidates(st) -> list[tuple]:
+    """(chain, residue) pairs of hetero residues that could be a ligand, largest first."""
+    out = []
+    for ch in st[0]:
+        for res in ch:
+            if res.het_flag != "H" and _res.is_polymer_residue(res.name):
+                continue
+            if _res.is_polymer_residue(res.name) or _res.never_ligand(res.name):
+                continue
+            out.append((ch, res))
+    out.sort(key=lambda cr: -sum(1 for a in cr[1] if _heavy(a)))
+    return out
+
+
+def select_ligand(st, resname: str | None = None, chain: str | None = None, resnum: int | None = None):
+    """(chain, residue, warnings) of the ligand."""
+    warns = []
+    model = st[0]
+    if resname is None and chain is None and resnum is None:
+        cands = ligand_candidates(st)
+        if not cands:
+            raise PocketError("no ligand found: no hetero group other than water, ions and additives; "
+                              "name one with --ligand")
+        ch, res = cands[0]
+        if len(cands) > 1:
+            others = sorted({r.name for _, r in cands[1:]})
+            warns.append(f"picked the largest hetero group {res.name} {ch.name}{res.seqid.num}; "
+                         f"other candidates: {', '.join(others[:8])}")
+        return ch, res, warns
+    hits = []
+    for ch in model:
+        if chain is not None and ch.name != chain:
+            continue
+        for res in ch:
+            if resname is not None and res.name.upper() != resname.strip().upper():
+                continue
+            if resnum is not None and res.seqid.num != int(resnum):
+                continue
+            hits.append((ch, res))
+    if not hits:
+        want = " ".join(x for x in (resname, f"chain {chain}" if chain else None,
+                                    f"number {resnum}" if resnum is not None else None) if x)
+        present = sorted({r.name for _, r in ligand_candidates(st)})
+        raise PocketError(f"no residue {want} in the structure"
+                          + (f"; hetero groups present: {', '.join(present[:12])}" if present else ""))
+    ch, res = hits[0]
+    if len(hits) > 1:
+        warns.append(f"{len(hits)} residues match; used {res.name} chain {ch.name} number {res.seqid.num} "
+                     "(give --chain and --resnum to pick another)")
+    return ch, res, warns
+
+
+def chain_residues(st) -> dict[str, list]:
+    """chain -> amino-acid residues in file order (chains split by gemmi are merged by name)."""
+    out: dict[str, list] = {}
+    for ch in st[0]:
+        aa = [r for r in ch if _res.is_amino_acid(r.name)]
+        if aa:
+            out.setdefault(ch.name, []).extend(aa)
+    return out
+
+
+def contact_residues(st, ligand_xyz: np.ndarray, cutoff: float = DEFAULT_CUTOFF,
+                     exclude=None) -> list[PocketResidue]:
+    """Amino-acid residues with a heavy atom within ``cutoff`` Å of any point of ``ligand_xyz``."""
+    from scipy.spatial import cKDTree
+
+    ligand_xyz = np.asarray(ligand_xyz, float).reshape(-1, 3)
+    if len(ligand_xyz) == 0:
+        raise PocketError("the ligand has no heavy atoms")
+    tree = cKDTree(ligand_xyz)
+    out = []
+    for cname, residues in chain_residues(st).items():
+        for idx, res in enumerate(residues):
+            if exclude is not None and res is exclude:
+                continue
+            xyz = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in res if _heavy(a)], float).reshape(-1, 3)
+            if not len(xyz):
+                continue
+            d, _ = tree.query(xyz, k=1, distance_upper_bound=cutoff + 1e-9)
+            dmin = float(np.min(d))
+            if dmin <= cutoff:
+                out.append(PocketResidue(cname, res.seqid.num, res.name, res.seqid.icode.strip(),
+                                         _res.one_letter(res.name), idx, round(dmin, 3)))
+    return out
+
+
+def ligand_mol_from_residue(res, resname: str | None = None):
+    """(RDKit Mol with 3D coordinates, warnings) for a hetero residue, bond orders from the CCD."""
+    from rdkit import Chem
+
+    resname = (resname or res.name).upper()
+    warns: list[str] = []
+    atoms = list(res)
+    try:
+        mol = _mol_via_ccd(atoms, resname, res)
+    except KeyError:
+        mol = None
+        warns.append(f"{resname} is not in the Chemical Component Dictionary; bond orders guessed from geometry")
+    except Exception as exc:  # noqa: BLE001 - atom names differ from the dictionary: match the graph
+        mol = _mol_via_template(atoms, resname)
+        if mol is None:
+            warns.append(f"{resname}: dictionary bonds did not fit the coordinates "
+                         f"({' '.join(str(exc).split())[:120]}); bond orders guessed from geometry")
+        else:
+            warns.append(f"{resname}: atom names differ from the dictionary; bond orders matched by graph")
+    if mol is None:
+        mol = _mol_via_geometry(atoms, resname)
+        if mol is None:
+            return None, warns + [f"{resname}: no sane molecule could be built from its coordinates"]
+    heavy = sum(1 for a in mol.GetAtoms() if a.GetAtomicNum() > 1)
+    try:
+        ref = _ccd_heavy_count(resname)
+    except KeyError:
+        ref = None
+    if ref is not None and heavy < ref:
+        warns.append(f"ligand {resname} has {heavy} of the {ref} heavy atoms in its dictionary entry "
+                     "(unresolved atoms); its SMILES is of the atoms present")
+    _ = Chem
+    return mol, warns
+
+
+def _ccd_heavy_count(resname: str) -> int:
+    import biotite.structure.info as info
+
+    arr = info.residue(resname)
+    return int(np.sum(arr.element != "H"))
+
+
+def _mol_via_ccd(atoms, resname, res):
+    import biotite.interface.rdkit as brd
+    import biotite.structure as bs
+    import biotite.structure.info as info
+    from rdkit import Chem
+
+    ref = info.residue(resname)  # KeyError when unknown
+    charge_of = {n: int(c) for n, c in zip(ref.atom_name, ref.charge)}
+    n = len(atoms)
+    arr = bs.AtomArray(n)
+    arr.coord = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in atoms], np.float32)
+    arr.atom_name = np.array([a.name for a in atoms], dtype="U6")
+    arr.element = np.array([a.element.name.upper() for a in atoms], dtype="U2")
+    arr.res_name = np.full(n, resname, dtype="U5")
+    arr.res_id = np.full(n, res.seqid.num)
+    arr.chain_id = np.full(n, "A", dtype="U4")
+    arr.hetero = np.ones(n, bool)
+    arr.add_annotation("charge", int)
+    arr.charge = np.array([charge_of.get(a.name, 0) for a in atoms], int)
+    arr.bonds = bs.connect_via_residue_names(arr, inter_residue=False)
+    unknown = [a.name for a in atoms if a.name not in charge_of]
+    if unknown:
+        raise ValueError(f"atom name(s) {', '.join(unknown[:5])} not in the dictionary entry")
+    has_h = any(a.element.name in ("H", "D") for a in atoms)
+    with rdkit_messages():
+        mol = brd.to_mol(arr, explicit_hydrogen=has_h)
+        Chem.SanitizeMol(mol)
+        Chem.AssignStereochemistryFrom3D(mol)
+    return mol
+
+
+def _mol_via_template(atoms, resname):
+    """Heavy-atom connectivity from geometry, bond orders and charges from the CCD entry by graph match."""
+    import biotite.interface.rdkit as brd
+    import biotite.structure.info as info
+    from rdkit import Chem
+    from rdkit.Chem import AllChem, rdDetermineBonds
+
+    heavy = [a for a in atoms if a.element.name not in ("H", "D")]
+    rw = Chem.RWMol()
+    conf = Chem.Conformer(len(heavy))
+    for i, a in enumerate(heavy):
+        rw.AddAtom(Chem.Atom(a.element.atomic_number))
+        conf.SetAtomPosition(i, (a.pos.x, a.pos.y, a.pos.z))
+    rw.AddConformer(conf, assignId=True)
+    mol = rw.GetMol()
+    try:
+        with rdkit_messages():
+            rdDetermineBonds.DetermineConnectivity(mol)
+            ref = info.residue(resname)
+            template = brd.to_mol(ref[ref.element != "H"], explicit_hydrogen=False)
+            Chem.SanitizeMol(template)
+            out = AllChem.AssignBondOrdersFromTemplate(template, mol)
+            for a in out.GetAtoms():  # hydrogens are implicit: let RDKit count them from valence
+                a.SetNoImplicit(False)
+                a.SetNumRadicalElectrons(0)
+            Chem.SanitizeMol(out)
+            Chem.AssignStereochemistryFrom3D(out)
+    except Exception:  # noqa: BLE001
+        return None
+    return out
+
+
+def _mol_via_geometry(atoms, resname):
+    from rdkit import Chem
+    from rdkit.Chem import rdDetermineBonds
+
+    rw = Chem.RWMol()
+    conf = Chem.Conformer(len(atoms))
+    for i, a in enumerate(atoms):
+        at = Chem.Atom(a.element.atomic_number)
+        rw.AddAtom(at)
+        conf.SetAtomPosition(i, (a.pos.x, a.pos.y, a.pos.z))
+    rw.AddConformer(conf, assignId=True)
+    mol = rw.GetMol()
+    try:
+        with rdkit_messages():
+            rdDetermineBonds.DetermineConnectivity(mol)
+            if sum(1 for a in atoms if a.element.name not in ("H", "D")) <= 60:
+                rdDetermineBonds.DetermineBondOrders(mol, charge=0, allowChargedFragments=False)
+            Chem.SanitizeMol(mol)
+            Chem.AssignStereochemistryFrom3D(mol)
+    except Exception:  # noqa: BLE001
+        return None
+    return mol
+
+
+def find_pocket(obj, ligand: str | None = None, chain: str | None = None, resnum: int | None = None,
+                cutoff: float = DEFAULT_CUTOFF, ligand_mol=None) -> Pocket:
+    """The pocket of a complex (LoadedObject or gemmi.Structure).
+
+    ``ligand``/``chain``/``resnum`` select a hetero residue; ``ligand_mol`` (an RDKit Mol with a
+    conformer, e.g. from a PoseBusters SDF) supplies the ligand from outside the structure instead.
+    """
+    if cutoff <= 0 or cutoff > 20:
+        raise PocketError(f"cutoff must be between 0 and 20 Å, not {cutoff}")
+    st = _structure(obj)
+    if len(st) == 0:
+        raise PocketError("the structure has no model")
+    seqs = {c: "".join(_res.one_letter(r.name) for r in rs) for c, rs in chain_residues(st).items()}
+    if not seqs:
+        raise PocketError("no protein chain (no amino-acid residues) in the structure")
+    warns: list[str] = []
+    if ligand_mol is not None:
+        if ligand_mol.GetNumConformers() == 0:
+            raise PocketError("the ligand molecule has no coordinates")
+        pos = ligand_mol.GetConformer().GetPositions()
+        heavy = [a.GetIdx() for a in ligand_mol.GetAtoms() if a.GetAtomicNum() > 1]
+        lig_xyz = pos[heavy]
+        name = ligand_mol.GetProp("_Name").strip() if ligand_mol.HasProp("_Name") else ""
+        info = LigandInfo(ligand or (name[:3].upper() if name else "LIG"), "", 0,
+                          canonical_smiles(ligand_mol), ligand_mol, len(heavy))
+        exclude = None
+    else:
+        ch, res, w = select_ligand(st, ligand, chain, resnum)
+        warns += w
+        if _res.is_amino_acid(res.name) and res.het_flag != "H":
+            warns.append(f"{res.name} {ch.name}{res.seqid.num} is a polymer residue; using it as the ligand")
+        lig_xyz = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in res if _heavy(a)], float).reshape(-1, 3)
+        mol, w = ligand_mol_from_residue(res)
+        warns += w
+        smiles = canonical_smiles(mol) if mol is not None else None
+        info = LigandInfo(res.name, ch.name, res.seqid.num, smiles, mol, len(lig_xyz))
+        exclude = res
+    residues = contact_residues(st, lig_xyz, cutoff, exclude=exclude)
+    if not residues:
+        warns.append(f"no protein residue within {cutoff} Å of the ligand")
+    return Pocket(info, residues, seqs, cutoff, warns)
