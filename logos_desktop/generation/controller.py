@@ -1,0 +1,505 @@
+"""Wires the generation workflow into the main window: docks, menus, status bar, the engine
+bridge, the open project, and what happens on Run, on engine events and on row selection."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMessageBox
+
+from logos_desktop.engine_bridge import EngineBridge
+from logos_desktop.generation.generate_panel import QtGeneratePanel
+from logos_desktop.generation.job_queue import Job, JobQueue, QtJobQueue
+from logos_desktop.generation.provenance import QtProvenancePanel
+from logos_desktop.generation.results_panel import QtResultsPanel
+from logos_desktop.generation.results_source import StoreResultSource
+from logos_desktop.generation.selection import Selection, read_selection
+from logos_desktop.generation.task_catalog import GenerationRequest, TaskCatalog
+
+PROJECT_SUFFIX = ".logos"
+
+
+def default_project_path() -> Path:
+    from engine import paths
+
+    return paths.data_dir() / "projects" / f"untitled{PROJECT_SUFFIX}"
+
+
+class GenerationController(QObject):
+    def __init__(self, window, *, start_engine: bool | None = None, model: str | None = None,
+                 bridge: EngineBridge | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.project = None  # engine.store.project.Project, open for reading while shown
+        self.project_path: Path | None = None
+        self.catalog = TaskCatalog()
+        self.queue = JobQueue(self)
+        self.bridge = bridge or EngineBridge(parent=self)
+        self.job_runs: dict[str, int] = {}  # job id -> run id (from the engine's started event)
+        self.job_submitted: dict[str, _dt.datetime] = {}
+        self.preview_item_id: int | None = None
+        self._last_real_current = None
+        self._failed_model: tuple[str, str] | None = None
+
+        self._build_docks()
+        self._build_menus()
+        self._build_status()
+        self._connect()
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(250)
+        self._refresh_timer.timeout.connect(self.results.model.refresh)
+
+        if start_engine is None:
+            start_engine = getattr(window, "start_engine", True)
+        self.model_path = model or getattr(window, "model_path", None) or self._default_model()
+        if start_engine:
+            self.start_engine()
+        else:
+            self._engine_state("stopped", "engine: not started (--no-engine)")
+
+    # -- layout -----------------------------------------------------------------------------
+    def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.window.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.generate = QtGeneratePanel(self.catalog, self.current_selection)
+        self.jobs = QtJobQueue(self.queue)
+        self.results = QtResultsPanel()
+        self.provenance = QtProvenancePanel()
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        w = self.window
+        self.generate_dock = self._dock("Generate", self.generate, left, "dock-generate")
+        self.jobs_dock = self._dock("Jobs", self.jobs, right, "dock-jobs")
+        self.results_dock = self._dock("Results", self.results, bottom, "dock-results")
+        self.provenance_dock = self._dock("Provenance", self.provenance, bottom, "dock-provenance")
+        # left: the workspace tree above the Generate panel; right: below the workspace's docks
+        tree_dock = getattr(w, "tree_dock", None)
+        if tree_dock is not None and w.dockWidgetArea(tree_dock) == left:
+            w.splitDockWidget(tree_dock, self.generate_dock, Qt.Orientation.Vertical)
+            w.resizeDocks([tree_dock, self.generate_dock], [200, 500], Qt.Orientation.Vertical)
+        w.splitDockWidget(self.results_dock, self.provenance_dock, Qt.Orientation.Horizontal)
+        w.resizeDocks([self.results_dock, self.provenance_dock], [950, 380], Qt.Orientation.Horizontal)
+        w.resizeDocks([self.results_dock], [300], Qt.Orientation.Vertical)
+
+    def _menu(self, name: str):
+        menus = getattr(self.window, "menus", None)
+        if menus is None:
+            menus = self.window.menus = {}
+        if name not in menus:
+            menus[name] = self.window.menuBar().addMenu(f"&{name}")
+        return menus[name]
+
+    def _action(self, menu: str, text: str, slot, shortcut: str | None = None) -> QAction:
+        act = QAction(text, self.window)
+        if shortcut:
+            act.setShortcut(shortcut)
+        act.triggered.connect(slot)
+        self._menu(menu).addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        self.run_action = self._action("Generate", "&Run", self.generate.run, "Ctrl+R")
+        self._action("Generate", "Show &prompt…", self.generate.show_prompt)
+        self._action("Generate", "&New project…", self.new_project_dialog)
+        self._action("Generate", "&Open project…", self.open_project_dialog)
+        self._menu("Generate").addSeparator()
+        for dock in (self.generate_dock, self.jobs_dock, self.results_dock, self.provenance_dock):
+            self._menu("Generate").addAction(dock.toggleViewAction())
+        self._action("Models", "&Manage models…", self.show_model_manager)
+        self._action("Models", "&Fine-tune…", lambda: self.show_training([]))
+        self._action("Models", "&Restart engine", self.restart_engine)
+
+    def _build_status(self) -> None:
+        bar = self.window.statusBar()
+        self.project_label = QLabel("project: none")
+        self.project_label.setObjectName("status-project")
+        # the window's own model/engine labels are reused when it has them
+        self.model_label = getattr(self.window, "model_label", None)
+        self.engine_label = getattr(self.window, "backend_label", None)
+        if self.model_label is None:
+            self.model_label = QLabel()
+            bar.addPermanentWidget(self.model_label)
+        if self.engine_label is None:
+            self.engine_label = QLabel()
+            bar.addPermanentWidget(self.engine_label)
+        bar.insertPermanentWidget(0, self.project_label)
+
+    def _connect(self) -> None:
+        b = self.bridge
+        b.stateChanged.connect(self._engine_state)
+        b.modelLoaded.connect(self._model_loaded)
+        b.modelLoadFailed.connect(self._model_load_failed)
+        b.loadProgress.connect(lambda ev: self.model_label.setText(
+            f"model: loading {Path(self.model_path or '').name} {100 * float(ev.get('fraction', 0)):.0f} %"))
+        b.started.connect(self._job_started)
+        b.progress.connect(self.queue.on_progress)
+        b.result.connect(self._job_result)
+        b.finished.connect(self._job_finished)
+        b.error.connect(self._engine_error)
+        self.queue.cancelRequested.connect(self.bridge.cancel)
+        self.generate.runRequested.connect(self.run_request)
+        self.results.selectionChanged.connect(self._rows_selected)
+        self.results.exportRequested.connect(self.export_rows)
+        self.results.tagRequested.connect(self.tag_rows)
+        self.results.fineTuneRequested.connect(self.show_training)
+        self.provenance.rerunRequested.connect(self.rerun)
+        ws = getattr(self.window, "workspace", None)
+        if ws is not None:
+            ws.selectionChanged.connect(self._workspace_selection_changed)
+            ws.currentChanged.connect(self._workspace_selection_changed)
+            ws.itemsChanged.connect(self._workspace_selection_changed)
+
+    # -- selection --------------------------------------------------------------------------
+    def _is_preview(self, item) -> bool:
+        return item is not None and getattr(item.obj, "_logos_preview", False)
+
+    def current_selection(self) -> Selection:
+        ws = getattr(self.window, "workspace", None)
+        if ws is not None:
+            cur = ws.current()
+            if self._is_preview(cur):
+                real = self._last_real_current
+                sel = read_selection(self.window)
+                sel.current = real.obj if real is not None and ws.item(real.id) is not None else None
+                sel.residues = [] if sel.current is None else sel.residues
+                return sel
+        return read_selection(self.window)
+
+    def _workspace_selection_changed(self, *_args) -> None:
+        """The selection changed: the Generate panel takes its inputs from it, unless the change
+        is a result shown in the views (the task input stays what the user selected)."""
+        ws = getattr(self.window, "workspace", None)
+        cur = ws.current() if ws is not None else None
+        if self._is_preview(cur):
+            return
+        if cur is not None:
+            self._last_real_current = cur
+        self.generate.refresh_inputs_keep_prompt()
+
+    # -- engine -----------------------------------------------------------------------------
+    def _default_model(self) -> str | None:
+        try:
+            from engine.models import registry
+
+            p = registry.default_model()
+            if p:
+                return str(p)
+        except Exception:  # noqa: BLE001 - no registry yet: the bundled model
+            pass
+        from engine import paths
+
+        bundled = paths.bundled_models()
+        return str(bundled[0]) if bundled else None
+
+    def start_engine(self) -> None:
+        self.bridge.start()
+        if self.model_path:
+            self.load_model(self.model_path)
+        else:
+            self.model_label.setText("model: none (Models › Manage models to import one)")
+
+    def restart_engine(self) -> None:
+        self.bridge.restart()
+
+    def load_model(self, path: str, **options) -> None:
+        self.model_label.setText(f"model: loading {Path(path).name}…")
+        self.bridge.load_model(str(path), **options)
+        self._pending_model = str(path)
+
+    def _engine_state(self, state: str, message: str) -> None:
+        colour = {"crashed": "#b00020", "starting": "#8a6d00"}.get(state)
+        self.engine_label.setText(f"<span style='color:{colour}'>{message}</span>" if colour else message)
+        self.engine_label.setToolTip(message)
+        if state == "crashed":
+            self.window.statusBar().showMessage(message, 15000)
+
+    def _model_loaded(self, ev: dict) -> None:
+        self.model_path = ev.get("path") or self.model_path
+        layers = ev.get("n_gpu_layers") or 0
+        plan = ev.get("plan") or {}
+        total = plan.get("n_layers_total")
+        backend = ev.get("backend") or self.bridge.backend.get("backend") or "?"
+        gpu = f"{layers}/{total} layers on GPU" if total else f"{layers} layers on GPU"
+        text = f"model: {Path(self.model_path).name} · {backend} · {gpu}"
+        self.model_label.setText(text)
+        tip = [str(self.model_path)]
+        if plan.get("cpu_reason"):
+            tip.append(f"CPU: {plan['cpu_reason']}")
+        tip += list(plan.get("reasons") or [])
+        self.model_label.setToolTip("\n".join(tip))
+        self.engine_label.setText(f"engine: ready · {backend}" + (
+            f" (CPU because {plan['cpu_reason']})" if plan.get("cpu_reason") and not layers else ""))
+
+    def _model_load_failed(self, path: str, reason: str) -> None:
+        self._failed_model = (path, reason)
+        prev = self.bridge._loaded[0] if self.bridge._loaded else None
+        keep = f"; keeping {Path(prev).name}" if prev and prev != path else ""
+        self.window.statusBar().showMessage(f"Could not load {Path(path).name}: {reason}{keep}", 20000)
+        if not keep:
+            self.model_label.setText(f"model: none ({Path(path).name} failed to load)")
+        self.model_label.setToolTip(reason)
+
+    def _engine_error(self, ev: dict) -> None:
+        if ev.get("job") is not None:
+            self.queue.on_error(ev)
+        elif ev.get("id") is None or str(ev.get("id")) not in self.bridge._loads:
+            self.window.statusBar().showMessage(f"Engine: {ev.get('message')}", 15000)
+
+    # -- project ----------------------------------------------------------------------------
+    def open_project(self, path, create: bool = False) -> bool:
+        from engine.store.project import Project
+
+        path = Path(path)
+        try:
+            project = Project.open(path, create=create)
+        except Exception as exc:  # noqa: BLE001 - ProjectError names the file and the reason
+            QMessageBox.warning(self.window, "Project", str(exc))
+            return False
+        self.close_project()
+        self.project, self.project_path = project, path
+        self.results.model.set_source(StoreResultSource(project))
+        self.results.set_tasks(sorted(project.tasks()))
+        ro = " (read-only)" if project.read_only else ""
+        self.project_label.setText(f"project: {path.name}{ro}")
+        self.project_label.setToolTip(f"{path}\n{project.message or ''}".strip())
+        if project.message:
+            self.window.statusBar().showMessage(project.message, 15000)
+        self.results_dock.setWindowTitle(f"Results — {path.name}")
+        return True
+
+    def close_project(self) -> None:
+        if self.project is not None:
+            self.results.model.set_source(None)
+            try:
+                self.project.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.project = None
+        self.project_path = None
+        self.project_label.setText("project: none")
+
+    def ensure_project(self) -> bool:
+        if self.project is not None:
+            return True
+        path = default_project_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return self.open_project(path, create=True)
+
+    def new_project_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "New project", str(Path.home() / "project.logos"),
+                                              "LOGOS projects (*.logos)")
+        if path:
+            if not path.endswith(PROJECT_SUFFIX):
+                path += PROJECT_SUFFIX
+            self.open_project(path, create=True)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", str(Path.home()),
+                                              "LOGOS projects (*.logos)")
+        if path:
+            self.open_project(path)
+
+    # -- jobs -------------------------------------------------------------------------------
+    def run_request(self, req: GenerationRequest) -> str | None:
+        if not self.ensure_project():
+            return None
+        if self.project.read_only:
+            self.generate.message.setText(f"<span style='color:#b00020'>The project is read-only "
+                                          f"({self.project.message}); open or create another.</span>")
+            return None
+        if self.bridge.state == "stopped":
+            self.generate.message.setText("<span style='color:#b00020'>The engine is not running "
+                                          "(Models › Restart engine).</span>")
+            return None
+        req.project = str(self.project_path)
+        req.model = self.model_path
+        job = self.bridge.submit(req.task, inputs=req.engine_inputs(), options=req.engine_options(),
+                                 n=req.n, seed=req.seed or 0, sampling=req.sampling,
+                                 project=req.project, prompt=req.prompt)
+        self.job_submitted[job] = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+        self.queue.add(Job(job, req.task, req.n, command=req.command_line()))
+        self.jobs_dock.raise_()
+        return job
+
+    def _job_started(self, ev: dict) -> None:
+        job = ev.get("job")
+        if ev.get("run_id") is not None:
+            self.job_runs[job] = int(ev["run_id"])
+        j = self.queue.get(job)
+        if j is not None:
+            j.command = ev.get("command") or j.command
+            self.queue.on_progress({"job": job, "done": 0, "total": ev.get("n", j.total)})
+
+    def _job_result(self, ev: dict) -> None:
+        self.queue.on_result(ev)
+        if ev.get("result_id") is not None and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _job_finished(self, ev: dict) -> None:
+        job = ev.get("job")
+        self.queue.on_finished(ev)
+        if ev.get("status") == "failed":
+            self._mark_run_failed(job, str(ev.get("error") or "failed"))
+        self.results.model.refresh()
+        if self.project is not None:
+            self.results.set_tasks(sorted(self.project.tasks()))
+
+    def _mark_run_failed(self, job: str, reason: str) -> None:
+        """The engine died mid-run: its run row still says "running". Mark it failed; the rows it
+        stored stay."""
+        if self.project is None or self.project.read_only:
+            return
+        from logos_desktop.generation.store_access import fail_running_runs
+
+        run_id = self.job_runs.get(job)
+        try:
+            if run_id is not None:
+                run = self.project.get_run(run_id)
+                if run.status == "running":
+                    self.project.finish_run(run_id, status="failed", error=reason)
+            elif job in self.job_submitted:
+                fail_running_runs(self.project, self.job_submitted[job], reason)
+        except Exception as exc:  # noqa: BLE001
+            self.window.statusBar().showMessage(f"Could not mark run failed: {exc}", 10000)
+
+    # -- rows -------------------------------------------------------------------------------
+    def _rows_selected(self, rows) -> None:
+        from logos_desktop.generation.store_access import provenance
+
+        if not rows or self.project is None:
+            self.provenance.show_provenance(None)
+            return
+        try:
+            self.provenance.show_provenance(provenance(self.project, rows[-1].id))
+        except Exception as exc:  # noqa: BLE001
+            self.provenance.show_provenance(None)
+            self.provenance.title.setText(f"Provenance unavailable: {exc}")
+        self.show_in_views(rows[-1])
+
+    def show_in_views(self, row) -> None:
+        """Put the selected candidate in the workspace (2D and 3D views); a designed ligand is
+        placed at the centre of the pocket it was designed for."""
+        ws = getattr(self.window, "workspace", None)
+        if ws is None or not row.smiles:
+            return
+        from logos_desktop.generation.preview import candidate_object
+
+        anchor = self._last_real_current.obj if self._last_real_current is not None else None
+        obj = candidate_object(row, anchor)
+        if obj is None:
+            return
+        obj._logos_preview = True
+        if self.preview_item_id is not None and ws.item(self.preview_item_id) is not None:
+            ws.remove(self.preview_item_id)
+        items = ws.add_objects([obj])
+        if items:
+            self.preview_item_id = items[0].id
+            ws.set_current(items[0].id)
+
+    def export_rows(self, ids: list[int]) -> None:
+        if self.project is None:
+            return
+        from engine.store.export import export_file
+        from engine.store.queries import ResultQuery
+
+        path, _ = QFileDialog.getSaveFileName(
+            self.window, "Export results", str(self.project_path.with_suffix(".sdf")),
+            "SDF (*.sdf);;CSV (*.csv);;FASTA (*.fasta);;CIF (*.cif)")
+        if not path:
+            return
+        q = ResultQuery(ids=ids or None, limit=None, count_total=False)
+        if not ids:
+            f = self.results.model.filter
+            q = ResultQuery(task=f.task, valid=f.valid, text=f.text or None, limit=None, count_total=False)
+        try:
+            report = export_file(self.project, path, query=q)
+        except Exception as exc:  # noqa: BLE001
+            QMessageBox.warning(self.window, "Export", str(exc))
+            return
+        self.window.statusBar().showMessage(f"{Path(path).name}: {report.summary()}", 10000)
+
+    def tag_rows(self, ids: list[int], tag: str | None = None) -> None:
+        if self.project is None or not ids:
+            return
+        if tag is None:
+            tag, ok = QInputDialog.getText(self.window, "Tag rows", f"Tag for {len(ids)} row(s):")
+            if not ok or not tag.strip():
+                return
+        self.project.tag_results(ids, tag.strip())
+        self.results.model.set_source(StoreResultSource(self.project))
+
+    def rerun(self, prov) -> str | None:
+        """Queue the run behind ``prov`` again: same task, prompt, options, sampling, seed, N."""
+        if prov is None or self.project is None:
+            return None
+        inputs = None
+        if prov.input_ids:
+            info = self.project.get_input(prov.input_ids[0])
+            data = self.project.get_input(info.id).data
+            if info.fmt not in ("smi", "smiles"):
+                folder = Path(tempfile.mkdtemp(prefix="logos-rerun-"))
+                f = folder / (info.name if "." in info.name else f"{info.name}.{info.fmt}")
+                f.write_bytes(data)
+                inputs = {"file": str(f)}
+        options = {k: v for k, v in prov.options.items() if v is not None}
+        req = GenerationRequest(task=prov.task, input=None, options=options, n=int(prov.n or 1),
+                                seed=prov.seed or 0, sampling=prov.sampling, prompt=prov.prompt,
+                                model=self.model_path, project=str(self.project_path))
+        job = self.bridge.submit(prov.task, inputs=inputs, options=options, n=req.n, seed=req.seed,
+                                 sampling=req.sampling, project=req.project, prompt=prov.prompt)
+        self.job_submitted[job] = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+        self.queue.add(Job(job, prov.task, req.n, command=prov.command + "  # re-run of run "
+                           f"{prov.run_id}"))
+        return job
+
+    # -- dialogs ----------------------------------------------------------------------------
+    def show_model_manager(self) -> None:
+        from logos_desktop.generation.model_manager import QtModelManager
+
+        dlg = QtModelManager(self, self.window)
+        self.model_manager = dlg
+        dlg.show()
+
+    def show_training(self, ids: list[int]) -> None:
+        from logos_desktop.generation.training_dialog import QtTrainingDialog
+
+        rows_file = None
+        if ids and self.project is not None:
+            rows_file = self._rows_file(ids)
+        base = [(f"{Path(self.model_path).name} (loaded)", self.model_path)] if self.model_path else []
+        from engine import paths
+
+        out = paths.data_dir() / "training" / _dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+        dlg = QtTrainingDialog(self.window, rows_file=rows_file, n_rows=len(ids), base_models=base,
+                               out_dir=str(out))
+        dlg.modelRegistered.connect(lambda p: self.window.statusBar().showMessage(
+            f"New model registered: {p}", 15000))
+        self.training_dialog = dlg
+        dlg.show()
+
+    def _rows_file(self, ids: list[int]) -> str:
+        from engine.store.queries import ResultQuery
+
+        rows = self.project.query_results(ResultQuery(ids=ids, limit=None, count_total=False)).rows
+        folder = Path(tempfile.mkdtemp(prefix="logos-finetune-"))
+        path = folder / f"{self.project_path.stem}-rows.jsonl"
+        with open(path, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps({"record": r.record, "result_id": r.id, "project": str(self.project_path)}) + "\n")
+        return str(path)
+
+    def shutdown(self) -> None:
+        self.bridge.stop()
+        self.close_project()

@@ -1,0 +1,266 @@
+"""The Generate panel: task picker, inputs from the selection, parameters, Show prompt, Run.
+
+Everything task-specific (which inputs, options schema, default sampling, prompt) comes from the
+engine's task registry through ``TaskCatalog``; this panel only draws it.
+"""
+
+from __future__ import annotations
+
+import html
+import random
+import shlex
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from logos_desktop.generation.options_form import OptionsForm
+from logos_desktop.generation.task_catalog import GenerationRequest, TaskCatalog, TaskInput
+
+
+class PromptDialog(QDialog):
+    """Shows the exact prompt the engine will send; the user may edit it."""
+
+    def __init__(self, prompt: str, stop: str | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Prompt")
+        self.resize(720, 360)
+        self.stop = stop
+        layout = QVBoxLayout(self)
+        info = QLabel("This is the exact text sent to the model" + (f"; each sample stops at "
+                      f"<tt>{html.escape(stop)}</tt>" if stop else "") + ". Edit it to change what is generated; the edited prompt is "
+                      "stored with every row of the run.")
+        info.setWordWrap(True)
+        self.editor = QPlainTextEdit(prompt)
+        self.editor.setObjectName("prompt-editor")
+        font = self.editor.font()
+        font.setFamily("monospace")
+        self.editor.setFont(font)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.Reset)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.original = prompt
+        buttons.button(QDialogButtonBox.StandardButton.Reset).clicked.connect(
+            lambda: self.editor.setPlainText(self.original))
+        layout.addWidget(info)
+        layout.addWidget(self.editor, 1)
+        layout.addWidget(buttons)
+
+    def prompt(self) -> str:
+        return self.editor.toPlainText()
+
+
+class QtGeneratePanel(QWidget):
+    runRequested = Signal(object)  # GenerationRequest
+
+    def __init__(self, catalog: TaskCatalog, selection_provider, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        self.selection_provider = selection_provider
+        self.current_input: TaskInput | None = None
+        self.input_problem: str | None = None
+        self.prompt_override: str | None = None
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        scroll.setWidget(body)
+        outer.addWidget(scroll, 1)
+
+        top = QFormLayout()
+        self.task = QComboBox()
+        self.task.setObjectName("task-picker")
+        for name in catalog.names():
+            self.task.addItem(catalog.label(name), name)
+        self.task.currentIndexChanged.connect(self._task_changed)
+        top.addRow("Task", self.task)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color:#555")
+        top.addRow(self.description)
+        layout.addLayout(top)
+
+        box = QGroupBox("Input (from the selection)")
+        bl = QVBoxLayout(box)
+        self.input_label = QLabel()
+        self.input_label.setObjectName("input-label")
+        self.input_label.setWordWrap(True)
+        self.input_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        refresh = QPushButton("Use current selection")
+        refresh.clicked.connect(self.refresh_inputs)
+        bl.addWidget(self.input_label)
+        bl.addWidget(refresh, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(box)
+
+        samp = QGroupBox("Samples and sampling")
+        sl = QFormLayout(samp)
+        self.n = QSpinBox()
+        self.n.setObjectName("samples")
+        self.n.setRange(1, 10000)
+        sl.addRow("Samples (N)", self.n)
+        seed_row = QHBoxLayout()
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(1234)
+        self.random_seed = QCheckBox("random")
+        self.random_seed.setToolTip("draw a new seed after each run")
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.random_seed)
+        sl.addRow("Seed", seed_row)
+        self.sampling = OptionsForm()
+        sl.addRow(self.sampling)
+        layout.addWidget(samp)
+
+        opts = QGroupBox("Task options")
+        ol = QVBoxLayout(opts)
+        self.options = OptionsForm()
+        ol.addWidget(self.options)
+        self.options_box = opts
+        layout.addWidget(opts)
+        layout.addStretch(1)
+
+        self.message = QLabel()
+        self.message.setObjectName("generate-message")
+        self.message.setWordWrap(True)
+        self.command = QLabel()
+        self.command.setWordWrap(True)
+        self.command.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.command.setStyleSheet("color:#555; font-family:monospace; font-size:9pt")
+        buttons = QHBoxLayout()
+        self.show_prompt_button = QPushButton("Show prompt…")
+        self.show_prompt_button.clicked.connect(self.show_prompt)
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("run-button")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run)
+        buttons.addWidget(self.show_prompt_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.run_button)
+        outer.addWidget(self.message)
+        outer.addWidget(self.command)
+        outer.addLayout(buttons)
+        if self.task.count():
+            self._task_changed()
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def task_name(self) -> str | None:
+        return self.task.currentData()
+
+    def set_task(self, name: str) -> None:
+        i = self.task.findData(name)
+        if i < 0:
+            raise KeyError(name)
+        self.task.setCurrentIndex(i)
+
+    def _task_changed(self, *_args) -> None:
+        name = self.task_name
+        if name is None:
+            return
+        self.prompt_override = None
+        self.description.setText(self.catalog.description(name))
+        self.n.setValue(self.catalog.default_n(name))
+        self.sampling.set_schema(self.catalog.sampling_schema(name))
+        schema = self.catalog.options_schema(name)
+        self.options.set_schema(schema)
+        self.options_box.setVisible(bool(self.options.editors))
+        self.refresh_inputs()
+
+    def refresh_inputs(self) -> None:
+        name = self.task_name
+        if name is None:
+            return
+        self.prompt_override = None
+        sel = self.selection_provider()
+        self.current_input, self.input_problem = self.catalog.inputs_from_selection(name, sel)
+        if self.input_problem:
+            self.input_label.setText(f"<span style='color:#b00020'>{self.input_problem}</span>")
+        elif self.current_input is None or not self.current_input.needed:
+            self.input_label.setText("No input needed: this task generates from scratch.")
+        else:
+            self.input_label.setText(self.current_input.description)
+        self.message.setText("")
+        self._update_command()
+
+    def request(self) -> GenerationRequest | None:
+        name = self.task_name
+        if name is None:
+            return None
+        if self.input_problem:
+            return None
+        seed = self.seed.value()
+        defaults = self.catalog.sampling_defaults(name)
+        sampling = {k: v for k, v in self.sampling.values().items() if defaults.get(k) != v}
+        return GenerationRequest(task=name, input=self.current_input, options=self.options.values(),
+                                 n=self.n.value(), seed=seed, sampling=sampling,
+                                 prompt=self.prompt_override)
+
+    def _update_command(self) -> None:
+        req = self.request()
+        self.command.setText(req.command_line() if req else "")
+
+    # -- actions ----------------------------------------------------------------------------
+    def show_prompt(self) -> None:
+        self.refresh_inputs_keep_prompt()
+        if self.input_problem:
+            self.message.setText(f"<span style='color:#b00020'>{self.input_problem}</span>")
+            return
+        req = self.request()
+        try:
+            prompt = self.prompt_override or self.catalog.build_prompt(req)
+        except Exception as exc:  # noqa: BLE001 - a bad input is explained, never raised into Qt
+            self.message.setText(f"<span style='color:#b00020'>Cannot build the prompt: {exc}</span>")
+            return
+        dlg = PromptDialog(prompt, self.catalog.stop(req), self)
+        self.prompt_dialog = dlg
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.set_prompt_override(dlg.prompt(), original=prompt)
+
+    def set_prompt_override(self, text: str, original: str | None = None) -> None:
+        self.prompt_override = None if original is not None and text == original else text
+        self.message.setText("Using your edited prompt." if self.prompt_override else "")
+        self._update_command()
+
+    def refresh_inputs_keep_prompt(self) -> None:
+        keep = self.prompt_override
+        self.refresh_inputs()
+        self.prompt_override = keep
+
+    def run(self) -> GenerationRequest | None:
+        self.refresh_inputs_keep_prompt()
+        if self.input_problem:
+            self.message.setText(f"<span style='color:#b00020'>Cannot run {self.catalog.label(self.task_name)}: "
+                                 f"{self.input_problem}</span>")
+            return None
+        req = self.request()
+        if req is None:
+            return None
+        self._update_command()
+        self.message.setText(f"Queued {req.n} samples of {self.catalog.label(req.task)}.")
+        self.runRequested.emit(req)
+        if self.random_seed.isChecked():
+            self.seed.setValue(random.randint(0, 2**31 - 1))
+        return req
+
+
+def quote(args: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in args)

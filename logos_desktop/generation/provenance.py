@@ -1,0 +1,81 @@
+"""The provenance panel: where the selected row came from, and Re-run with one click."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+
+
+def _row(label: str, value) -> str:
+    if value is None or value == "" or value == {} or value == []:
+        value = "—"
+    elif isinstance(value, (dict, list)):
+        value = json.dumps(value, sort_keys=True)
+    return (f"<tr><td style='color:#555;padding-right:8px;vertical-align:top'>{html.escape(label)}</td>"
+            f"<td style='font-family:monospace'>{html.escape(str(value))}</td></tr>")
+
+
+class QtProvenancePanel(QWidget):
+    """Shows a ``Provenance`` (see generation.store_access) and offers Re-run."""
+
+    rerunRequested = Signal(object)  # the Provenance being shown
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.provenance = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        self.title = QLabel("Select a result to see where it came from.")
+        self.title.setWordWrap(True)
+        self.text = QTextBrowser()
+        self.text.setOpenExternalLinks(False)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QHBoxLayout()
+        self.rerun_button = QPushButton("Re-run")
+        self.rerun_button.setToolTip("Queue the same task again: same model, prompt, sampling parameters and seed")
+        self.rerun_button.setEnabled(False)
+        self.rerun_button.clicked.connect(lambda: self.rerunRequested.emit(self.provenance))
+        buttons.addStretch(1)
+        buttons.addWidget(self.rerun_button)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text, 1)
+        layout.addLayout(buttons)
+
+    def show_provenance(self, prov) -> None:
+        self.provenance = prov
+        if prov is None:
+            self.title.setText("Select a result to see where it came from.")
+            self.text.clear()
+            self.rerun_button.setEnabled(False)
+            return
+        self.title.setText(f"<b>Result {prov.result_id}</b> · run {prov.run_id} · {prov.task} · {prov.status}")
+        rows = [
+            _row("model file", prov.model_path),
+            _row("model SHA-256", prov.model_sha256),
+            _row("quantisation", prov.model_quant),
+            _row("adapter", prov.model_adapter),
+            _row("base model", prov.model_base),
+            _row("seed", prov.seed),
+            _row("sampling", prov.sampling),
+            _row("options", prov.options),
+            _row("samples", prov.n),
+        ]
+        for name, sha in prov.inputs:
+            rows.append(_row("input", f"{name} (SHA-256 {sha})"))
+        rows += [
+            _row("versions", prov.versions),
+            _row("started", prov.started),
+            _row("finished", prov.finished),
+            _row("error", prov.error),
+            _row("command", prov.command),
+        ]
+        body = (f"<p><b>Prompt exactly as sent</b></p><pre style='white-space:pre-wrap'>"
+                f"{html.escape(prov.prompt or '')}</pre><table>{''.join(rows)}</table>")
+        self.text.setHtml(body)
+        self.rerun_button.setEnabled(prov.rerunnable)
+        self.rerun_button.setToolTip(
+            "Queue the same task again: same model, prompt, sampling parameters and seed"
+            if prov.rerunnable else (prov.why_not_rerunnable or "cannot re-run this row"))
