@@ -46,6 +46,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.error_log: list[str] = []      # every load failure shown to the user, in order
         self.measurements: list[str] = []
+        self.notices: list[str] = []
         self._error_box: QMessageBox | None = None
         self._pending_errors: list[str] = []
         self._build_central()
@@ -293,6 +294,14 @@ class MainWindow(QMainWindow):
         box.setInformativeText("\n".join(lines))
         box.show()
 
+    def notify(self, title: str, text: str) -> None:
+        """A non-blocking message (the window stays usable); kept in ``notices``."""
+        self.notices.append(f"{title}: {text}")
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=self)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
+
     # -- recent files -------------------------------------------------------------------------
     def _recent_path(self) -> Path:
         from engine import paths
@@ -447,7 +456,7 @@ class MainWindow(QMainWindow):
             warnings = run_edit(self.undo_stack, self.workspace, item, edit)
         except self._edits().EditError as exc:
             self.statusBar().showMessage(str(exc), 10000)
-            QMessageBox.warning(self, "Edit refused", str(exc))
+            self.notify("Edit refused", str(exc))
             return False
         msg = edit.label + (": " + "; ".join(warnings) if warnings else "")
         self.statusBar().showMessage(msg, 8000)
@@ -542,7 +551,7 @@ class MainWindow(QMainWindow):
                 scale = tuple(int(x) for x in text.replace(",", " ").split())
                 assert len(scale) == 3
             except (ValueError, AssertionError):
-                QMessageBox.warning(self, "Supercell", f"{text!r}: give three whole numbers, e.g. 2 2 1")
+                self.notify("Supercell", f"{text!r}: give three whole numbers, e.g. 2 2 1")
                 return False
         return self._run(item, self._edits().Supercell(*scale))
 
@@ -572,17 +581,18 @@ class MainWindow(QMainWindow):
             if not path:
                 return 0
         from engine.structures import io
-        from engine.store.project import Project
 
         n = 0
         try:
+            from engine.store.project import Project
+
             with Project.open(path, create=True) as p:
                 for item in self.workspace.items():
                     fmt = PROJECT_FORMATS.get(item.kind, "sdf")
                     p.add_input(io.write_text(item.obj, fmt).encode("utf-8"), fmt, item.name)
                     n += 1
         except Exception as exc:  # noqa: BLE001 - shown, never raised into Qt
-            QMessageBox.warning(self, "Save session", f"{path}: {exc}")
+            self.notify("Save session", f"{path}: {exc}")
             return n
         self.statusBar().showMessage(f"saved {n} object{'s' if n != 1 else ''} to {path}", 6000)
         return n
@@ -604,7 +614,7 @@ class MainWindow(QMainWindow):
         try:
             io.write_file(item.obj, path)
         except Exception as exc:  # noqa: BLE001
-            QMessageBox.warning(self, "Export structure", str(exc))
+            self.notify("Export structure", str(exc))
             return False
         self.statusBar().showMessage(f"exported {item.name} to {path}", 6000)
         return True
@@ -647,6 +657,7 @@ class MainWindow(QMainWindow):
         self.workspace.wait_for_tables(timeout=max(1.0, timeout_ms / 1000))
         for _ in range(10):
             app.processEvents()
+        self.view3d.reset_camera()  # the layout has settled: fit to the final view size
         self.view3d.render()
         for _ in range(5):
             app.processEvents()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from logos_desktop.render.vtk_common import Layer, segments_actor
+from logos_desktop.render.vtk_common import Layer, element_colors, segments_actor, sphere_actor
 from logos_desktop.render.vtk_molecule import atom_actors, atom_radii
 
 STYLES = ("ball-and-stick", "sticks", "spacefill")
@@ -21,11 +21,33 @@ def cell_outline(cell) -> tuple[np.ndarray, np.ndarray]:
     return corners, _EDGES
 
 
+def boundary_images(table, tol: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Periodic images of atoms that sit on a cell face, edge or corner (as VESTA draws them).
+
+    Returns (atom index of each image, image positions)."""
+    if table.cell is None or not len(table):
+        return np.zeros(0, int), np.zeros((0, 3))
+    cell = np.asarray(table.cell, float)
+    frac = np.asarray(table.xyz, float) @ np.linalg.inv(cell)
+    frac -= np.floor(frac + tol)  # wrap into [-tol, 1 - tol)
+    idx, pos = [], []
+    for shift in _CORNERS[1:]:  # the 7 non-zero combinations of +1 along a, b, c
+        on_face = np.all((shift == 0) | (np.abs(frac) < tol), axis=1)
+        for i in np.flatnonzero(on_face):
+            idx.append(i)
+            pos.append((frac[i] + shift) @ cell)
+    return np.asarray(idx, int), np.asarray(pos, float).reshape(-1, 3)
+
+
 def build_crystal(table, style: str = "ball-and-stick") -> Layer:
     if style not in STYLES:
         style = "ball-and-stick"
     idx = np.arange(len(table))
     actors = atom_actors(table, idx, style)
+    img_idx, img_pos = boundary_images(table)
+    if len(img_idx):
+        actors.append(sphere_actor(img_pos, element_colors(table.atomic_numbers)[img_idx],
+                                   atom_radii(table, style)[img_idx]))
     if table.cell is not None:
         corners, edges = cell_outline(table.cell)
         actors.append(segments_actor(corners, edges, np.tile(CELL_COLOR, (len(edges), 1)), width=2.0))

@@ -178,7 +178,10 @@ class QtView3D(QWidget):
 
     def reset_camera(self) -> None:
         self.renderer.ResetCamera()
-        self.renderer.GetActiveCamera().Zoom(1.35)  # the bounding sphere leaves wide margins
+        w, h = self.vtk_widget.width(), self.vtk_widget.height()
+        aspect = w / h if w > 0 and h > 0 else 1.0
+        # the bounding sphere leaves wide margins; a tall view also narrows the horizontal angle
+        self.renderer.GetActiveCamera().Zoom(1.25 * min(1.0, aspect))
         self.renderer.ResetCameraClippingRange()
 
     def render(self) -> float:
