@@ -93,6 +93,28 @@ def _sanitised(mol, label: str):
     return mol
 
 
+def _atomic_number(symbol: str) -> int:
+    """1..118 for an element symbol, 0 for anything else (no RDKit invariant noise)."""
+    from rdkit import Chem
+
+    pt = Chem.GetPeriodicTable()
+    table = {pt.GetElementSymbol(z): z for z in range(1, 119)}
+    return table.get(symbol.strip().capitalize(), 0)
+
+
+def _kekulized(mol):
+    """An RWMol with explicit single/double bonds, so that opening or changing a ring leaves no
+    stray aromatic flags (sanitisation re-perceives aromaticity)."""
+    from rdkit import Chem
+
+    rw = Chem.RWMol(mol)
+    try:
+        Chem.Kekulize(rw, clearAromaticFlags=True)
+    except Exception:  # noqa: BLE001 - not kekulizable: edit the aromatic form as it is
+        rw = Chem.RWMol(mol)
+    return rw
+
+
 def _check_atom(mol, index: int, label: str) -> None:
     if not 0 <= index < mol.GetNumAtoms():
         raise EditError(f"{label}: atom index {index} is out of range (0..{mol.GetNumAtoms() - 1})")
@@ -121,7 +143,7 @@ class DeleteAtoms(Edit):
                     doomed.add(nb.GetIdx())
         if len(doomed) >= mol.GetNumAtoms():
             raise EditError("delete atoms: that would delete every atom; nothing was changed")
-        rw = Chem.RWMol(mol)
+        rw = _kekulized(mol)
         for i in sorted(doomed, reverse=True):
             rw.RemoveAtom(i)
         out = _sanitised(rw, self.label)
@@ -144,16 +166,15 @@ class ReplaceAtom(Edit):
         from rdkit import Chem
 
         _check_atom(mol, self.index, self.label)
-        z = Chem.GetPeriodicTable().GetAtomicNumber(self.element) if self.element else 0
+        z = _atomic_number(self.element)
         if z <= 0:
             raise EditError(f"{self.label}: {self.element!r} is not an element symbol")
-        rw = Chem.RWMol(mol)
+        rw = _kekulized(mol)
         atom = rw.GetAtomWithIdx(self.index)
         atom.SetAtomicNum(z)
         atom.SetFormalCharge(0)
         atom.SetNoImplicit(False)
         atom.SetNumExplicitHs(0)
-        atom.SetIsAromatic(atom.GetIsAromatic() and z in (5, 6, 7, 8, 15, 16, 33, 34))
         return _sanitised(rw, self.label)
 
 
@@ -412,7 +433,11 @@ class SubstituteElement(Edit):
                 Element(sym)
             except Exception as exc:
                 raise EditError(f"{self.label}: {sym!r} is not an element symbol") from exc
-        if self.old not in {el.symbol for el in crystal.composition.elements}:
+        species = [sp for sp in crystal.composition.elements
+                   if getattr(getattr(sp, "element", sp), "symbol", str(sp)) == self.old]
+        if not species:
             raise EditError(f"{self.label}: the crystal has no {self.old}")
-        crystal.replace_species({self.old: self.new})
+        if any(getattr(sp, "oxi_state", None) for sp in species):
+            self.warnings.append(f"oxidation states of {self.old} dropped on the new {self.new} sites")
+        crystal.replace_species({sp: self.new for sp in species})
         return crystal
