@@ -212,7 +212,9 @@ class CleanUp3D(Edit):
         from rdkit.Chem import AllChem
 
         had_h = any(a.GetAtomicNum() == 1 for a in mol.GetAtoms())
-        work = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
+        had_xyz = mol.GetNumConformers() > 0
+        work = Chem.AddHs(mol, addCoords=had_xyz)
+        reference = Chem.Mol(work) if had_xyz else None
         if self.reembed or work.GetNumConformers() == 0:
             params = AllChem.ETKDGv3()
             params.randomSeed = self.seed
@@ -230,6 +232,11 @@ class CleanUp3D(Edit):
             status = 0
         if status == 1:
             self.warnings.append(f"force field did not converge in {self.max_iters} iterations")
+        if reference is not None:  # stay where the molecule was (e.g. in its pocket)
+            from rdkit.Chem import rdMolAlign
+
+            heavy = [(a.GetIdx(), a.GetIdx()) for a in work.GetAtoms() if a.GetAtomicNum() > 1]
+            rdMolAlign.AlignMol(work, reference, atomMap=heavy or [(i, i) for i in range(work.GetNumAtoms())])
         return work if had_h else Chem.RemoveHs(work)
 
 
@@ -258,6 +265,14 @@ class SetSmiles(Edit):
             AllChem.Compute2DCoords(new)
             out = new
             self.warnings.append("ETKDG could not embed the molecule: it has 2D coordinates")
+        if mol is not None and mol.GetNumConformers() and out.GetNumConformers():
+            import numpy as np
+            from rdkit.Geometry import Point3D
+
+            shift = mol.GetConformer().GetPositions().mean(0) - out.GetConformer().GetPositions().mean(0)
+            conf = out.GetConformer()
+            for i, p in enumerate(conf.GetPositions() + shift):  # keep it where the old one was
+                conf.SetAtomPosition(i, Point3D(*p))
         if obj.mol is not None and obj.mol.HasProp("_Name"):
             out.SetProp("_Name", obj.mol.GetProp("_Name"))
         return out

@@ -251,7 +251,7 @@ def _decompress(data: bytes, name: str, path) -> tuple[bytes, str]:
     limit = max_bytes()
     opener = None
     if data[:2] == b"\x1f\x8b":
-        opener, suffix = gzip.GzipFile, ".gz"
+        opener, suffix = (lambda fh: gzip.GzipFile(fileobj=fh)), ".gz"
     elif data[:3] == b"BZh":
         opener, suffix = bz2.BZ2File, ".bz2"
     elif data[:6] == b"\xfd7zXZ\x00":
@@ -507,6 +507,8 @@ def _read_xyz(text: str, ctx: _Ctx) -> list[LoadedObject]:
         if mol is None:
             raise ctx.error(_rd_reason(msgs, "XYZ frame could not be parsed"), i + 1)
         warns = []
+        if not any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()) and any(a.GetAtomicNum() == 6 for a in mol.GetAtoms()):
+            warns.append("no hydrogen atoms: bond orders guessed from geometry are unreliable")
         try:
             rdDetermineBonds.DetermineConnectivity(mol)
             if mol.GetNumAtoms() <= XYZ_BOND_ORDER_MAX_ATOMS:
@@ -620,7 +622,8 @@ def _from_gemmi(st, ctx: _Ctx, fmt: str, text: str | None) -> LoadedObject:
         from rdkit import Chem
 
         with rdkit_messages():
-            obj.mol = Chem.MolFromPDBBlock(st.make_pdb_string(), removeHs=False)
+            # a ligand-only PDB: RDKit keeps the bond orders written as repeated CONECT records
+            obj.mol = Chem.MolFromPDBBlock(text if text is not None else st.make_pdb_string(), removeHs=False)
     from engine.structures.atoms import chain_sequences
 
     seqs = chain_sequences(st)
@@ -693,9 +696,13 @@ def _read_fasta(text: str, ctx: _Ctx) -> list[LoadedObject]:
     objs = []
     header_lines = [i for i, ln in enumerate(text.split("\n"), start=1) if ln.startswith(">")]
     for k, rec in enumerate(SeqIO.parse(_io.StringIO(text), "fasta")):
-        seq = str(rec.seq).replace("*", "").replace("-", "").upper()
+        raw = str(rec.seq)
+        seq = raw.replace("*", "").replace("-", "").replace(".", "").upper()
         line = header_lines[k] if k < len(header_lines) else None
         warns = []
+        gaps = sum(raw.count(c) for c in "-.")
+        if gaps:
+            warns.append(f"record {rec.id!r}: removed {gaps} alignment gap character(s) ('-', '.')")
         if not seq:
             warns.append(f"line {line}: record {rec.id!r} has an empty sequence")
         bad = sorted(set(seq) - set("ACDEFGHIKLMNPQRSTVWYUOXBZJ"))
