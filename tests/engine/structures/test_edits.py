@@ -219,3 +219,14 @@ def test_fuzz_edit_undo_redo_never_corrupts(ligand, ops):
     for e in reversed(done):
         e.revert(ligand)
     assert _state(ligand) == original
+
+
+def test_clean_up_and_new_smiles_stay_where_the_molecule_was(ligand):
+    centre = ligand.mol.GetConformer().GetPositions().mean(0)
+    assert np.linalg.norm(centre) > 5  # the ligand sits in its pocket, away from the origin
+    clean = edits.CleanUp3D()
+    clean.apply(ligand)
+    assert np.linalg.norm(ligand.mol.GetConformer().GetPositions().mean(0) - centre) < 1.0
+    clean.revert(ligand)
+    edits.SetSmiles("c1ccccc1O").apply(ligand)
+    assert np.linalg.norm(ligand.mol.GetConformer().GetPositions().mean(0) - centre) < 0.01
