@@ -30,7 +30,9 @@ from engine.grammar import codec as _codec
 from engine.grammar.chem import canonical_smiles, rdkit_messages
 
 MAX_SITES = 6000
-MAX_LINKER_ATOMS = 220  # atoms (H included) of one organic component handed to bond-order search
+MAX_LINKER_ATOMS = 150  # atoms (H included) of one organic component handed to bond-order search
+BIG_LINKER = 80  # components over this many atoms get one bond-order attempt, and only with time left
+BRIDGE_SPAN = 5.0  # Å: a component binding metals further apart than this bridges an infinite node
 BOND_TOL = 0.40  # Å added to the sum of covalent radii (the CSD convention)
 OVERLAP = 0.60  # Å: closer atoms mean an unresolved disorder
 DEFAULT_TIMEOUT = 20.0
@@ -312,10 +314,14 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
         if not donors:
             free[_formula_of([els[i] for i in comp])] += 1
             continue
-        if _node_instances(g, donors, offs, atom_cluster, cluster_frame, metal_mask) < 2:
+        n_inst, metal_xyz = _node_instances(g, donors, offs, atom_cluster, cluster_frame, metal_mask, frac, lat)
+        spread = max((float(np.linalg.norm(a - b)) for a in metal_xyz for b in metal_xyz), default=0.0)
+        if n_inst < 2 and spread <= BRIDGE_SPAN:
             terminal[_formula_of([els[i] for i in comp])] += 1
             continue
         if key not in solved:
+            if len(comp) > BIG_LINKER and deadline - time.monotonic() < 0.5 * DEFAULT_TIMEOUT:
+                raise FrameworkError(f"time limit: no time left for the bond orders of a {len(comp)}-atom linker")
             solved[key] = _linker_smiles(g, comp, els, xyz, donors, metal_nbrs)
         smi, why = solved[key]
         if smi is None:
@@ -355,20 +361,23 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
     fw.linkers = _codec.order_linkers(list(linker_counts))
 
 
-def _node_instances(g, donors, offs, atom_cluster, cluster_frame, metal_mask) -> int:
-    """How many distinct metal nodes (node, image) a component's donor atoms bind."""
+def _node_instances(g, donors, offs, atom_cluster, cluster_frame, metal_mask, frac, lat):
+    """How many distinct metal nodes (node, image) a component's donor atoms bind, and the Cartesian
+    positions of the metal atoms it binds (in the component's unwrapped frame)."""
     seen = set()
+    positions = []
     for a in donors:
         for m, im in g.adj[a]:
             if not metal_mask[m]:
                 continue
             k = atom_cluster[m]
             basis, frame = cluster_frame[k]
+            positions.append((frac[m] + offs[a] + np.array(im)) @ lat)
             d = (offs[a] + np.array(im) - frame[m]).astype(float)
             if basis is not None:  # infinite node: images along its own periodic directions are itself
                 d = d - basis.T @ (basis @ d)
             seen.add((k, tuple(np.round(d, 3).tolist())))
-    return len(seen)
+    return len(seen), positions
 
 
 class _PeriodicGraph:
@@ -554,16 +563,22 @@ def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs):
                 Chem.SanitizeMol(mol)
             except Exception as exc:  # noqa: BLE001
                 return None, [" ".join(str(exc).split()) or "bond orders not found"]
+        implicit = sum(a.GetNumImplicitHs() for a in mol.GetAtoms())
+        if implicit and charge == 0:
+            return None, [f"the bond orders found need {implicit} hydrogen(s) the CIF does not have"]
         return mol, msgs
 
     tries = [protonate, protonate + optional] if optional else [protonate]
+    if len(comp) > BIG_LINKER:
+        tries = tries[-1:]  # the search is slow on big linkers: one attempt
     last = ["bond orders not found"]
+    found = []
     for extra in tries:
         mol, why = attempt(extra)
         if mol is None:
             last = why
             m = re.search(r"does not match input \((-?\d+)\)", " ".join(why))
-            if m and -8 <= int(m.group(1)) < 0:
+            if m and -8 <= int(m.group(1)) < 0 and len(comp) <= BIG_LINKER:
                 # the valence match found an anion: solve at that charge, then protonate to the parent
                 mol, why2 = attempt(extra, charge=int(m.group(1)))
                 if mol is None:
@@ -575,7 +590,10 @@ def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs):
         if problems:
             last = problems
             continue
-        return canonical_smiles(mol), []
+        # several protonation states may fit: the aromatic one is the chemistry (a phenol, not a dienone)
+        found.append((sum(a.GetIsAromatic() for a in mol.GetAtoms()), -len(found), canonical_smiles(mol)))
+    if found:
+        return max(found)[2], []
     return None, last
 
 
