@@ -1,0 +1,256 @@
+"""The engine process: one model, one job queue, newline-delimited JSON over stdio.
+
+A reader thread takes requests from stdin; ``cancel``, ``status`` and ``shutdown`` are answered at
+once, everything that touches the model (``load_model``, ``submit``, ``unload``) goes through one
+queue and runs on one worker thread, so one llama.cpp context serves one request at a time. A bad
+request gets an error event and the process stays up. stdout carries only protocol lines: the
+original stdout is kept for events and file descriptor 1 is pointed at stderr, so nothing native
+(llama.cpp, RDKit) can print into the protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import traceback
+
+from engine.process.protocol import PROTOCOL_VERSION, ProtocolError, dumps, event, parse_request
+
+_STOP = object()
+
+
+class EngineServer:
+    def __init__(self, out) -> None:
+        self.out = out
+        self._out_lock = threading.Lock()
+        self.runtime = None
+        self.queue: queue.Queue = queue.Queue()
+        self._pending: dict = {}  # job id -> cancel event (queued or running)
+        self._running = None
+        self._queued: list = []
+        self._lock = threading.Lock()
+        self._shutdown = threading.Event()
+
+    # ---------------------------------------------------------------- output
+    def emit(self, ev: dict) -> None:
+        line = dumps(ev)
+        with self._out_lock:
+            try:
+                self.out.write(line + "\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self._shutdown.set()
+
+    def error(self, message: str, rid=None, job=None) -> None:
+        ev = event("error", message=message)
+        if rid is not None:
+            ev["id"] = rid
+        if job is not None:
+            ev["job"] = job
+        self.emit(ev)
+
+    # ---------------------------------------------------------------- requests
+    def handle_line(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        try:
+            req = parse_request(line)
+        except ProtocolError as exc:
+            self.error(str(exc), rid=exc.request_id)
+            return
+        kind = req["type"]
+        rid = req.get("id")
+        if kind == "cancel":
+            self.cancel(req["job"], rid)
+        elif kind == "status":
+            self.emit(self.status_event(rid))
+        elif kind == "tasks":
+            from engine.tasks.registry import schemas
+
+            self.emit(event("tasks", id=rid, tasks=schemas()))
+        elif kind == "shutdown":
+            self.shutdown()
+        elif kind == "submit":
+            if rid is None:
+                self.error("submit: an id is needed (it becomes the job id)")
+                return
+            with self._lock:
+                if rid in self._pending:
+                    self.error(f"submit: job id {rid!r} is already in use", rid=rid)
+                    return
+                cancel = threading.Event()
+                self._pending[rid] = cancel
+                self._queued.append(rid)
+                position = len(self._queued) + (1 if self._running is not None else 0)
+            self.emit(event("accepted", id=rid, job=rid, position=position))
+            self.queue.put((req, cancel))
+        else:  # load_model, unload
+            self.queue.put((req, None))
+
+    def cancel(self, job, rid=None) -> None:
+        with self._lock:
+            ev = self._pending.get(job)
+            queued = job in self._queued
+        if ev is None:
+            self.error(f"cancel: no queued or running job {job!r}", rid=rid, job=job)
+            return
+        ev.set()
+        if queued:  # it will be skipped by the worker; say so now
+            with self._lock:
+                if job in self._queued:
+                    self._queued.remove(job)
+                    self._pending.pop(job, None)
+            self.emit(event("finished", job=job, status="cancelled", summary=None, stats=None))
+
+    def status_event(self, rid=None) -> dict:
+        with self._lock:
+            running, queued = self._running, list(self._queued)
+        model = self.runtime.describe() if self.runtime is not None else None
+        return event("status", id=rid, model=model, running=running, queue=queued,
+                     protocol=PROTOCOL_VERSION, pid=os.getpid())
+
+    def shutdown(self) -> None:
+        self._shutdown.set()
+        with self._lock:
+            for ev in self._pending.values():
+                ev.set()
+        self.queue.put(_STOP)
+
+    # ---------------------------------------------------------------- worker
+    def worker(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                break
+            req, cancel = item
+            kind = req["type"]
+            rid = req.get("id")
+            finished = None
+            try:
+                if kind == "load_model":
+                    self.load_model(req)
+                elif kind == "unload":
+                    self.unload(rid)
+                elif kind == "submit":
+                    finished = self.submit(req, cancel)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
+                sys.stderr.write(traceback.format_exc())
+                message = str(exc) if _is_user_error(exc) else f"{type(exc).__name__}: {exc}"
+                self.error(message, rid=rid, job=rid if kind == "submit" else None)
+                if kind == "submit":
+                    finished = event("finished", job=rid, status="failed", error=message)
+            finally:
+                if kind == "submit":
+                    with self._lock:
+                        self._pending.pop(rid, None)
+                        self._running = None
+            if finished is not None:
+                self.emit(finished)
+
+    def load_model(self, req: dict) -> None:
+        rid = req.get("id")
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+        if req.get("url"):
+            from engine.runtime.remote import RemoteRuntime
+
+            rt = RemoteRuntime(req["url"], model=req.get("model"), api_key=req.get("api_key"))
+        else:
+            from engine.runtime.llama import Runtime
+
+            last = [-1.0]
+
+            def progress(frac: float) -> None:
+                if frac - last[0] >= 0.1 or frac >= 1.0:
+                    last[0] = frac
+                    self.emit(event("load_progress", id=rid, fraction=round(frac, 3)))
+
+            rt = Runtime.load(req["path"], n_gpu_layers=req.get("n_gpu_layers", "auto"),
+                              n_ctx=req.get("n_ctx"), n_threads=req.get("n_threads"),
+                              n_seq_max=req.get("n_seq_max", 64), progress=progress, abort=self._shutdown)
+        self.runtime = rt
+        d = rt.describe()
+        self.emit(event("model_loaded", id=rid, path=d.get("path"), backend=d.get("backend"),
+                        n_gpu_layers=d.get("n_gpu_layers"), plan=d.get("plan"),
+                        architecture=d.get("architecture"), n_vocab=d.get("n_vocab"), n_ctx=d.get("n_ctx")))
+
+    def unload(self, rid) -> None:
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+        self.emit(event("unloaded", id=rid))
+
+    def submit(self, req: dict, cancel: threading.Event) -> dict | None:
+        """Run a job; returns its finished event (sent by the worker once the job is off the books)."""
+        from engine.process.jobs import run_job
+
+        rid = req["id"]
+        with self._lock:
+            if rid in self._queued:
+                self._queued.remove(rid)
+            elif cancel.is_set():  # cancelled while queued: finished already sent
+                return None
+            self._running = rid
+        if cancel.is_set():
+            return event("finished", job=rid, status="cancelled", summary=None, stats=None)
+        if self.runtime is None:
+            raise RuntimeError("no model loaded: send load_model first")
+        return run_job(self.runtime, req, self.emit, cancel)
+
+    # ---------------------------------------------------------------- main loop
+    def serve(self, stdin) -> int:
+        from engine import __version__
+        from engine.runtime.backend import backend_info
+
+        worker = threading.Thread(target=self.worker, name="engine-worker", daemon=True)
+        worker.start()
+        info = backend_info()
+        self.emit(event("hello", protocol=PROTOCOL_VERSION, version=__version__, pid=os.getpid(),
+                        backend=info.as_dict()))
+        reader = threading.Thread(target=self._read, args=(stdin,), name="engine-reader", daemon=True)
+        reader.start()
+        self._shutdown.wait()
+        self.queue.put(_STOP)
+        worker.join(timeout=10)
+        if self.runtime is not None:
+            try:
+                self.runtime.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.emit(event("bye"))
+        return 0
+
+    def _read(self, stdin) -> None:
+        for line in stdin:
+            if self._shutdown.is_set():
+                break
+            try:
+                self.handle_line(line)
+            except Exception as exc:  # noqa: BLE001 - the reader must never die
+                sys.stderr.write(traceback.format_exc())
+                self.error(f"internal error: {type(exc).__name__}: {exc}")
+        self.shutdown()  # stdin closed: the client is gone
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from engine.runtime.gguf_facts import ModelFileError
+    from engine.runtime.planner import PlanError
+    from engine.tasks.base import TaskInputError
+
+    names = {"RuntimeLoadError", "RemoteError"}
+    return isinstance(exc, (ModelFileError, PlanError, TaskInputError)) or type(exc).__name__ in names
+
+
+def main() -> int:
+    """Run the engine on this process's stdio (``logos engine --stdio``)."""
+    proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # native prints go to stderr
+    sys.stdout = sys.stderr
+    server = EngineServer(proto_out)
+    stdin = open(sys.stdin.fileno(), "r", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+    return server.serve(stdin)
