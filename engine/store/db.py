@@ -54,6 +54,8 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
         cur.execute("PRAGMA foreign_keys = ON")
         # FULL: a committed result survives a power cut, not just a crash of the process.
         cur.execute("PRAGMA synchronous = FULL")
+        # 32 MB page cache (default 2 MB): score and sort indexes of ~100k results stay in memory.
+        cur.execute("PRAGMA cache_size = -32768")
         for name, value in extra.items():
             cur.execute(f"PRAGMA {name} = {int(value)}")
         cur.close()

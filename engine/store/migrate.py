@@ -11,10 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from engine.store import schema
@@ -22,13 +18,17 @@ from engine.store import schema
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config() -> Config:
+def alembic_config():
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
-def script_directory() -> ScriptDirectory:
+def script_directory():
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -43,9 +43,14 @@ def known_revisions() -> list[str]:
 
 def current_revision(conn: Connection) -> str | None:
     """The revision stamped in the file, or None when it has no alembic_version table."""
-    if "alembic_version" not in inspect(conn).get_table_names():
+    found = conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='alembic_version'").first()
+    if found is None:
         return None
-    return MigrationContext.configure(conn).get_current_revision()
+    revs = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    if len(revs) > 1:
+        raise ValueError(f"the file names several schema revisions: {', '.join(revs)}")
+    return revs[0] if revs else None
 
 
 def upgrade(conn: Connection, target: str = "heads") -> None:

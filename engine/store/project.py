@@ -16,6 +16,8 @@ is produced while the GUI reads the same file.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import platform
 import sqlite3
@@ -32,6 +34,7 @@ from sqlalchemy.engine import Connection
 from engine._version import __version__
 from engine.store import db, migrate
 from engine.store.errors import (
+    CorruptProjectError,
     NewerSchemaError,
     NotAProjectError,
     ProjectError,
@@ -46,16 +49,19 @@ from engine.store.queries import (
     ResultRow,
     RunInfo,
     TrainingRunInfo,
-    build_select,
     clean_number,
-    to_row,
+    count_select,
+    fetch_rows,
+    page_ids,
 )
 from engine.store.schema import (
+    HEAD_REVISION,
     RUN_STATUSES,
     TRAINING_STATUSES,
     InputRow,
     ModelRow,
     ProjectInfoRow,
+    ResultPayloadRow,
     ResultRowORM,
     ResultScoreRow,
     ResultTagRow,
@@ -72,13 +78,23 @@ MODELS = ModelRow.__table__
 RUNS = RunRow.__table__
 RUN_INPUTS = RunInputRow.__table__
 RESULTS = ResultRowORM.__table__
+PAYLOADS = ResultPayloadRow.__table__
 SCORES = ResultScoreRow.__table__
 TAGS = ResultTagRow.__table__
 TRAINING = TrainingRunRow.__table__
 TRAINING_EX = TrainingExampleRow.__table__
 
 APP = f"LOGOS Desktop {__version__}"
+_RESULT_COLUMNS = ("id", "run_id", "idx", "task", "smiles", "sequence", "valid", "ppl", "notes", "rating",
+                   "parent_id", "created_at")
+_PAYLOAD_COLUMNS = ("result_id", "record", "objects", "cif", "reasons", "scores")
+_INSERT_RESULT = (f"INSERT INTO results ({', '.join(_RESULT_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(_RESULT_COLUMNS))})")
+_INSERT_PAYLOAD = (f"INSERT INTO result_payloads ({', '.join(_PAYLOAD_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' * len(_PAYLOAD_COLUMNS))})")
 _UNSET: Any = object()
+# the JSON text SQLAlchemy's JSON type would write (json.dumps), without its per-call set-up
+_ENCODE = json.JSONEncoder(check_circular=False).encode
 
 
 def library_versions() -> dict[str, str]:
@@ -179,7 +195,7 @@ class Project:
             except OSError:
                 pass
             raise
-        return cls(path, engine, read_only=False, revision=migrate.head(), message=None, backup=None)
+        return cls(path, engine, read_only=False, revision=HEAD_REVISION, message=None, backup=None)
 
     @classmethod
     def _open_existing(cls, path: Path, busy_timeout_s: float, check: bool, read_only: bool,
@@ -191,8 +207,6 @@ class Project:
                     if check:
                         rows = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
                         if rows != ["ok"]:
-                            from engine.store.errors import CorruptProjectError
-
                             raise CorruptProjectError(
                                 path, f"the project file is damaged (SQLite: {'; '.join(rows[:3])}); "
                                       "open a backup copy or recover it with 'sqlite3 FILE .recover'")
@@ -201,10 +215,15 @@ class Project:
                     if "project" not in tables or "alembic_version" not in tables:
                         raise NotAProjectError(
                             path, "not a LOGOS project: an SQLite database without LOGOS tables")
-                    revision = migrate.current_revision(conn)
+                    try:
+                        revision = migrate.current_revision(conn)
+                    except ValueError as exc:
+                        raise NotAProjectError(path, f"not a LOGOS project: {exc}") from None
+                    if revision is None:
+                        raise NotAProjectError(path, "not a LOGOS project: no schema revision is stamped in it")
                     conn.rollback()
-            known = migrate.known_revisions()
-            head = known[-1]
+            head = HEAD_REVISION
+            known = [head] if revision == head else migrate.known_revisions()  # alembic only when needed
             backup = None
             message = why
             if revision == head:
@@ -216,8 +235,15 @@ class Project:
                     # fall through: reading an older schema may miss columns; allow it read-only
                 else:
                     backup = cls._backup(path, revision, engine)
-                    with db.translated(path, f"upgrading the project from schema {revision}"):
-                        cls._migrate(engine, path)
+                    try:
+                        with db.translated(path, f"upgrading the project from schema {revision}"):
+                            cls._migrate(engine, path)
+                    except ProjectError:
+                        raise
+                    except Exception as exc:
+                        raise ProjectError(
+                            path, f"upgrading from schema {revision} to {head} failed ({exc}); the file "
+                                  f"is unchanged and a copy is kept as {backup.name}") from exc
                     message = (f"upgraded from schema {revision} to {head}; the original is kept "
                                f"as {backup.name}")
                     revision = head
@@ -251,6 +277,8 @@ class Project:
                     try:
                         raw.driver_connection.backup(dst)
                         ok = dst.execute("PRAGMA quick_check").fetchone()[0]
+                        # a self-contained single file (the copy inherits WAL mode from the original)
+                        dst.execute("PRAGMA journal_mode = DELETE")
                     finally:
                         dst.close()
                 finally:
@@ -289,6 +317,11 @@ class Project:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if not self.read_only:
+                try:  # refresh the query planner's statistics where SQLite thinks they are stale
+                    db.pragma(self._engine, "optimize")
+                except Exception:  # never let housekeeping hide the caller's own error
+                    pass
             self._engine.dispose()
 
     def __enter__(self) -> "Project":
@@ -452,33 +485,42 @@ class Project:
             next_idx = conn.execute(select(func.coalesce(func.max(RESULTS.c.idx) + 1, 0)).where(
                 RESULTS.c.run_id == run_id)).scalar_one()
             next_id = conn.execute(select(func.coalesce(func.max(RESULTS.c.id) + 1, 1))).scalar_one()
-            now = utcnow()
-            values, score_values, tag_values = [], [], []
+            # Plain DB-API executemany: SQLAlchemy's per-row type processing costs more than SQLite.
+            now = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME format
+            dumps = _ENCODE
+            values, payloads, score_values, tag_values = [], [], [], []
             for i, row in enumerate(rows):
                 rid = next_id + i
-                scores = {str(k): _json_value(v) for k, v in dict(row.get("scores") or {}).items()}
-                values.append({
-                    "id": rid, "run_id": run_id, "idx": next_idx + i, "task": task,
-                    "record": str(row.get("record") or ""), "objects": row.get("objects"),
-                    "smiles": row.get("smiles"), "sequence": row.get("sequence"), "cif": row.get("cif"),
-                    "valid": bool(row.get("valid", True)),
-                    "reasons": [str(r) for r in (row.get("reasons") or ())],
-                    "scores": scores, "ppl": clean_number(row.get("ppl")),
-                    "notes": row.get("notes"), "rating": row.get("rating"),
-                    "parent_id": row.get("parent_id"), "created_at": now,
-                })
-                for name, value in scores.items():
-                    number = clean_number(value)
-                    if number is not None:
-                        score_values.append({"result_id": rid, "name": name, "value": number})
+                scores = {}
+                for name, value in (row.get("scores") or {}).items():
+                    name = str(name)
+                    value = _json_value(value)
+                    scores[name] = value
+                    if value is not None and not isinstance(value, (str, bool)):
+                        score_values.append((rid, name, value))
+                objects = row.get("objects")
+                rating = row.get("rating")
+                if rating is not None and not (isinstance(rating, int) and 0 <= rating <= 5):
+                    raise ValueError(f"rating must be 0 to 5 or None, not {rating!r}")
+                values.append((
+                    rid, run_id, next_idx + i, task, row.get("smiles"), row.get("sequence"),
+                    1 if row.get("valid", True) else 0, clean_number(row.get("ppl")), row.get("notes"),
+                    rating, row.get("parent_id"), now))
+                payloads.append((
+                    rid, str(row.get("record") or ""), None if objects is None else dumps(objects),
+                    row.get("cif"), dumps([str(r) for r in reasons]) if (reasons := row.get("reasons")) else "[]",
+                    dumps(scores)))
                 for tag in row.get("tags") or ():
-                    tag_values.append({"result_id": rid, "tag": str(tag)})
-            conn.execute(insert(RESULTS), values)
+                    tag_values.append((rid, str(tag)))
+            conn.exec_driver_sql(_INSERT_RESULT, values)
+            conn.exec_driver_sql(_INSERT_PAYLOAD, payloads)
             if score_values:
-                conn.execute(insert(SCORES), score_values)
+                conn.exec_driver_sql("INSERT INTO result_scores (result_id, name, value) VALUES (?, ?, ?)",
+                                     score_values)
             if tag_values:
-                conn.execute(insert(TAGS).prefix_with("OR IGNORE"), tag_values)
-        return [v["id"] for v in values]
+                conn.exec_driver_sql("INSERT OR IGNORE INTO result_tags (result_id, tag) VALUES (?, ?)",
+                                     tag_values)
+        return [v[0] for v in values]
 
     def get_result(self, result_id: int) -> ResultRow:
         page = self.query_results(ResultQuery(ids=[result_id], limit=1, count_total=False))
@@ -489,25 +531,16 @@ class Project:
     def query_results(self, query: ResultQuery | None = None) -> ResultPage:
         """One page of results as dataclass rows (see ResultQuery for filters and sorting)."""
         query = query or ResultQuery()
-        stmt, count = build_select(query)
         with self.session(doing="reading results") as conn:
-            maps = conn.execute(stmt).mappings().all()
-            total = conn.execute(count).scalar_one() if count is not None else None
-            tags: dict[int, list[str]] = {}
-            ids = [m["id"] for m in maps]
-            for start in range(0, len(ids), 900):
-                chunk = ids[start:start + 900]
-                for rid, tag in conn.execute(select(TAGS.c.result_id, TAGS.c.tag).where(
-                        TAGS.c.result_id.in_(chunk)).order_by(TAGS.c.result_id, TAGS.c.tag)):
-                    tags.setdefault(rid, []).append(tag)
-        return ResultPage(rows=[to_row(m, tags.get(m["id"], [])) for m in maps], total=total,
-                          offset=query.offset, limit=query.limit)
+            ids = page_ids(conn, query)
+            rows = fetch_rows(conn, ids)
+            total = int(conn.execute(count_select(query)).scalar_one()) if query.count_total else None
+        return ResultPage(rows=rows, total=total, offset=query.offset, limit=query.limit)
 
     def count_results(self, query: ResultQuery | None = None) -> int:
-        q = query or ResultQuery()
-        _, count = build_select(ResultQuery(**{**q.__dict__, "count_total": True}))
+        """How many results match the query's filters."""
         with self.session(doing="counting results") as conn:
-            return int(conn.execute(count).scalar_one())
+            return int(conn.execute(count_select(query or ResultQuery())).scalar_one())
 
     def update_result(self, result_id: int, *, notes: str | None = _UNSET, rating: int | None = _UNSET,
                       tags: Iterable[str] | None = None) -> None:
@@ -600,7 +633,7 @@ class Project:
             mode = str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
         return ProjectSummary(
             path=str(self.path), name=head.get("name") or self.path.stem, schema_revision=self.revision,
-            head_revision=migrate.head(), read_only=self.read_only, message=self.message,
+            head_revision=HEAD_REVISION, read_only=self.read_only, message=self.message,
             created_at=head.get("created_at"), created_by=head.get("created_by"),
             last_written_by=head.get("last_written_by"), size_bytes=_file_size(self.path),
             counts=counts, tasks=tasks, valid=valid, invalid=counts["results"] - valid,
@@ -624,17 +657,18 @@ def _is(col, value):
 
 
 def _json_value(value):
-    if isinstance(value, float):
-        return clean_number(value)
-    if isinstance(value, (str, int, bool)) or value is None:
+    """A score as stored: finite numbers as they are, NaN/infinity as None, other objects as text."""
+    kind = type(value)
+    if kind is int or kind is str or value is None or kind is bool:
         return value
-    try:
-        import numbers
+    if kind is float:
+        return value if math.isfinite(value) else None
+    import numbers
 
-        if isinstance(value, numbers.Number):
-            return clean_number(value)
-    except Exception:  # pragma: no cover
-        pass
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return clean_number(value)
     return str(value)
 
 

@@ -2,7 +2,7 @@
 
 ``ResultQuery`` describes one page of the results table: filters (task, run, validity, score
 ranges, text, substrings of SMILES and sequences, tags, rating), a sort column and a page.
-``build_select`` turns it into SQL; ``parse_where`` reads the CLI's ``--where`` expressions.
+``page_ids`` and ``fetch_rows`` run it (ids of one page first, then the full rows); ``parse_where`` reads the CLI's ``--where`` expressions.
 """
 
 from __future__ import annotations
@@ -15,20 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.engine import Connection
 
-from engine.store.schema import ResultRowORM, ResultScoreRow, ResultTagRow
+from engine.store.schema import ResultPayloadRow, ResultRowORM, ResultScoreRow, ResultTagRow
 
 R = ResultRowORM.__table__
+PL = ResultPayloadRow.__table__
 S = ResultScoreRow.__table__
 T = ResultTagRow.__table__
 
-# columns of the results table a query may sort on; "score:<name>" sorts on a numeric score.
-SORTABLE = {
-    "id": R.c.id, "run_id": R.c.run_id, "idx": R.c.idx, "task": R.c.task, "valid": R.c.valid,
-    "ppl": R.c.ppl, "rating": R.c.rating, "smiles": R.c.smiles, "sequence": R.c.sequence,
-    "created_at": R.c.created_at, "parent_id": R.c.parent_id, "notes": R.c.notes,
-    "record": R.c.record,
-}
+# columns a query may sort on ("score:<name>" sorts on a numeric score); empty values sort last.
+NOT_NULL_SORT = {"id": R.c.id, "run_id": R.c.run_id, "idx": R.c.idx, "task": R.c.task,
+                 "valid": R.c.valid, "created_at": R.c.created_at}
+NULLABLE_SORT = {"ppl": R.c.ppl, "rating": R.c.rating, "smiles": R.c.smiles, "sequence": R.c.sequence,
+                 "notes": R.c.notes, "parent_id": R.c.parent_id}
+SORTABLE = {**NOT_NULL_SORT, **NULLABLE_SORT, "record": PL.c.record}
 
 Range = tuple[float | None, float | None]
 
@@ -213,63 +214,117 @@ def filters(q: ResultQuery) -> list:
     if q.rating is not None:
         conds += _range(R.c.rating, q.rating)
     for name, rng in (q.scores or {}).items():
-        inner = [S.c.result_id == R.c.id, S.c.name == name] + _range(S.c.value, rng)
-        conds.append(exists().where(and_(*inner)))
+        conds.append(R.c.id.in_(select(S.c.result_id).where(S.c.name == name, *_range(S.c.value, rng))))
     for tag in q.tags or ():
         conds.append(exists().where(and_(T.c.result_id == R.c.id, T.c.tag == tag)))
     if q.text:
         pattern = f"%{_like_escape(q.text)}%"
-        conds.append(or_(*(col.like(pattern, escape="\\")
-                           for col in (R.c.record, R.c.smiles, R.c.sequence, R.c.notes))))
+        in_record = exists().where(PL.c.result_id == R.c.id, PL.c.record.like(pattern, escape="\\"))
+        conds.append(or_(*(col.like(pattern, escape="\\") for col in (R.c.smiles, R.c.sequence, R.c.notes)),
+                         in_record))
     if q.smiles_contains:
         conds.append(func.instr(R.c.smiles, q.smiles_contains) > 0)
     if q.sequence_contains:
         conds.append(func.instr(func.upper(R.c.sequence), q.sequence_contains.upper()) > 0)
     for col in q.has or ():
-        if col not in ("smiles", "sequence", "cif"):
+        if col in ("smiles", "sequence"):
+            conds.append(R.c[col].is_not(None))
+        elif col == "cif":
+            conds.append(exists().where(PL.c.result_id == R.c.id, PL.c.cif.is_not(None)))
+        else:
             raise ValueError(f"'has' takes smiles, sequence or cif, not {col!r}")
-        conds.append(R.c[col].is_not(None))
     return conds
 
 
-ROW_COLUMNS = [R.c.id, R.c.run_id, R.c.idx, R.c.task, R.c.record, R.c.objects, R.c.smiles,
-               R.c.sequence, R.c.cif, R.c.valid, R.c.reasons, R.c.scores, R.c.ppl, R.c.notes,
+ROW_COLUMNS = [R.c.id, R.c.run_id, R.c.idx, R.c.task, PL.c.record, PL.c.objects, R.c.smiles,
+               R.c.sequence, PL.c.cif, R.c.valid, PL.c.reasons, PL.c.scores, R.c.ppl, R.c.notes,
                R.c.rating, R.c.parent_id, R.c.created_at]
 
 
-def build_select(q: ResultQuery):
-    """(page select, count select or None) for a query."""
+def _check_sort(sort: str) -> None:
+    if not (sort in SORTABLE or (sort.startswith("score:") and len(sort) > 6)):
+        raise ValueError(f"cannot sort on {sort!r}: use one of {', '.join(sorted(SORTABLE))} or score:<name>")
+
+
+def count_select(q: ResultQuery):
+    count = select(func.count()).select_from(R)
     conds = filters(q)
-    stmt = select(*ROW_COLUMNS).select_from(R)
-    sort = q.sort or "id"
-    if sort.startswith("score:"):
-        name = sort.split(":", 1)[1]
-        sc = S.alias("sort_score")
-        stmt = stmt.select_from(R.outerjoin(sc, and_(sc.c.result_id == R.c.id, sc.c.name == name)))
-        key = sc.c.value
-    elif sort in SORTABLE:
-        key = SORTABLE[sort]
-    else:
-        raise ValueError(f"cannot sort on {sort!r}: use one of {', '.join(sorted(SORTABLE))} "
-                         "or score:<name>")
+    return count.where(*conds) if conds else count
+
+
+def _ordered(q: ResultQuery, conds: list, key, extra_from=None):
+    """select(id) under conds ordered by key then id, in the query's direction."""
+    stmt = select(R.c.id).select_from(extra_from if extra_from is not None else R)
     if conds:
         stmt = stmt.where(*conds)
-    order = key.desc() if q.descending else key.asc()
-    tie = R.c.id.desc() if q.descending else R.c.id.asc()
-    if key is R.c.id:
-        stmt = stmt.order_by(order)
-    else:  # empty values last whichever the direction
-        stmt = stmt.order_by(key.is_(None), order, tie)
-    if q.limit is not None:
-        stmt = stmt.limit(int(q.limit))
-    if q.offset:
-        stmt = stmt.offset(int(q.offset))
-    count = None
-    if q.count_total:
-        count = select(func.count()).select_from(R)
-        if conds:
-            count = count.where(*conds)
-    return stmt, count
+    if key is None:
+        return stmt.order_by(R.c.id.desc() if q.descending else R.c.id.asc())
+    if q.descending:
+        return stmt.order_by(key.desc(), R.c.id.desc())
+    return stmt.order_by(key.asc(), R.c.id.asc())
+
+
+def _page(conn: Connection, stmt, offset: int, limit: int | None) -> list[int]:
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
+    return list(conn.execute(stmt).scalars())
+
+
+def page_ids(conn: Connection, q: ResultQuery) -> list[int]:
+    """Ids of one page in sort order. A nullable sort key is read in two parts (rows with a value,
+    in index order; then rows without one, by id) so that SQLite can walk an index in both."""
+    sort = q.sort or "id"
+    _check_sort(sort)
+    conds = filters(q)
+    offset, limit = int(q.offset or 0), (None if q.limit is None else int(q.limit))
+    if sort in NOT_NULL_SORT:
+        key = None if sort == "id" else NOT_NULL_SORT[sort]
+        return _page(conn, _ordered(q, conds, key), offset, limit)
+    if sort == "record":
+        key = select(PL.c.record).where(PL.c.result_id == R.c.id).scalar_subquery()
+        return _page(conn, _ordered(q, conds, key), offset, limit)
+    if sort.startswith("score:"):
+        name = sort[6:]
+        sc = S.alias("sort_score")
+        # the score index (name, value, result_id) drives the walk; results are looked up by id
+        joined = sc.join(R, R.c.id == sc.c.result_id)
+        stmt = select(R.c.id).select_from(joined).where(sc.c.name == name, *conds)
+        stmt = stmt.order_by(*( (sc.c.value.desc(), sc.c.result_id.desc()) if q.descending
+                                else (sc.c.value.asc(), sc.c.result_id.asc())))
+        with_value = stmt
+        without = _ordered(q, conds + [~R.c.id.in_(select(S.c.result_id).where(S.c.name == name))], None)
+        count_with = select(func.count()).select_from(joined).where(sc.c.name == name, *conds)
+    else:
+        col = NULLABLE_SORT[sort]
+        with_value = _ordered(q, conds + [col.is_not(None)], col)
+        without = _ordered(q, conds + [col.is_(None)], None)
+        count_with = select(func.count()).select_from(R).where(*conds, col.is_not(None))
+    first = _page(conn, with_value, offset, limit)
+    if limit is not None and len(first) == limit:
+        return first
+    if first or offset == 0:
+        n_with = offset + len(first)
+    else:
+        n_with = int(conn.execute(count_with).scalar_one())
+    rest_limit = None if limit is None else limit - len(first)
+    return first + _page(conn, without, max(0, offset - n_with), rest_limit)
+
+
+def fetch_rows(conn: Connection, ids: list[int]) -> list["ResultRow"]:
+    """Full rows (payload and tags) for ids, in the order given."""
+    found: dict[int, ResultRow] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        stmt = select(*ROW_COLUMNS).select_from(R.join(PL, PL.c.result_id == R.c.id)).where(R.c.id.in_(chunk))
+        tags: dict[int, list[str]] = {}
+        for rid, tag in conn.execute(select(T.c.result_id, T.c.tag).where(T.c.result_id.in_(chunk))
+                                     .order_by(T.c.result_id, T.c.tag)):
+            tags.setdefault(rid, []).append(tag)
+        for m in conn.execute(stmt).mappings():
+            found[m["id"]] = to_row(m, tags.get(m["id"], []))
+    return [found[i] for i in ids if i in found]
 
 
 def to_row(m: Mapping, tags: list[str]) -> ResultRow:

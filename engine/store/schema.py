@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Alembic revision that these models correspond to (the newest file in migrations/versions).
-HEAD_REVISION = "v0.1.0.a"
+HEAD_REVISION = "v0.1.0.b"
 
 RUN_STATUSES = ("running", "finished", "failed", "cancelled")
 TRAINING_STATUSES = ("running", "finished", "failed", "cancelled")
@@ -114,7 +114,11 @@ class RunInputRow(Base):
 
 
 class ResultRowORM(Base):
-    """One generated (or imported) candidate."""
+    """One generated (or imported) candidate: the columns the results table filters and sorts on.
+
+    The bulky parts (record text, parsed objects, CIF, reasons, all scores) live in
+    ``result_payloads`` so that a scan over every result reads as few pages as possible.
+    """
 
     __tablename__ = "results"
 
@@ -122,24 +126,32 @@ class ResultRowORM(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
     idx: Mapped[int] = mapped_column(Integer, nullable=False)  # order within the run
     task: Mapped[str] = mapped_column(String, nullable=False)  # copied from the run, for filtering
-    record: Mapped[str] = mapped_column(Text, nullable=False)  # the generated text as decoded
-    objects: Mapped[dict | list | None] = mapped_column(_JSON)  # parsed objects
     smiles: Mapped[str | None] = mapped_column(Text)  # canonical SMILES
     sequence: Mapped[str | None] = mapped_column(Text)
-    cif: Mapped[str | None] = mapped_column(Text)
     valid: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    reasons: Mapped[list] = mapped_column(_JSON, nullable=False)
-    scores: Mapped[dict] = mapped_column(_JSON, nullable=False)
-    ppl: Mapped[float | None] = mapped_column(Float)
+    ppl: Mapped[float | None] = mapped_column(Float, index=True)
     notes: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(Integer)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("results.id", ondelete="SET NULL"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
 
     __table_args__ = (
         Index("ix_results_run_idx", "run_id", "idx"),
         Index("ix_results_task_valid", "task", "valid"),
     )
+
+
+class ResultPayloadRow(Base):
+    """The bulky part of a result, one row per result."""
+
+    __tablename__ = "result_payloads"
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    record: Mapped[str] = mapped_column(Text, nullable=False)  # the generated text as decoded
+    objects: Mapped[dict | list | None] = mapped_column(_JSON)  # parsed objects
+    cif: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list] = mapped_column(_JSON, nullable=False)
+    scores: Mapped[dict] = mapped_column(_JSON, nullable=False)  # every score, numeric or not
 
 
 class ResultScoreRow(Base):
@@ -151,7 +163,10 @@ class ResultScoreRow(Base):
     name: Mapped[str] = mapped_column(String, primary_key=True)
     value: Mapped[float] = mapped_column(Float, nullable=False)
 
-    __table_args__ = (Index("ix_result_scores_name_value", "name", "value"),)
+    # WITHOUT ROWID: the primary key is the table, one b-tree less to write per score.
+    # (name, value, result_id): a sort on a score walks this index in order, ties broken by id.
+    __table_args__ = (Index("ix_result_scores_name_value_result", "name", "value", "result_id"),
+                      {"sqlite_with_rowid": False})
 
 
 class ResultTagRow(Base):
