@@ -478,12 +478,10 @@ class GenerationController(QObject):
         rows_file = None
         if ids and self.project is not None:
             rows_file = self._rows_file(ids)
-        base = [(f"{Path(self.model_path).name} (loaded)", self.model_path)] if self.model_path else []
         from engine import paths
 
         out = paths.data_dir() / "training" / _dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
-        dlg = QtTrainingDialog(self.window, rows_file=rows_file, n_rows=len(ids), base_models=base,
-                               out_dir=str(out))
+        dlg = QtTrainingDialog(self.window, rows_file=rows_file, n_rows=len(ids), out_dir=str(out))
         dlg.modelRegistered.connect(lambda p: self.window.statusBar().showMessage(
             f"New model registered: {p}", 15000))
         self.training_dialog = dlg

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 _TEXT_STEP = re.compile(r"\bstep\s*[=:]?\s*(\d+)(?:\s*/\s*(\d+))?.*?\bloss\s*[=:]?\s*([0-9.eE+-]+)", re.I)
-_TEXT_VAL = re.compile(r"\bval(?:idation)?[_ ]loss\s*[=:]?\s*([0-9.eE+-]+)", re.I)
+_TEXT_VAL = re.compile(r"\bstep\s*(\d+)\b.*\bval(?:idation)?[_ ]loss\s*[=:]?\s*([0-9.eE+-]+)", re.I)
+_TOKS = re.compile(r"([0-9.]+)\s*tok(?:ens)?/s", re.I)
+_ETA_MIN = re.compile(r"ETA\s*([0-9.]+)\s*min", re.I)
 
 
 def parse_progress(line: str) -> dict | None:
@@ -50,15 +52,23 @@ def parse_progress(line: str) -> dict | None:
                                      ("progress", "eval", "finished", "error", "exported", "registered")):
             return ev
         return None
+    v = _TEXT_VAL.search(line)
+    if v:  # "step 200  validation loss 2.91"
+        return {"step": int(v.group(1)), "val_loss": float(v.group(2))}
     m = _TEXT_STEP.search(line)
-    if m:
+    if m:  # "step 120/1000  loss 2.3140  5321 tok/s  ETA 3.2 min"
         out = {"step": int(m.group(1)), "loss": float(m.group(3))}
         if m.group(2):
             out["total"] = int(m.group(2))
-        v = _TEXT_VAL.search(line)
-        if v:
-            out["val_loss"] = float(v.group(1))
+        t = _TOKS.search(line)
+        if t:
+            out["tokens_per_s"] = float(t.group(1))
+        e = _ETA_MIN.search(line)
+        if e:
+            out["eta_s"] = 60 * float(e.group(1))
         return out
+    if line.endswith(".gguf") and not line.startswith(("step", " ")):
+        return {"type": "exported", "gguf": line}
     return None
 
 
@@ -79,6 +89,7 @@ class QtTrainingDialog(QDialog):
         self.val_steps: list[int] = []
         self.val_losses: list[float] = []
         self.new_model: str | None = None
+        self.export_quant = "Q8_0"  # the trained model is exported as GGUF and registered
         self._buffer = b""
 
         form = QFormLayout()
@@ -108,8 +119,7 @@ class QtTrainingDialog(QDialog):
         base_row.addWidget(browse)
         form.addRow("Base model", base_row)
 
-        self.lora = QCheckBox("LoRA adapter (otherwise full fine-tuning)")
-        self.lora.setChecked(True)
+        self.lora = QCheckBox("LoRA adapter (otherwise full fine-tuning); needs a Hugging Face base")
         form.addRow("Method", self.lora)
         self.steps = QSpinBox()
         self.steps.setRange(1, 1_000_000)
@@ -117,6 +127,9 @@ class QtTrainingDialog(QDialog):
         form.addRow("Steps", self.steps)
         self.out_dir = QLineEdit(out_dir or "")
         form.addRow("Output folder", self.out_dir)
+        self.export = QCheckBox("export the result as GGUF (Q8_0) and register it in the model registry")
+        self.export.setChecked(True)
+        form.addRow("Model", self.export)
 
         import pyqtgraph as pg
 
@@ -183,7 +196,9 @@ class QtTrainingDialog(QDialog):
 
     def arguments(self) -> list[str]:
         args = ["train", "--base", self.base_value(), "--data", *self.data_files(),
-                "--out", self.out_dir.text().strip(), "--steps", str(self.steps.value()), "--json"]
+                "--out", self.out_dir.text().strip(), "--steps", str(self.steps.value())]
+        if self.export.isChecked():
+            args += ["--export", self.export_quant]
         if self.lora.isChecked():
             args.append("--lora")
         return args
@@ -198,6 +213,8 @@ class QtTrainingDialog(QDialog):
             problems.append("add training data (selected rows or files)")
         if not self.out_dir.text().strip():
             problems.append("choose an output folder")
+        if self.lora.isChecked() and self.base_value() == "scratch":
+            problems.append("LoRA adapts an existing model: choose a Hugging Face base folder, or untick LoRA")
         for f in self.data_files():
             if not Path(f).is_file():
                 problems.append(f"data file not found: {f}")
@@ -224,10 +241,18 @@ class QtTrainingDialog(QDialog):
         return True
 
     def cancel(self) -> None:
+        """Like Ctrl-C on ``logos train``: stop after the current step and save a checkpoint."""
         if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
             self.status.setText("Cancelling (the last checkpoint is kept)…")
-            self.process.terminate()
-            if not self.process.waitForFinished(10000):
+            import os
+            import signal
+
+            pid = self.process.processId()
+            if pid and hasattr(signal, "SIGINT") and os.name == "posix":
+                os.kill(pid, signal.SIGINT)
+            else:
+                self.process.terminate()
+            if not self.process.waitForFinished(60000):
                 self.process.kill()
 
     def _read(self) -> None:
@@ -244,6 +269,7 @@ class QtTrainingDialog(QDialog):
             return
         if ev.get("type") in ("exported", "registered", "finished") and (ev.get("gguf") or ev.get("model")):
             self.new_model = str(ev.get("gguf") or ev.get("model"))
+            return
         if ev.get("type") == "error":
             self.status.setText(f"<span style='color:#b00020'>{ev.get('message')}</span>")
             return
