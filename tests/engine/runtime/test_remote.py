@@ -60,8 +60,8 @@ def test_remote_generation_with_text_stops_and_logprobs(server):
         assert s.stop in ("stop_token", "length")
         if s.stop == "stop_token":
             assert s.text.endswith("<MoleculeE>") and s.text.count("<MoleculeE>") == 1
-    again, _ = rt.generate("<MoleculeS>", 3, SamplingParams(max_new_tokens=24), seed=9, stop_texts=["<MoleculeE>"])
-    assert [s.text for s in again] == [s.text for s in samples]
+    # no same-seed assertion here: a server's prompt cache and batching change its floating-point
+    # path, so remote samples are seeded but not guaranteed to repeat (the local runtime's are)
 
 
 @pytest.mark.slow
