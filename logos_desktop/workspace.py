@@ -121,11 +121,14 @@ class Workspace(QObject):
                 item.pocket = set(self.ligand_pocket(item))
             self._items[item.id] = item
             added.append(item)
-            if item.is_big():
-                self._build_table_later(item)
         if added:
             self.itemsChanged.emit()
             self.set_current(added[-1].id)
+            big = [i for i in added if i.is_big()]
+            if big:  # after the first frame (the view draws on itemsChanged): then the detail
+                from PySide6.QtCore import QTimer
+
+                QTimer.singleShot(0, lambda: [self._build_table_later(i) for i in big if i.id in self._items])
         return added
 
     def remove(self, item_id: int) -> None:

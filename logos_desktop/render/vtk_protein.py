@@ -28,21 +28,28 @@ def _name_mask(table, test) -> np.ndarray:
     """Per-atom boolean from a per-residue-name test (evaluated once per distinct name)."""
     if not len(table):
         return np.zeros(0, bool)
-    names = np.asarray(table.res_names, dtype=object)
-    uniq, inverse = np.unique(names, return_inverse=True)
-    return np.array([bool(test(n)) for n in uniq], bool)[inverse]
+    verdict = {n: bool(test(n)) for n in set(table.res_names)}
+    return np.fromiter((verdict[n] for n in table.res_names), bool, len(table))
 
 
 def masks(table):
     """(polymer, ligand, other) atom masks: modified residues (CSO…) count as polymer, waters
-    are hidden, ions and additives (``residues.never_ligand``) are 'other'."""
+    are hidden, ions and additives (``residues.never_ligand``) are 'other'. Cached per table."""
+    cached = _MASKS.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
     from engine.structures import residues
 
-    water = _name_mask(table, residues.is_water) | _name_mask(table, lambda n: n in WATERS)
+    water = _name_mask(table, lambda n: residues.is_water(n) or n in WATERS)
     polymer = ~table.hetero | (_name_mask(table, residues.is_polymer_residue) & ~water)
     other = table.hetero & ~polymer & ~water & _name_mask(table, residues.never_ligand)
     ligand = table.hetero & ~polymer & ~water & ~other
+    _MASKS.clear()  # keep only the latest table: tables are big
+    _MASKS[id(table)] = (table, (polymer, ligand, other))
     return polymer, ligand, other
+
+
+_MASKS: dict = {}
 
 
 def residue_keys(table) -> list[tuple[str, str]]:
@@ -58,12 +65,12 @@ def pocket_mask(table, pocket) -> np.ndarray:
 
 def trace(table):
     """(atom indices of trace atoms, (M, 2) segments between consecutive ones in a chain)."""
-    names = np.array([n.strip() for n in table.atom_names], dtype=object) if len(table) else np.zeros(0, object)
     polymer = masks(table)[0]
     segs = []
     picked = []
     for name, cutoff in TRACE_ATOMS.items():
-        idx = np.flatnonzero((names == name) & polymer)
+        is_name = np.fromiter((n == name or n.strip() == name for n in table.atom_names), bool, len(table))
+        idx = np.flatnonzero(is_name & polymer)
         if len(idx) < 1:
             continue
         picked.append(idx)
@@ -148,22 +155,30 @@ def trace_table(structure):
     from engine.structures.atoms import AtomTable
 
     xyz, el, z, names, resn, resi, chains, het = [], [], [], [], [], [], [], []
-    model = structure[0]
-    for ch in model:
+    for ch in structure[0]:
+        cname = ch.name
         for res in ch:
-            if res.name in WATERS:
-                continue
-            hetero = res.het_flag == "H"
-            atoms = list(res) if hetero else [a for a in (res.find_atom("CA", "*"), res.find_atom("P", "*")) if a]
+            rname = res.name
+            if res.het_flag == "H":
+                if rname in WATERS or res.is_water():
+                    continue
+                atoms, hetero = list(res), True
+            else:
+                a = res.get_ca() or res.get_p()
+                if a is None:
+                    continue
+                atoms, hetero = (a,), False
+            num = res.seqid.num
             for a in atoms:
                 p = a.pos
                 xyz.append((p.x, p.y, p.z))
-                el.append(a.element.name)
-                z.append(a.element.atomic_number)
+                e = a.element
+                el.append(e.name)
+                z.append(e.atomic_number)
                 names.append(a.name)
-                resn.append(res.name)
-                resi.append(res.seqid.num)
-                chains.append(ch.name)
+                resn.append(rname)
+                resi.append(num)
+                chains.append(cname)
                 het.append(hetero)
     n = len(xyz)
     return AtomTable(np.asarray(xyz, np.float32).reshape(n, 3), el, np.asarray(z, int), names, resn,
