@@ -39,8 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("LOGOS Desktop")
     window = MainWindow(model=args.model, start_engine=not args.no_engine)
     window.show()
-    if args.files:
-        window.open_paths(args.files)
+    projects = [f for f in args.files if f.lower().endswith(".logos")]  # results projects
+    for project in projects:
+        window.generation.open_project(project)
+    structures = [f for f in args.files if f not in projects]
+    if structures:
+        window.open_paths(structures)
     if args.screenshot:
         return window.save_screenshot_when_ready(args.screenshot, app)
     return app.exec()

@@ -62,11 +62,11 @@ class EngineBridge(QObject):
         """Spawn the engine process (on a worker thread); ``stateChanged('ready')`` follows."""
         if self.client is not None and self.state in ("starting", "ready"):
             return
-        self._set_state("starting", "engine: starting…")
+        self._set_state("starting", "engine process: starting…")
         try:
             self.client = self._factory()
         except Exception as exc:  # noqa: BLE001
-            self._set_state("crashed", f"engine: cannot start ({exc})")
+            self._set_state("crashed", f"engine process: cannot start ({exc})")
             return
         self._timer.start()
         self._in_thread(self.client.start, "engine-start")
@@ -76,7 +76,7 @@ class EngineBridge(QObject):
         if self.client is None:
             self.start()
             return
-        self._set_state("starting", "engine: restarting…")
+        self._set_state("starting", "engine process: restarting…")
         self._timer.start()
         self._in_thread(self.client.restart, "engine-restart")
 
@@ -88,7 +88,7 @@ class EngineBridge(QObject):
             except Exception:  # noqa: BLE001
                 pass
         self._timer.stop()
-        self._set_state("stopped", "engine: stopped")
+        self._set_state("stopped", "engine process: stopped")
 
     def _in_thread(self, fn, name: str) -> None:
         client = self.client
@@ -178,10 +178,10 @@ class EngineBridge(QObject):
             return  # a thread of a client that was replaced
         if ev["type"] == "__started__":
             self.backend = dict((ev["hello"] or {}).get("backend") or {})
-            self._set_state("ready", "engine: ready")
+            self._set_state("ready", "engine process: ready")
             self._flush_deferred()
         else:
-            self._set_state("crashed", f"engine: could not start: {ev['message']}")
+            self._set_state("crashed", f"engine process: could not start: {ev['message']}")
             for kind, _args, kw in self._deferred:
                 if kind == "submit":
                     self._emit({"type": "finished", "job": kw["job"], "status": "failed",
@@ -223,7 +223,7 @@ class EngineBridge(QObject):
         elif kind == "engine_exited":
             rc = ev.get("returncode")
             tail = [ln for ln in (ev.get("stderr_tail") or "").splitlines() if ln.strip()][-2:]
-            why = f"engine: the process stopped unexpectedly (exit code {rc})"
+            why = f"engine process: the process stopped unexpectedly (exit code {rc})"
             if tail:
                 why += " — " + " | ".join(tail)
             restarting = getattr(self.client, "auto_restart", False) and \
@@ -233,7 +233,7 @@ class EngineBridge(QObject):
                                               "; not restarted again (Models > Restart engine)"))
         elif kind == "engine_restarted":
             self.backend = dict((getattr(self.client, "hello", None) or {}).get("backend") or self.backend)
-            self._set_state("ready", f"engine: restarted after a crash ({ev.get('restarts')})")
+            self._set_state("ready", f"engine process: restarted after a crash ({ev.get('restarts')})")
             self._flush_deferred()
         elif kind == "error":
             rid = str(ev.get("id")) if ev.get("id") is not None else None
@@ -246,7 +246,7 @@ class EngineBridge(QObject):
                 else:
                     self.model = None
             elif str(ev.get("message", "")).startswith("restart failed"):
-                self._set_state("crashed", f"engine: {ev.get('message')}")
+                self._set_state("crashed", f"engine process: {ev.get('message')}")
             self.error.emit(ev)
         self.event.emit(ev)
 

@@ -59,6 +59,10 @@ class MainWindow(QMainWindow):
             self.probe_backend()
         else:
             self._set_backend("engine: not started (--no-engine)")
+        # the generation workflow (issue 7): docks, Generate/Models menus, engine process
+        from logos_desktop.generation import install_generation
+
+        install_generation(self, start_engine=start_engine, model=model)
 
     # -- layout -------------------------------------------------------------------------------
     def _build_central(self) -> None:

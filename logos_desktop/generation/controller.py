@@ -8,7 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMessageBox
 
@@ -61,7 +61,7 @@ class GenerationController(QObject):
         if start_engine:
             self.start_engine()
         else:
-            self._engine_state("stopped", "engine: not started (--no-engine)")
+            self._engine_state("stopped", "engine process: not started (--no-engine)")
 
     # -- layout -----------------------------------------------------------------------------
     def _dock(self, title: str, widget, area, name: str) -> QDockWidget:
@@ -90,8 +90,12 @@ class GenerationController(QObject):
             w.splitDockWidget(tree_dock, self.generate_dock, Qt.Orientation.Vertical)
             w.resizeDocks([tree_dock, self.generate_dock], [200, 500], Qt.Orientation.Vertical)
         w.splitDockWidget(self.results_dock, self.provenance_dock, Qt.Orientation.Horizontal)
-        w.resizeDocks([self.results_dock, self.provenance_dock], [950, 380], Qt.Orientation.Horizontal)
-        w.resizeDocks([self.results_dock], [300], Qt.Orientation.Vertical)
+        QTimer.singleShot(0, self._size_docks)  # once the window has its layout
+
+    def _size_docks(self) -> None:
+        w = self.window
+        w.resizeDocks([self.results_dock, self.provenance_dock], [950, 400], Qt.Orientation.Horizontal)
+        w.resizeDocks([self.results_dock], [340], Qt.Orientation.Vertical)
 
     def _menu(self, name: str):
         menus = getattr(self.window, "menus", None)
@@ -125,16 +129,17 @@ class GenerationController(QObject):
         bar = self.window.statusBar()
         self.project_label = QLabel("project: none")
         self.project_label.setObjectName("status-project")
-        # the window's own model/engine labels are reused when it has them
+        # the window's model label is reused (it only says which model at start-up); the engine
+        # process state is ours; the window's backend label says what the llama.cpp build can do
         self.model_label = getattr(self.window, "model_label", None)
-        self.engine_label = getattr(self.window, "backend_label", None)
         if self.model_label is None:
             self.model_label = QLabel()
             bar.addPermanentWidget(self.model_label)
-        if self.engine_label is None:
-            self.engine_label = QLabel()
-            bar.addPermanentWidget(self.engine_label)
+        self.engine_label = QLabel()
+        self.engine_label.setObjectName("status-engine")
+        bar.addPermanentWidget(self.engine_label)
         bar.insertPermanentWidget(0, self.project_label)
+        self.window.installEventFilter(self)
 
     def _connect(self) -> None:
         b = self.bridge
@@ -239,8 +244,9 @@ class GenerationController(QObject):
             tip.append(f"CPU: {plan['cpu_reason']}")
         tip += list(plan.get("reasons") or [])
         self.model_label.setToolTip("\n".join(tip))
-        self.engine_label.setText(f"engine: ready · {backend}" + (
-            f" (CPU because {plan['cpu_reason']})" if plan.get("cpu_reason") and not layers else ""))
+        self.engine_label.setText("engine process: ready")
+        if plan.get("cpu_reason") and not layers:
+            self.model_label.setText(text + " (CPU: see tooltip)")
 
     def _model_load_failed(self, path: str, reason: str) -> None:
         self._failed_model = (path, reason)
@@ -498,6 +504,15 @@ class GenerationController(QObject):
                 fh.write(json.dumps({"record": r.record, "result_id": r.id, "project": str(self.project_path)}) + "\n")
         return str(path)
 
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802
+        if obj is self.window and ev.type() == QEvent.Type.Close:
+            self.shutdown()
+        return False
+
     def shutdown(self) -> None:
+        """Stop the engine process and close the project (on window close)."""
+        for dlg in (getattr(self, "training_dialog", None),):
+            if dlg is not None:
+                dlg.cancel()
         self.bridge.stop()
         self.close_project()
