@@ -206,3 +206,31 @@ def test_export_structure_image_and_save_session(window, qtbot, test_data, tmp_p
     project = tmp_path / "session.logos"
     assert window.save_to_project(str(project)) == 1
     assert project.exists() and project.stat().st_size > 0
+
+
+def test_window_image_composites_the_3d_view(window, qtbot, test_data):
+    from PySide6.QtCore import QPoint
+
+    load(window, qtbot, test_data / "structures" / "1hvr.pdb")
+    image = window.window_image()
+    assert (image.width(), image.height()) == (window.width(), window.height())
+    w = window.view3d.vtk_widget
+    top_left = w.mapTo(window, QPoint(0, 0))
+    region = image.copy(top_left.x(), top_left.y(), w.width(), w.height())
+    from PySide6.QtGui import QImage
+
+    region = region.convertToFormat(QImage.Format.Format_RGB888)
+    arr = np.frombuffer(region.constBits(), np.uint8, region.bytesPerLine() * region.height())
+    arr = arr.reshape(region.height(), region.bytesPerLine())[:, : region.width() * 3].reshape(region.height(), region.width(), 3)
+    assert drawn_fraction(arr) > 0.02  # the protein, read from the render window, is in the picture
+
+
+def test_screenshot_command_line(qtbot, test_data, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from logos_desktop import app
+
+    out = tmp_path / "shot.png"
+    assert app.main(["--no-engine", "--screenshot", str(out), str(test_data / "structures" / "1ia1_ligand.sdf")]) == 0
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (1400, 900)
