@@ -444,7 +444,7 @@ class GenerationController(QObject):
             if not ok or not tag.strip():
                 return
         self.project.tag_results(ids, tag.strip())
-        self.results.model.set_source(StoreResultSource(self.project))
+        self.results.model.reload_rows()
 
     def rerun(self, prov) -> str | None:
         """Queue the run behind ``prov`` again: same task, prompt, options, sampling, seed, N."""
@@ -479,29 +479,29 @@ class GenerationController(QObject):
         dlg.show()
 
     def show_training(self, ids: list[int]) -> None:
+        """The training dialog; with rows selected they are its data (written as JSONL records
+        into the run's output folder, beside the checkpoints)."""
+        from engine import paths
         from logos_desktop.generation.training_dialog import QtTrainingDialog
 
-        rows_file = None
-        if ids and self.project is not None:
-            rows_file = self._rows_file(ids)
-        from engine import paths
-
         out = paths.data_dir() / "training" / _dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+        rows_file = self._rows_file(ids, out) if ids and self.project is not None else None
         dlg = QtTrainingDialog(self.window, rows_file=rows_file, n_rows=len(ids), out_dir=str(out))
         dlg.modelRegistered.connect(lambda p: self.window.statusBar().showMessage(
             f"New model registered: {p}", 15000))
         self.training_dialog = dlg
         dlg.show()
 
-    def _rows_file(self, ids: list[int]) -> str:
+    def _rows_file(self, ids: list[int], folder: Path) -> str:
         from engine.store.queries import ResultQuery
 
         rows = self.project.query_results(ResultQuery(ids=ids, limit=None, count_total=False)).rows
-        folder = Path(tempfile.mkdtemp(prefix="logos-finetune-"))
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.project_path.stem}-rows.jsonl"
         with open(path, "w", encoding="utf-8") as fh:
             for r in rows:
-                fh.write(json.dumps({"record": r.record, "result_id": r.id, "project": str(self.project_path)}) + "\n")
+                fh.write(json.dumps({"record": r.record, "result_id": r.id,
+                                     "project": str(self.project_path)}) + "\n")
         return str(path)
 
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802

@@ -129,6 +129,12 @@ class ResultsTableModel(QAbstractTableModel):
             self.endResetModel()
         self.countChanged.emit(self._total)
 
+    def reload_rows(self) -> None:
+        """Rows changed in place (tags, notes): read them again, keeping the selection."""
+        self._pages.clear()
+        if self._total:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._total - 1, len(COLUMNS) - 1))
+
     def row(self, r: int) -> ResultRow | None:
         if self.source is None or not 0 <= r < self._total:
             return None

@@ -33,7 +33,9 @@ class Provenance:
     @property
     def sampling(self) -> dict:
         p = self.params or {}
-        return dict(p.get("sampling") or {k: v for k, v in p.items() if k not in ("options", "n", "inputs")})
+        if isinstance(p.get("sampling"), dict):
+            return dict(p["sampling"])
+        return {k: v for k, v in p.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n"}
 
     @property
     def options(self) -> dict:
@@ -55,6 +57,9 @@ class Provenance:
 
     @property
     def command(self) -> str:
+        """The ``logos generate`` command the engine logged for the run (or one rebuilt from it)."""
+        if (self.params or {}).get("command"):
+            return str(self.params["command"])
         args = ["logos", "generate", "--task", self.task]
         if self.inputs:
             args += ["--input", self.inputs[0][0]]

@@ -1,0 +1,119 @@
+"""Actions on result rows in the main window: provenance, export with properties, tags, the
+fine-tune data file, and a run left "running" by a dead engine marked failed with its rows kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from engine.store.project import Project  # noqa: E402
+from engine.store.queries import ResultQuery  # noqa: E402
+
+SMILES = ["CC(=O)Oc1ccccc1C(=O)O", "Cn1c(=O)c2c(ncn2C)n(C)c1=O", "CC(=O)Nc1ccc(O)cc1"]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, test_data):
+    from logos_desktop.main_window import MainWindow
+
+    path = tmp_path / "rows.logos"
+    with Project.open(path, create=True) as p:
+        inp = p.add_input((test_data / "structures" / "1hvr.pdb").read_bytes(), "pdb", "1hvr.pdb")
+        mid = p.add_model("/models/demo.gguf", "ab" * 32, quant="Q8_0")
+        run = p.start_run("ligand", "<ProteinS>PQ<PocketS>D<PocketE>T<ProteinE><MoleculeS>",
+                          {"sampling": {"temperature": 1.2, "top_p": 0.85}, "n": 3,
+                           "options": {"ligand": "XK2", "cutoff": 4.5},
+                           "command": "logos generate --task ligand --input 1hvr.pdb --ligand XK2 -n 3"},
+                          42, model_id=mid, input_ids=[inp])
+        for s in SMILES:
+            p.add_result(run, f"<MoleculeS>{s}<MoleculeE>", smiles=s, valid=True, scores={"qed": 0.5},
+                         objects={"smiles": s, "pocket": ["A:ASP25", "B:ASP25"]}, ppl=2.0)
+        p.finish_run(run)
+    w = MainWindow(start_engine=False)
+    qtbot.addWidget(w)
+    gen = w.generation
+    assert gen.open_project(path)
+    yield w, gen, path
+    w.close()
+
+
+def test_provenance_and_preview_in_the_pocket(qtbot, window, test_data):
+    w, gen, _path = window
+    complex_item = w.open_paths([str(test_data / "structures" / "1hvr.pdb")])[0]
+    gen.results.view.selectRow(1)
+    prov = gen.provenance.provenance
+    assert prov.seed == 42 and prov.model_quant == "Q8_0" and prov.inputs[0][0] == "1hvr.pdb"
+    text = gen.provenance.text.toPlainText()
+    assert "<ProteinS>PQ<PocketS>D<PocketE>T<ProteinE><MoleculeS>" in text
+    assert "ab" * 32 in text and "--ligand XK2" in text
+    assert gen.provenance.rerun_button.isEnabled()
+    # the candidate is in the workspace, placed at the centre of the Asp25 pair of the protease
+    preview = w.workspace.current()
+    assert preview.name == "result 2" and preview.obj.mol.GetNumConformers() == 1
+    import numpy as np
+
+    xyz = preview.obj.mol.GetConformer().GetPositions().mean(axis=0)
+    st = complex_item.obj.structure
+    asp = np.array([[a.pos.x, a.pos.y, a.pos.z] for ch in st[0] for r in ch if r.seqid.num == 25
+                    and r.name == "ASP" for a in r])
+    assert np.linalg.norm(xyz - asp.mean(axis=0)) < 0.5
+    # the Generate panel still takes its input from the complex, not from the preview
+    _ = complex_item
+
+
+def test_export_tag_and_finetune_file(qtbot, window, tmp_path, monkeypatch):
+    _w, gen, _path = window
+    from PySide6.QtCore import QItemSelectionModel
+
+    sm = gen.results.view.selectionModel()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    sm.select(gen.results.model.index(0, 0), flags)
+    sm.select(gen.results.model.index(2, 0), flags)
+    ids = gen.results.selected_ids()
+    assert ids == [1, 3]
+
+    out = tmp_path / "picked.sdf"
+    monkeypatch.setattr("logos_desktop.generation.controller.QFileDialog.getSaveFileName",
+                        lambda *a, **k: (str(out), "SDF (*.sdf)"))
+    gen.results.export_button.click()
+    text = out.read_text()
+    assert text.count("$$$$") == 2
+    assert "<model_sha256>" in text and "ab" * 32 in text and "<seed>" in text
+
+    gen.tag_rows(ids, "hit")
+    assert gen.results.model.row(0).tags == ["hit"] and gen.results.model.row(1).tags == []
+    with Project.open(gen.project_path) as p:
+        assert p.count_results(ResultQuery(tags=["hit"])) == 2
+
+    gen.results.finetune_button.click()
+    dlg = gen.training_dialog
+    assert "2 selected rows" in dlg.data_label.text()
+    (rows_file,) = dlg.data_files()
+    lines = [json.loads(x) for x in open(rows_file)]
+    assert [x["record"] for x in lines] == [f"<MoleculeS>{SMILES[0]}<MoleculeE>", f"<MoleculeS>{SMILES[2]}<MoleculeE>"]
+    assert rows_file.startswith(dlg.out_dir.text())
+    dlg.close()
+
+
+def test_run_left_running_by_a_dead_engine_is_marked_failed(qtbot, window):
+    _w, gen, path = window
+    since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    with Project.open(path) as p:  # what a killed engine leaves behind: a running run with one row
+        run = p.start_run("molecule", "<MoleculeS>", {"n": 8}, 1)
+        p.add_result(run, "<MoleculeS>CCO<MoleculeE>", smiles="CCO", valid=True)
+    gen.job_submitted["gui-9"] = since
+    from logos_desktop.generation.job_queue import Job
+
+    gen.queue.add(Job("gui-9", "molecule", 8))
+    gen._job_finished({"type": "finished", "job": "gui-9", "status": "failed",
+                       "error": "the engine process exited (code -9)"})
+    assert "exited (code -9)" in gen.jobs.rows["gui-9"].detail.text()
+    with Project.open(path) as p:
+        r = p.get_run(run)
+        assert r.status == "failed" and "code -9" in r.error
+        assert p.count_results(ResultQuery(run_id=run)) == 1
+    assert gen.results.model.rowCount() == 4
