@@ -214,7 +214,8 @@ def filters(q: ResultQuery) -> list:
     if q.rating is not None:
         conds += _range(R.c.rating, q.rating)
     for name, rng in (q.scores or {}).items():
-        conds.append(R.c.id.in_(select(S.c.result_id).where(S.c.name == name, *_range(S.c.value, rng))))
+        # correlated EXISTS: a page walked along a sort index stops after `limit` matches
+        conds.append(exists().where(S.c.result_id == R.c.id, S.c.name == name, *_range(S.c.value, rng)))
     for tag in q.tags or ():
         conds.append(exists().where(and_(T.c.result_id == R.c.id, T.c.tag == tag)))
     if q.text:
