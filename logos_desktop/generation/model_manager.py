@@ -336,6 +336,12 @@ class QtModelManager(QDialog):
                 _, stage, done, total = msg
                 self.progress.setFormat(f"{stage} %p%")
                 self.progress.setValue(int(100 * done / total) if total else 0)
+            elif msg[0] == "log":
+                self.log.appendPlainText(msg[1])
+            elif msg[0] == "converted":
+                _, src, dst, quant = msg
+                self.log.appendPlainText(f"converted to {src}")
+                self._quantize(src, dst, quant)
             elif msg[0] == "imported":
                 self._busy = False
                 self.progress.hide()
@@ -349,7 +355,7 @@ class QtModelManager(QDialog):
                 self._busy = False
                 self.progress.hide()
                 self._timer.stop()
-                self.message.setText(f"<span style='color:#b00020'>Import refused: {msg[1]}</span>")
+                self.message.setText(f"<span style='color:#b00020'>Refused: {msg[1]}</span>")
                 self.refresh()
 
     # -- convert / quantise (subprocess) ----------------------------------------------------
@@ -364,24 +370,57 @@ class QtModelManager(QDialog):
             self.convert(folder, out, self.quant.currentText())
 
     def convert(self, hf_dir: str, out: str, quant: str) -> None:
+        """Convert on a worker thread (engine.models.convert, with progress), then quantise in a
+        ``logos models quantize`` subprocess (llama.cpp's quantiser never runs in the GUI process)
+        and register the result."""
         if self._busy:
             self.message.setText("Another model operation is running.")
             return
         self._busy = True
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("converting…")
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
         self.progress.show()
         self.log.clear()
         self.log.show()
+        out_path = Path(out)
+        direct = quant in ("F16", "F32", "BF16")
+        first = out_path if direct else out_path.with_name(out_path.stem + ".f16-tmp.gguf")
+        self.message.setText(f"Converting {hf_dir} → {first.name}…")
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self._jobs.put(("progress", f"convert: {stage}", done, total))
+
+        def work():
+            from engine.models.convert import convert_hf_to_gguf
+
+            try:
+                res = convert_hf_to_gguf(hf_dir, first, progress=progress, outtype=quant.lower() if direct else "f16")
+                for w in res.warnings:
+                    self._jobs.put(("log", f"warning: {w}"))
+                if direct:
+                    entry = self.registry().import_file(first, copy=False, progress=progress)
+                    self._jobs.put(("imported", entry))
+                else:
+                    self._jobs.put(("converted", str(first), str(out_path), quant))
+            except Exception as exc:  # noqa: BLE001 - ModelFileError names the file and the field
+                self._jobs.put(("failed", str(exc)))
+
+        threading.Thread(target=work, name="model-convert", daemon=True).start()
+        self._timer.start()
+
+    def _quantize(self, src: str, dst: str, quant: str) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"quantising to {quant}…")
+        self.message.setText(f"Quantising to {quant} with llama.cpp…")
         self.process = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
         self.process.setProcessEnvironment(env)
         self.process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         self.process.readyReadStandardOutput.connect(self._convert_output)
-        self.process.finished.connect(lambda code, _s: self._convert_finished(code, out))
-        args = ["-m", "engine", "models", "convert", hf_dir, out, "--quant", quant, "--register"]
-        self.message.setText("logos " + " ".join(args[2:]))
+        self.process.finished.connect(lambda code, _s: self._convert_finished(code, dst, src))
+        args = ["-m", "engine", "models", "quantize", src, dst, "--quant", quant, "--register"]
+        self.log.appendPlainText("logos " + " ".join(args[2:]))
         self.process.start(sys.executable, args)
 
     def _convert_output(self) -> None:
@@ -401,11 +440,14 @@ class QtModelManager(QDialog):
                 self.progress.setValue(int(100 * int(f.group(1)) / int(f.group(2))))
                 self.progress.setFormat(line.strip()[:60])
 
-    def _convert_finished(self, code: int, out: str) -> None:
+    def _convert_finished(self, code: int, out: str, tmp: str | None = None) -> None:
         self._busy = False
         self.progress.hide()
+        self._timer.stop()
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         if code == 0:
-            self.message.setText(f"Converted and registered {Path(out).name}.")
+            self.message.setText(f"Converted, quantised and registered {Path(out).name}.")
         else:
             last = self.log.toPlainText().strip().splitlines()[-1:] or [""]
             self.message.setText(f"<span style='color:#b00020'>Conversion failed (exit code {code}): "

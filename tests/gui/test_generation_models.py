@@ -47,7 +47,7 @@ def test_import_estimate_default_and_refusals(qtbot, manager, tiny_llama_gguf, t
     half.write_bytes(tiny_llama_gguf.read_bytes()[: tiny_llama_gguf.stat().st_size // 2])
     dlg.import_file(str(half), copy=True)
     qtbot.waitUntil(lambda: not dlg._busy, timeout=60000)
-    assert "Import refused" in dlg.message.text()
+    assert "Refused" in dlg.message.text()
     assert "half.gguf" in dlg.message.text()
     assert len(Registry().list()) == 1
 
@@ -58,3 +58,27 @@ def test_import_estimate_default_and_refusals(qtbot, manager, tiny_llama_gguf, t
     assert dlg.load_selected() is False
     assert "Not loaded" in dlg.message.text() and "stays loaded" in dlg.message.text()
     assert gen.bridge._loaded[0] == str(entries[0].path)
+
+
+@pytest.mark.slow
+def test_convert_a_hugging_face_folder_with_progress(qtbot, manager, tiny_llama_hf, tmp_path):
+    gen, dlg = manager
+    seen = []
+    dlg.progress.valueChanged.connect(seen.append)
+    out = tmp_path / "tiny-f16.gguf"
+    dlg.convert(str(tiny_llama_hf), str(out), "F16")
+    qtbot.waitUntil(lambda: not dlg._busy, timeout=120000)
+    assert "Imported" in dlg.message.text(), dlg.message.text()
+    assert out.is_file() and max(seen) == 100
+    from engine.models.registry import Registry
+
+    (entry,) = Registry().list()
+    assert entry.path == str(out) and entry.quant == "F16" and not entry.managed
+
+    # a folder that is not a checkpoint: a clear message naming it, nothing registered
+    bad = tmp_path / "not-a-checkpoint"
+    bad.mkdir()
+    dlg.convert(str(bad), str(tmp_path / "bad.gguf"), "F16")
+    qtbot.waitUntil(lambda: not dlg._busy, timeout=60000)
+    assert "not-a-checkpoint" in dlg.message.text() and "refused" in dlg.message.text().lower()
+    assert len(Registry().list()) == 1 and not (tmp_path / "bad.gguf").exists()
