@@ -46,6 +46,12 @@ class QtView2D(QWidget):
         lay.addWidget(self.stack, 1)
         lay.addWidget(self.indices)
         self.indices.toggled.connect(self.refresh)
+        from PySide6.QtCore import QTimer
+
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(150)
+        self._resize_timer.timeout.connect(self.refresh)
         workspace.currentChanged.connect(self.refresh)
         workspace.itemChanged.connect(self._changed)
         workspace.selectionChanged.connect(self.refresh)
@@ -64,8 +70,10 @@ class QtView2D(QWidget):
         obj = item.obj
         if obj.mol is not None:
             hl = [a for i, a in self.workspace.selection if i == item.id]
+            size = self.stack.size()
             try:
-                png = depict_png(obj.mol, indices=self.indices.isChecked(), highlight=hl)
+                png = depict_png(obj.mol, max(200, size.width() - 4), max(150, size.height() - 4),
+                                 indices=self.indices.isChecked(), highlight=hl)
             except Exception as exc:  # noqa: BLE001 - a depiction failure is shown, never raised
                 self._show_text(f"<b>{obj.name}</b><br>2D depiction failed: {exc}")
                 return
@@ -99,6 +107,12 @@ class QtView2D(QWidget):
         if item.pocket:
             pocket = "<p><b>Pocket residues</b>: " + ", ".join(f"{c}{n}" for c, n in sorted(item.pocket)) + "</p>"
         self._show_text(f"<b>{obj.name}</b> ({obj.kind}){body}{pocket}")
+
+    def resizeEvent(self, ev) -> None:  # redraw the depiction at the new size (debounced)
+        super().resizeEvent(ev)
+        item = self.workspace.current()
+        if item is not None and item.obj.mol is not None:
+            self._resize_timer.start()
 
     def _show_text(self, html: str) -> None:
         self.text.setHtml(html)

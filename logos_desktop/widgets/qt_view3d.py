@@ -178,10 +178,21 @@ class QtView3D(QWidget):
 
     def reset_camera(self) -> None:
         self.renderer.ResetCamera()
-        w, h = self.vtk_widget.width(), self.vtk_widget.height()
-        aspect = w / h if w > 0 and h > 0 else 1.0
-        # the bounding sphere leaves wide margins; a tall view also narrows the horizontal angle
-        self.renderer.GetActiveCamera().Zoom(1.25 * min(1.0, aspect))
+        # the bounding sphere leaves wide margins: zoom until the drawn atoms fill ~85% of the view
+        pts = [self.workspace.item(i).view_table().xyz[layer.pickable[:: max(1, len(layer.pickable) // 4000)]]
+               for i, layer in self.layers.items() if len(layer.pickable)]
+        for i in self.layers:
+            cell = self.workspace.item(i).view_table().cell
+            if cell is not None:  # the whole unit cell stays in view
+                from logos_desktop.render.vtk_crystal import cell_outline
+
+                pts.append(cell_outline(cell)[0])
+        w, h = self.render_window.GetSize()
+        if pts and w > 1 and h > 1:
+            xy = self.project(np.vstack(pts))
+            span = max((xy[:, 0].max() - xy[:, 0].min()) / w, (xy[:, 1].max() - xy[:, 1].min()) / h, 1e-3)
+            self.renderer.GetActiveCamera().Zoom(min(3.0, max(0.5, 0.85 / span)))
+        self.renderer.ResetCameraClippingRange()
         self.renderer.ResetCameraClippingRange()
 
     def render(self) -> float:
