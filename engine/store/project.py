@@ -503,12 +503,12 @@ class Project:
                 if rating is not None and not (isinstance(rating, int) and 0 <= rating <= 5):
                     raise ValueError(f"rating must be 0 to 5 or None, not {rating!r}")
                 values.append((
-                    rid, run_id, next_idx + i, task, row.get("smiles"), row.get("sequence"),
+                    rid, run_id, next_idx + i, task, row.get("smiles") or None, row.get("sequence") or None,
                     1 if row.get("valid", True) else 0, clean_number(row.get("ppl")), row.get("notes"),
                     rating, row.get("parent_id"), now))
                 payloads.append((
                     rid, str(row.get("record") or ""), None if objects is None else dumps(objects),
-                    row.get("cif"), dumps([str(r) for r in reasons]) if (reasons := row.get("reasons")) else "[]",
+                    row.get("cif") or None, dumps([str(r) for r in reasons]) if (reasons := row.get("reasons")) else "[]",
                     dumps(scores)))
                 for tag in row.get("tags") or ():
                     tag_values.append((rid, str(tag)))

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from engine.store.schema import ResultPayloadRow, ResultRowORM, ResultScoreRow, ResultTagRow
 
@@ -194,25 +196,32 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def filters(q: ResultQuery) -> list:
-    """SQL conditions for the query's filters."""
+def _no_index(col):
+    """``+col``: the same value, but SQLite's planner will not drive the query from an index on it."""
+    return UnaryExpression(col, operator=custom_op("+"), type_=col.type)
+
+
+def filters(q: ResultQuery, use_indexes: bool = True) -> list:
+    """SQL conditions for the query's filters. ``use_indexes=False`` keeps SQLite from choosing an
+    index of ``results`` for them (used when another index, a score's, must drive the walk)."""
+    c = (lambda col: col) if use_indexes else _no_index
     conds = []
     tasks = _as_list(q.task)
     if tasks:
-        conds.append(R.c.task.in_(tasks) if len(tasks) > 1 else R.c.task == tasks[0])
+        conds.append(c(R.c.task).in_(tasks) if len(tasks) > 1 else c(R.c.task) == tasks[0])
     runs = _as_list(q.run_id)
     if runs:
-        conds.append(R.c.run_id.in_(runs) if len(runs) > 1 else R.c.run_id == runs[0])
+        conds.append(c(R.c.run_id).in_(runs) if len(runs) > 1 else c(R.c.run_id) == runs[0])
     if q.valid is not None:
-        conds.append(R.c.valid == bool(q.valid))
+        conds.append(c(R.c.valid) == bool(q.valid))
     if q.ids is not None:
         conds.append(R.c.id.in_(list(q.ids)))
     if q.parent_id is not None:
-        conds.append(R.c.parent_id == q.parent_id)
+        conds.append(c(R.c.parent_id) == q.parent_id)
     if q.ppl is not None:
-        conds += _range(R.c.ppl, q.ppl)
+        conds += _range(c(R.c.ppl), q.ppl)
     if q.rating is not None:
-        conds += _range(R.c.rating, q.rating)
+        conds += _range(c(R.c.rating), q.rating)
     for name, rng in (q.scores or {}).items():
         # correlated EXISTS: a page walked along a sort index stops after `limit` matches
         conds.append(exists().where(S.c.result_id == R.c.id, S.c.name == name, *_range(S.c.value, rng)))
@@ -289,9 +298,10 @@ def page_ids(conn: Connection, q: ResultQuery) -> list[int]:
     if sort.startswith("score:"):
         name = sort[6:]
         sc = S.alias("sort_score")
-        # the score index (name, value, result_id) drives the walk; results are looked up by id
+        # the score index (name, value, result_id) drives the walk, results are looked up by id,
+        # and the walk stops after offset + limit matches (no sort of every match)
         joined = sc.join(R, R.c.id == sc.c.result_id)
-        stmt = select(R.c.id).select_from(joined).where(sc.c.name == name, *conds)
+        stmt = select(R.c.id).select_from(joined).where(sc.c.name == name, *filters(q, use_indexes=False))
         stmt = stmt.order_by(*( (sc.c.value.desc(), sc.c.result_id.desc()) if q.descending
                                 else (sc.c.value.asc(), sc.c.result_id.asc())))
         with_value = stmt

@@ -37,6 +37,14 @@ def test_text_file_is_not_a_project(tmp_path):
     assert file_digest(path) == digest and _side_files(path) == []
 
 
+def test_create_never_overwrites_a_file_that_is_not_a_project(tmp_path):
+    path = tmp_path / "thesis.logos"
+    path.write_text("chapter 1\n")
+    with pytest.raises(NotAProjectError):
+        Project.open(path, create=True)
+    assert path.read_text() == "chapter 1\n"
+
+
 def test_real_sdf_renamed_is_not_a_project(tmp_path, test_data):
     sdf = test_data / "structures" / "1ia1_ligand.sdf"
     if not sdf.exists():

@@ -128,3 +128,12 @@ def test_closed_project_refuses_use(tmp_path):
     p.close()
     with pytest.raises(ProjectError, match="closed"):
         p.query_results()
+
+
+def test_empty_strings_are_stored_as_missing(tmp_path):
+    with Project.open(tmp_path / "s.logos", create=True) as p:
+        run = p.start_run("molecule", "<MoleculeS>", {}, None)
+        row = p.get_result(p.add_result(run, "<MoleculeS><MoleculeE>", smiles="", sequence="", cif="", valid=False,
+                                        reasons=["empty record"]))
+        assert row.smiles is None and row.sequence is None and row.cif is None
+        assert p.query_results(ResultQuery(has=["smiles"])).total == 0
