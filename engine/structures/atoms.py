@@ -1,9 +1,9 @@
 """AtomTable: the flat numpy view of any LoadedObject that the 3D view draws.
 
 Bonds: molecules take RDKit's bonds and orders; proteins and complexes take the Chemical Component
-Dictionary's bonds through biotite (``connect_via_residue_names``: intra-residue bonds with orders
-and peptide / nucleotide links), with distance-based bonds for residues the dictionary lacks;
-crystals take covalent-radius bonds inside the cell.
+Dictionary's bonds and orders by atom name (``engine.structures.ccd``, biotite's copy), peptide and
+nucleotide links between consecutive residues, and distance-based bonds for residues the dictionary
+lacks; crystals take covalent-radius bonds inside the cell.
 """
 
 from __future__ import annotations
@@ -107,12 +107,14 @@ def _from_gemmi(st) -> AtomTable:
     elements, names, resn, chains = [], [], [], []
     resi = np.empty(n, int)
     het = np.empty(n, bool)
-    icode = []
     z = np.empty(n, int)
+    residues = []  # (start, end, name, chain, polymer-linkable)
     k = 0
     for ch in model:
         for res in ch:
-            hetero = res.het_flag == "H" or not _res.is_polymer_residue(res.name)
+            polymer = _res.is_polymer_residue(res.name)
+            hetero = res.het_flag == "H" or not polymer
+            start = k
             for a in res:
                 p = a.pos
                 xyz[k] = (p.x, p.y, p.z)
@@ -122,51 +124,65 @@ def _from_gemmi(st) -> AtomTable:
                 names.append(a.name)
                 resn.append(res.name)
                 resi[k] = res.seqid.num
-                icode.append(res.seqid.icode)
                 chains.append(ch.name)
                 het[k] = hetero
                 k += 1
-    bonds, orders = _ccd_bonds(xyz, elements, names, resn, resi, icode, chains, het)
+            residues.append((start, k, res.name, ch.name, polymer))
+    bonds, orders = _template_bonds(xyz, elements, names, residues)
     return AtomTable(xyz, elements, z, names, resn, resi, chains, het, bonds, orders, None)
 
 
-def _ccd_bonds(xyz, elements, names, resn, resi, icode, chains, het):
+_TEMPLATES: dict[str, dict | None] = {}
+
+
+def _residue_template(name: str):
+    """{(atom1, atom2): order} for a residue name from the Chemical Component Dictionary."""
+    if name not in _TEMPLATES:
+        from engine.structures import ccd
+
+        try:
+            _TEMPLATES[name] = ccd.component(name).bond_orders_by_name()
+        except KeyError:
+            _TEMPLATES[name] = None
+    return _TEMPLATES[name]
+
+
+def _template_bonds(xyz, elements, names, residues):
+    """Intra-residue bonds and orders from the dictionary by atom name, peptide/nucleotide links
+    between consecutive polymer residues, and distance bonds for residues the dictionary lacks."""
     n = len(elements)
     if n == 0:
         return np.zeros((0, 2), int), np.zeros(0, float)
-    try:
-        import biotite.structure as bs
-    except ImportError:  # pragma: no cover - biotite is a dependency
-        return _distance_bonds(xyz, elements)
-    arr = bs.AtomArray(n)
-    arr.coord = xyz
-    arr.chain_id = np.array(chains, dtype="U4")
-    arr.res_id = resi
-    arr.ins_code = np.array([c.strip() for c in icode], dtype="U1")
-    arr.res_name = np.array(resn, dtype="U5")
-    arr.hetero = het
-    arr.atom_name = np.array(names, dtype="U6")
-    arr.element = np.array([e.upper() for e in elements], dtype="U2")
-    bl = bs.connect_via_residue_names(arr, inter_residue=True)
-    pairs = bl.as_array()
-    bonds = pairs[:, :2].astype(int)
-    types = pairs[:, 2]
-    orders = np.ones(len(types), float)
-    bt = bs.BondType
-    for code, val in ((bt.DOUBLE, 2.0), (bt.TRIPLE, 3.0), (bt.AROMATIC_SINGLE, 1.5), (bt.AROMATIC_DOUBLE, 1.5)):
-        orders[types == int(code)] = val
-    if hasattr(bt, "AROMATIC"):
-        orders[types == int(bt.AROMATIC)] = 1.5
-    # residues the dictionary does not know: bond them by distance
-    bonded = np.zeros(n, bool)
-    bonded[bonds.ravel()] = True
-    lonely = np.flatnonzero(~bonded)
-    if len(lonely):
-        extra, eo = _distance_bonds(xyz, elements, subset=lonely)
+    pairs, orders, lonely = [], [], []
+    for start, end, rname, _chain, _poly in residues:
+        tmpl = _residue_template(rname)
+        if tmpl is None:
+            lonely.extend(range(start, end))
+            continue
+        index = {names[i]: i for i in range(start, end)}
+        for (a1, a2), order in tmpl.items():
+            i, j = index.get(a1), index.get(a2)
+            if i is not None and j is not None:
+                pairs.append((i, j))
+                orders.append(order)
+    # links between consecutive polymer residues of a chain: C–N (peptide) and O3'–P (nucleotide)
+    for (s1, e1, _n1, c1, p1), (s2, e2, _n2, c2, p2) in zip(residues, residues[1:]):
+        if not (p1 and p2 and c1 == c2):
+            continue
+        for a, b in (("C", "N"), ("O3'", "P")):
+            i = next((t for t in range(s1, e1) if names[t] == a), None)
+            j = next((t for t in range(s2, e2) if names[t] == b), None)
+            if i is not None and j is not None and np.sum((xyz[i] - xyz[j]) ** 2) < 2.0 ** 2:
+                pairs.append((i, j))
+                orders.append(1.0)
+    bonds = np.array(pairs, int).reshape(-1, 2)
+    bond_orders = np.array(orders, float)
+    if lonely:
+        extra, eo = _distance_bonds(xyz, elements, subset=np.array(lonely, int))
         if len(extra):
             bonds = np.vstack([bonds, extra])
-            orders = np.concatenate([orders, eo])
-    return bonds, orders
+            bond_orders = np.concatenate([bond_orders, eo])
+    return bonds, bond_orders
 
 
 _COV = {"H": 0.31, "C": 0.76, "N": 0.71, "O": 0.66, "F": 0.57, "P": 1.07, "S": 1.05, "CL": 1.02, "BR": 1.20,

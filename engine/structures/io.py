@@ -21,6 +21,7 @@ import os
 import re
 import time
 import warnings as _warnings
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from engine.structures.model import FORMATS, LoadedObject, StructureReadError
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 120.0
+MAX_COORDINATE = 1e6  # Å: a larger (or NaN) coordinate is refused with the atom named
 XYZ_BOND_ORDER_MAX_ATOMS = 60  # RDKit's bond-order search is exponential in the worst case
 
 _EXTENSIONS = {
@@ -104,17 +106,70 @@ def read_bytes(data: bytes, fmt: str | None = None, *, name: str = "data", path:
     reader = _READERS[chosen]
     try:
         objs = reader(text, ctx)
-    except StructureReadError:
+    except StructureReadError as exc:
+        if _GUESSED_SMILES in warns:
+            raise StructureReadError("unrecognised format: not SMILES, SDF, MOL, MOL2, XYZ, PDB, mmCIF, CIF, "
+                                     f"POSCAR or FASTA (read as SMILES: {exc.reason})", path or name, exc.line) from None
         raise
     except MemoryError:
         raise StructureReadError("out of memory while parsing", path or name) from None
     except Exception as exc:  # a library's own parse error: keep its words
         raise StructureReadError(f"not a valid {chosen.upper()} file: {_one_line(exc)}", path or name) from None
     if not objs:
+        if time.monotonic() > deadline:
+            raise StructureReadError("stopped at the read time limit before the first record", path or name)
         raise StructureReadError(f"no {chosen.upper()} record could be read", path or name)
     for o in objs:
-        o.warnings[:0] = warns
+        _check_coordinates(o, path or name)
+    for o in objs:
+        o.warnings[:0] = [w for w in warns if w != _GUESSED_SMILES]
     return objs
+
+
+def _check_coordinates(obj: LoadedObject, where) -> None:
+    """Refuse NaN or infinite coordinates (and residues without a number): nothing could draw them."""
+    import math
+
+    def bad(values) -> bool:  # the 3D view draws float32: 1e308 would become infinite there
+        return not all(math.isfinite(v) and abs(v) < MAX_COORDINATE for v in values)
+
+    what = None
+    if obj.mol is not None:
+        for conf in obj.mol.GetConformers():
+            for i, p in enumerate(conf.GetPositions()):
+                if bad(p):
+                    what = f"atom {i + 1} ({obj.mol.GetAtomWithIdx(i).GetSymbol()})"
+                    break
+            if what:
+                break
+    if what is None and obj.structure is not None:
+        for model in obj.structure:
+            for ch in model:
+                for res in ch:
+                    if res.seqid.num is None:
+                        raise StructureReadError(f"{obj.name}: residue {res.name} in chain {ch.name} has no "
+                                                 "residue number (columns shifted?)", where)
+                    for a in res:
+                        if bad((a.pos.x, a.pos.y, a.pos.z)):
+                            what = f"atom {a.name} of {ch.name}:{res.name}{res.seqid.num}"
+                            break
+                    if what:
+                        break
+                if what:
+                    break
+            if what:
+                break
+    if what is None and obj.crystal is not None:
+        if bad(v for row in obj.crystal.lattice.matrix for v in row):
+            what = "the unit cell"
+        else:
+            for i, site in enumerate(obj.crystal):
+                if bad(site.coords):
+                    what = f"site {i + 1} ({site.species_string})"
+                    break
+    if what:
+        raise StructureReadError(f"{obj.name}: {what} has a coordinate that is NaN, infinite or over "
+                                 f"{MAX_COORDINATE:.0e} Å", where)
 
 
 def detect_format(text: str, name: str = "") -> str | None:
@@ -261,7 +316,7 @@ def _decompress(data: bytes, name: str, path) -> tuple[bytes, str]:
     try:
         with opener(_io.BytesIO(data)) as fh:
             out = fh.read(limit + 1)
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise StructureReadError(f"damaged or truncated {suffix[1:]} archive: {_one_line(exc)}", path or name) from None
     if len(out) > limit:
         raise StructureReadError(f"decompressed data is over the {limit / 2**20:.0f} MiB limit", path or name)
@@ -357,8 +412,12 @@ def _choose_format(text: str, name: str, fmt: str | None, warns: list[str]) -> s
     if by_ext:
         return by_ext
     if _smiles_like(text):
+        warns.append(_GUESSED_SMILES)
         return "smi"
     return None
+
+
+_GUESSED_SMILES = "format guessed as SMILES (no extension or content marker says otherwise)"
 
 
 # RDKit messages -------------------------------------------------------------------------------
@@ -394,7 +453,8 @@ def _read_smi(text: str, ctx: _Ctx) -> list[LoadedObject]:
         if i == 1 and smi.lower() in ("smiles", "smi", "canonical_smiles"):
             continue
         if ctx.expired():
-            objs and objs[-1].warnings.append(f"stopped at line {i}: the {DEFAULT_TIMEOUT_S:.0f} s read limit")
+            if objs:
+                objs[0].warnings.append(f"stopped at line {i}: the read time limit; later lines not read")
             break
         with rdkit_messages() as msgs:
             mol = Chem.MolFromSmiles(smi)
@@ -435,7 +495,7 @@ def _read_sdf(text: str, ctx: _Ctx, fmt: str = "sdf") -> list[LoadedObject]:
         line = starts[k] if k < len(starts) else None
         if ctx.expired():
             if objs:
-                objs[-1].warnings.append(f"stopped after {k} of {n} records: the read time limit")
+                objs[0].warnings.append(f"stopped after {k} of {n} records: the read time limit")
             break
         with rdkit_messages() as msgs:
             try:
@@ -447,6 +507,8 @@ def _read_sdf(text: str, ctx: _Ctx, fmt: str = "sdf") -> list[LoadedObject]:
             bad.append((line, _rd_reason(msgs, "record could not be parsed")))
             continue
         objs.append(LoadedObject("molecule", _mol_name(mol, f"{ctx.stem}_{k + 1}"), ctx.source(), fmt, mol=mol))
+    if len(starts) > n and "".join(lines[starts[n] - 1:]).strip():
+        bad.append((starts[n], "incomplete last record (no 'M  END')"))
     if fmt == "sdf" or bad:
         _attach_bad(objs, bad, ctx, fmt.upper())
     if not text.rstrip().endswith(("$$$$", "M  END")) and objs:
@@ -651,21 +713,28 @@ def _py_warnings():
 def _read_cif(text: str, ctx: _Ctx) -> list[LoadedObject]:
     from pymatgen.io.cif import CifParser
 
+    scaled = False
     with _py_warnings() as pyw:
-        try:
-            parser = CifParser(_io.StringIO(text), occupancy_tolerance=1.05, site_tolerance=1e-3)
-            structures = parser.parse_structures(primitive=False, on_error="warn")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            structures, err = [], _one_line(exc)
-        else:
-            err = None
+        err = None
+        structures = []
+        for tol in (1.05, 2.0):  # second pass: site occupancies summing over 1 (e.g. 1.11) get scaled
+            try:
+                parser = CifParser(_io.StringIO(text), occupancy_tolerance=tol, site_tolerance=1e-3)
+                structures = parser.parse_structures(primitive=False, on_error="warn")
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                structures, err = [], _one_line(exc)
+            if structures:
+                scaled = tol > 1.05
+                break
     if not structures:
         reason = err or next((w for w in pyw if "structure" in w.lower() or "cif" in w.lower()), None)
         raise ctx.error(f"no crystal structure could be built{': ' + reason if reason else ''}")
     objs = []
     blocks = list(parser._cif.data.keys()) if hasattr(parser, "_cif") else []
     for k, s in enumerate(structures):
-        warns = [f"pymatgen: {w}" for w in pyw if "deprecat" not in w.lower()][:10]
+        warns = [f"pymatgen: {w}" for w in pyw if "deprecat" not in w.lower() and "no structures" not in w.lower()][:10]
+        if scaled:
+            warns.append("site occupancies summing to more than 1.05 were scaled down to 1")
         if not s.is_ordered:
             partial = [i for i, site in enumerate(s) if not site.is_ordered]
             species = sorted({str(site.species) for site in (s[i] for i in partial)})

@@ -231,38 +231,39 @@ def ligand_mol_from_residue(res, resname: str | None = None):
 
 
 def _ccd_heavy_count(resname: str) -> int:
-    import biotite.structure.info as info
+    from engine.structures import ccd
 
-    arr = info.residue(resname)
-    return int(np.sum(arr.element != "H"))
+    return ccd.component(resname).heavy_atoms
 
 
 def _mol_via_ccd(atoms, resname, res):
-    import biotite.interface.rdkit as brd
-    import biotite.structure as bs
-    import biotite.structure.info as info
+    """Bond orders and charges from the dictionary, matched by atom name; coordinates and
+    stereochemistry from the structure; hydrogens the file lacks become implicit."""
     from rdkit import Chem
 
-    ref = info.residue(resname)  # KeyError when unknown
-    charge_of = {n: int(c) for n, c in zip(ref.atom_name, ref.charge)}
-    n = len(atoms)
-    arr = bs.AtomArray(n)
-    arr.coord = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in atoms], np.float32)
-    arr.atom_name = np.array([a.name for a in atoms], dtype="U6")
-    arr.element = np.array([a.element.name.upper() for a in atoms], dtype="U2")
-    arr.res_name = np.full(n, resname, dtype="U5")
-    arr.res_id = np.full(n, res.seqid.num)
-    arr.chain_id = np.full(n, "A", dtype="U4")
-    arr.hetero = np.ones(n, bool)
-    arr.add_annotation("charge", int)
-    arr.charge = np.array([charge_of.get(a.name, 0) for a in atoms], int)
-    arr.bonds = bs.connect_via_residue_names(arr, inter_residue=False)
-    unknown = [a.name for a in atoms if a.name not in charge_of]
+    from engine.structures import ccd
+
+    comp = ccd.component(resname)  # KeyError when unknown
+    where = {n: k for k, n in enumerate(comp.atom_names)}
+    unknown = [a.name for a in atoms if a.name not in where]
     if unknown:
         raise ValueError(f"atom name(s) {', '.join(unknown[:5])} not in the dictionary entry")
-    has_h = any(a.element.name in ("H", "D") for a in atoms)
+    rw = Chem.RWMol()
+    conf = Chem.Conformer(len(atoms))
+    mine = {}
+    for n, a in enumerate(atoms):
+        k = where[a.name]
+        at = Chem.Atom(comp.elements[k].capitalize())
+        at.SetFormalCharge(comp.charges[k])
+        rw.AddAtom(at)
+        conf.SetAtomPosition(n, (a.pos.x, a.pos.y, a.pos.z))
+        mine[k] = n
+    for i, j, order, _arom in comp.bonds:
+        if i in mine and j in mine and order:
+            rw.AddBond(mine[i], mine[j], ccd._bond_type(order))
+    mol = rw.GetMol()
+    mol.AddConformer(conf, assignId=True)
     with rdkit_messages():
-        mol = brd.to_mol(arr, explicit_hydrogen=has_h)
         Chem.SanitizeMol(mol)
         Chem.AssignStereochemistryFrom3D(mol)
     return mol
@@ -270,10 +271,10 @@ def _mol_via_ccd(atoms, resname, res):
 
 def _mol_via_template(atoms, resname):
     """Heavy-atom connectivity from geometry, bond orders and charges from the CCD entry by graph match."""
-    import biotite.interface.rdkit as brd
-    import biotite.structure.info as info
-    from rdkit import Chem
+    from rdkit import Chem, rdBase
     from rdkit.Chem import AllChem, rdDetermineBonds
+
+    from engine.structures import ccd
 
     heavy = [a for a in atoms if a.element.name not in ("H", "D")]
     rw = Chem.RWMol()
@@ -284,11 +285,9 @@ def _mol_via_template(atoms, resname):
     rw.AddConformer(conf, assignId=True)
     mol = rw.GetMol()
     try:
-        with rdkit_messages():
+        with rdkit_messages(), rdBase.BlockLogs():
             rdDetermineBonds.DetermineConnectivity(mol)
-            ref = info.residue(resname)
-            template = brd.to_mol(ref[ref.element != "H"], explicit_hydrogen=False)
-            Chem.SanitizeMol(template)
+            template = ccd.component(resname).to_rdkit(heavy_only=True)
             out = AllChem.AssignBondOrdersFromTemplate(template, mol)
             for a in out.GetAtoms():  # hydrogens are implicit: let RDKit count them from valence
                 a.SetNoImplicit(False)
