@@ -80,7 +80,7 @@ class EngineBridge(QObject):
         self._timer.start()
         self._in_thread(self.client.restart, "engine-restart")
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         client, self.client = self.client, None
         if client is not None:
             try:

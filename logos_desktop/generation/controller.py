@@ -329,6 +329,11 @@ class GenerationController(QObject):
             self.generate.message.setText("<span style='color:#b00020'>The engine is not running "
                                           "(Models › Restart engine).</span>")
             return None
+        if self.bridge.model is None and not self.bridge._loads and not any(
+                k == "load_model" for k, _a, _kw in self.bridge._deferred):
+            self.generate.message.setText("<span style='color:#b00020'>No model is loaded: choose one in "
+                                          "Models › Manage models (or import a GGUF there).</span>")
+            return None
         req.project = str(self.project_path)
         req.model = self.model_path
         job = self.bridge.submit(req.task, inputs=req.engine_inputs(), options=req.engine_options(),
@@ -386,6 +391,10 @@ class GenerationController(QObject):
 
         if not rows or self.project is None:
             self.provenance.show_provenance(None)
+            return
+        if len(rows) > 1:
+            self.provenance.show_comparison(rows)
+            self.show_in_views(rows[-1])
             return
         try:
             self.provenance.show_provenance(provenance(self.project, rows[-1].id))

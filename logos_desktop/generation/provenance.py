@@ -44,6 +44,35 @@ class QtProvenancePanel(QWidget):
         layout.addWidget(self.text, 1)
         layout.addLayout(buttons)
 
+    def show_comparison(self, rows) -> None:
+        """Several rows selected: side by side (depiction, validity, scores, perplexity)."""
+        import base64
+
+        from logos_desktop.generation.thumbnails import depict_png
+
+        self.provenance = None
+        self.rerun_button.setEnabled(False)
+        self.title.setText(f"<b>Comparing {len(rows)} results</b>")
+        keys = []
+        for r in rows:
+            for k, v in (r.scores or {}).items():
+                if k not in keys and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    keys.append(k)
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in ["#", "structure", "valid", "ppl"] + keys)
+        body = []
+        for r in rows[:50]:
+            png = depict_png(r.smiles, 120, 90) if r.smiles else None
+            img = (f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'>" if png
+                   else html.escape((r.text or "")[:40]))
+            valid = "✔" if r.valid else "✘ " + html.escape("; ".join(r.reasons))
+            cells = [str(r.id), img, valid, "" if r.ppl is None else f"{r.ppl:.2f}"]
+            for k in keys:
+                v = (r.scores or {}).get(k)
+                cells.append(f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "")
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        more = f"<p>… and {len(rows) - 50} more</p>" if len(rows) > 50 else ""
+        self.text.setHtml(f"<table cellspacing=4><tr>{head}</tr>{''.join(body)}</table>{more}")
+
     def show_provenance(self, prov) -> None:
         self.provenance = prov
         if prov is None:

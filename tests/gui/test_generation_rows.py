@@ -117,3 +117,12 @@ def test_run_left_running_by_a_dead_engine_is_marked_failed(qtbot, window):
         assert r.status == "failed" and "code -9" in r.error
         assert p.count_results(ResultQuery(run_id=run)) == 1
     assert gen.results.model.rowCount() == 4
+
+
+def test_multi_select_compares_rows(qtbot, window):
+    _w, gen, _path = window
+    gen.results.view.selectAll()
+    assert "Comparing 3 results" in gen.provenance.title.text()
+    html = gen.provenance.text.toHtml()
+    assert html.count("data:image/png;base64") == 3 and "qed" in html
+    assert not gen.provenance.rerun_button.isEnabled()
