@@ -1,0 +1,144 @@
+"""The training loop on a tiny Llama (1 layer, hidden 256): progress, determinism, resume, cancel,
+checkpoints, disk space."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.training.conftest import tiny_config
+from training import checkpoint as ckpt
+from training.train import TrainingError, train
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_progress_checkpoints_and_final(real_rows, tiny_tokenizer, tmp_path):
+    events = []
+    res = train(tiny_config(6), real_rows[:-20], real_rows[-20:], tmp_path / "out", tokenizer=tiny_tokenizer,
+                on_progress=events.append, progress_every=2)
+    assert res.status == "finished" and res.step == 6
+    steps = [e for e in events if "loss" in e]
+    assert [e["step"] for e in steps] == [2, 4, 6]
+    for e in steps:
+        assert e["tokens_per_s"] > 0 and e["eta_s"] >= 0 and e["loss"] > 0 and e["steps"] == 6
+    assert steps[-1]["eta_s"] == 0
+    assert res.tokens_seen == 6 * 4 * 64
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "out")] == ["step-000003", "step-000006"]
+    assert ckpt.is_complete(res.last_checkpoint)
+    # final/ is a plain Hugging Face checkpoint that transformers loads
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(res.final_dir))
+    tok = AutoTokenizer.from_pretrained(str(res.final_dir))
+    assert model.config.hidden_size == 256 and len(tok) == len(tiny_tokenizer)
+    assert res.val_loss is not None and res.vocab.ok
+
+
+def test_loss_goes_down(real_rows, tiny_tokenizer, tmp_path):
+    res = train(tiny_config(30, checkpoint_every=0), real_rows, [], tmp_path / "o", tokenizer=tiny_tokenizer,
+                progress_every=1)
+    losses = [h["loss"] for h in res.history if "loss" in h]
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
+
+
+def test_deterministic_under_a_seed(real_rows, tiny_tokenizer, tmp_path):
+    a = train(tiny_config(4), real_rows, [], tmp_path / "a", tokenizer=tiny_tokenizer, progress_every=1)
+    b = train(tiny_config(4), real_rows, [], tmp_path / "b", tokenizer=tiny_tokenizer, progress_every=1)
+    assert [h.get("loss") for h in a.history] == [h.get("loss") for h in b.history]
+    _same(_weights(a.final_dir), _weights(b.final_dir))
+    c = train(tiny_config(4, seed=8), real_rows, [], tmp_path / "c", tokenizer=tiny_tokenizer, progress_every=1)
+    assert [h.get("loss") for h in c.history] != [h.get("loss") for h in a.history]
+
+
+def test_cancel_then_resume_equals_uninterrupted(real_rows, tiny_tokenizer, tmp_path):
+    full = train(tiny_config(6), real_rows, [], tmp_path / "full", tokenizer=tiny_tokenizer)
+    calls = {"n": 0}
+
+    def stop_after_4():
+        calls["n"] += 1
+        return calls["n"] > 4
+
+    part = train(tiny_config(6), real_rows, [], tmp_path / "part", tokenizer=tiny_tokenizer, should_stop=stop_after_4)
+    assert part.status == "cancelled" and part.step == 4 and part.final_dir is None
+    assert part.last_checkpoint.name == "step-000004"
+    resumed = train(tiny_config(6), real_rows, [], tmp_path / "part", tokenizer=tiny_tokenizer)
+    assert resumed.status == "finished" and resumed.step == 6
+    _same(_weights(full.final_dir), _weights(resumed.final_dir))
+
+
+def test_incomplete_checkpoint_is_ignored(real_rows, tiny_tokenizer, tmp_path):
+    out = tmp_path / "o"
+    train(tiny_config(3), real_rows, [], out, tokenizer=tiny_tokenizer)
+    # a crash while writing leaves only a .tmp folder or a folder without trainer state
+    (out / "step-000009.tmp").mkdir()
+    broken = out / "step-000008"
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes(b"partial")
+    assert ckpt.latest(out).name == "step-000003"
+
+
+def test_no_disk_space_stops_with_a_clear_message(real_rows, tiny_tokenizer, tmp_path, monkeypatch):
+    out = tmp_path / "o"
+    monkeypatch.setattr(ckpt, "free_bytes", lambda path: 1000)
+    with pytest.raises(ckpt.NoDiskSpace) as info:
+        train(tiny_config(3), real_rows, [], out, tokenizer=tiny_tokenizer)
+    msg = str(info.value)
+    assert str(out) in msg and "MB free" in msg
+    assert not ckpt.list_checkpoints(out)
+
+
+def test_disk_fills_during_training_keeps_earlier_checkpoints(real_rows, tiny_tokenizer, tmp_path, monkeypatch):
+    out = tmp_path / "o"
+    real_free = ckpt.free_bytes
+    saves = {"n": 0}
+    real_save = ckpt.save
+
+    def save(*a, **k):
+        saves["n"] += 1
+        if saves["n"] == 2:
+            monkeypatch.setattr(ckpt, "free_bytes", lambda path: 10)
+        return real_save(*a, **k)
+
+    monkeypatch.setattr(ckpt, "save", save)
+    with pytest.raises(ckpt.NoDiskSpace):
+        train(tiny_config(6), real_rows, [], out, tokenizer=tiny_tokenizer)
+    assert [p.name for p in ckpt.list_checkpoints(out)] == ["step-000003"]
+    assert not list(out.glob("*.tmp"))
+    monkeypatch.setattr(ckpt, "free_bytes", real_free)
+
+
+def test_scratch_without_tokenizer_and_empty_rows(tiny_tokenizer, tmp_path):
+    with pytest.raises(TrainingError, match="tokenizer"):
+        train(tiny_config(2), ["<MoleculeS>CCO<MoleculeE>"], [], tmp_path / "a")
+    with pytest.raises(TrainingError, match="no training rows"):
+        train(tiny_config(2), [], [], tmp_path / "b", tokenizer=tiny_tokenizer)
+
+
+def test_hidden_sizes_must_be_multiples_of_256(tiny_tokenizer):
+    cfg = tiny_config(2)
+    cfg.model.hidden_size = 200
+    with pytest.raises(ValueError, match="256"):
+        cfg.model.to_hf(tiny_tokenizer)
+
+
+def test_config_yaml_round_trip(tmp_path):
+    from training.config import LoraConfig, TrainConfig
+
+    cfg = tiny_config(5, lora=LoraConfig(r=4))
+    cfg.save(tmp_path / "c.yaml")
+    back = TrainConfig.load(tmp_path / "c.yaml")
+    assert back == cfg
+    (tmp_path / "bad.yaml").write_text("stepz: 3\n")
+    with pytest.raises(ValueError, match="stepz"):
+        TrainConfig.load(tmp_path / "bad.yaml")

@@ -1,0 +1,202 @@
+"""``logos train demo``: rebuild the bundled demonstration model from the registries' data.
+
+Steps: build the grammar-text dataset (training.data), train a byte-level BPE tokenizer, train a
+small Llama from scratch (training.train), evaluate on held-out data (training.evaluate), export
+merged weights -> GGUF -> Q8_0 through engine.models (training.export) and write the model card.
+Everything is seeded (``DemoSettings.seed``); the data and the splits are the same on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from training import data as D
+from training.config import ModelConfig, TrainConfig
+
+MODEL_NAME = "logos-demo"
+
+
+@dataclass
+class DemoSettings:
+    seed: int = 20261126
+    molecules: int = 60000        # MOSES train molecules in the training split
+    molecules_val: int = 1000
+    retro_products: int = 5000    # MOSES molecules the retro templates are tried on
+    retro_val: int = 200
+    retro_heldout: int = 200
+    proteins: int = 600
+    protein_max_len: int = 250
+    materials: int = 400          # CoRE MOF CIFs tried
+    materials_val: int = 10
+    materials_heldout: int = 20
+    pocket_repeats: int = 20      # the ~30 real complexes are few: their records repeat
+    structures: bool = True       # materials and pockets (engine.structures) in the mix
+    vocab_size: int = 2048
+    minutes: float = 45.0         # wall-time budget for training
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=1400, batch_size=16, block_size=128, lr=2e-3, min_lr=2e-4, warmup_steps=60,
+        eval_every=200, eval_batches=4, checkpoint_every=100, keep_checkpoints=2,
+        model=ModelConfig(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                          num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)))
+
+
+@dataclass
+class DemoData:
+    split: D.Split
+    report: D.BuildReport
+    heldout: dict                 # task -> held-out items for evaluation
+    moses_train: set              # canonical SMILES of the MOSES train molecules used (novelty)
+
+
+def build_data(s: DemoSettings, log=print) -> DemoData:
+    report = D.BuildReport()
+    split = D.Split()
+    held: dict = {}
+    t = time.time()
+    mols, seen = D.build_molecules(s.molecules + s.retro_products, s.molecules_val, 0, s.seed, report)
+    # the retro products are a disjoint slice of the sampled MOSES molecules
+    mol_train = mols.train[: s.molecules]
+    retro_src = [r[len(D.MOL_S):-len(D.MOL_E)] for r in mols.train[s.molecules:]]
+    split.train += mol_train
+    split.validation += mols.validation
+    log(f"molecules: {len(mol_train)} train, {len(mols.validation)} validation ({time.time() - t:.0f} s)")
+    t = time.time()
+    retro = D.build_retrosynthesis(retro_src, s.retro_val, s.retro_heldout, s.seed, report)
+    split.extend(D.Split(retro.train, retro.validation))
+    held["retrosynthesis"] = retro.heldout
+    log(f"retrosynthesis (template-generated): {len(retro.train)} train ({time.time() - t:.0f} s)")
+    prot = D.build_proteins(s.proteins, 50, s.protein_max_len, s.seed, report)
+    split.extend(prot)
+    log(f"proteins: {len(prot.train)} train")
+    if s.structures:
+        from training import data_structures as DS
+
+        for name, builder in (("materials", DS.build_materials), ("pockets", DS.build_pockets)):
+            t = time.time()
+            try:
+                part = builder(s, report)
+            except ImportError as exc:
+                report.skip(name, f"builder unavailable: {exc}")
+                log(f"{name} skipped: {exc}")
+                continue
+            split.extend(D.Split(part.train, part.validation))
+            held[name] = part.heldout
+            log(f"{name}: {len(part.train)} train, {len(part.heldout)} held out ({time.time() - t:.0f} s)")
+    return DemoData(split, report, held, seen)
+
+
+def _data_key(s: DemoSettings) -> dict:
+    d = asdict(s)
+    for k in ("train", "minutes"):
+        d.pop(k)
+    return d
+
+
+def prepare_data(folder: Path, s: DemoSettings, log=print) -> DemoData:
+    """Build the data set (shuffled under the seed) into ``folder``, or reuse it when it was built
+    with the same data settings: train.txt, validation.txt, heldout.json, report.json."""
+    import random
+
+    folder = Path(folder)
+    key = _data_key(s)
+    meta = folder / "heldout.json"
+    if meta.is_file():
+        saved = json.loads(meta.read_text())
+        if saved.get("settings") == key:
+            log(f"reusing the data set in {folder}")
+            split = D.Split((folder / "train.txt").read_text().splitlines(),
+                            (folder / "validation.txt").read_text().splitlines())
+            report = D.BuildReport()
+            rep = json.loads((folder / "report.json").read_text())
+            report.read.update(rep["read"])
+            report.kept.update(rep["kept"])
+            report.sources.update(rep["sources"])
+            report.skipped = {k: __import__("collections").Counter(v) for k, v in rep["skipped"].items()}
+            held = {k: [tuple(x) if isinstance(x, list) else x for x in v] for k, v in saved["heldout"].items()}
+            return DemoData(split, report, held, set())
+    data = build_data(s, log)
+    random.Random(s.seed).shuffle(data.split.train)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.txt").write_text("\n".join(data.split.train) + "\n")
+    (folder / "validation.txt").write_text("\n".join(data.split.validation) + "\n")
+    (folder / "report.json").write_text(json.dumps(data.report.to_dict(), indent=1))
+    tmp = folder / "heldout.json.tmp"
+    tmp.write_text(json.dumps({"settings": key, "heldout": data.heldout}, indent=1))
+    tmp.replace(meta)
+    return data
+
+
+def data_hash(rows: list[str]) -> str:
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(r.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def run(out_dir: Path, settings: DemoSettings | None = None, log=print, install: Path | None = None,
+        evaluate: bool = True, n_eval_samples: int = 1000) -> dict:
+    """Build data, train, evaluate, export. Returns the summary written to ``out_dir/demo.json``."""
+
+    from training import evaluate as E
+    from training import export as X
+    from training import tokenizer as tk
+    from training.train import train
+
+    s = settings or DemoSettings()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(out_dir / "data", s, log)
+    tok_dir = out_dir / "tokenizer"
+    tokenizer = tk.train_bpe(data.split.train, s.vocab_size, tok_dir)
+    log(f"tokenizer: {len(tokenizer)} tokens")
+    cfg = s.train
+    cfg.seed = s.seed
+    cfg.max_seconds = s.minutes * 60
+
+    def progress(ev):
+        if "loss" in ev:
+            log(f"step {ev['step']}/{ev['steps']} loss {ev['loss']:.3f} {ev['tokens_per_s']:.0f} tok/s "
+                f"ETA {ev['eta_s'] / 60:.1f} min")
+        else:
+            log(f"step {ev['step']} validation loss {ev['val_loss']:.3f}")
+
+    res = train(cfg, data.split.train, data.split.validation, out_dir / "run", tokenizer=tokenizer,
+                on_progress=progress)
+    final = res.final_dir
+    if final is None:  # time limit: export the last checkpoint's weights
+        from training.train import export_final
+        from training import checkpoint as ckpt
+        from training.train import build_model
+
+        model, tokenizer, _ = build_model(cfg, tokenizer, False)
+        ckpt.load_weights(model, res.last_checkpoint)
+        final = export_final(model, tokenizer, cfg, out_dir / "run" / "final",
+                             {"train_loss": res.train_loss, "steps": res.step, "tokens_seen": res.tokens_seen})
+    summary = {
+        "settings": asdict(s), "status": res.status, "steps": res.step, "tokens_seen": res.tokens_seen,
+        "train_seconds": res.seconds, "tokens_per_s": res.tokens_per_s, "train_loss": res.train_loss,
+        "val_loss": res.val_loss, "data_sha256": data_hash(data.split.train),
+        "data_report": data.report.to_dict(), "rows": {"train": len(data.split.train),
+                                                        "validation": len(data.split.validation)},
+        "hf_dir": str(final),
+    }
+    if evaluate:
+        summary["metrics"] = E.evaluate_all(final, data.heldout, D.moses_smiles, n_samples=n_eval_samples,
+                                            seed=s.seed, log=log)
+    gguf = X.export(final, out_dir / f"{MODEL_NAME}-q8_0.gguf", quant="Q8_0", provenance={
+        "base": "scratch", "data_sha256": summary["data_sha256"], "hyperparameters": cfg.to_dict(),
+        "metrics": summary.get("metrics", {}), "steps": res.step, "tokens_seen": res.tokens_seen},
+        register=install is None, log=log)
+    summary["gguf"] = str(gguf)
+    (out_dir / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
+    if install is not None:
+        install.mkdir(parents=True, exist_ok=True)
+        target = install / gguf.name
+        target.write_bytes(gguf.read_bytes())
+        summary["installed"] = str(target)
+    return summary
