@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import random
-import shlex
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -260,7 +259,3 @@ class QtGeneratePanel(QWidget):
         if self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, 2**31 - 1))
         return req
-
-
-def quote(args: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in args)
