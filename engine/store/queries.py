@@ -229,7 +229,8 @@ def filters(q: ResultQuery, use_indexes: bool = True) -> list:
         conds.append(exists().where(and_(T.c.result_id == R.c.id, T.c.tag == tag)))
     if q.text:
         pattern = f"%{_like_escape(q.text)}%"
-        in_record = exists().where(PL.c.result_id == R.c.id, PL.c.record.like(pattern, escape="\\"))
+        # one pass over the records (an IN list), not a record look-up for every row
+        in_record = R.c.id.in_(select(PL.c.result_id).where(PL.c.record.like(pattern, escape="\\")))
         conds.append(or_(*(col.like(pattern, escape="\\") for col in (R.c.smiles, R.c.sequence, R.c.notes)),
                          in_record))
     if q.smiles_contains:
