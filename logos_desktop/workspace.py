@@ -117,6 +117,8 @@ class Workspace(QObject):
         added = []
         for obj in objs:
             item = Item(next(self._ids), obj, DEFAULT_STYLE.get(obj.kind, "ball-and-stick"))
+            if item.style == "trace" and obj.structure is not None and not item.is_big():
+                item.style = "tube"  # small enough for a smooth tube; big ones keep the line trace
             if obj.kind in ("complex", "protein") and obj.structure is not None:
                 item.pocket = set(self.ligand_pocket(item))
             self._items[item.id] = item

@@ -14,7 +14,7 @@ from logos_desktop.render.vtk_common import (
 )
 from logos_desktop.render.vtk_molecule import atom_actors
 
-STYLES = ("trace", "sticks", "spacefill")
+STYLES = ("trace", "tube", "sticks", "spacefill")
 WATERS = {"HOH", "WAT", "DOD", "H2O", "TIP", "TIP3", "SOL"}
 TRACE_ATOMS = {"CA": 4.3, "P": 7.8}  # atom name -> longest link (Å) between consecutive residues
 
@@ -86,6 +86,60 @@ def trace(table):
     return idx, seg
 
 
+def tube_actor(table, segs, colors, radius: float = 0.45, per_residue: int = 6):
+    """A smooth tube (spline through the trace atoms), one polyline per unbroken chain segment."""
+    from vtkmodules.util.numpy_support import numpy_to_vtk
+    from vtkmodules.vtkCommonCore import vtkPoints
+    from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+    from vtkmodules.vtkFiltersCore import vtkTubeFilter
+    from vtkmodules.vtkFiltersGeneral import vtkSplineFilter
+    from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
+
+    # chain the (a, b) links into runs a0-a1-a2-...
+    runs, current = [], []
+    for a, b in segs:
+        if current and current[-1] == a:
+            current.append(b)
+        else:
+            if len(current) > 1:
+                runs.append(current)
+            current = [a, b]
+    if len(current) > 1:
+        runs.append(current)
+    if not runs:
+        return None
+    pts = vtkPoints()
+    pts.SetData(numpy_to_vtk(np.ascontiguousarray(table.xyz, np.float32), deep=True))
+    lines = vtkCellArray()
+    for run in runs:
+        lines.InsertNextCell(len(run))
+        for i in run:
+            lines.InsertCellPoint(int(i))
+    pd = vtkPolyData()
+    pd.SetPoints(pts)
+    pd.SetLines(lines)
+    col = numpy_to_vtk(np.clip(np.asarray([colors[r[0]] for r in runs]) * 255, 0, 255).astype(np.uint8), deep=True)
+    col.SetName("colors")
+    pd.GetCellData().SetScalars(col)
+    spline = vtkSplineFilter()
+    spline.SetInputData(pd)
+    spline.SetSubdivideToLength()
+    spline.SetLength(3.8 / per_residue)
+    tube = vtkTubeFilter()
+    tube.SetInputConnection(spline.GetOutputPort())
+    tube.SetRadius(radius)
+    tube.SetNumberOfSides(10)
+    tube.CappingOn()
+    mapper = vtkPolyDataMapper()
+    mapper.SetInputConnection(tube.GetOutputPort())
+    mapper.SetColorModeToDirectScalars()
+    mapper.SetScalarModeToUseCellData()
+    actor = vtkActor()
+    actor.SetMapper(mapper)
+    actor.GetProperty().SetSpecular(0.2)
+    return actor
+
+
 def _colored_by_element(table, idx, carbon):
     colors = element_colors(table.atomic_numbers)
     carbons = idx[table.atomic_numbers[idx] == 6]
@@ -107,8 +161,12 @@ def build_protein(table, style: str = "trace", pocket=None) -> Layer:
         big = len(segs) > TUBE_LIMIT
         trace_actor = segments_actor(table.xyz, segs, ccol[segs[:, 0]], radius=None if big else 0.3,
                                      width=3.0 if big else 2.0)
-    if style == "trace":
-        if trace_actor is not None:
+    if style in ("trace", "tube"):
+        tube = tube_actor(table, segs, ccol) if style == "tube" and len(segs) else None
+        if tube is not None:
+            actors.append(tube)
+            standin = [trace_actor] if trace_actor is not None and len(segs) > 2000 else None
+        elif trace_actor is not None:
             actors.append(trace_actor)
         elif polymer.any():  # no CA/P atoms: show what there is
             actors += atom_actors(table, np.flatnonzero(polymer), "sticks")

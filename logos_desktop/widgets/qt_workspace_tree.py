@@ -10,8 +10,8 @@ COLUMNS = ("Name", "Kind", "Atoms", "Residues", "Sites")
 STYLES = {
     "molecule": ("ball-and-stick", "sticks", "spacefill"),
     "crystal": ("ball-and-stick", "sticks", "spacefill"),
-    "protein": ("trace", "sticks", "spacefill"),
-    "complex": ("trace", "sticks", "spacefill"),
+    "protein": ("trace", "tube", "sticks", "spacefill"),
+    "complex": ("trace", "tube", "sticks", "spacefill"),
     "sequence": (),
 }
 

@@ -49,7 +49,7 @@ def test_drop_several_files_lists_and_draws_them(window, qtbot, test_data):
 def test_each_view_style_draws(window, qtbot, test_data):
     mol = load(window, qtbot, test_data / "structures" / "1ia1_ligand.sdf")[0]
     prot = load(window, qtbot, test_data / "structures" / "1hvr.pdb")[0]
-    for item, styles in ((mol, ("ball-and-stick", "sticks", "spacefill")), (prot, ("trace", "sticks", "spacefill"))):
+    for item, styles in ((mol, ("ball-and-stick", "sticks", "spacefill")), (prot, ("tube", "trace", "sticks", "spacefill"))):
         window.workspace.set_visible(mol.id, item is mol)
         window.workspace.set_visible(prot.id, item is prot)
         for style in styles:
