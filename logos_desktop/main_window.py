@@ -24,11 +24,12 @@ from logos_desktop.widgets.qt_view3d import QtView3D
 from logos_desktop.widgets.qt_workspace_tree import STYLES, QtWorkspaceTree
 from logos_desktop.workspace import Workspace
 
-OPEN_FILTER = ("Structures (*.sdf *.sd *.mol *.mol2 *.xyz *.smi *.smiles *.pdb *.ent *.cif *.mmcif "
+OPEN_FILTER = ("Structures and projects (*.logos *.sdf *.sd *.mol *.mol2 *.xyz *.smi *.smiles *.pdb *.ent *.cif *.mmcif "
                "*.poscar *.vasp POSCAR* CONTCAR* *.fasta *.fa *.faa *.gz *.bz2);;All files (*)")
 EXPORT_FORMATS = {"molecule": "sdf", "protein": "pdb", "complex": "pdb", "crystal": "cif", "sequence": "fasta"}
 PROJECT_FORMATS = {"molecule": "sdf", "protein": "mmcif", "complex": "mmcif", "crystal": "cif", "sequence": "fasta"}
 RECENT_MAX = 10
+PROJECT_SUFFIXES = (".logos", ".db")
 
 
 class MainWindow(QMainWindow):
@@ -234,7 +235,40 @@ class MainWindow(QMainWindow):
         if paths:
             self.statusBar().showMessage(f"opening {len(paths)} file{'s' if len(paths) > 1 else ''}…")
             QApplication.processEvents()
-        return self.workspace.open_paths(paths)
+        projects = [p for p in paths if p.lower().endswith(PROJECT_SUFFIXES)]
+        added = []
+        for p in projects:
+            added += self.open_project_inputs(p)
+        return added + self.workspace.open_paths([p for p in paths if p not in projects])
+
+    def open_project_inputs(self, path: str) -> list:
+        """Load the structures stored in a project file (File › Save session) into the workspace;
+        the generation area, when installed, also opens the project for its results."""
+        from engine.structures import io
+
+        try:
+            from engine.store.project import Project
+
+            with Project.open(path) as p:
+                stored = [p.get_input(info.id) for info in p.inputs()]
+        except Exception as exc:  # noqa: BLE001 - a damaged or newer project is reported, never raised
+            self._load_failed(path, f"{path}: {exc}")
+            return []
+        added = []
+        for info in stored:
+            try:
+                objs = io.read_bytes(info.data, fmt=info.fmt, name=info.name)
+            except Exception as exc:  # noqa: BLE001
+                self._load_failed(path, f"{path}: stored input {info.name!r}: {exc}")
+                continue
+            for o in objs:
+                o.name = info.name
+            added += self.workspace.add_objects(objs)
+        gen = getattr(self, "generation", None)
+        if gen is not None and hasattr(gen, "open_project"):
+            gen.open_project(path)
+        self._loaded(path, len(added))
+        return added
 
     def open_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Open structures", "", OPEN_FILTER)

@@ -203,9 +203,14 @@ def test_export_structure_image_and_save_session(window, qtbot, test_data, tmp_p
 
     img = QImage(str(png))
     assert img.width() > 100 and img.height() > 100
+    load(window, qtbot, test_data / "structures" / "1hvr.pdb")
     project = tmp_path / "session.logos"
-    assert window.save_to_project(str(project)) == 1
-    assert project.exists() and project.stat().st_size > 0
+    assert window.save_to_project(str(project)) == 2
+    # the session comes back from the project file, in a fresh workspace
+    window.workspace.clear()
+    items = window.open_paths([project])
+    assert [(i.name, i.kind, i.summary()["atoms"]) for i in items] == [
+        ("TQ3", "molecule", 19), ("1hvr", "complex", 1890)]
 
 
 def test_window_image_composites_the_3d_view(window, qtbot, test_data):
