@@ -49,6 +49,14 @@ def test_hello_load_submit_results(client, tiny_llama_gguf):
                                                           sampling={"max_new_tokens": 24}))
              if e["type"] == "result"]
     assert sorted((r["index"], r["record"]) for r in again) == sorted((r["index"], r["record"]) for r in results)
+    # constrained decoding: the task's GBNF grammar makes every record well formed and closed
+    job = client.submit("molecule", n=3, seed=3, sampling={"max_new_tokens": 320}, grammar=True)
+    events = _job_events(client, job)
+    constrained = [e for e in events if e["type"] == "result"]
+    assert len(constrained) == 3, events[-1]
+    for r in constrained:
+        assert r["stop"] == "stop_token" and r["record"].endswith("<MoleculeE>")
+        assert r["record"].count("<MoleculeE>") == 1 and "<" not in r["record"][len("<MoleculeS>"):-len("<MoleculeE>")]
 
 
 def test_bad_requests_get_errors_and_the_engine_stays_up(client, tmp_path, tiny_llama_gguf):
@@ -136,6 +144,7 @@ def test_crash_restart_reloads_the_model(tiny_llama_gguf):
         c.close()
 
 
+@pytest.mark.slow
 def test_generate_cli_json_lines_same_seed_same_output(tmp_path, tiny_llama_gguf):
     import subprocess
     import sys
