@@ -35,7 +35,7 @@ BIG_LINKER = 80  # components over this many atoms get one bond-order attempt, a
 BRIDGE_SPAN = 5.0  # Å: a component binding metals further apart than this bridges an infinite node
 BOND_TOL = 0.40  # Å added to the sum of covalent radii (the CSD convention)
 OVERLAP = 0.60  # Å: closer atoms mean an unresolved disorder
-DEFAULT_TIMEOUT = 20.0
+DEFAULT_TIMEOUT = 10.0  # s per CIF, checked between steps (one bond-order search may overrun it)
 
 NONMETALS = frozenset({"H", "D", "He", "B", "C", "N", "O", "F", "Ne", "Si", "P", "S", "Cl", "Ar", "As", "Se",
                        "Br", "Kr", "Te", "I", "Xe", "At", "Rn", "Ge", "Sb"})
@@ -322,7 +322,7 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
         if key not in solved:
             if len(comp) > BIG_LINKER and deadline - time.monotonic() < 0.5 * DEFAULT_TIMEOUT:
                 raise FrameworkError(f"time limit: no time left for the bond orders of a {len(comp)}-atom linker")
-            solved[key] = _linker_smiles(g, comp, els, xyz, donors, metal_nbrs)
+            solved[key] = _linker_smiles(g, comp, els, xyz, donors, metal_nbrs, deadline)
         smi, why = solved[key]
         if smi is None:
             bad = f"linker {_formula_of([els[i] for i in comp])}: {'; '.join(why)}"
@@ -499,7 +499,7 @@ def _ring_sets(g, comp, els):
     return [c for c in nx.minimum_cycle_basis(h) if len(c) <= 8] if h.number_of_edges() < 400 else []
 
 
-def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs):
+def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs, deadline=None):
     """(canonical SMILES of the neutral parent linker, reasons) or (None, reasons)."""
     from rdkit import Chem
     from rdkit.Chem import rdDetermineBonds
@@ -574,11 +574,15 @@ def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs):
     last = ["bond orders not found"]
     found = []
     for extra in tries:
+        if deadline is not None and time.monotonic() > deadline:
+            last = ["time limit reached during the bond-order search"]
+            break
         mol, why = attempt(extra)
         if mol is None:
             last = why
             m = re.search(r"does not match input \((-?\d+)\)", " ".join(why))
-            if m and -8 <= int(m.group(1)) < 0 and len(comp) <= BIG_LINKER:
+            if (m and -8 <= int(m.group(1)) < 0 and len(comp) <= BIG_LINKER
+                    and (deadline is None or time.monotonic() < deadline)):
                 # the valence match found an anion: solve at that charge, then protonate to the parent
                 mol, why2 = attempt(extra, charge=int(m.group(1)))
                 if mol is None:
@@ -624,6 +628,52 @@ def _sanity(mol) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------
+# hard time bound
+
+
+def _child(conn, text, name, timeout):
+    try:
+        conn.send(decompose(text, name, timeout=timeout).to_dict())
+    except BaseException as exc:  # noqa: BLE001 - report, never hang the parent
+        conn.send({"name": name, "ok": False, "reasons": [f"{type(exc).__name__}: {exc}"]})
+    finally:
+        conn.close()
+
+
+def decompose_isolated(text: str, name: str = "framework", *, timeout: float = DEFAULT_TIMEOUT,
+                       hard_timeout: float = 30.0) -> Framework:
+    """``decompose`` in a child process that is killed after ``hard_timeout`` seconds: a strict bound
+    per CIF (RDKit's bond-order search cannot be interrupted in-process). For batch use (training)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    t0 = time.monotonic()
+    proc = ctx.Process(target=_child, args=(child, text, name, timeout), daemon=True)
+    proc.start()
+    child.close()
+    got = None
+    if parent.poll(hard_timeout):
+        try:
+            got = parent.recv()
+        except EOFError:
+            got = None
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5)
+    fw = Framework(name)
+    if got is None:
+        fw.reasons = [f"hard time limit: no result within {hard_timeout:.0f} s (process stopped)"]
+    else:
+        fw.ok, fw.metal, fw.linkers = got.get("ok", False), got.get("metal", ""), got.get("linkers", [])
+        fw.record, fw.reasons, fw.warnings = got.get("record"), got.get("reasons", []), got.get("warnings", [])
+        fw.nodes = [MetalNode(n["formula"], {}, n["dimension"], n["count"]) for n in got.get("nodes", [])]
+        fw.failed_linkers = 0 if got.get("decomposed") is None else int(got["decomposed"] and not fw.linkers)
+    fw.seconds = time.monotonic() - t0
+    return fw
+
+
+# ------------------------------------------------------------------------------------------------
 # CoRE MOF access
 
 
@@ -654,13 +704,21 @@ def iter_core_mof(subset: str = "2019-ASR", limit: int | None = None, every: int
                 return
 
 
+def _warm_file():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2] / "tests" / "data" / "structures" / "FUDQIF_clean.cif"
+
+
 def report(n: int = 500, every: int = 24, subset: str = "2019-ASR", timeout: float = DEFAULT_TIMEOUT,
-           out=None, progress=None) -> dict:
-    """Decompose ``n`` CoRE MOF CIFs (every ``every``-th of the subset) and count the outcomes."""
+           out=None, progress=None, hard_timeout: float = 30.0) -> dict:
+    """Decompose ``n`` CoRE MOF CIFs (every ``every``-th of the subset) and count the outcomes; each
+    CIF runs in a child process stopped after ``hard_timeout`` seconds."""
     rows = []
     t0 = time.monotonic()
+    decompose(_warm_file(), "warm-up")  # imports loaded once, before the children fork
     for name, text in iter_core_mof(subset, limit=n, every=every):
-        fw = decompose(text, name, timeout=timeout)
+        fw = decompose_isolated(text, name, timeout=timeout, hard_timeout=hard_timeout)
         rows.append(fw.to_dict())
         if progress:
             progress(len(rows), fw)

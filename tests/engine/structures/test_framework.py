@@ -82,3 +82,12 @@ def test_core_mof_sample_rates():
             assert codec.decode(r.record).valid
         else:
             assert r.reasons  # a failure always says why
+
+
+def test_isolated_decomposition_has_a_hard_time_bound():
+    text = (DATA / "FUDQIF_clean.cif").read_text()
+    fw = F.decompose_isolated(text, "FUDQIF", hard_timeout=120)
+    assert fw.ok and fw.linkers == ["c1cnccn1"] and fw.metal == "rod[ZnF6Si(N)4]"
+    stopped = F.decompose_isolated(text, "FUDQIF", hard_timeout=0.01)
+    assert not stopped.ok and stopped.reasons[0].startswith("hard time limit")
+    assert stopped.seconds < 10
