@@ -166,3 +166,18 @@ def test_generate_cli_json_lines_same_seed_same_output(tmp_path, tiny_llama_gguf
     bad = subprocess.run(cmd[:-2] + ["--input", str(tmp_path / "x.pdb"), "--task", "ligand"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "x.pdb: no such file" in bad.stderr
+
+
+def test_qwen3_model_binding_site_job(client, tiny_qwen3_gguf, test_data):
+    ev = client.load_model_wait(str(tiny_qwen3_gguf), n_ctx=4096, n_threads=1)
+    assert ev["architecture"] == "qwen3"
+    job = client.submit("binding-site", inputs={"file": str(test_data / "structures" / "1hvr.pdb")},
+                        options={"chain": "A"}, n=2, seed=1, sampling={"max_new_tokens": 40})
+    events = _job_events(client, job)
+    started = next(e for e in events if e["type"] == "started")
+    assert started["prompt"].startswith("<ProteinS>PQVTLWQRPLVTIKIGGQLKEALLDTGADDTVLE")
+    assert started["prompt"].endswith("<ProteinE><Search><ProteinS>")
+    results = [e for e in events if e["type"] == "result"]
+    assert len(results) == 2 and events[-1]["status"] == "finished"
+    for r in results:  # a random model rarely reproduces the sequence: the reasons say so
+        assert r["valid"] or r["reasons"]
