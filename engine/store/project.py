@@ -493,11 +493,21 @@ class Project:
                 rid = next_id + i
                 scores = {}
                 for name, value in (row.get("scores") or {}).items():
-                    name = str(name)
-                    value = _json_value(value)
-                    scores[name] = value
-                    if value is not None and not isinstance(value, (str, bool)):
+                    if type(name) is not str:
+                        name = str(name)
+                    kind = type(value)
+                    if kind is float:  # the common case, inline: NaN and infinity become None
+                        if value - value == 0.0:
+                            score_values.append((rid, name, value))
+                        else:
+                            value = None
+                    elif kind is int:
                         score_values.append((rid, name, value))
+                    else:
+                        value = _json_value(value)
+                        if value is not None and not isinstance(value, (str, bool)):
+                            score_values.append((rid, name, value))
+                    scores[name] = value
                 objects = row.get("objects")
                 rating = row.get("rating")
                 if rating is not None and not (isinstance(rating, int) and 0 <= rating <= 5):
