@@ -239,7 +239,11 @@ class MainWindow(QMainWindow):
         added = []
         for p in projects:
             added += self.open_project_inputs(p)
-        return added + self.workspace.open_paths([p for p in paths if p not in projects])
+        for p in paths:  # one by one: the tree and the views update after each file
+            if p not in projects:
+                added += self.workspace.open_paths([p])
+                QApplication.processEvents()
+        return added
 
     def open_project_inputs(self, path: str) -> list:
         """Load the structures stored in a project file (File › Save session) into the workspace;
