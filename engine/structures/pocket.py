@@ -178,16 +178,21 @@ def contact_residues(st, ligand_xyz: np.ndarray, cutoff: float = DEFAULT_CUTOFF,
     ligand_xyz = np.asarray(ligand_xyz, float).reshape(-1, 3)
     if len(ligand_xyz) == 0:
         raise PocketError("the ligand has no heavy atoms")
+    lo, hi = ligand_xyz.min(0) - cutoff - 1e-6, ligand_xyz.max(0) + cutoff + 1e-6
     tree = cKDTree(ligand_xyz)
     out = []
     for cname, residues in chain_residues(st).items():
         for idx, res in enumerate(residues):
             if exclude is not None and res is exclude:
                 continue
-            xyz = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in res if _heavy(a)], float).reshape(-1, 3)
-            if not len(xyz):
+            xyz = [(a.pos.x, a.pos.y, a.pos.z) for a in res if _heavy(a)]
+            if not xyz:
                 continue
-            d, _ = tree.query(xyz, k=1, distance_upper_bound=cutoff + 1e-9)
+            xyz = np.array(xyz, float)
+            near = np.all((xyz >= lo) & (xyz <= hi), axis=1)  # cheap box test before the tree
+            if not near.any():
+                continue
+            d, _ = tree.query(xyz[near], k=1, distance_upper_bound=cutoff + 1e-9)
             dmin = float(np.min(d))
             if dmin <= cutoff:
                 out.append(PocketResidue(cname, res.seqid.num, res.name, res.seqid.icode.strip(),
