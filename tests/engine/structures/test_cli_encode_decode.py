@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from engine.grammar import codec
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "structures"
@@ -32,6 +34,7 @@ def test_encode_complex_json_has_the_contract_fields():
     assert marked == len(row["pocket_residues"])
 
 
+@pytest.mark.slow
 def test_encode_granularity_cutoff_and_named_ligand():
     plain = logos("encode", str(DATA / "1hvr.pdb"), "--granularity", "plain")
     assert plain.returncode == 0 and "<PocketS>" not in plain.stdout and plain.stdout.count("<ProteinS>") == 2
@@ -53,6 +56,7 @@ def test_encode_molecules_material_sequence():
     assert fasta.returncode == 0 and fasta.stdout.startswith("<ProteinS>MKRVVVDPVTRIEGHLRIEIMVDEETGQ")
 
 
+@pytest.mark.slow
 def test_encode_errors_are_one_line_exit_2():
     cases = [
         ("encode", "/definitely/not/here.pdb"),
