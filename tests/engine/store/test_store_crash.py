@@ -1,5 +1,5 @@
 """A process writing results is killed with SIGKILL mid-run: the file is sound and every row whose
-add_result had returned is there, intact."""
+add_result had returned is there, intact. Meanwhile another process reads each row as it lands."""
 
 from __future__ import annotations
 
@@ -46,11 +46,14 @@ def _run_and_kill(path: Path, start: int, n_lines: int) -> tuple[int, dict[int, 
         assert first.startswith("run "), first
         run_id = int(first.split()[1])
         committed: dict[int, int] = {}
-        while len(committed) < n_lines:
-            line = proc.stdout.readline()
-            assert line, "the writer stopped early"
-            rid, i = map(int, line.split())
-            committed[rid] = i
+        with Project.open(path) as reader:  # the GUI's side: reads while the engine writes
+            while len(committed) < n_lines:
+                line = proc.stdout.readline()
+                assert line, "the writer stopped early"
+                rid, i = map(int, line.split())
+                committed[rid] = i
+                if len(committed) % 10 == 0:  # a row is visible to another process once add_result returned
+                    assert reader.get_result(rid).objects == {"i": i}
         proc.send_signal(signal.SIGKILL)  # mid-run: the writer is in its loop, often inside a write
         proc.wait(timeout=30)
     finally:

@@ -29,16 +29,37 @@ def test_head_revision_is_the_models_revision():
     assert migrate.known_revisions()[-1] == schema.HEAD_REVISION
 
 
-def test_revisions_build_exactly_the_models(tmp_path):
-    """Alembic's autogenerate comparison finds no difference between a new file and schema.py."""
+def _schema_diff(p: Project) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    with p.session() as conn:
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), schema.metadata)
+
+
+def _indexes(p: Project) -> set[tuple[str, str]]:
+    with p.session() as conn:
+        return set(conn.exec_driver_sql(
+            "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all())
+
+
+def test_revisions_build_exactly_the_models(tmp_path):
+    """Alembic's autogenerate comparison finds no difference between a new file and schema.py."""
     with Project.open(tmp_path / "fresh.logos", create=True) as p:
+        assert _schema_diff(p) == []
         with p.session() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                    schema.metadata)
-    assert diff == []
+            ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'result_scores'").scalar()
+        assert "WITHOUT ROWID" in ddl
+
+
+def test_upgraded_file_has_the_same_schema_as_a_new_one(tmp_path):
+    kept = next(k for k in KEPT if "v0.1.0.a" in k.name)
+    shutil.copyfile(kept, tmp_path / "old.logos")
+    with Project.open(tmp_path / "old.logos") as old, Project.open(tmp_path / "new.logos", create=True) as new:
+        assert _schema_diff(old) == []
+        assert _indexes(old) == _indexes(new)
+        with old.session() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
 
 
 def test_kept_files_exist_for_the_first_revision():
