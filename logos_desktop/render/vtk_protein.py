@@ -200,8 +200,7 @@ def build_protein(table, style: str = "trace", pocket=None) -> Layer:
         standin = [trace_actor]
     pickable = np.unique(pickable.astype(int))
     radii = np.maximum(0.6, vdw_radii(table.atomic_numbers[pickable]) * (1.0 if style == "spacefill" else 0.4))
-    n_res = len(set(residue_keys(table))) if len(table) < 300000 else 0
-    desc = f"{len(table)} atoms, {n_res} residues, {style}; ligand atoms {int(ligand.sum())}; pocket residues {len(pocket or ())}"
+    desc = f"{len(table)} atoms, {style}; ligand atoms {int(ligand.sum())}; pocket residues {len(pocket or ())}"
     return Layer(actors=actors, standin=standin, pickable=pickable, pick_radii=radii, description=desc)
 
 

@@ -186,6 +186,12 @@ def test_big_structure_first_frame_is_a_trace_then_full_detail(window, qtbot, te
         assert not any(a.GetVisibility() for a in layer.actors)
     window.view3d._drag_ended()
     assert all(a.GetVisibility() for a in layer.actors)
+    # closing the window leaves no worker thread behind
+    import threading
+
+    window.close()
+    assert window.workspace._pool is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("atom-table")]
 
 
 def test_export_structure_image_and_save_session(window, qtbot, test_data, tmp_path):
