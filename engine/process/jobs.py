@@ -21,6 +21,7 @@ from engine.tasks.registry import get_task
 from engine.tasks.scoring import RunTracker, reference_set
 
 Emit = Callable[[dict], None]
+PROMPT_PROGRESS_MIN = 256  # prompts longer than this (tokens) report their evaluation
 
 
 @lru_cache(maxsize=16)
@@ -128,10 +129,22 @@ def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
             return
         last[0] = now
         tps = tokens / seconds if seconds > 0 else 0.0
-        eta = (seconds / done * (total - done)) if done else None
-        emit(event("progress", job=job, done=done, total=total, tokens=tokens,
+        # by finished samples when there are some; else an upper bound from the token budget
+        etas = []
+        if done:
+            etas.append(seconds / done * (total - done))
+        if tps > 0:
+            etas.append(max(0.0, total * params.max_new_tokens - tokens) / tps)
+        eta = min(etas) if etas else None
+        emit(event("progress", job=job, stage="generate", done=done, total=total, tokens=tokens,
                    tokens_per_s=round(tps, 1), eta_s=round(eta, 1) if eta is not None else None,
                    elapsed_s=round(now - t0, 2)))
+
+    def on_prompt(done_tokens: int, total_tokens: int) -> None:
+        if total_tokens > PROMPT_PROGRESS_MIN:
+            emit(event("progress", job=job, stage="prompt", done=0, total=n, prompt_done=done_tokens,
+                       prompt_total=total_tokens, tokens=0, tokens_per_s=0.0, eta_s=None,
+                       elapsed_s=round(time.perf_counter() - t0, 2)))
 
     def on_sample(sample) -> None:
         cand = task.evaluate(sample.text, prompt)
@@ -154,7 +167,7 @@ def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
         _, stats = runtime.generate(prompt.text, n, params, seed, stop_ids=stop_ids,
                                     stop_count=prompt.stop_count, stop_texts=stop_texts,
                                     grammar=grammar, cancel=cancel, on_sample=on_sample,
-                                    on_progress=on_progress)
+                                    on_progress=on_progress, on_prompt=on_prompt)
     except Cancelled:
         status = "cancelled"
     except Exception as exc:

@@ -22,7 +22,9 @@ Events
   load_progress {id, fraction}
   accepted     {id, job, position}            (queued)
   started      {job, task, prompt, command, n, seed, sampling, run_id?}
-  progress     {job, done, total, tokens, tokens_per_s, eta_s}
+  progress     {job, stage: prompt|generate, done, total, tokens, tokens_per_s, eta_s,
+                prompt_done?, prompt_total?}  (eta_s: by finished samples, or an upper bound
+                from the token budget before the first one finishes)
   result       {job, index, seed, record, objects, valid, reasons, ppl, scores, stop, n_tokens, result_id?}
   finished     {job, status: finished|cancelled|failed, error?, summary?, stats?}
   status       {id, model, queue, running, protocol}

@@ -367,11 +367,13 @@ class Runtime:
                  cancel: threading.Event | None = None, score_prompt: bool = True,
                  on_sample: Callable[[Sample], None] | None = None,
                  on_progress: Callable[[int, int, int, float], None] | None = None,
+                 on_prompt: Callable[[int, int], None] | None = None,
                  ) -> tuple[list[Sample], GenerationStats]:
         """Generate ``n`` samples of one prompt. ``stop_ids``: token ids that close the record;
         generation stops after ``stop_count`` of them. ``stop_texts``: text stops, for closing tags
         that are not one token. ``on_sample`` is called as each sample finishes; ``on_progress``
-        with (samples done, n, tokens generated, seconds) after each step."""
+        with (samples done, n, tokens generated, seconds) after each step; ``on_prompt`` with
+        (prompt tokens evaluated, prompt tokens) after each prompt chunk."""
         if not self.loaded:
             raise RuntimeError("no model loaded")
         params = params or SamplingParams()
@@ -400,13 +402,13 @@ class Runtime:
         try:
             self._set_abort(True)
             return self._generate(ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar,
-                                  cancel, score_prompt, on_sample, on_progress, stats, mem)
+                                  cancel, score_prompt, on_sample, on_progress, stats, mem, on_prompt)
         finally:
             watcher.stop()
             self._set_abort(False)
 
     def _generate(self, ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar, cancel,
-                  score_prompt, on_sample, on_progress, stats, mem):
+                  score_prompt, on_sample, on_progress, stats, mem, on_prompt=None):
         ll = self._ll
         n_prompt = len(ptoks)
         n_ctx = self.n_ctx
@@ -433,6 +435,8 @@ class Runtime:
                     prompt_lp += float(log_softmax_at(rows[:k], nxt).sum())
             if is_last:
                 last_row = np.array(rows[-1], dtype=np.float32, copy=True)
+            if on_prompt is not None:
+                on_prompt(start + len(part), n_prompt)
         stats.prompt_s = time.perf_counter() - t0
         n_prompt_scored = n_prompt - 1 if score_prompt else 0
 

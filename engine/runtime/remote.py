@@ -94,7 +94,8 @@ class RemoteRuntime:
                  stop_ids: Iterable[int] = (), stop_count: int = 1, stop_texts: Iterable[str] = (),
                  grammar: str | None = None, cancel: threading.Event | None = None,
                  score_prompt: bool = True, on_sample: Callable[[Sample], None] | None = None,
-                 on_progress: Callable[[int, int, int, float], None] | None = None):
+                 on_progress: Callable[[int, int, int, float], None] | None = None,
+                 on_prompt: Callable[[int, int], None] | None = None):
         params = params or SamplingParams()
         params.check()
         if not isinstance(prompt, str):
