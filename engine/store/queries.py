@@ -302,9 +302,12 @@ def page_ids(conn: Connection, q: ResultQuery) -> list[int]:
         # the score index (name, value, result_id) drives the walk, results are looked up by id,
         # and the walk stops after offset + limit matches (no sort of every match)
         joined = sc.join(R, R.c.id == sc.c.result_id)
-        stmt = select(R.c.id).select_from(joined).where(sc.c.name == name, *filters(q, use_indexes=False))
-        stmt = stmt.order_by(*( (sc.c.value.desc(), sc.c.result_id.desc()) if q.descending
-                                else (sc.c.value.asc(), sc.c.result_id.asc())))
+        if conds:
+            stmt = select(R.c.id).select_from(joined).where(sc.c.name == name, *filters(q, use_indexes=False))
+        else:  # no filter: the index alone answers (an offset skips index entries, not rows)
+            stmt = select(sc.c.result_id).where(sc.c.name == name)
+        stmt = stmt.order_by(*((sc.c.value.desc(), sc.c.result_id.desc()) if q.descending
+                               else (sc.c.value.asc(), sc.c.result_id.asc())))
         with_value = stmt
         without = _ordered(q, conds + [~R.c.id.in_(select(S.c.result_id).where(S.c.name == name))], None)
         count_with = select(func.count()).select_from(joined).where(sc.c.name == name, *conds)
