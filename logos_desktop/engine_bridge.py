@@ -53,6 +53,7 @@ class EngineBridge(QObject):
         self._local: queue.Queue = queue.Queue()  # events made by the bridge's own threads
         self._ids = itertools.count(1)
         self.jobs_in_flight: set[str] = set()
+        self.crashes = 0  # crashes of the current client
         self._timer = QTimer(self)
         self._timer.setInterval(poll_ms)
         self._timer.timeout.connect(self._drain)
@@ -68,6 +69,7 @@ class EngineBridge(QObject):
         except Exception as exc:  # noqa: BLE001
             self._set_state("crashed", f"engine process: cannot start ({exc})")
             return
+        self.crashes = 0
         self._timer.start()
         self._in_thread(self.client.start, "engine-start")
 
@@ -226,8 +228,9 @@ class EngineBridge(QObject):
             why = f"engine process: the process stopped unexpectedly (exit code {rc})"
             if tail:
                 why += " — " + " | ".join(tail)
+            self.crashes += 1  # the client restarts on its own until max_restarts crashes
             restarting = getattr(self.client, "auto_restart", False) and \
-                getattr(self.client, "restarts", 0) < getattr(self.client, "max_restarts", 0)
+                self.crashes <= getattr(self.client, "max_restarts", 0)
             self.model = None
             self._set_state("crashed", why + ("; restarting it…" if restarting else
                                               "; not restarted again (Models > Restart engine)"))

@@ -68,3 +68,27 @@ def test_model_that_fails_to_load_is_reported(qtbot, bridge, tmp_path):
     assert failed.args[0] == str(bad)
     assert failed.args[1]
     assert bridge.model is None
+
+
+def test_repeated_crashes_stop_the_restarts_until_asked(qtbot):
+    from engine.process.client import EngineClient
+
+    bridge = EngineBridge(client_factory=lambda: EngineClient(max_restarts=1))
+    states = []
+    bridge.stateChanged.connect(lambda s, m: states.append((s, m)))
+    try:
+        bridge.start()
+        qtbot.waitUntil(lambda: bridge.ready, timeout=60000)
+        first = bridge.client.proc.pid
+        os.kill(first, signal.SIGKILL)
+        qtbot.waitUntil(lambda: bridge.ready and bridge.client.proc.pid != first, timeout=60000)
+        second = bridge.client.proc.pid
+        os.kill(second, signal.SIGKILL)
+        qtbot.waitUntil(lambda: "not restarted again" in bridge.state_message, timeout=20000)
+        qtbot.wait(1500)
+        assert bridge.state == "crashed" and not bridge.client.alive
+        bridge.restart()  # Models > Restart engine
+        qtbot.waitUntil(lambda: bridge.ready, timeout=60000)
+        assert bridge.client.alive and bridge.client.proc.pid not in (first, second)
+    finally:
+        bridge.stop()
