@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -36,7 +35,8 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
                 pragmas: dict | None = None) -> Engine:
     """An Engine on one project file. ``pragmas``: extra per-connection pragmas (tests)."""
     path = Path(path).resolve()
-    uri = f"file:{quote(str(path))}" + ("?mode=ro" if read_only else "?mode=rw")
+    # file:///C:/... on Windows, file:///home/... elsewhere; '?', '#', '%' and spaces escaped
+    uri = path.as_uri() + ("?mode=ro" if read_only else "?mode=rw")
 
     def creator():
         # isolation_level=None: the driver never begins transactions on its own; we do.

@@ -693,7 +693,7 @@ def _file_size(path: Path) -> int:
 
 def _has_no_tables(path: Path) -> bool:
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
         try:
             return con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
         finally:

@@ -137,3 +137,15 @@ def test_empty_strings_are_stored_as_missing(tmp_path):
                                         reasons=["empty record"]))
         assert row.smiles is None and row.sequence is None and row.cif is None
         assert p.query_results(ResultQuery(has=["smiles"])).total == 0
+
+
+def test_paths_with_spaces_and_uri_characters(tmp_path):
+    folder = tmp_path / "my results #1 ?% ü"
+    folder.mkdir()
+    path = folder / "screen 50%.logos"
+    with Project.open(path, create=True) as p:
+        run = p.start_run("molecule", "<MoleculeS>", {}, None)
+        p.add_result(run, "<MoleculeS>CCO<MoleculeE>", smiles="CCO")
+    assert sorted(x.name for x in folder.iterdir()) == ["screen 50%.logos"]
+    with Project.open(path) as p:
+        assert p.query_results().rows[0].smiles == "CCO"
