@@ -516,7 +516,21 @@ class GenerationController(QObject):
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802
         if obj is self.window and ev.type() == QEvent.Type.Close:
             self.shutdown()
+        elif obj is self.window and ev.type() == QEvent.Type.Drop and ev.mimeData().hasUrls():
+            paths = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+            projects = [p for p in paths if p.lower().endswith(PROJECT_SUFFIX)]
+            if projects:  # a dropped project opens in the results table; the rest go to the workspace
+                others = [p for p in paths if p not in projects]
+                ev.acceptProposedAction()
+                QTimer.singleShot(0, lambda: self._open_dropped(projects, others))
+                return True
         return False
+
+    def _open_dropped(self, projects: list[str], others: list[str]) -> None:
+        for p in projects:
+            self.open_project(p)
+        if others:
+            self.window.open_paths(others)
 
     def shutdown(self) -> None:
         """Stop the engine process and close the project (on window close)."""

@@ -126,3 +126,13 @@ def test_multi_select_compares_rows(qtbot, window):
     html = gen.provenance.text.toHtml()
     assert html.count("data:image/png;base64") == 3 and "qed" in html
     assert not gen.provenance.rerun_button.isEnabled()
+
+
+def test_dropping_a_project_opens_it_and_structures_go_to_the_workspace(qtbot, window, test_data):
+    from tests.fixtures.gui_workspace import drop_files
+
+    w, gen, path = window
+    gen.close_project()
+    drop_files(w, qtbot, [path, test_data / "structures" / "1ia1_ligand.sdf"])
+    qtbot.waitUntil(lambda: gen.project is not None and len(w.workspace.items()) == 1, timeout=10000)
+    assert gen.results.model.rowCount() == 3 and not w.error_log
