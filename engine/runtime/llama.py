@@ -33,7 +33,7 @@ import numpy as np
 
 from engine.runtime.gguf_facts import ModelFileError, read_facts
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
-from engine.runtime.sampling import SamplingParams, sample_row, sample_seed
+from engine.runtime.sampling import SamplingParams, sample_batch, sample_seed
 
 PROMPT_CHUNK = 128  # prompt tokens per llama_decode when every prompt token's logits are needed
 
@@ -482,23 +482,26 @@ class Runtime:
                     if cancel.is_set():
                         raise Cancelled("cancelled")
                     # sample one token per live sequence from its row
-                    rows64 = rows.astype(np.float64)
-                    mx = rows64.max(axis=1)
-                    lse = mx + np.log(np.exp(rows64 - mx[:, None]).sum(axis=1))
+                    mx = rows.max(axis=1)
+                    lse = mx + np.log(np.exp(rows - mx[:, None]).sum(axis=1, dtype=np.float64))
                     still = []
-                    still_rows = []
+                    masks = [self._grammar_mask(sq.grammar, rows[j]) if sq.grammar is not None else None
+                             for j, sq in enumerate(live)]
+                    picks = []
                     for j, sq in enumerate(live):
-                        row = rows[j]
-                        mask = self._grammar_mask(sq.grammar, row) if sq.grammar is not None else None
-                        if mask is not None and not mask.any():
+                        if masks[j] is not None and not masks[j].any():  # grammar admits nothing more
                             self._finish(sq, "grammar", n_prompt_scored, prompt_lp, samples, on_sample)
                             done += 1
-                            continue
-                        tok = sample_row(row, sq.seen_arr(), params, sq.rng, mask)
-                        if mask is not None and not mask[tok]:
-                            tok = int(np.flatnonzero(mask)[np.argmax(row[mask])])
+                        else:
+                            picks.append(j)
+                    toks = sample_batch(rows[picks], [live[j].seen_arr() for j in picks], params,
+                                        [live[j].rng for j in picks],
+                                        [masks[j] for j in picks] if grammar else None) if picks else []
+                    for j, tok in zip(picks, toks):
+                        sq = live[j]
+                        tok = int(tok)
                         sq.tokens.append(tok)
-                        sq.logprobs.append(float(rows64[j, tok] - lse[j]))
+                        sq.logprobs.append(float(rows[j, tok]) - float(lse[j]))
                         sq.add_seen(tok)
                         if sq.grammar is not None:
                             ll.llama_sampler_accept(sq.grammar, tok)

@@ -137,11 +137,80 @@ def distribution(row: np.ndarray, seen: np.ndarray, params: SamplingParams,
     return cand, probs
 
 
+def _draw(probs: np.ndarray, u: float) -> int:
+    """Inverse-CDF draw (the procedure numpy's Generator.choice uses with ``p``)."""
+    cdf = np.cumsum(probs)
+    cdf /= cdf[-1]
+    return min(int(np.searchsorted(cdf, u, side="right")), probs.size - 1)
+
+
 def sample_row(row: np.ndarray, seen: np.ndarray, params: SamplingParams,
                rng: np.random.Generator, mask: np.ndarray | None = None) -> int:
-    """Draw one token from one row of logits with the sequence's own generator."""
+    """Draw one token from one row of logits with the sequence's own generator (one uniform per
+    draw, as :func:`sample_batch` does, so both give the same token for the same generator state)."""
     cand, probs = distribution(row, seen, params, mask)
-    return int(cand[rng.choice(cand.size, p=probs)]) if cand.size > 1 else int(cand[0])
+    if params.temperature == 0:
+        return int(cand[0])
+    return int(cand[_draw(probs, rng.random())])
+
+
+def sample_batch(rows: np.ndarray, seen: list[np.ndarray], params: SamplingParams,
+                 rngs: list[np.random.Generator], masks: list | None = None) -> np.ndarray:
+    """One token per row of ``rows`` (N, V), vectorised over the batch: the same distribution as
+    :func:`distribution` row by row (candidates ordered by score, then token id) and the same
+    draw as :func:`sample_row`."""
+    n, vocab = rows.shape
+    scores = np.array(rows, dtype=np.float32, copy=True)
+    rp = params.repetition_penalty
+    if rp != 1.0:
+        lens = [len(x) for x in seen]
+        if sum(lens):
+            r_idx = np.repeat(np.arange(n), lens)
+            c_idx = np.concatenate([np.asarray(x, dtype=np.int64) for x in seen])
+            vals = scores[r_idx, c_idx]
+            scores[r_idx, c_idx] = np.where(vals < 0, vals * rp, vals / rp)
+    if masks is not None:
+        for j, m in enumerate(masks):
+            if m is not None:
+                scores[j, ~m] = -np.inf
+    if params.temperature == 0:
+        return scores.argmax(axis=1)
+    scores /= np.float32(params.temperature)
+    k = params.top_k if 0 < params.top_k < vocab else vocab
+    kk = min(vocab, k + 16)  # room for ties at the k-th score
+    if kk < vocab:
+        idx = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    else:
+        idx = np.broadcast_to(np.arange(vocab), (n, vocab))
+    vals = np.take_along_axis(scores, idx, axis=1).astype(np.float64)
+    order = np.lexsort((idx, -vals), axis=1)
+    cand = np.take_along_axis(idx, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    kth = vals[:, k - 1:k]
+    keep = (vals >= kth) & np.isfinite(vals)
+    probs = np.where(keep, np.exp(vals - vals[:, :1]), 0.0)
+    probs /= probs.sum(axis=1, keepdims=True)
+    if params.top_p < 1.0:
+        cum = np.cumsum(probs, axis=1)
+        reach = cum >= params.top_p
+        count = keep.sum(axis=1)
+        first = np.where(reach.any(axis=1), reach.argmax(axis=1) + 1, count)
+        first = np.clip(first, 1, count)
+        probs = np.where(np.arange(probs.shape[1])[None, :] < first[:, None], probs, 0.0)
+        probs /= probs.sum(axis=1, keepdims=True)
+    if params.min_p > 0:
+        probs = np.where(probs >= params.min_p * probs[:, :1], probs, 0.0)
+        probs /= probs.sum(axis=1, keepdims=True)
+    out = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        if kk < vocab and keep[j].all():  # more ties than the margin: exact per-row path
+            out[j] = sample_row(rows[j], np.asarray(seen[j]), params, rngs[j],
+                                masks[j] if masks is not None else None)
+            continue
+        row_p = probs[j]
+        last = int(np.flatnonzero(row_p)[-1]) + 1 if row_p.any() else 1
+        out[j] = cand[j, _draw(row_p[:last], rngs[j].random())]
+    return out
 
 
 def sample_seed(seed: int, index: int) -> int:

@@ -86,3 +86,28 @@ def test_seeded_draws_repeat_and_differ_between_samples():
     assert a == b
     assert len(set(a)) > 1
     assert sample_seed(7, 0) != sample_seed(7, 1) != sample_seed(8, 0)
+
+
+@pytest.mark.parametrize("params", [
+    SamplingParams(),
+    SamplingParams(temperature=0.8, top_k=5, top_p=0.5, repetition_penalty=1.3),
+    SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.1, repetition_penalty=1.0),
+    SamplingParams(temperature=0.0),
+])
+def test_batch_sampler_draws_what_the_row_sampler_draws(params):
+    from engine.runtime.sampling import sample_batch
+
+    rng = np.random.default_rng(3)
+    n, vocab = 12, 700
+    rows = (rng.standard_normal((n, vocab)) * 3).astype(np.float32)
+    rows[0, :60] = rows[0, 0]  # a row full of ties at the top
+    seen = [np.unique(rng.integers(0, vocab, size=int(rng.integers(0, 50)))) for _ in range(n)]
+    masks = [None] * n
+    masks[2] = np.zeros(vocab, dtype=bool)
+    masks[2][[5, 9, 11]] = True
+    for step in range(5):
+        a = sample_batch(rows, seen, params, [np.random.default_rng(sample_seed(step, j)) for j in range(n)], masks)
+        b = [sample_row(rows[j], seen[j], params, np.random.default_rng(sample_seed(step, j)), masks[j])
+             for j in range(n)]
+        assert a.tolist() == b
+        assert a[2] in (5, 9, 11)
