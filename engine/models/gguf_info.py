@@ -34,8 +34,9 @@ class _Truncated(Exception):
 
 
 class _Stream:
-    def __init__(self, fh: BinaryIO):
+    def __init__(self, fh: BinaryIO, path: Path | None = None):
         self.fh = fh
+        self.path = path  # named in every error
 
     def read(self, n: int) -> bytes:
         data = self.fh.read(n)
@@ -49,7 +50,7 @@ class _Stream:
     def string(self) -> str:
         n = self.unpack("<Q")
         if n > 1 << 30:
-            raise ModelFileError(None, f"string length {n} is implausible")
+            raise ModelFileError(self.path, f"string length {n} is implausible: corrupt header")
         return self.read(n).decode("utf-8", errors="replace")
 
     def value(self, vtype: int):
@@ -65,7 +66,7 @@ class _Stream:
                 raw = self.read(size * n)
                 return list(struct.unpack(f"<{n}{fmt[1]}", raw)) if n else []
             return [self.value(itype) for _ in range(n)]
-        raise ModelFileError(None, f"unknown value type {vtype}")
+        raise ModelFileError(self.path, f"unknown value type {vtype}: corrupt header")
 
 
 @dataclass
@@ -109,7 +110,7 @@ def read_header(path: str | Path) -> GGUFHeader:
     if path.is_dir():
         raise ModelFileError(path, "is a folder, not a GGUF file")
     with open(path, "rb") as fh:
-        s = _Stream(fh)
+        s = _Stream(fh, path)
         try:
             magic = s.read(4)
         except _Truncated:
