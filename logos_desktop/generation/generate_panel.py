@@ -240,9 +240,16 @@ class QtGeneratePanel(QWidget):
         self._update_command()
 
     def refresh_inputs_keep_prompt(self) -> None:
+        """Re-read the selection; an edited prompt is kept only while the input stays the same."""
         keep = self.prompt_override
+        before = _input_key(self.current_input)
         self.refresh_inputs()
-        self.prompt_override = keep
+        if keep is not None and _input_key(self.current_input) == before:
+            self.prompt_override = keep
+            self.message.setText("Using your edited prompt.")
+            self._update_command()
+        elif keep is not None:
+            self.message.setText("The selection changed: the edited prompt was dropped.")
 
     def run(self) -> GenerationRequest | None:
         self.refresh_inputs_keep_prompt()
@@ -259,3 +266,9 @@ class QtGeneratePanel(QWidget):
         if self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, 2**31 - 1))
         return req
+
+
+def _input_key(inp: TaskInput | None):
+    if inp is None:
+        return None
+    return (repr(sorted(inp.payload.items())), repr(sorted(inp.options.items())))

@@ -136,3 +136,19 @@ def test_options_form_from_schema(qtbot, window):
     panel.set_task("ligand")
     assert set(panel.options.editors) == {"chain", "cutoff"}  # ligand/residues come from the selection
     assert panel.options.values()["cutoff"] == pytest.approx(4.5)
+
+
+def test_edited_prompt_is_dropped_when_the_input_changes(qtbot, window, test_data):
+    w, gen = window
+    item = w.open_paths([str(test_data / "structures" / "1hvr.pdb")])[0]
+    panel = gen.generate
+    panel.set_task("ligand")
+    _select_residue(w.workspace, item, "XK2")
+    panel.set_prompt_override("<ProteinS>PQ<PocketS>D<PocketE><ProteinE><MoleculeS>", original="x")
+    w.workspace.set_selection(list(w.workspace.selection))  # same selection again: kept
+    assert panel.request().prompt.startswith("<ProteinS>PQ<PocketS>")
+    table = item.table()
+    w.workspace.set_selection([(item.id, i) for i in range(len(table.res_names))
+                               if table.chains[i] == "A" and int(table.res_nums[i]) == 25])
+    assert panel.request().prompt is None
+    assert "edited prompt was dropped" in panel.message.text()
