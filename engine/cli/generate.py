@@ -82,13 +82,16 @@ def run(args) -> int:
         job = client.submit(args.task, inputs=inputs, options=_options(args), n=args.n, seed=args.seed,
                             sampling=_sampling(args), project=args.project, prompt=args.prompt,
                             grammar=args.grammar)
+        prompt = ""
         try:
             for ev in client.iter_job(job):
                 kind = ev["type"]
-                if kind == "started" and not args.quiet:
-                    print(f"prompt: {ev['prompt']}", file=sys.stderr)
+                if kind == "started":
+                    prompt = ev["prompt"]
+                    if not args.quiet:
+                        print(f"prompt: {prompt}", file=sys.stderr)
                 elif kind == "result":
-                    _print_result(ev, args.json)
+                    _print_result(ev, args.json, prompt)
                 elif kind == "progress" and not args.quiet and sys.stderr.isatty():
                     print(f"\r{ev['done']}/{ev['total']} samples, {ev['tokens_per_s']} tokens/s",
                           end="", file=sys.stderr)
@@ -108,14 +111,14 @@ def run(args) -> int:
             client.cancel(job)
             for ev in client.iter_job(job, timeout=10):
                 if ev["type"] == "result":
-                    _print_result(ev, args.json)
+                    _print_result(ev, args.json, prompt)
             return 130
     finally:
         client.close()
     return 0 if status == "finished" else 1
 
 
-def _print_result(ev: dict, as_json: bool) -> None:
+def _print_result(ev: dict, as_json: bool, prompt: str = "") -> None:
     if as_json:
         keys = ("index", "seed", "record", "objects", "valid", "reasons", "ppl", "scores", "stop",
                 "n_tokens", "result_id")
@@ -123,8 +126,10 @@ def _print_result(ev: dict, as_json: bool) -> None:
     else:
         mark = "valid  " if ev["valid"] else "INVALID"
         ppl = ev.get("ppl")
-        line = f"{ev['index']:>3} {mark} ppl={ppl:.2f} {ev['record']}" if ppl is not None else \
-            f"{ev['index']:>3} {mark} {ev['record']}"
+        record = ev["record"]
+        shown = "…" + record[len(prompt):] if prompt and record.startswith(prompt) and len(prompt) > 40 else record
+        line = f"{ev['index']:>3} {mark} ppl={ppl:.2f} {shown}" if ppl is not None else \
+            f"{ev['index']:>3} {mark} {shown}"
         if ev["reasons"]:
             line += "  # " + "; ".join(ev["reasons"])
         print(line, flush=True)
