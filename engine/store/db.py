@@ -10,6 +10,7 @@ failing halfway through.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,8 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
     path = Path(path).resolve()
     # file:///C:/... on Windows, file:///home/... elsewhere; '?', '#', '%' and spaces escaped
     uri = path.as_uri() + ("?mode=ro" if read_only else "?mode=rw")
+    if read_only and needs_immutable(path):
+        uri += "&immutable=1"
 
     def creator():
         # isolation_level=None: the driver never begins transactions on its own; we do.
@@ -68,6 +71,13 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def needs_immutable(path: Path) -> bool:
+    """A WAL file read from a folder we cannot write (a read-only medium, an archive) can only be
+    opened as immutable: SQLite could not create its shared-memory file there otherwise."""
+    shm = Path(str(path) + "-shm")
+    return not os.access(path.parent, os.W_OK) and not shm.exists()
 
 
 def read_header(path: Path) -> bytes:

@@ -200,3 +200,28 @@ def test_disk_full_during_a_write_keeps_the_file(filled_project):
     with Project.open(path) as p:  # with room again, the same write succeeds
         p.add_results(ids["run"], [{"record": big, "smiles": "C"}])
         assert p.integrity_check() == ["ok"]
+
+
+def test_project_on_a_read_only_medium_opens_read_only(filled_project, monkeypatch):
+    """Neither the file nor its folder can be written (a DVD, a write-protected stick): the project
+    opens read-only, as immutable (no -shm file could be made there), and nothing is written."""
+    import os
+
+    path, ids = filled_project
+    digest = file_digest(path)
+    real_access = os.access
+    folder = path.parent
+
+    def no_write(p, mode, *a, **kw):  # the tests run as root, for whom permissions never refuse
+        if mode & os.W_OK and Path(p).resolve() in (path.resolve(), folder.resolve()):
+            return False
+        return real_access(p, mode, *a, **kw)
+
+    monkeypatch.setattr(os, "access", no_write)
+    with Project.open(path) as p:
+        assert p.read_only and "write-protected" in p.message
+        assert p.query_results().total == len(ids["results"]) + 2
+        with pytest.raises(ProjectError, match="read-only"):
+            p.add_result(ids["run"], "<MoleculeS>C<MoleculeE>")
+    assert file_digest(path) == digest
+    assert _side_files(path) == []
