@@ -102,34 +102,36 @@ def _from_rdkit(mol) -> AtomTable:
 
 def _from_gemmi(st) -> AtomTable:
     model = st[0]
-    n = model.count_atom_sites()
-    xyz = np.empty((n, 3), np.float32)
-    elements, names, resn, chains = [], [], [], []
-    resi = np.empty(n, int)
-    het = np.empty(n, bool)
-    z = np.empty(n, int)
+    coords, elements, z, names = [], [], [], []
+    resn, resi, chains, het = [], [], [], []
     residues = []  # (start, end, name, chain, polymer-linkable)
     k = 0
     for ch in model:
+        cname = ch.name
         for res in ch:
-            polymer = _res.is_polymer_residue(res.name)
+            rname = res.name
+            polymer = _res.is_polymer_residue(rname)
             hetero = res.het_flag == "H" or not polymer
             start = k
             for a in res:
                 p = a.pos
-                xyz[k] = (p.x, p.y, p.z)
-                el = a.element.name
-                elements.append(el if el != "X" else (a.name.strip()[:1] or "X"))
-                z[k] = a.element.atomic_number
+                coords.append((p.x, p.y, p.z))
+                el = a.element
+                sym = el.name
+                elements.append(sym if sym != "X" else (a.name.strip()[:1] or "X"))
+                z.append(el.atomic_number)
                 names.append(a.name)
-                resn.append(res.name)
-                resi[k] = res.seqid.num
-                chains.append(ch.name)
-                het[k] = hetero
-                k += 1
-            residues.append((start, k, res.name, ch.name, polymer))
+            k = len(names)
+            n = k - start
+            resn.extend([rname] * n)
+            resi.extend([res.seqid.num] * n)
+            chains.extend([cname] * n)
+            het.extend([hetero] * n)
+            residues.append((start, k, rname, cname, polymer))
+    xyz = np.array(coords, np.float32).reshape(-1, 3)
     bonds, orders = _template_bonds(xyz, elements, names, residues)
-    return AtomTable(xyz, elements, z, names, resn, resi, chains, het, bonds, orders, None)
+    return AtomTable(xyz, elements, np.array(z, int), names, resn, np.array(resi, int), chains,
+                     np.array(het, bool), bonds, orders, None)
 
 
 _TEMPLATES: dict[str, dict | None] = {}

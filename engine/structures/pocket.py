@@ -172,31 +172,38 @@ def chain_residues(st) -> dict[str, list]:
 
 def contact_residues(st, ligand_xyz: np.ndarray, cutoff: float = DEFAULT_CUTOFF,
                      exclude=None) -> list[PocketResidue]:
-    """Amino-acid residues with a heavy atom within ``cutoff`` Å of any point of ``ligand_xyz``."""
-    from scipy.spatial import cKDTree
+    """Amino-acid residues with a heavy atom within ``cutoff`` Å of any point of ``ligand_xyz``
+    (gemmi's cell-list neighbour search: only atoms near the ligand are visited)."""
+    import gemmi
 
     ligand_xyz = np.asarray(ligand_xyz, float).reshape(-1, 3)
     if len(ligand_xyz) == 0:
         raise PocketError("the ligand has no heavy atoms")
-    lo, hi = ligand_xyz.min(0) - cutoff - 1e-6, ligand_xyz.max(0) + cutoff + 1e-6
-    tree = cKDTree(ligand_xyz)
-    out = []
+    model = st[0]
+    where = {}  # (chain, seqid num, icode, residue name) -> (chain name, index in the chain's sequence)
     for cname, residues in chain_residues(st).items():
         for idx, res in enumerate(residues):
             if exclude is not None and res is exclude:
                 continue
-            xyz = [(a.pos.x, a.pos.y, a.pos.z) for a in res if _heavy(a)]
-            if not xyz:
+            where[(cname, res.seqid.num, res.seqid.icode, res.name)] = (cname, idx, res)
+    ns = gemmi.NeighborSearch(model, gemmi.UnitCell(), max(5.0, cutoff + 0.5)).populate(include_h=False)
+    best: dict[tuple, float] = {}
+    for x, y, zc in ligand_xyz.tolist():
+        pos = gemmi.Position(x, y, zc)
+        for mark in ns.find_atoms(pos, "\0", radius=cutoff + 1e-6):
+            cra = mark.to_cra(model)
+            key = (cra.chain.name, cra.residue.seqid.num, cra.residue.seqid.icode, cra.residue.name)
+            if key not in where or cra.atom.element.name in ("H", "D"):
                 continue
-            xyz = np.array(xyz, float)
-            near = np.all((xyz >= lo) & (xyz <= hi), axis=1)  # cheap box test before the tree
-            if not near.any():
-                continue
-            d, _ = tree.query(xyz[near], k=1, distance_upper_bound=cutoff + 1e-9)
-            dmin = float(np.min(d))
-            if dmin <= cutoff:
-                out.append(PocketResidue(cname, res.seqid.num, res.name, res.seqid.icode.strip(),
-                                         _res.one_letter(res.name), idx, round(dmin, 3)))
+            d = cra.atom.pos.dist(pos)
+            if d <= cutoff:
+                best[key] = min(d, best.get(key, d))
+    order = {k: n for n, k in enumerate(where)}
+    out = []
+    for key in sorted(best, key=order.__getitem__):
+        cname, idx, res = where[key]
+        out.append(PocketResidue(cname, res.seqid.num, res.name, res.seqid.icode.strip(),
+                                 _res.one_letter(res.name), idx, round(best[key], 3)))
     return out
 
 
