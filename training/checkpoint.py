@@ -111,7 +111,8 @@ def save(out_dir: Path, name: str, model, tokenizer, config, state: dict, optimi
 def load_state(folder: Path) -> dict:
     import torch
 
-    return torch.load(Path(folder) / STATE, map_location="cpu", weights_only=False)
+    # step counters, history and the optimizer state: plain types and tensors, no pickle needed
+    return torch.load(Path(folder) / STATE, map_location="cpu", weights_only=True)
 
 
 def load_weights(model, folder: Path) -> None:

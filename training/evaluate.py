@@ -18,8 +18,9 @@ def _load(hf_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(hf_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(str(hf_dir), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype=torch.float32, use_safetensors=True,
+                                                 local_files_only=True)
     model.eval()
     return model, tok
 

@@ -73,7 +73,7 @@ def save(tokenizer, out_dir: Path) -> None:
 def load(path: Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(path))
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
 
 def missing_tags(tokenizer, tags: list[str] | None = None) -> list[str]:
