@@ -196,6 +196,10 @@ def build_protein(table, style: str = "trace", pocket=None) -> Layer:
         if len(pk):
             actors += atom_actors(table, pk, "sticks", _colored_by_element(table, pk, POCKET_CARBON),
                                   bond_radius=0.17)
+    if not actors and len(table):  # nothing but water (or unknown atoms): show them rather than nothing
+        idx = np.arange(len(table))
+        actors.append(sphere_actor(table.xyz, element_colors(table.atomic_numbers), 0.3))
+        pickable = idx
     if standin is None and style == "trace" and len(table) > 5000 and trace_actor is not None:
         standin = [trace_actor]
     pickable = np.unique(pickable.astype(int))

@@ -32,6 +32,7 @@ class QtView2D(QWidget):
     def __init__(self, workspace, parent=None) -> None:
         super().__init__(parent)
         self.workspace = workspace
+        self._space_groups: dict = {}  # id(crystal) -> (crystal, text): spglib is slow on big cells
         self.indices = QCheckBox("Atom indices")
         self.image = QLabel()
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -85,11 +86,16 @@ class QtView2D(QWidget):
         if obj.crystal is not None:
             s = obj.crystal
             lat = s.lattice
-            try:
-                sg = s.get_space_group_info(symprec=0.1)
-                sg_text = f"{sg[0]} (No. {sg[1]})"
-            except Exception:  # noqa: BLE001
-                sg_text = "not determined"
+            cached = self._space_groups.get(id(s))
+            if cached is not None and cached[0] is s:
+                sg_text = cached[1]
+            else:
+                try:
+                    sg = s.get_space_group_info(symprec=0.1)
+                    sg_text = f"{sg[0]} (No. {sg[1]})"
+                except Exception:  # noqa: BLE001
+                    sg_text = "not determined"
+                self._space_groups[id(s)] = (s, sg_text)
             self._show_text(
                 f"<b>{obj.name}</b><br>Formula: {s.composition.reduced_formula} ({len(s)} sites)<br>"
                 f"a={lat.a:.3f} b={lat.b:.3f} c={lat.c:.3f} Å<br>α={lat.alpha:.2f} β={lat.beta:.2f} "

@@ -140,7 +140,11 @@ class QtView3D(QWidget):
     # -- scene --------------------------------------------------------------------------------
     def _items_changed(self) -> None:
         first = not self.layers
-        self.rebuild()
+        current = {i.id for i in self.workspace.items()}
+        for gone in set(self.layers) - current:
+            self._remove_layer(gone)
+        for new in sorted(current - set(self.layers)):  # only new items are built
+            self.rebuild(new)
         if first or len(self.layers) <= 1:
             self.reset_camera()
         self.render()

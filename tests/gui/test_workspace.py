@@ -244,3 +244,30 @@ def test_screenshot_command_line(qtbot, test_data, tmp_path):
     assert app.main(["--no-engine", "--screenshot", str(out), str(test_data / "structures" / "1ia1_ligand.sdf")]) == 0
     img = QImage(str(out))
     assert (img.width(), img.height()) == (1400, 900)
+
+
+@pytest.mark.slow
+def test_every_fixture_format_opens_and_draws_or_says_why(window, qtbot, test_data):
+    """Every real fixture file of the structures and reliability areas, dropped together: each is
+    listed and drawn (sequences have no atoms to draw), or reported with its file name."""
+    files = sorted(p for folder in ("structures", "reliability") for p in (test_data / folder).iterdir()
+                   if p.is_file() and p.suffix != ".md")
+    assert len(files) >= 15
+    drop_files(window, qtbot, files)
+    qtbot.waitUntil(lambda: len({str(i.obj.source) for i in window.workspace.items()}) + len(window.error_log)
+                    >= len(files), timeout=120000)
+    opened = {str(i.obj.source) for i in window.workspace.items()}
+    for f in files:
+        assert str(f) in opened or any(str(f) in m for m in window.error_log), f
+    kinds = {i.kind for i in window.workspace.items()}
+    assert {"molecule", "complex", "crystal", "sequence"} <= kinds
+    drawn = 0
+    for item in window.workspace.items():
+        for other in window.workspace.items():
+            window.workspace.set_visible(other.id, other is item)
+        if item.kind == "sequence":
+            continue
+        window.fit_view()
+        assert drawn_fraction(window.view3d.image_array()) > 0.003, (item.name, item.obj.source)
+        drawn += 1
+    assert drawn >= 15
