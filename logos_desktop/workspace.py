@@ -206,6 +206,9 @@ class Workspace(QObject):
             except Exception as exc:  # keep the quick table; say why the detail is missing
                 self.failed.emit(item.name, f"{item.name}: atom table failed ({type(exc).__name__}: {exc})")
                 continue
+            if any(s[0] == item_id for s in self.selection):  # indices were into the quick table
+                self.selection = [s for s in self.selection if s[0] != item_id]
+                self.selectionChanged.emit()
             self.tableReady.emit(item_id)
         if not self._pending and self._poll is not None:
             self._poll.stop()
