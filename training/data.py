@@ -200,6 +200,7 @@ def apply_retro(smiles: str, templates) -> tuple[str, list[str]] | None:
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         return None
+    elements = {a.GetSymbol() for a in mol.GetAtoms()}
     for name, rxn in templates:
         if not mol.HasSubstructMatch(rxn.GetReactantTemplate(0)):
             continue
@@ -222,7 +223,10 @@ def apply_retro(smiles: str, templates) -> tuple[str, list[str]] | None:
                     parts = None
                     break
                 parts.append(Chem.MolToSmiles(m))
-            if parts and all(p != smiles for p in parts):
+            # every element of the product must come from a reactant (the grammar checks this too:
+            # a few datamol templates leave out the reagent that brings N or O)
+            if parts and all(p != smiles for p in parts) and elements <= {
+                    a.GetSymbol() for p in parts for a in Chem.MolFromSmiles(p).GetAtoms()}:
                 parts.sort(key=lambda s: (-Chem.MolFromSmiles(s).GetNumHeavyAtoms(), s))
                 candidates.append(parts)
         if candidates:

@@ -35,11 +35,11 @@ class DemoSettings:
     materials_heldout: int = 20
     pocket_repeats: int = 20      # the ~30 real complexes are few: their records repeat
     structures: bool = True       # materials and pockets (engine.structures) in the mix
-    vocab_size: int = 2048
-    minutes: float = 45.0         # wall-time budget for training
+    vocab_size: int = 1024
+    minutes: float = 47.0         # wall-time cap for training (the step count decides the schedule)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=1400, batch_size=16, block_size=128, lr=2e-3, min_lr=2e-4, warmup_steps=60,
-        eval_every=200, eval_batches=4, checkpoint_every=100, keep_checkpoints=2,
+        steps=700, batch_size=8, block_size=128, lr=2e-3, min_lr=2e-4, warmup_steps=30,
+        eval_every=100, eval_batches=4, checkpoint_every=50, keep_checkpoints=3,
         model=ModelConfig(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)))
 
@@ -91,7 +91,7 @@ def build_data(s: DemoSettings, log=print) -> DemoData:
 
 def _data_key(s: DemoSettings) -> dict:
     d = asdict(s)
-    for k in ("train", "minutes"):
+    for k in ("train", "minutes", "vocab_size"):  # training settings, not data settings
         d.pop(k)
     return d
 
@@ -141,9 +141,6 @@ def data_hash(rows: list[str]) -> str:
 def run(out_dir: Path, settings: DemoSettings | None = None, log=print, install: Path | None = None,
         evaluate: bool = True, n_eval_samples: int = 1000) -> dict:
     """Build data, train, evaluate, export. Returns the summary written to ``out_dir/demo.json``."""
-
-    from training import evaluate as E
-    from training import export as X
     from training import tokenizer as tk
     from training.train import train
 
@@ -185,18 +182,61 @@ def run(out_dir: Path, settings: DemoSettings | None = None, log=print, install:
                                                         "validation": len(data.split.validation)},
         "hf_dir": str(final),
     }
+    (out_dir / "train.json").write_text(json.dumps(summary, indent=1, default=str))
+    return finish(out_dir, s, log=log, install=install, evaluate=evaluate, n_eval_samples=n_eval_samples)
+
+
+def pocket_eval_items(data: DemoData, n_proteins: int = 30) -> list:
+    """Held-out complex chains, plus held-out UniProt sequences (validation split, first
+    ``POCKET_WINDOW`` residues): well-formedness of a ``<Search>`` answer needs no label."""
+    from training.data_structures import POCKET_WINDOW
+
+    items = [tuple(x) for x in data.heldout.get("pockets", [])]
+    for row in data.split.validation:
+        if row.startswith(D.PROT_S) and row.endswith(D.PROT_E) and "<" not in row[len(D.PROT_S):-len(D.PROT_E)]:
+            items.append((row[len(D.PROT_S):-len(D.PROT_E)][:POCKET_WINDOW], []))
+            if len(items) >= n_proteins:
+                break
+    return items
+
+
+def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Path | None = None,
+           evaluate: bool = True, n_eval_samples: int = 1000) -> dict:
+    """After training (``out_dir/train.json``): held-out metrics, GGUF Q8_0, optional install."""
+    from training import evaluate as E
+    from training import export as X
+
+    s = s or DemoSettings()
+    out_dir = Path(out_dir)
+    summary = json.loads((out_dir / "train.json").read_text())
+    data = prepare_data(out_dir / "data", s, log)
+    final = Path(summary["hf_dir"])
     if evaluate:
-        summary["metrics"] = E.evaluate_all(final, data.heldout, D.moses_smiles, n_samples=n_eval_samples,
+        held = dict(data.heldout)
+        held["pockets"] = pocket_eval_items(data)
+        summary["metrics"] = E.evaluate_all(final, held, D.moses_smiles, n_samples=n_eval_samples,
                                             seed=s.seed, log=log)
+        summary["metrics"]["pockets_items"] = {"heldout_complex_chains": len(data.heldout.get("pockets", [])),
+                                               "heldout_uniprot_sequences": len(held["pockets"]) - len(data.heldout.get("pockets", []))}
     gguf = X.export(final, out_dir / f"{MODEL_NAME}-q8_0.gguf", quant="Q8_0", provenance={
-        "base": "scratch", "data_sha256": summary["data_sha256"], "hyperparameters": cfg.to_dict(),
-        "metrics": summary.get("metrics", {}), "steps": res.step, "tokens_seen": res.tokens_seen},
+        "base": "scratch", "data_sha256": summary["data_sha256"], "hyperparameters": summary["settings"]["train"],
+        "metrics": summary.get("metrics", {}), "steps": summary["steps"], "tokens_seen": summary["tokens_seen"]},
         register=install is None, log=log)
     summary["gguf"] = str(gguf)
-    (out_dir / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
+    summary["gguf_sha256"] = X.file_hash(gguf)
+    summary["gguf_bytes"] = gguf.stat().st_size
+    from engine.models.gguf_info import inspect_gguf
+
+    summary["n_params"] = inspect_gguf(gguf).n_params
     if install is not None:
         install.mkdir(parents=True, exist_ok=True)
         target = install / gguf.name
-        target.write_bytes(gguf.read_bytes())
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(gguf.read_bytes())
+        tmp.replace(target)
         summary["installed"] = str(target)
+        from training import model_card
+
+        (install / "MODEL_CARD.md").write_text(model_card.render(summary))
+    (out_dir / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary

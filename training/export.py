@@ -25,17 +25,26 @@ def folder_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def merge_lora(base_dir: Path, adapter_dir: Path, out_dir: Path) -> Path:
     """Fold a saved LoRA adapter into its base checkpoint and save a plain HF directory."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(str(adapter_dir))
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32, use_safetensors=True,
+                                                local_files_only=True)
+    tok = AutoTokenizer.from_pretrained(str(adapter_dir), local_files_only=True)
     if len(tok) > base.get_input_embeddings().weight.shape[0]:
         base.resize_token_embeddings(len(tok))
-    model = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    model = PeftModel.from_pretrained(base, str(adapter_dir), local_files_only=True).merge_and_unload()
     out_dir = Path(out_dir)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tok.save_pretrained(str(out_dir))

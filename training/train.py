@@ -117,7 +117,8 @@ def build_model(cfg: TrainConfig, tokenizer, add_missing_tags: bool):
             raise TrainingError(f"{base}: not a Hugging Face checkpoint directory (no config.json)")
         if tokenizer is None:
             tokenizer = tk.load(base)
-        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, use_safetensors=True,
+                                                     local_files_only=True)
         missing = tk.missing_tags(tokenizer)
         if missing:
             if not add_missing_tags:
@@ -128,7 +129,7 @@ def build_model(cfg: TrainConfig, tokenizer, add_missing_tags: bool):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if cfg.lora is not None:
-        model = lora_mod.apply(model, cfg.lora)
+        model = lora_mod.apply(model, cfg.lora, train_embeddings=bool(added))
     return model, tokenizer, added
 
 
@@ -251,6 +252,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
                                   "tokens_seen": tokens_seen})
     if world > 1:
         torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     done = max(step - start, 0)
     return TrainResult(status, step, final_dir, last_saved, loss_val, val_loss, tokens_seen, seconds,
                        (done * cfg.batch_size * cfg.block_size * world) / seconds if seconds > 0 else 0.0,

@@ -1,0 +1,120 @@
+"""MODEL_CARD.md for the demonstration model, written from the run's ``demo.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SOURCES = [
+    ("molecules", "MOSES train split, `moses/dataset/data/train.csv.gz` in molsets 0.3.1 (wheel, read without "
+                  "installing)", "MIT", "MOSES `test_scaffolds` is never used for training (checked by exact SMILES)"),
+    ("retrosynthesis", "TEMPLATE-GENERATED pairs: the 127 retro templates of datamol 0.13 "
+                       "(`datamol/data/reactions.json`) applied to MOSES train molecules; first applicable template "
+                       "in (tier, name) order, reactants largest first", "Apache-2.0 (templates), MIT (molecules)",
+     "NOT USPTO and not experimental reactions"),
+    ("proteins", "UniProt sequences of Debian `mmseqs2-examples` (`DB.fasta.gz`), ≤ 250 residues",
+     "CC BY 4.0 (UniProt)", ""),
+    ("materials", "CoRE MOF 2019-ASR CIFs (core-mof 2019.1), decomposed into metal node + linkers by "
+                  "`engine.structures.framework`; only complete records", "CC BY 4.0 (data), MIT (package)", ""),
+    ("pockets", "real protein–ligand complexes from posebusters 0.6.5 and MDAnalysisTests 2.11 through "
+                "`engine.structures.pocket` (contacts ≤ 4.5 Å); chains cut to a 100-residue window around the "
+                "pocket; records repeated ×20", "PDB coordinates CC0 (packages BSD-3 / LGPL-3)", ""),
+]
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def render(summary: dict) -> str:
+    s = summary["settings"]
+    t = s["train"]
+    m = t["model"]
+    met = summary.get("metrics", {})
+    rep = summary["data_report"]
+    kept = rep["kept"]
+    lines = [
+        "# LOGOS Desktop demonstration model (`logos-demo-q8_0.gguf`)",
+        "",
+        "A small Llama-architecture model trained from scratch by LOGOS Desktop's own training code "
+        "(`training/`, `logos train demo`) on real public data, so that the app does something real on "
+        "a machine without LOGOS weights. It is a demonstration, NOT a LOGOS model: it has seen very "
+        "little data and its outputs are not scientifically useful.",
+        "",
+        "## Model",
+        f"- Llama architecture: hidden {m['hidden_size']}, intermediate {m['intermediate_size']}, "
+        f"{m['num_hidden_layers']} layers, {m['num_attention_heads']} heads, context {m['max_position_embeddings']}, "
+        f"untied output; {summary.get('n_params', 0) / 1e6:.2f} M parameters.",
+        f"- Tokenizer: byte-level BPE (`tokenizers`), {s['vocab_size']} tokens, Qwen2 pre-tokenizer split; "
+        "every LOGOS tag is ONE added token that is NOT special (llama.cpp shows it as text and can stop on it); "
+        "BOS `<|begin_of_text|>`, EOS `<|end_of_text|>`.",
+        f"- File: GGUF Q8_0 ({summary.get('gguf_bytes', 0) / 1e6:.1f} MB), converted by `engine.models.convert` "
+        "and quantised by `engine.models.quantize` (llama.cpp). SHA-256 "
+        f"`{summary.get('gguf_sha256', '?')}`.",
+        "",
+        "## Training",
+        f"- Steps: {summary['steps']} (status: {summary['status']}), batch {t['batch_size']} × {t['block_size']} tokens, "
+        f"AdamW lr {t['lr']} → {t['min_lr']} (cosine, {t['warmup_steps']} warm-up steps), seed {s['seed']}.",
+        f"- Tokens seen: {summary['tokens_seen']:,}; wall time {summary['train_seconds'] / 60:.1f} min on a shared "
+        f"2-core CPU (nice 5, 2 threads), {summary['tokens_per_s']:.0f} tokens/s on average.",
+        f"- Final training loss {summary['train_loss']:.3f}, validation loss {summary['val_loss']:.3f}"
+        if summary.get("val_loss") is not None else f"- Final training loss {summary['train_loss']:.3f}",
+        f"- Training rows: {summary['rows']['train']:,} (validation {summary['rows']['validation']:,}); "
+        f"data SHA-256 `{summary['data_sha256'][:16]}…`.",
+        "",
+        "## Data sources and licences",
+        "| part | source | licence | kept | note |",
+        "|---|---|---|---|---|",
+    ]
+    for key, src, lic, note in SOURCES:
+        lines.append(f"| {key} | {src} | {lic} | {kept.get(key, 0):,} | {note} |")
+    lines += [
+        "",
+        f"Skipped while building (reasons counted in `data/report.json`): "
+        + ", ".join(f"{k} {sum(v.values())}" for k, v in rep["skipped"].items()) + ".",
+        "",
+        "## Metrics on held-out data",
+        f"Sampler: {met.get('sampler', 'n/a')}.",
+        "",
+        "| task | metric | value | on |",
+        "|---|---|---|---|",
+    ]
+    mo = met.get("moses", {})
+    if mo:
+        lines += [
+            f"| molecule generation (`<MoleculeS>`, T = 1) | validity (goal ≥ 90 %) | {_pct(mo.get('validity'))} | {mo.get('samples')} samples |",
+            f"| | uniqueness (goal ≥ 95 %) | {_pct(mo.get('uniqueness'))} | valid samples |",
+            f"| | novelty vs MOSES train | {_pct(mo.get('novelty'))} | unique valid samples |",
+        ]
+    ma = met.get("materials", {})
+    if ma:
+        lines.append(f"| material generation (`<MaterialS>`) | metal node and valid linkers | "
+                     f"{_pct(ma.get('metal_and_valid_linkers'))} (has a metal: {_pct(ma.get('has_metal'))}) | {ma.get('samples')} samples |")
+    re_ = met.get("retrosynthesis", {})
+    if re_:
+        lines.append(f"| retrosynthesis (template-generated pairs) | exact match, top-1 greedy | "
+                     f"{_pct(re_.get('exact_match_top1'))} | {re_.get('pairs')} held-out products |")
+    po = met.get("pockets", {})
+    if po:
+        items = met.get("pockets_items", {})
+        lines.append(f"| binding-site search (`<Search>`) | well-formed pocket annotation | {_pct(po.get('well_formed'))} | "
+                     f"{po.get('items')} held-out sequences ({items.get('heldout_complex_chains', '?')} complex chains, "
+                     f"{items.get('heldout_uniprot_sequences', '?')} UniProt) |")
+    lines += [
+        "",
+        "Well-formed pocket annotation: the answer decodes, repeats the query sequence letter for letter and marks "
+        "at least one residue (no claim that the marked residues are the true pocket). Novelty is measured "
+        "against the raw MOSES train strings, which RDKit 2026.09 canonicalises unchanged (checked on 600).",
+        "",
+        "## Rebuild",
+        "`logos train demo --install` rebuilds this file from the registries' data with the same seed and settings "
+        "(`training/demo.py: DemoSettings`); the numbers above come from `demo.json` of that run.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(summary_path: Path, out: Path) -> Path:
+    summary = json.loads(Path(summary_path).read_text())
+    out.write_text(render(summary))
+    return out
