@@ -86,8 +86,27 @@ def trace(table):
     return idx, seg
 
 
-def tube_actor(table, segs, colors, radius: float = 0.45, per_residue: int = 6):
-    """A smooth tube (spline through the trace atoms), one polyline per unbroken chain segment."""
+HELIX_RADIUS, STRAND_RADIUS = 0.9, 0.65
+
+
+def secondary_structure(structure) -> dict[tuple[str, int], str]:
+    """(chain, residue number) -> "H" (helix) or "E" (strand) from the file's HELIX/SHEET records
+    (mmCIF struct_conf / struct_sheet_range); residues not listed are coil."""
+    out: dict[tuple[str, int], str] = {}
+    if structure is None:
+        return out
+    spans = [(h.start, h.end, "H") for h in structure.helices]
+    spans += [(t.start, t.end, "E") for sh in structure.sheets for t in sh.strands]
+    for start, end, kind in spans:
+        chain = start.chain_name
+        for n in range(start.res_id.seqid.num, end.res_id.seqid.num + 1):
+            out[(chain, n)] = kind
+    return out
+
+
+def tube_actor(table, segs, colors, radius: float = 0.45, per_residue: int = 6, sse=None):
+    """A smooth tube (spline through the trace atoms), one polyline per unbroken chain segment;
+    with ``sse`` ((chain, resnum) -> "H"/"E"), helices and strands are drawn thicker."""
     from vtkmodules.util.numpy_support import numpy_to_vtk
     from vtkmodules.vtkCommonCore import vtkPoints
     from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
@@ -121,6 +140,17 @@ def tube_actor(table, segs, colors, radius: float = 0.45, per_residue: int = 6):
     col = numpy_to_vtk(np.clip(np.asarray([colors[r[0]] for r in runs]) * 255, 0, 255).astype(np.uint8), deep=True)
     col.SetName("colors")
     pd.GetCellData().SetScalars(col)
+    if sse:
+        r = np.full(len(table), radius, np.float32)
+        for i in {int(i) for run in runs for i in run}:
+            kind = sse.get((table.chains[i], int(table.res_nums[i])))
+            if kind == "H":
+                r[i] = HELIX_RADIUS
+            elif kind == "E":
+                r[i] = STRAND_RADIUS
+        rad = numpy_to_vtk(r, deep=True)
+        rad.SetName("radius")
+        pd.GetPointData().SetScalars(rad)
     spline = vtkSplineFilter()
     spline.SetInputData(pd)
     spline.SetSubdivideToLength()
@@ -130,10 +160,13 @@ def tube_actor(table, segs, colors, radius: float = 0.45, per_residue: int = 6):
     tube.SetRadius(radius)
     tube.SetNumberOfSides(10)
     tube.CappingOn()
+    if sse:
+        tube.SetVaryRadiusToVaryRadiusByAbsoluteScalar()
     mapper = vtkPolyDataMapper()
     mapper.SetInputConnection(tube.GetOutputPort())
     mapper.SetColorModeToDirectScalars()
-    mapper.SetScalarModeToUseCellData()
+    mapper.SetScalarModeToUseCellFieldData()
+    mapper.SelectColorArray("colors")
     actor = vtkActor()
     actor.SetMapper(mapper)
     actor.GetProperty().SetSpecular(0.2)
@@ -147,7 +180,7 @@ def _colored_by_element(table, idx, carbon):
     return colors
 
 
-def build_protein(table, style: str = "trace", pocket=None) -> Layer:
+def build_protein(table, style: str = "trace", pocket=None, sse=None) -> Layer:
     if style not in STYLES:
         style = "trace"
     polymer, ligand, other = masks(table)
@@ -162,7 +195,7 @@ def build_protein(table, style: str = "trace", pocket=None) -> Layer:
         trace_actor = segments_actor(table.xyz, segs, ccol[segs[:, 0]], radius=None if big else 0.3,
                                      width=3.0 if big else 2.0)
     if style in ("trace", "tube"):
-        tube = tube_actor(table, segs, ccol) if style == "tube" and len(segs) else None
+        tube = tube_actor(table, segs, ccol, sse=sse) if style == "tube" and len(segs) else None
         if tube is not None:
             actors.append(tube)
             standin = [trace_actor] if trace_actor is not None and len(segs) > 2000 else None

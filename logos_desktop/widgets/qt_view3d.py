@@ -46,7 +46,10 @@ def build_layer(item) -> Layer:
 
     table = item.view_table()
     if item.obj.structure is not None:
-        return build_protein(table, item.style, item.pocket)
+        from logos_desktop.render.vtk_protein import secondary_structure
+
+        sse = secondary_structure(item.obj.structure) if item.style == "tube" else None
+        return build_protein(table, item.style, item.pocket, sse=sse)
     if item.obj.crystal is not None:
         return build_crystal(table, item.style)
     return build_molecule(table, item.style)

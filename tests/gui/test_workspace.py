@@ -47,8 +47,12 @@ def test_drop_several_files_lists_and_draws_them(window, qtbot, test_data):
 
 
 def test_each_view_style_draws(window, qtbot, test_data):
+    from logos_desktop.render.vtk_protein import secondary_structure
+
     mol = load(window, qtbot, test_data / "structures" / "1ia1_ligand.sdf")[0]
     prot = load(window, qtbot, test_data / "structures" / "1hvr.pdb")[0]
+    sse = secondary_structure(prot.obj.structure)  # from the file's HELIX/SHEET records
+    assert sse[("A", 87)] == "H" and sse[("A", 45)] == "E" and ("A", 27) not in sse  # Gly27: active-site loop
     for item, styles in ((mol, ("ball-and-stick", "sticks", "spacefill")), (prot, ("tube", "trace", "sticks", "spacefill"))):
         window.workspace.set_visible(mol.id, item is mol)
         window.workspace.set_visible(prot.id, item is prot)
