@@ -577,7 +577,9 @@ class Project:
         ids = [int(i) for i in result_ids]
         with self.session(write=True, doing="tagging results") as conn:
             if remove:
-                conn.execute(delete(TAGS).where(TAGS.c.result_id.in_(ids), TAGS.c.tag == tag))
+                for start in range(0, len(ids), 500):  # SQLite caps the parameters of one statement
+                    conn.execute(delete(TAGS).where(TAGS.c.result_id.in_(ids[start:start + 500]),
+                                                    TAGS.c.tag == tag))
             elif ids:
                 conn.execute(insert(TAGS).prefix_with("OR IGNORE"), [{"result_id": i, "tag": tag} for i in ids])
 

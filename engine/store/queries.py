@@ -7,6 +7,7 @@ ranges, text, substrings of SMILES and sequences, tags, rating), a sort column a
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -215,7 +216,12 @@ def filters(q: ResultQuery, use_indexes: bool = True) -> list:
     if q.valid is not None:
         conds.append(c(R.c.valid) == bool(q.valid))
     if q.ids is not None:
-        conds.append(R.c.id.in_(list(q.ids)))
+        ids = [int(i) for i in q.ids]
+        if len(ids) <= 500:
+            conds.append(R.c.id.in_(ids))
+        else:  # one JSON parameter instead of one per id (SQLite caps the number of parameters)
+            each = func.json_each(json.dumps(ids)).table_valued("value")
+            conds.append(R.c.id.in_(select(each.c.value)))
     if q.parent_id is not None:
         conds.append(c(R.c.parent_id) == q.parent_id)
     if q.ppl is not None:
