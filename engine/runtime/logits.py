@@ -24,7 +24,10 @@ def _init(ll) -> None:
 
 
 class Scorer:
-    def __init__(self, path: str | Path, n_ctx: int = 512, n_threads: int | None = None, vocab_only: bool = False):
+    def __init__(self, path: str | Path, n_ctx: int = 512, n_threads: int | None = None, vocab_only: bool = False,
+                 exact: bool = True):
+        """``exact``: keep the KV cache in F32 and flash attention off, so that an F32 model's logits
+        differ from a float32 reference by rounding only (the default F16 cache adds ~1e-2)."""
         import llama_cpp as ll
 
         _init(ll)
@@ -51,6 +54,10 @@ class Scorer:
             cparams.n_threads = threads
             cparams.n_threads_batch = threads
             cparams.no_perf = True
+            if exact:
+                cparams.type_k = 0  # GGML_TYPE_F32
+                cparams.type_v = 0
+                cparams.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
             self._ctx = ll.llama_init_from_model(self._model, cparams)
             if not self._ctx:
                 self.close()

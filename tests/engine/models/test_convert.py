@@ -117,3 +117,25 @@ def test_progress_reports_every_byte(tiny_llama_hf, tmp_path):
     tensor_steps = [(d, t) for s, d, t in seen if s == "tensors"]
     assert tensor_steps[0][0] == 0 and tensor_steps[-1][0] == tensor_steps[-1][1] > 0
     assert [d for d, _ in tensor_steps] == sorted(d for d, _ in tensor_steps)
+
+
+def test_transformers4_config_layout(tiny_llama_hf, tmp_path):
+    """Released checkpoints carry rope_theta and rope_scaling at the top level (transformers 4)."""
+    import shutil
+
+    folder = tmp_path / "v4"
+    shutil.copytree(tiny_llama_hf, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    rope = cfg.pop("rope_parameters")
+    cfg["rope_theta"] = rope.pop("rope_theta")
+    rope["type"] = rope.pop("rope_type")  # the oldest spelling
+    cfg["rope_scaling"] = rope
+    (folder / "config.json").write_text(json.dumps(cfg))
+    a = convert_hf_to_gguf(folder, tmp_path / "v4.gguf", outtype="f32").path
+    b = convert_hf_to_gguf(tiny_llama_hf, tmp_path / "v5.gguf", outtype="f32").path
+    ra, rb = gguf.GGUFReader(a), gguf.GGUFReader(b)
+    assert _fields(ra)["llama.rope.freq_base"] == _fields(rb)["llama.rope.freq_base"] == 500000.0
+    ta = {t.name: np.asarray(t.data) for t in ra.tensors}
+    tb = {t.name: np.asarray(t.data) for t in rb.tensors}
+    assert ta.keys() == tb.keys()
+    np.testing.assert_array_equal(ta["rope_freqs.weight"], tb["rope_freqs.weight"])
