@@ -266,7 +266,6 @@ class SetSmiles(Edit):
             out = new
             self.warnings.append("ETKDG could not embed the molecule: it has 2D coordinates")
         if mol is not None and mol.GetNumConformers() and out.GetNumConformers():
-            import numpy as np
             from rdkit.Geometry import Point3D
 
             shift = mol.GetConformer().GetPositions().mean(0) - out.GetConformer().GetPositions().mean(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from logos_desktop.render.vtk_common import (
-    Layer, covalent_radii, element_colors, half_bonds, segments_actor, sphere_actor, vdw_radii,
+    Layer, element_colors, half_bonds, segments_actor, sphere_actor, vdw_radii,
 )
 
 STYLES = ("ball-and-stick", "sticks", "spacefill")
@@ -52,4 +52,4 @@ def build_molecule(table, style: str = "ball-and-stick") -> Layer:
     return layer
 
 
-__all__ = ["STYLES", "build_molecule", "atom_actors", "atom_radii", "covalent_radii"]
+__all__ = ["STYLES", "build_molecule", "atom_actors", "atom_radii"]
