@@ -1,8 +1,9 @@
 """Ligand design for a pocket: a pocket-annotated protein record (every chain with a contact
 residue, in file order), then ``<MoleculeS>`` → a ligand SMILES → ``<MoleculeE>``.
 
-Input: a complex file (the pocket is the residues within 4.5 Å of the ligand, ``ligand`` names it)
-or a protein file with the pocket residues chosen by hand (``residues``: "A:45,A:47,...").
+Input: a complex file (the pocket is engine.structures.pocket's: residues within 4.5 Å of the
+ligand, ``ligand`` names it) or a protein file with the pocket residues chosen by hand
+(``residues``: "A:45,A:47,...").
 """
 
 from __future__ import annotations
@@ -58,12 +59,22 @@ class LigandTask(Task):
         ligand = None
         if options.get("residues"):
             pocket_res = P.select_residues(st, options["residues"], str(src))
-        else:
-            ligand = P.pick_ligand(st, options.get("ligand"), str(src))
-            pocket_res = P.contacts(st, ligand, float(options.get("cutoff") or P.CUTOFF))
+        else:  # the same pocket the structure view marks (engine.structures.pocket)
+            from engine.structures.pocket import PocketError, find_pocket
+
+            try:
+                pocket = find_pocket(st_obj, ligand=options.get("ligand"),
+                                     cutoff=float(options.get("cutoff") or P.CUTOFF))
+            except PocketError as exc:
+                raise TaskInputError(f"{src}: {exc}") from None
+            lig = pocket.ligand
+            ligand = (lig.chain, lig.resname, lig.resnum)
+            found = {(r.chain, int(r.resnum), (r.icode or "").strip()) for r in pocket.residues}
+            pocket_res = [r for rs in P.chains(st).values() for r in rs
+                          if (r.chain, r.number, r.icode.strip()) in found]
             if not pocket_res:
-                raise TaskInputError(f"{src}: ligand {ligand[1]} {ligand[0]}:{ligand[2]} has no protein "
-                                     f"residue within {options.get('cutoff') or P.CUTOFF} Å")
+                raise TaskInputError(f"{src}: ligand {lig.resname} {lig.chain}:{lig.resnum} has no protein "
+                                     f"residue within {pocket.cutoff} Å")
         keys = {(r.chain, r.number, r.icode) for r in pocket_res}
         text = []
         used = []

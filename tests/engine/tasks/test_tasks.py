@@ -57,7 +57,7 @@ def test_ligand_prompt_from_a_real_complex(test_data):
 
 def test_ligand_bad_inputs_name_the_file(test_data):
     pdb = str(test_data / "structures" / "1hvr.pdb")
-    with pytest.raises(TaskInputError, match="1hvr.pdb: no ligand 'ZZZ'.*XK2"):
+    with pytest.raises(TaskInputError, match="1hvr.pdb: no residue ZZZ in the structure; hetero groups present: XK2"):
         build("ligand", {"file": pdb}, ligand="ZZZ")
     with pytest.raises(TaskInputError, match="no protein chain 'Q'"):
         build("ligand", {"file": pdb}, chain="Q")
