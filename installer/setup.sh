@@ -30,7 +30,7 @@ BACKEND=""
 FORCE=0
 ACTION=""
 PASS=()
-SETUP_VERSION=3   # bump when this script's steps change, so the stamp is redone
+SETUP_VERSION=4   # bump when this script's steps change, so the stamp is redone
 
 say()  { printf '[setup] %s\n' "$*" >&2; }
 die()  { printf '[setup] cannot continue: %s\n' "$*" >&2; exit 1; }
@@ -58,14 +58,19 @@ fi
 # ---------------------------------------------------------------- backend detection
 detect_backend() {
   if [ -n "$BACKEND" ]; then BACKEND_WHY="asked for with --backend"; return; fi
-  if command -v nvcc >/dev/null 2>&1; then
-    BACKEND=cuda; BACKEND_WHY="NVIDIA CUDA compiler found ($(command -v nvcc))"
-  elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    BACKEND=cuda; BACKEND_WHY="NVIDIA GPU found by nvidia-smi ($(nvidia-smi -L | head -n1))"
+  local gpu=""
+  if command -v nvidia-smi >/dev/null 2>&1; then gpu="$(nvidia-smi -L 2>/dev/null | head -n1 || true)"; fi
+  if [ -n "$gpu" ] && command -v nvcc >/dev/null 2>&1; then
+    BACKEND=cuda; BACKEND_WHY="NVIDIA GPU found by nvidia-smi ($gpu) and CUDA compiler $(command -v nvcc)"
+  elif [ -n "$gpu" ]; then
+    BACKEND=cpu
+    BACKEND_WHY="NVIDIA GPU found ($gpu) but no CUDA compiler (nvcc): building for the CPU; install the CUDA toolkit (Debian package nvidia-cuda-toolkit) and re-run with --force for a CUDA build"
+  elif command -v nvcc >/dev/null 2>&1; then
+    BACKEND=cpu; BACKEND_WHY="CUDA compiler found ($(command -v nvcc)) but no NVIDIA GPU answers nvidia-smi"
   elif [ "$(uname -s)" = Darwin ] && [ "$(uname -m)" = arm64 ]; then
     BACKEND=metal; BACKEND_WHY="Apple silicon ($(uname -m) macOS)"
   else
-    BACKEND=cpu; BACKEND_WHY="no NVIDIA GPU (nvcc/nvidia-smi) and not Apple silicon"
+    BACKEND=cpu; BACKEND_WHY="no NVIDIA GPU (nvidia-smi) or CUDA compiler (nvcc), not Apple silicon"
   fi
 }
 detect_backend

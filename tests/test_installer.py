@@ -105,19 +105,25 @@ def test_missing_bundle_folder(tmp_path):
     assert "offline bundle folder not found" in last_line(out)
 
 
+GPU = 'echo "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)"'
+NVCC = 'echo "Cuda compilation tools, release 13.0"'
+
+
 @pytest.mark.parametrize(
-    ("fake", "expected"),
+    ("fake", "expected", "why"),
     [
-        ({"nvidia-smi": 'echo "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)"'}, "backend: cuda"),
-        ({"nvcc": 'echo "Cuda compilation tools, release 13.0"'}, "backend: cuda"),
-        ({}, "backend: cpu"),
+        ({"nvidia-smi": GPU, "nvcc": NVCC}, "backend: cuda", "NVIDIA GPU found by nvidia-smi"),
+        ({"nvcc": NVCC}, "backend: cpu", "no NVIDIA GPU answers nvidia-smi"),
+        ({"nvidia-smi": GPU}, "backend: cpu", "nvidia-cuda-toolkit"),
+        ({}, "backend: cpu", "no NVIDIA GPU"),
     ],
 )
-def test_backend_detection(tmp_path, offline_index, fake, expected):
+def test_backend_detection(tmp_path, offline_index, fake, expected, why):
     env = {**offline_index, "PATH": path_without(tmp_path, "nvcc", "nvidia-smi", extra=fake)}
     out = run_setup("check", env=env)
     assert out.returncode == 0, out.stderr
     assert f"(llama.cpp {expected}," in out.stderr, out.stderr
+    assert why in out.stderr
 
 
 def test_rerun_on_a_set_up_checkout_skips_set_up():
