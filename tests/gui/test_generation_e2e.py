@@ -115,6 +115,20 @@ def test_design_ligands_for_a_dropped_complex_and_survive_a_crash(qtbot, window,
     assert gen.open_project(project)
     assert gen.results.model.rowCount() == N
 
+    # Re-run from the provenance panel: same prompt, sampling and seed give the same samples
+    gen.results.view.selectRow(0)
+    assert gen.provenance.rerun_button.isEnabled()
+    gen.provenance.rerun_button.click()
+    rerun_job = list(gen.queue.jobs)[-1]
+    assert _wait_job(qtbot, gen, rerun_job).status == "finished"
+    with Project.open(project) as p:
+        runs = p.runs()  # newest first
+        assert len(runs) == 2 and runs[0].prompt == runs[1].prompt and runs[0].seed == runs[1].seed
+        first = [r.record for r in p.query_results(ResultQuery(run_id=runs[1].id, limit=None)).rows]
+        again = [r.record for r in p.query_results(ResultQuery(run_id=runs[0].id, limit=None)).rows]
+        assert sorted(again) == sorted(first)
+    qtbot.waitUntil(lambda: gen.results.model.rowCount() == 2 * N, timeout=10000)
+
     # the engine dies in the middle of the next job
     pid = gen.bridge.client.proc.pid
     states = []
@@ -140,7 +154,7 @@ def test_design_ligands_for_a_dropped_complex_and_survive_a_crash(qtbot, window,
         crashed_run = max(runs)
         assert runs[crashed_run].status == "failed" and "exited" in (runs[crashed_run].error or "")
         assert p.count_results(ResultQuery(run_id=run.id)) == N  # nothing stored is lost
-    assert gen.results.model.rowCount() >= N
+    assert gen.results.model.rowCount() >= 2 * N
 
     # the engine was restarted and the model reloaded: the next job runs
     qtbot.waitUntil(lambda: gen.bridge.state == "ready" and gen.bridge.model is not None, timeout=120000)
