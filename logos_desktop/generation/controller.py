@@ -407,7 +407,7 @@ class GenerationController(QObject):
         """Put the selected candidate in the workspace (2D and 3D views); a designed ligand is
         placed at the centre of the pocket it was designed for."""
         ws = getattr(self.window, "workspace", None)
-        if ws is None or not row.smiles:
+        if ws is None or not row.smiles or not row.valid:
             return
         from logos_desktop.generation.preview import candidate_object
 

@@ -61,7 +61,7 @@ class QtProvenancePanel(QWidget):
         head = "".join(f"<th>{html.escape(k)}</th>" for k in ["#", "structure", "valid", "ppl"] + keys)
         body = []
         for r in rows[:50]:
-            png = depict_png(r.smiles, 120, 90) if r.smiles else None
+            png = depict_png(r.smiles, 120, 90) if r.smiles and r.valid else None
             img = (f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}'>" if png
                    else html.escape((r.text or "")[:40]))
             valid = "✔" if r.valid else "✘ " + html.escape("; ".join(r.reasons))

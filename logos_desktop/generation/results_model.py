@@ -209,7 +209,8 @@ class ResultsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, title)
         if role == Qt.ItemDataRole.DecorationRole and title == "Structure":
-            return self.thumbs.get(row.smiles) if row.smiles else None
+            # only rows that passed validation are drawn: a failed row's text may parse partly
+            return self.thumbs.get(row.smiles) if row.smiles and row.valid else None
         if role == Qt.ItemDataRole.SizeHintRole and title == "Structure":
             return QSize(THUMB_SIZE.width() + 4, THUMB_SIZE.height() + 4)
         if role == Qt.ItemDataRole.ToolTipRole:

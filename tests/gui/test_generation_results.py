@@ -39,7 +39,8 @@ def template(tmp_path_factory):
         for i in range(N_ROWS):
             smi = DRUGS[names[i % len(names)]]
             if i % 7 == 3:
-                rows.append(dict(record=f"<MoleculeS>C1CC(<MoleculeE>", smiles=None, valid=False,
+                # as the engine stores a failed sample: its raw text, of which RDKit parses a prefix
+                rows.append(dict(record="<MoleculeS>OB bin EDK<MoleculeE>", smiles="OB bin EDK", valid=False,
                                  reasons=["SMILES does not parse: unclosed ring 1",
                                           "fragments: 2 (expected 1)"], ppl=9.0 + i / 1000))
             else:
