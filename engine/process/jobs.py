@@ -16,7 +16,7 @@ from typing import Callable
 
 from engine.grammar import tags as T
 from engine.process.protocol import command_line, event
-from engine.runtime.sampling import SamplingParams, sample_seed
+from engine.runtime.sampling import SamplingParams
 from engine.tasks.registry import get_task
 from engine.tasks.scoring import RunTracker, reference_set
 
@@ -181,4 +181,4 @@ def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
                  stats=stats.as_dict() if stats is not None else None, run_id=run_id)
 
 
-__all__ = ["run_job", "resolve_grammar", "file_sha256", "sample_seed"]
+__all__ = ["run_job", "resolve_grammar", "file_sha256"]

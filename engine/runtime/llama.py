@@ -19,7 +19,6 @@ llama.cpp through its abort callback.
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import math
 import os
@@ -32,6 +31,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from engine.runtime.gguf_facts import ModelFileError, read_facts
+from engine.runtime.native import _LOG_LINES, _LOG_LOCK, _backend_init, _llama, _llama_error_lines, recent_log
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
 from engine.runtime.sampling import SamplingParams, sample_batch, sample_seed
 
@@ -80,63 +80,6 @@ class GenerationStats:
         d = asdict(self)
         d["tokens_per_s"] = round(self.tokens_per_s, 2)
         return d
-
-
-_LOG_LOCK = threading.Lock()
-_LOG_LINES: collections.deque[str] = collections.deque(maxlen=200)
-_LOG_CB = None
-_BACKEND_READY = False
-
-
-def _llama():
-    import llama_cpp
-
-    return llama_cpp
-
-
-def _install_log_capture(ll) -> None:
-    """Keep llama.cpp's log in memory (errors are quoted in RuntimeLoadError); echo to stderr only
-    when LOGOS_LLAMA_LOG=1."""
-    global _LOG_CB
-    if _LOG_CB is not None:
-        return
-    echo = os.environ.get("LOGOS_LLAMA_LOG") == "1"
-
-    @ll.llama_log_callback
-    def _cb(level, text, user_data):  # noqa: ARG001
-        try:
-            s = text.decode("utf-8", errors="replace")
-        except Exception:  # noqa: BLE001
-            return
-        with _LOG_LOCK:
-            _LOG_LINES.append(s)
-        if echo:
-            import sys
-
-            sys.stderr.write(s)
-
-    _LOG_CB = _cb
-    ll.llama_log_set(_cb, ctypes.c_void_p(0))
-
-
-def recent_log(n: int = 20) -> list[str]:
-    with _LOG_LOCK:
-        lines = "".join(_LOG_LINES).splitlines()
-    return [ln for ln in lines if ln.strip()][-n:]
-
-
-def _backend_init(ll) -> None:
-    global _BACKEND_READY
-    if not _BACKEND_READY:
-        _install_log_capture(ll)
-        ll.llama_backend_init()
-        _BACKEND_READY = True
-
-
-def _llama_error_lines() -> str:
-    lines = [ln.strip() for ln in recent_log(60)
-             if any(w in ln.lower() for w in ("error", "unknown", "failed", "invalid", "unsupported"))]
-    return "; ".join(lines[-3:])
 
 
 class Runtime:
@@ -637,5 +580,5 @@ def _supported_architectures() -> tuple[str, ...]:
     return TESTED_ARCHITECTURES
 
 
-__all__ = ["Runtime", "Sample", "GenerationStats", "Cancelled", "RuntimeLoadError",
+__all__ = ["recent_log", "_backend_init", "Runtime", "Sample", "GenerationStats", "Cancelled", "RuntimeLoadError",
            "ModelFileError", "PlanError", "SamplingParams"]

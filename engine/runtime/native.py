@@ -1,0 +1,65 @@
+"""The native library's side: one-time backend initialisation and llama.cpp's log kept in memory
+(so that a refused model is reported in llama.cpp's own words)."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import threading
+
+_LOG_LOCK = threading.Lock()
+_LOG_LINES: collections.deque[str] = collections.deque(maxlen=200)
+_LOG_CB = None
+_BACKEND_READY = False
+
+
+def _llama():
+    import llama_cpp
+
+    return llama_cpp
+
+
+def _install_log_capture(ll) -> None:
+    """Keep llama.cpp's log in memory (errors are quoted in RuntimeLoadError); echo to stderr only
+    when LOGOS_LLAMA_LOG=1."""
+    global _LOG_CB
+    if _LOG_CB is not None:
+        return
+    echo = os.environ.get("LOGOS_LLAMA_LOG") == "1"
+
+    @ll.llama_log_callback
+    def _cb(level, text, user_data):  # noqa: ARG001
+        try:
+            s = text.decode("utf-8", errors="replace")
+        except Exception:  # noqa: BLE001
+            return
+        with _LOG_LOCK:
+            _LOG_LINES.append(s)
+        if echo:
+            import sys
+
+            sys.stderr.write(s)
+
+    _LOG_CB = _cb
+    ll.llama_log_set(_cb, ctypes.c_void_p(0))
+
+
+def recent_log(n: int = 20) -> list[str]:
+    with _LOG_LOCK:
+        lines = "".join(_LOG_LINES).splitlines()
+    return [ln for ln in lines if ln.strip()][-n:]
+
+
+def _backend_init(ll) -> None:
+    global _BACKEND_READY
+    if not _BACKEND_READY:
+        _install_log_capture(ll)
+        ll.llama_backend_init()
+        _BACKEND_READY = True
+
+
+def _llama_error_lines() -> str:
+    lines = [ln.strip() for ln in recent_log(60)
+             if any(w in ln.lower() for w in ("error", "unknown", "failed", "invalid", "unsupported"))]
+    return "; ".join(lines[-3:])
