@@ -133,8 +133,17 @@ def _check_coordinates(obj: LoadedObject, where) -> None:
     def bad(values) -> bool:  # the 3D view draws float32: 1e308 would become infinite there
         return not all(math.isfinite(v) and abs(v) < MAX_COORDINATE for v in values)
 
+    import numpy as np
+
     what = None
-    if obj.mol is not None:
+
+    def all_fine(arr) -> bool:  # vectorised first pass; the per-atom scan below only names the culprit
+        arr = np.asarray(arr, float)
+        return bool(np.isfinite(arr).all() and (np.abs(arr) < MAX_COORDINATE).all())
+
+    if obj.mol is not None and all(all_fine(c.GetPositions()) for c in obj.mol.GetConformers()):
+        pass
+    elif obj.mol is not None:
         for conf in obj.mol.GetConformers():
             for i, p in enumerate(conf.GetPositions()):
                 if bad(p):
@@ -142,7 +151,14 @@ def _check_coordinates(obj: LoadedObject, where) -> None:
                     break
             if what:
                 break
-    if what is None and obj.structure is not None:
+    structure_fine = False
+    if obj.structure is not None and len(obj.structure):
+        box = obj.structure.calculate_box()
+        com = obj.structure[0].calculate_center_of_mass()
+        corners = [box.minimum.x, box.minimum.y, box.minimum.z, box.maximum.x, box.maximum.y, box.maximum.z]
+        structure_fine = all_fine(corners + [com.x, com.y, com.z]) and all(
+            res.seqid.num is not None for model in obj.structure for ch in model for res in ch)
+    if what is None and obj.structure is not None and not structure_fine:
         for model in obj.structure:
             for ch in model:
                 for res in ch:
@@ -632,7 +648,9 @@ def _from_gemmi(st, ctx: _Ctx, fmt: str, text: str | None) -> LoadedObject:
     model = st[0]
     # alternate locations: keep the first conformer, say what was dropped
     alt_res = []
-    for ch in model:
+    # only scan atoms when the file has alternate locations at all (column 17 of ATOM/HETATM)
+    maybe_alt = text is None or re.search(r"^(?:ATOM  |HETATM).{10}[^ ]", text, re.M) is not None
+    for ch in (model if maybe_alt else ()):
         for res in ch:
             if any(a.has_altloc() for a in res):
                 alt_res.append(f"{ch.name}:{res.name}{res.seqid.num}{res.seqid.icode.strip()}")
