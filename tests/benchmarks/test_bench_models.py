@@ -184,7 +184,7 @@ def test_bench_convert_1b(ckpt_1b, tmp_path):
         out.unlink()
 
 
-def _ppl_table(label: str, gguf_path: Path, texts: list[str]) -> None:
+def _ppl_table(label: str, gguf_path: Path, texts: list[str], threads: int = 1) -> None:
     from engine.models.parity import compare_quantizations
     from engine.runtime.logits import Scorer
 
@@ -194,7 +194,7 @@ def _ppl_table(label: str, gguf_path: Path, texts: list[str]) -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = compare_quantizations(gguf_path, seqs, ["F16", "Q8_0", "Q5_K_M", "Q4_K_M"], Path(tmp), n_ctx, None)
+        rows = compare_quantizations(gguf_path, seqs, ["F16", "Q8_0", "Q5_K_M", "Q4_K_M"], Path(tmp), n_ctx, threads)
     for r in rows:
         print(f"[bench] {label} {r.quant:<7} ppl {r.perplexity:10.4f}  delta vs F16 {100 * r.ppl_delta_vs_f16:+7.3f}%  "
               f"argmax vs F16 {r.argmax_agreement_vs_f16:.3f}  size {r.size / 1e6:8.1f} MB  {r.seconds:.1f}s")
@@ -216,4 +216,4 @@ def test_bench_quant_ppl_1b(ckpt_1b, tmp_path):
 
     folder, _ = ckpt_1b
     path = convert_hf_to_gguf(folder, tmp_path / "1b-f16.gguf", outtype="f16").path
-    _ppl_table("1B-shaped", path, default_corpus()[:8])
+    _ppl_table("1B-shaped", path, default_corpus()[:8], threads=2)

@@ -118,3 +118,14 @@ def test_cli_check_fails_on_foreign_checkpoint(tiny_hf, tiny_gguf, capsys, tmp_p
                 "--json", "--quants", "", "--threads", "1", "--corpus", str(corpus)])
     out = json.loads(capsys.readouterr().out)
     assert rc == 1 and out["token_parity"] < 1.0 and out["token_mismatches"]
+
+
+def test_cli_convert_with_quant(tiny_hf, tmp_path, capsys):
+    out = tmp_path / "m-q4.gguf"
+    rc = logos(["models", "convert", str(tiny_hf("qwen3", "special")), str(out), "--quant", "Q4_K_M"])
+    assert rc == 0 and "Q4_K_M" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-q4.gguf"]  # the F16 intermediate is gone
+    from engine.models.gguf_info import inspect_gguf
+
+    info = inspect_gguf(out, with_hash=False)
+    assert info.quant == "Q4_K_M" and info.all_tags_single
