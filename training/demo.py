@@ -228,6 +228,13 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
     from engine.models.gguf_info import inspect_gguf
 
     summary["n_params"] = inspect_gguf(gguf).n_params
+    if evaluate:
+        try:
+            summary["metrics"]["moses_gguf"] = E.moses_with_llama_cpp(gguf, n_eval_samples, set(D.moses_smiles()),
+                                                                      seed=s.seed)
+            log(f"MOSES on the GGUF (llama.cpp): {summary['metrics']['moses_gguf']}")
+        except ImportError as exc:  # llama-cpp-python not installed: the torch figures stand alone
+            log(f"llama.cpp evaluation skipped: {exc}")
     if install is not None:
         install.mkdir(parents=True, exist_ok=True)
         target = install / gguf.name

@@ -126,6 +126,32 @@ def pocket_metrics(model, tok, items, max_new: int = 600) -> dict:
     return {"items": n, "well_formed": well / n if n else 0.0, "decoding": "greedy"}
 
 
+def moses_with_llama_cpp(gguf, n_samples: int, train_smiles: set[str], seed: int = 0) -> dict:
+    """MOSES metrics of the shipped GGUF, sampled by llama.cpp through engine.runtime
+    (temperature 1, top-k off, top-p 1, min-p 0, no repetition penalty)."""
+    from engine.runtime.llama import Runtime
+    from engine.runtime.sampling import SamplingParams
+
+    t = time.time()
+    rt = Runtime.load(gguf, n_gpu_layers=0, n_ctx=512, n_threads=2, n_seq_max=64)
+    try:
+        stop = rt.token_id("<MoleculeE>")
+        params = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, repetition_penalty=1.0,
+                                max_new_tokens=120)
+        texts: list[str] = []
+        while len(texts) < n_samples:
+            k = min(64, n_samples - len(texts))
+            samples, _ = rt.generate("<MoleculeS>", n=k, params=params, seed=seed + len(texts),
+                                     stop_ids=[stop] if stop is not None else ())
+            texts += [smp.text.split("<MoleculeE>", 1)[0] for smp in samples]
+    finally:
+        rt.close()
+    out = moses_metrics(texts, train_smiles)
+    out["sampler"] = "llama.cpp (engine.runtime) on the Q8_0 GGUF"
+    out["seconds"] = round(time.time() - t, 1)
+    return out
+
+
 def evaluate_all(hf_dir, heldout: dict, moses_train_loader, n_samples: int = 1000, seed: int = 0,
                  log=print) -> dict:
     model, tok = _load(hf_dir)

@@ -86,6 +86,13 @@ def render(summary: dict) -> str:
             f"| | uniqueness (goal ≥ 95 %) | {_pct(mo.get('uniqueness'))} | valid samples |",
             f"| | novelty vs MOSES train | {_pct(mo.get('novelty'))} | unique valid samples |",
         ]
+    mg = met.get("moses_gguf", {})
+    if mg:
+        lines += [
+            f"| same, shipped Q8_0 GGUF sampled by llama.cpp | validity | {_pct(mg.get('validity'))} | {mg.get('samples')} samples |",
+            f"| | uniqueness | {_pct(mg.get('uniqueness'))} | valid samples |",
+            f"| | novelty vs MOSES train | {_pct(mg.get('novelty'))} | unique valid samples |",
+        ]
     ma = met.get("materials", {})
     if ma:
         lines.append(f"| material generation (`<MaterialS>`) | metal node and valid linkers | "
