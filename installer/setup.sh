@@ -6,6 +6,7 @@
 #   bash installer/setup.sh setup            set up only
 #   bash installer/setup.sh doctor           set up, then print `logos doctor`
 #   bash installer/setup.sh check            only check the prerequisites, change nothing
+#   bash installer/setup.sh build-llama      only build the llama-cpp-python wheel into the cache
 #
 # Options (before the action or after it):
 #   --bundle DIR   install from an offline bundle made by installer/bundle (no network used)
@@ -13,7 +14,10 @@
 #   --force        redo every step even if the stamp says it is done
 #
 # Environment: LOGOS_CACHE_DIR (built wheels, data; default ~/.cache/logos-desktop),
-#              LOGOS_BUNDLE (same as --bundle), PYTHON (interpreter to make the venv with).
+#              LOGOS_BUNDLE (same as --bundle), PYTHON (interpreter to make the venv with),
+#              LOGOS_CUDA_ARCHITECTURES (CUDA build: GPU architectures, default "native"),
+#              LOGOS_LLAMA_SOURCE (a local llama-cpp-python sdist to build instead of PyPI's),
+#              LOGOS_LLAMA_CMAKE_EXTRA (more CMake options for the llama.cpp build).
 #
 # A set-up step that cannot proceed stops with one line naming what is missing and what provides it.
 set -euo pipefail
@@ -37,7 +41,7 @@ die()  { printf '[setup] cannot continue: %s\n' "$*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    app|test|setup|doctor|check) ACTION="$1" ;;
+    app|test|setup|doctor|check|build-llama) ACTION="$1" ;;
     --bundle) BUNDLE="${2:?--bundle needs a folder}"; shift ;;
     --bundle=*) BUNDLE="${1#*=}" ;;
     --backend) BACKEND="${2:?--backend needs cpu, cuda or metal}"; shift ;;
@@ -79,11 +83,13 @@ case "$BACKEND" in cpu|cuda|metal) ;; *) die "unknown --backend '$BACKEND' (use 
 LLAMA_VERSION="$(sed -n 's/^llama-cpp-python==\([^ ;]*\).*/\1/p' "$LOCK")"
 [ -n "$LLAMA_VERSION" ] || die "requirements/lock.txt names no llama-cpp-python version"
 WHEEL_DIR="$CACHE/wheels/llama-cpp-python-$LLAMA_VERSION-$BACKEND"
+# LLAVA_BUILD=OFF: the multimodal library is not used, and it is a third of the build time.
 case "$BACKEND" in
-  cpu)   LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" ;;
-  cuda)  LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_CUDA=on" ;;
-  metal) LLAMA_CMAKE="-DGGML_METAL=on" ;;
+  cpu)   LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF" ;;
+  cuda)  LLAMA_CMAKE="-DGGML_NATIVE=OFF -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${LOGOS_CUDA_ARCHITECTURES:-native} -DLLAVA_BUILD=OFF" ;;
+  metal) LLAMA_CMAKE="-DGGML_METAL=on -DLLAVA_BUILD=OFF" ;;
 esac
+LLAMA_CMAKE="$LLAMA_CMAKE${LOGOS_LLAMA_CMAKE_EXTRA:+ $LOGOS_LLAMA_CMAKE_EXTRA}"
 
 # ---------------------------------------------------------------- the stamp (fast path)
 stamp_key() {
@@ -211,6 +217,27 @@ install_python_deps() {
     || die "pip could not install LOGOS Desktop itself (pyproject.toml)"
 }
 
+build_llama_wheel() {
+  # Build the llama-cpp-python wheel for $BACKEND into $WHEEL_DIR with interpreter $1.
+  local py="$1" src="${LOGOS_LLAMA_SOURCE:-llama-cpp-python==$LLAMA_VERSION}" extra=()
+  command -v cmake >/dev/null 2>&1 || die "cmake not found: it is needed to build llama.cpp (Debian package cmake)"
+  command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || die "no C++ compiler: it is needed to build llama.cpp (Debian package g++)"
+  check_disk 3 "$CACHE"
+  # a local source with no network: build with the interpreter's own scikit-build-core
+  [ -n "${LOGOS_LLAMA_SOURCE:-}" ] && extra=(--no-index --no-build-isolation)
+  say "llama.cpp: building llama-cpp-python $LLAMA_VERSION for $BACKEND ($BACKEND_WHY) with CMAKE_ARGS='$LLAMA_CMAKE'"
+  say "llama.cpp: this takes 10 to 40 minutes on 2 cores; the wheel is kept in $WHEEL_DIR"
+  rm -rf "$WHEEL_DIR.tmp"; mkdir -p "$WHEEL_DIR.tmp"
+  local t0; t0=$(date +%s)
+  CMAKE_ARGS="$LLAMA_CMAKE" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+    "$py" -m pip wheel -q --no-deps --no-binary llama-cpp-python "${extra[@]+"${extra[@]}"}" \
+    -w "$WHEEL_DIR.tmp" "$src" >"$CACHE/llama-build.log" 2>&1 \
+    || die "building llama-cpp-python failed (log: $CACHE/llama-build.log)"
+  rm -rf "$WHEEL_DIR"; mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"
+  echo "$BACKEND: $BACKEND_WHY; CMAKE_ARGS=$LLAMA_CMAKE" > "$WHEEL_DIR/BACKEND"
+  say "llama.cpp: built the $BACKEND wheel in $(( $(date +%s) - t0 )) s: $(ls "$WHEEL_DIR"/*.whl)"
+}
+
 install_llama() {
   local have
   have="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))' 2>/dev/null || true)"
@@ -222,18 +249,7 @@ install_llama() {
   else
     wheel="$(ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
     if [ -z "$wheel" ]; then
-      command -v cmake >/dev/null 2>&1 || die "cmake not found: it is needed to build llama.cpp (Debian package cmake)"
-      command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || die "no C++ compiler: it is needed to build llama.cpp (Debian package g++)"
-      check_disk 3 "$CACHE"
-      say "llama.cpp: building llama-cpp-python $LLAMA_VERSION for $BACKEND ($BACKEND_WHY) with CMAKE_ARGS='$LLAMA_CMAKE'"
-      say "llama.cpp: this takes about 10 minutes on 2 cores; the wheel is kept in $WHEEL_DIR"
-      mkdir -p "$WHEEL_DIR.tmp"
-      CMAKE_ARGS="$LLAMA_CMAKE" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
-        "$VENV/bin/python" -m pip wheel -q --no-deps --no-binary llama-cpp-python \
-        -w "$WHEEL_DIR.tmp" "llama-cpp-python==$LLAMA_VERSION" >"$CACHE/llama-build.log" 2>&1 \
-        || die "building llama-cpp-python failed (log: $CACHE/llama-build.log)"
-      rm -rf "$WHEEL_DIR"; mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"
-      echo "$BACKEND: $BACKEND_WHY; CMAKE_ARGS=$LLAMA_CMAKE" > "$WHEEL_DIR/BACKEND"
+      build_llama_wheel "$VENV/bin/python"
       wheel="$(ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)"
     else
       say "llama.cpp: using the cached $BACKEND build ($BACKEND_WHY): $wheel"
@@ -310,6 +326,10 @@ do_setup() {
 }
 
 # ---------------------------------------------------------------- actions
+if [ "$ACTION" = build-llama ]; then
+  if [ -x "$VENV/bin/python" ]; then build_llama_wheel "$VENV/bin/python"; else build_llama_wheel "$(find_python)"; fi
+  exit 0
+fi
 if [ "$ACTION" = check ]; then
   preflight
   say "all prerequisites are present (llama.cpp backend: $BACKEND, because: $BACKEND_WHY)"
