@@ -153,6 +153,10 @@ def run_train(args) -> int:
             if not add:
                 raise _error(f"{base}: the tokenizer lacks the LOGOS tags {' '.join(missing)}; "
                              "rerun with --add-tags to add them (the embeddings are resized)")
+    from training import vocab_check
+
+    report_v = vocab_check.check(tokenizer, split.train, context=cfg.block_size)
+    print("vocabulary check: " + report_v.summary().replace("\n", "\n  "), file=sys.stderr)
     stop = _stop_flag()
     try:
         res = train(cfg, split.train, split.validation, args.out, tokenizer=tokenizer, on_progress=_progress,

@@ -66,6 +66,7 @@ def test_lora_adds_tags_resizes_and_trains_their_embeddings(base_without_tags, r
     assert torch.equal(base.model.layers[0].mlp.up_proj.weight, merged.model.layers[0].mlp.up_proj.weight)
 
 
+@pytest.mark.slow
 def test_lora_on_llama3_style_checkpoint_resumes(tiny_hf, real_rows, tmp_path):
     base = tiny_hf("llama", "special")
     cfg = tiny_config(4, base=str(base), lora=LoraConfig(r=4, alpha=8))

@@ -45,6 +45,7 @@ def test_progress_checkpoints_and_final(real_rows, tiny_tokenizer, tmp_path):
     assert res.val_loss is not None and res.vocab.ok
 
 
+@pytest.mark.slow
 def test_loss_goes_down(real_rows, tiny_tokenizer, tmp_path):
     res = train(tiny_config(30, checkpoint_every=0), real_rows, [], tmp_path / "o", tokenizer=tiny_tokenizer,
                 progress_every=1)
@@ -52,6 +53,7 @@ def test_loss_goes_down(real_rows, tiny_tokenizer, tmp_path):
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
 
 
+@pytest.mark.slow
 def test_deterministic_under_a_seed(real_rows, tiny_tokenizer, tmp_path):
     a = train(tiny_config(4), real_rows, [], tmp_path / "a", tokenizer=tiny_tokenizer, progress_every=1)
     b = train(tiny_config(4), real_rows, [], tmp_path / "b", tokenizer=tiny_tokenizer, progress_every=1)
@@ -61,6 +63,7 @@ def test_deterministic_under_a_seed(real_rows, tiny_tokenizer, tmp_path):
     assert [h.get("loss") for h in c.history] != [h.get("loss") for h in a.history]
 
 
+@pytest.mark.slow
 def test_cancel_then_resume_equals_uninterrupted(real_rows, tiny_tokenizer, tmp_path):
     full = train(tiny_config(6), real_rows, [], tmp_path / "full", tokenizer=tiny_tokenizer)
     calls = {"n": 0}
