@@ -71,6 +71,8 @@ class GenerationStats:
     steps: int = 0
     waves: int = 0
     max_batch: int = 0
+    max_new_tokens: int = 0  # the limit applied: asked, or less to stay inside the context
+    notes: list = field(default_factory=list)  # why the limit was lowered
 
     @property
     def tokens_per_s(self) -> float:
@@ -389,7 +391,16 @@ class Runtime:
         if room < 1:
             raise ValueError(f"no room to generate: prompt {n_prompt} tokens, context {n_ctx}")
         if max_new > room:
+            stats.notes.append(f"max_new_tokens lowered from {max_new} to {room}: context {n_ctx} tokens")
             max_new = room
+        train_ctx = int(getattr(self.facts, "n_ctx_train", 0) or 0)
+        if train_ctx and n_prompt + max_new > train_ctx:
+            if train_ctx - n_prompt < 1:
+                raise ValueError(f"the prompt has {n_prompt} tokens; the model was trained on {train_ctx}")
+            stats.notes.append(f"max_new_tokens lowered from {max_new} to {train_ctx - n_prompt}: "
+                               f"the model was trained on sequences of {train_ctx} tokens")
+            max_new = train_ctx - n_prompt
+        stats.max_new_tokens = max_new
         wave_cap = min(self.plan.n_seq_max - 1 if self.plan.n_seq_max > 1 else 1, room // max_new)
         wave_cap = max(1, wave_cap)
         prompt_seen = np.unique(np.array(ptoks, dtype=np.int64))
