@@ -729,6 +729,16 @@ def _py_warnings():
 
 
 def _read_cif(text: str, ctx: _Ctx) -> list[LoadedObject]:
+    if text.count("data_") == 1 or len(re.findall(r"^\s*data_", text, re.M)) == 1:
+        from engine.structures.framework import _fast_cif
+
+        fast = _fast_cif(text)  # an ordered P1 cell (every CoRE MOF CIF): gemmi, 50-100x faster
+        if fast is not None:
+            m = re.search(r"^\s*data_(\S*)", text, re.M)
+            name = (m.group(1) if m else "") or ctx.stem
+            if name in ("image0", "global"):
+                name = ctx.stem
+            return [LoadedObject("crystal", name, ctx.source(), "cif", crystal=fast)]
     from pymatgen.io.cif import CifParser
 
     scaled = False
