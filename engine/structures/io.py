@@ -441,6 +441,12 @@ _GUESSED_SMILES = "format guessed as SMILES (no extension or content marker says
 from engine.grammar.chem import rdkit_messages  # noqa: E402  (re-exported for callers)
 
 
+def _quiet():
+    from rdkit import rdBase
+
+    return rdBase.BlockLogs()
+
+
 def _rd_reason(msgs: list[str], default: str) -> str:
     msgs = [m for m in msgs if not m.startswith("ERROR: moving to the beginning")]
     return "; ".join(msgs[:3]) if msgs else default
@@ -472,9 +478,11 @@ def _read_smi(text: str, ctx: _Ctx) -> list[LoadedObject]:
             if objs:
                 objs[0].warnings.append(f"stopped at line {i}: the read time limit; later lines not read")
             break
-        with rdkit_messages() as msgs:
+        with _quiet():
             mol = Chem.MolFromSmiles(smi)
-        if mol is None:
+        if mol is None:  # parse again to capture RDKit's own words for this line
+            with rdkit_messages() as msgs:
+                Chem.MolFromSmiles(smi)
             bad.append((i, _rd_reason(msgs, "SMILES could not be parsed")))
             continue
         name = parts[1].strip() if len(parts) > 1 and parts[1].strip() else f"{ctx.stem}_{len(objs) + 1}"
