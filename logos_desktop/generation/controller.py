@@ -174,11 +174,12 @@ class GenerationController(QObject):
         ws = getattr(self.window, "workspace", None)
         if ws is not None:
             cur = ws.current()
-            if self._is_preview(cur):
+            if self._is_preview(cur):  # a result shown in the views: the input is what was selected before
                 real = self._last_real_current
+                if real is not None and ws.item(real.id) is not None:
+                    return read_selection(self.window, current=real)
                 sel = read_selection(self.window)
-                sel.current = real.obj if real is not None and ws.item(real.id) is not None else None
-                sel.residues = [] if sel.current is None else sel.residues
+                sel.current, sel.residues = None, []
                 return sel
         return read_selection(self.window)
 

@@ -29,7 +29,8 @@ def workspace_of(window):
     return getattr(window, "workspace", None)
 
 
-def read_selection(window) -> Selection:
+def read_selection(window, current=None) -> Selection:
+    """The selection, with ``current`` (a workspace Item) standing for the current item if given."""
     ws = workspace_of(window)
     if ws is None:
         return Selection()
@@ -38,7 +39,7 @@ def read_selection(window) -> Selection:
     atoms_by_item: dict[int, list[int]] = {}
     for item_id, idx in getattr(ws, "selection", []) or []:
         atoms_by_item.setdefault(item_id, []).append(idx)
-    current = ws.current()
+    current = current if current is not None else ws.current()
     if current is None and atoms_by_item:
         current = ws.item(next(iter(atoms_by_item)))
     if current is None and len(items) == 1:

@@ -134,19 +134,21 @@ def test_design_ligands_for_a_dropped_complex_and_survive_a_crash(qtbot, window,
     states = []
     gen.bridge.stateChanged.connect(lambda s, m: states.append((s, m)))
 
-    def kill_once(_ev):
-        gen.bridge.started.disconnect(kill_once)
-        os.kill(pid, signal.SIGKILL)
+    def kill_at_start(ev):  # on the client's reader thread: the moment the job has started
+        if ev.get("type") == "started":
+            gen.bridge.client.on_event = None
+            os.kill(pid, signal.SIGKILL)
 
-    gen.bridge.started.connect(kill_once)
-    panel.n.setValue(64)
+    gen.bridge.client.on_event = kill_at_start
+    panel.n.setValue(256)
     panel.sampling.set_values({"max_new_tokens": 400})
     panel.run_button.click()
+    assert len(gen.queue.jobs) == 3, panel.message.text()  # the input is still XK2 of 1hvr
     job2 = list(gen.queue.jobs)[-1]
     failed = _wait_job(qtbot, gen, job2, timeout=120000)
-    assert failed.status == "failed"
+    assert failed.status == "failed", failed
     assert "exited" in failed.error and "-9" in failed.error
-    assert "exit code -9" in gen.jobs.rows[job2].detail.text() or "-9" in gen.jobs.rows[job2].detail.text()
+    assert "-9" in gen.jobs.rows[job2].detail.text()
     assert any(s == "crashed" and "exit code -9" in m for s, m in states)
     with Project.open(project) as p:
         runs = {r.id: r for r in p.runs()}

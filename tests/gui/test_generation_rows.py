@@ -44,6 +44,11 @@ def window(qtbot, tmp_path, test_data):
 def test_provenance_and_preview_in_the_pocket(qtbot, window, test_data):
     w, gen, _path = window
     complex_item = w.open_paths([str(test_data / "structures" / "1hvr.pdb")])[0]
+    table = complex_item.table()
+    w.workspace.set_current(complex_item.id)
+    w.workspace.set_selection([(complex_item.id, i) for i, r in enumerate(table.res_names) if r == "XK2"])
+    gen.generate.set_task("ligand")
+    assert gen.generate.request().engine_options()["ligand"] == "XK2"
     gen.results.view.selectRow(1)
     prov = gen.provenance.provenance
     assert prov.seed == 42 and prov.model_quant == "Q8_0" and prov.inputs[0][0] == "1hvr.pdb"
@@ -62,7 +67,10 @@ def test_provenance_and_preview_in_the_pocket(qtbot, window, test_data):
                     and r.name == "ASP" for a in r])
     assert np.linalg.norm(xyz - asp.mean(axis=0)) < 0.5
     # the Generate panel still takes its input from the complex, not from the preview
-    _ = complex_item
+    gen.generate.refresh_inputs()
+    req = gen.generate.request()
+    assert req is not None, gen.generate.input_label.text()
+    assert req.engine_options()["ligand"] == "XK2" and "XK2" in gen.generate.input_label.text()
 
 
 def test_export_tag_and_finetune_file(qtbot, window, tmp_path, monkeypatch):
