@@ -59,7 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# commands that run llama.cpp: its libraries are loaded before anything imports numpy
+RUNTIME_COMMANDS = {"engine", "generate", "models", "doctor"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if RUNTIME_COMMANDS.intersection(words[:1]):
+        from engine.runtime.native import preload
+
+        preload()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

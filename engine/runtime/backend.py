@@ -65,6 +65,11 @@ def backend_info() -> BackendInfo:
         import llama_cpp
     except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
         return BackendInfo(available=False, error=f"{type(exc).__name__}: {exc}")
+    from engine.runtime.native import _backend_init
+
+    # Initialise the backend (and our log capture) before any other call into the library: on a
+    # CUDA build, asking for system info first and initialising later crashed the next model load.
+    _backend_init(llama_cpp)
     info = BackendInfo(available=True, version=getattr(llama_cpp, "__version__", "?"))
     try:
         info.system_info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()

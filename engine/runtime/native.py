@@ -63,3 +63,18 @@ def _llama_error_lines() -> str:
     lines = [ln.strip() for ln in recent_log(60)
              if any(w in ln.lower() for w in ("error", "unknown", "failed", "invalid", "unsupported"))]
     return "; ".join(lines[-3:])
+
+
+def preload() -> bool:
+    """Load llama.cpp's shared libraries before numpy and friends are imported.
+
+    Seen on an H100 with a CUDA build of llama-cpp-python 0.3.36: when numpy was imported before
+    llama_cpp, the first model load crashed (SIGSEGV in llama_model::print_info, inside C++
+    stream code resolved from libggml-cuda). Importing llama_cpp first avoids it. Processes that
+    run models (the engine process, `logos generate`, `logos models`) call this first thing.
+    """
+    try:
+        import llama_cpp  # noqa: F401
+    except Exception:  # noqa: BLE001 - reported later by backend_info() with its reason
+        return False
+    return True

@@ -15,6 +15,9 @@ import time
 
 
 def main(model: str, n: int = 16) -> int:
+    from engine.runtime.native import preload
+
+    preload()  # before numpy: see engine/runtime/native.py
     from engine.runtime.backend import backend_info
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
