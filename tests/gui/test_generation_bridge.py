@@ -92,3 +92,25 @@ def test_repeated_crashes_stop_the_restarts_until_asked(qtbot):
         assert bridge.client.alive and bridge.client.proc.pid not in (first, second)
     finally:
         bridge.stop()
+
+
+@pytest.mark.slow
+def test_failed_load_leaves_the_previous_model_loaded(qtbot, bridge, tiny_llama_gguf, tmp_path):
+    pytest.importorskip("llama_cpp")
+    bridge.start()
+    with qtbot.waitSignal(bridge.modelLoaded, timeout=120000):
+        bridge.load_model(str(tiny_llama_gguf))
+    bad = tmp_path / "half.gguf"
+    bad.write_bytes(tiny_llama_gguf.read_bytes()[: tiny_llama_gguf.stat().st_size // 3])
+    with qtbot.waitSignal(bridge.modelLoadFailed, timeout=60000):
+        bridge.load_model(str(bad))
+    # the engine had to drop its model to try the new one; the bridge loads the previous one again
+    with qtbot.waitSignal(bridge.modelLoaded, timeout=120000) as again:
+        pass
+    assert again.args[0]["path"] == str(tiny_llama_gguf)
+    assert bridge.model["path"] == str(tiny_llama_gguf)
+    job = bridge.submit("molecule", n=2, seed=3, sampling={"max_new_tokens": 8})
+    with qtbot.waitSignal(bridge.finished, timeout=60000,
+                          check_params_cb=lambda ev: ev.get("job") == job) as fin:
+        pass
+    assert fin.args[0]["status"] == "finished"
