@@ -208,7 +208,8 @@ def _write_csv(rows, prov: _Provenance, out: TextIO, report: ExportReport) -> No
             if name not in score_names:
                 score_names.append(name)
     columns = ROW_FIELDS + [SCORE_PREFIX + n for n in score_names] + RUN_FIELDS
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    # RFC 4180 line ends: the csv module then quotes a field holding a CR as well as one holding a LF
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _text(v) for k, v in prov.fields(row).items()})
