@@ -172,6 +172,7 @@ def _engine(path, n):
             "fixed_tokens": fstats.tokens_generated, "fixed_seconds": fixed_s, "stats": stats}
 
 
+@pytest.mark.timeout(7200)
 def test_engine_against_reference_and_rooflines(bench_model):
     n_params = bench_model["n_params"]
     ref = _reference(bench_model["hf"], n_params)
