@@ -62,15 +62,15 @@ def human_count(n: int | None) -> str:
 def estimate(path: str, backend: dict, n_gpu_layers) -> tuple[str, bool]:
     """(text, fits) of the memory plan for ``path`` on this machine (engine.runtime.planner)."""
     from engine.runtime.gguf_facts import read_facts
-    from engine.runtime.planner import GiB, plan
+    from engine.runtime.planner import plan
 
     facts = read_facts(path)
     b = SimpleNamespace(backend=backend.get("backend", "CPU"), gpu_offload=bool(backend.get("gpu_offload")),
                         gpu_visible=bool(backend.get("gpu_visible")))
     p = plan(facts, b, n_gpu_layers=n_gpu_layers)
     lines = [p.summary(),
-             f"weights {p.weights_bytes / GiB:.2f} GiB · KV cache {p.kv_bytes / GiB:.2f} GiB · "
-             f"compute {p.compute_bytes / GiB:.2f} GiB"]
+             f"weights {human_bytes(p.weights_bytes)} · KV cache {human_bytes(p.kv_bytes)} · "
+             f"compute {human_bytes(p.compute_bytes)}"]
     lines += [f"· {r}" for r in p.reasons]
     if not p.fits:
         lines.insert(0, "DOES NOT FIT in the free memory")
@@ -189,7 +189,7 @@ class QtModelManager(QDialog):
         self.table.setRowCount(len(entries) + len(bundled))
         loaded = self.controller.bridge._loaded[0] if self.controller.bridge._loaded else None
         for r, e in enumerate(entries):
-            mark = ("★ " if default is not None and e.id == default.id else "") + ("● " if e.path == loaded else "")
+            mark = ("★ " if default is not None and e.id == default.id else "") + ("●" if e.path == loaded else "")
             tags = "single tokens" if e.tags_single else (f"{len(e.tags_missing)} split" if e.tags_missing else "")
             vals = [mark.strip(), e.name or e.id, e.architecture, e.quant, human_count(e.n_params),
                     str(e.context_length or ""), human_bytes(e.size), tags, e.sha256[:12],
@@ -197,8 +197,18 @@ class QtModelManager(QDialog):
             self._fill(r, vals, e.path, e.sha256)
         for i, p in enumerate(bundled):
             r = len(entries) + i
-            self._fill(r, ["● " if str(p) == loaded else "", p.name + " (bundled demonstration)", "", "", "", "",
-                           human_bytes(p.stat().st_size), "", "", str(p)], str(p), "")
+            arch = quant = params = ctx = tags = ""
+            try:  # the header only (no hash): architecture, quantisation, parameters, tags
+                from engine.models.gguf_info import inspect_gguf
+
+                info = inspect_gguf(p, with_hash=False)
+                arch, quant, params = info.architecture, info.quant, human_count(info.n_params)
+                ctx = str(info.context_length or "")
+                tags = "single tokens" if info.all_tags_single else ""
+            except Exception as exc:  # noqa: BLE001 - shown in the row
+                tags = f"unreadable: {exc}"
+            self._fill(r, ["●" if str(p) == loaded else "", p.name + " (bundled demonstration)", arch, quant,
+                           params, ctx, human_bytes(p.stat().st_size), tags, "", str(p)], str(p), "")
         self.table.resizeColumnsToContents()
         if selected:
             self.select_path(selected)
