@@ -208,6 +208,7 @@ def test_bench_quant_ppl_tiny(tiny_gguf):
         _ppl_table(f"tiny {arch}", tiny_gguf(arch, "special", "f32"), default_corpus())
 
 
+@pytest.mark.timeout(7200)
 @pytest.mark.skipif(os.environ.get("LOGOS_BENCH_1B_PPL") != "1", reason="set LOGOS_BENCH_1B_PPL=1 (slow)")
 def test_bench_quant_ppl_1b(ckpt_1b, tmp_path):
     pytest.importorskip("llama_cpp")
