@@ -10,8 +10,9 @@ import shutil
 import subprocess
 import sys
 
-_ADDR = re.compile(r'(connect|sendto|sendmsg)\((\d+), \{sa_family=(AF_INET6?|AF_UNIX|AF_NETLINK)[^}]*?'
-                   r'(?:sin6?_addr=inet_(?:addr|pton)\((?:AF_INET6, )?"([^"]+)"\)|sun_path="([^"]*)")?')
+_CALL = re.compile(r"(connect|sendto|sendmsg)\(\d+, (?:\{msg_name=)?\{sa_family=(AF_[A-Z0-9]+)([^}]*)\}")
+_IP = re.compile(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6?, "([^"]+)"')
+_PATH = re.compile(r'sun_path=(?:@)?"([^"]*)"')
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,16 +51,17 @@ def wrap(cmd: list[str], *, netns: bool, trace_file=None) -> list[str]:
 def traced_addresses(trace_text: str) -> list[dict]:
     """Every socket destination in an strace log: family, address, local or not."""
     out = []
-    for m in _ADDR.finditer(trace_text):
-        call, _fd, family, ip, path = m.groups()
-        if family in ("AF_UNIX", "AF_NETLINK"):
-            out.append({"call": call, "family": family, "address": path or "", "local": True})
+    for m in _CALL.finditer(trace_text):
+        call, family, body = m.groups()
+        if family not in ("AF_INET", "AF_INET6"):
+            p = _PATH.search(body)
+            out.append({"call": call, "family": family, "address": p.group(1) if p else "", "local": True})
             continue
-        local = True
-        if ip:
-            try:
-                local = ipaddress.ip_address(ip).is_loopback
-            except ValueError:
-                local = False
+        ipm = _IP.search(body)
+        ip = (ipm.group(1) or ipm.group(2)) if ipm else None
+        try:
+            local = ip is not None and ipaddress.ip_address(ip).is_loopback
+        except ValueError:
+            local = False
         out.append({"call": call, "family": family, "address": ip or "?", "local": local})
     return out

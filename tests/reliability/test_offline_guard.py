@@ -17,6 +17,7 @@ import textwrap
 import pytest
 
 from tests.fixtures.netguard import GUARD_DIR, read_net_log
+from tests.reliability.offline import unshare_available
 
 PROBE = textwrap.dedent("""
     import socket, sys, json
@@ -110,7 +111,7 @@ def test_the_guard_fails_the_test_that_reaches_out(tmp_path):
 def test_network_namespace_is_available_for_the_full_session_test():
     """tests/reliability/test_offline_session.py also runs a session in a network namespace
     with no interface but loopback (``unshare -n``); say here whether this machine allows it."""
-    from tests.reliability.offline import unshare_available
+    pass
 
     ok = unshare_available()
     if not ok:
@@ -122,3 +123,21 @@ def test_network_namespace_is_available_for_the_full_session_test():
                           env=dict(os.environ, LOGOS_NET_GUARD="off"))
     # no route at all: ENETUNREACH (101), whatever the guard says
     assert "101" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_strace_sees_a_connect_that_the_audit_hook_does_not(tmp_path):
+    """The strace check of the session test must be able to fail: a connect made with the guard
+    off (as native code would: no audit event) is found and marked non-loopback. It runs in a
+    network namespace with no interface, so nothing leaves the machine."""
+    from tests.reliability.offline import strace_available, traced_addresses, wrap
+
+    if not (strace_available() and unshare_available()):
+        pytest.skip("needs strace and unshare -n")
+    trace = tmp_path / "t.strace"
+    code = ("import socket\nfor a in [('127.0.0.1', 9), ('192.0.2.5', 443)]:\n"
+            " try: socket.create_connection(a, timeout=1)\n except OSError: pass")
+    subprocess.run(wrap([sys.executable, "-c", code], netns=True, trace_file=trace), capture_output=True,
+                   timeout=60, env=dict(os.environ, LOGOS_NET_GUARD="off"))
+    seen = traced_addresses(trace.read_text())
+    assert {(s["address"], s["local"]) for s in seen if s["family"] == "AF_INET"} == {
+        ("127.0.0.1", True), ("192.0.2.5", False)}
