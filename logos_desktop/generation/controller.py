@@ -45,6 +45,7 @@ class GenerationController(QObject):
         self.preview_item_id: int | None = None
         self._last_real_current = None
         self._failed_model: tuple[str, str] | None = None
+        self.notices: list[str] = []
 
         self._build_docks()
         self._build_menus()
@@ -272,7 +273,7 @@ class GenerationController(QObject):
         try:
             project = Project.open(path, create=create)
         except Exception as exc:  # noqa: BLE001 - ProjectError names the file and the reason
-            QMessageBox.warning(self.window, "Project", str(exc))
+            self.notice("Project not opened", str(exc))
             return False
         self.close_project()
         self.project, self.project_path = project, path
@@ -285,6 +286,15 @@ class GenerationController(QObject):
             self.window.statusBar().showMessage(project.message, 15000)
         self.results_dock.setWindowTitle(f"Results — {path.name}")
         return True
+
+    def notice(self, title: str, message: str) -> None:
+        """A non-blocking message (the window stays usable; --screenshot never hangs on it)."""
+        self.notices.append(message)
+        self.window.statusBar().showMessage(message, 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self.window)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
+        self._notice_box = box
 
     def close_project(self) -> None:
         if self.project is not None:
@@ -442,7 +452,7 @@ class GenerationController(QObject):
         try:
             report = export_file(self.project, path, query=q)
         except Exception as exc:  # noqa: BLE001
-            QMessageBox.warning(self.window, "Export", str(exc))
+            self.notice("Export failed", str(exc))
             return
         self.window.statusBar().showMessage(f"{Path(path).name}: {report.summary()}", 10000)
 

@@ -144,3 +144,12 @@ def test_dropping_a_project_opens_it_and_structures_go_to_the_workspace(qtbot, w
     drop_files(w, qtbot, [path, test_data / "structures" / "1ia1_ligand.sdf"])
     qtbot.waitUntil(lambda: gen.project is not None and len(w.workspace.items()) == 1, timeout=10000)
     assert gen.results.model.rowCount() == 3 and not w.error_log
+
+
+def test_a_file_that_is_not_a_project_is_refused_and_the_open_one_stays(qtbot, window, tmp_path, test_data):
+    _w, gen, path = window
+    assert gen.open_project(test_data / "structures" / "1hvr.pdb") is False
+    assert "not an SQLite database" in gen.notices[-1] and "1hvr.pdb" in gen.notices[-1]
+    assert gen.project_path == path and gen.results.model.rowCount() == 3
+    assert gen.open_project(tmp_path / "missing.logos") is False
+    assert "no such project file" in gen.notices[-1]
