@@ -272,7 +272,9 @@ fetch_data() {
     case "$line" in ''|'#'*) continue ;; esac
     local name="${line%%==*}" ver="${line#*==}"
     local norm; norm="$(echo "$name" | tr 'A-Z-' 'a-z_')"
-    if ls "$dest"/"$norm"-"$ver"[.-]* "$dest"/"$name"-"$ver"[.-]* >/dev/null 2>&1; then continue; fi
+    if compgen -G "$dest/$norm-$ver[.-]*" >/dev/null || compgen -G "$dest/$name-$ver[.-]*" >/dev/null; then
+      continue
+    fi
     if [ -n "$BUNDLE" ]; then
       cp "$BUNDLE"/data/"$norm"-"$ver"[.-]* "$BUNDLE"/data/"$name"-"$ver"[.-]* "$dest"/ 2>/dev/null \
         || die "the bundle has no data package $line in $BUNDLE/data"
