@@ -84,10 +84,12 @@ def run(args) -> int:
                             grammar=args.grammar)
         prompt = ""
         try:
+            run_id = None
             for ev in client.iter_job(job):
                 kind = ev["type"]
                 if kind == "started":
                     prompt = ev["prompt"]
+                    run_id = ev.get("run_id")
                     if not args.quiet:
                         print(f"prompt: {prompt}", file=sys.stderr)
                 elif kind == "result":
@@ -100,6 +102,8 @@ def run(args) -> int:
                 elif kind == "engine_exited":
                     print(f"logos generate: the engine exited (code {ev['returncode']})\n{ev['stderr_tail']}",
                           file=sys.stderr)
+                    if args.project and run_id is not None:  # it cannot mark its own run any more
+                        _mark_run_failed(args.project, run_id, f"the engine process exited (code {ev['returncode']})")
                 elif kind == "finished":
                     status = ev["status"]
                     if not args.quiet:
@@ -116,6 +120,17 @@ def run(args) -> int:
     finally:
         client.close()
     return 0 if status == "finished" else 1
+
+
+def _mark_run_failed(project: str, run_id: int, error: str) -> None:
+    from engine.store.project import Project
+
+    try:
+        with Project.open(project) as p:
+            if p.get_run(run_id).status == "running":
+                p.finish_run(run_id, status="failed", error=error)
+    except Exception as exc:  # noqa: BLE001 - the rows are safe; say why the run is not marked
+        print(f"logos generate: could not mark run {run_id} failed in {project}: {exc}", file=sys.stderr)
 
 
 def _print_result(ev: dict, as_json: bool, prompt: str = "") -> None:

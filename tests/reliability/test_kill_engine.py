@@ -89,6 +89,8 @@ def test_sigkill_engine_mid_generation_from_the_cli(tmp_path, tiny_llama_gguf):
     assert "engine exited" in stderr or "exited" in stderr, stderr[-2000:]
     first = _check_store(project, reported)
     assert first["rows"] >= len(reported) >= 5
+    # the run whose engine died is not left "running" forever: the CLI saw the engine exit
+    assert list(first["runs"].values()) == ["failed"], first["runs"]
     # the next job runs and stores its rows in the same file
     again = subprocess.run(_generate_cmd(tiny_llama_gguf, project, 3, 12), capture_output=True, text=True,
                            timeout=600)
