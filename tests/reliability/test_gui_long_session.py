@@ -6,7 +6,8 @@ carry ``None``) each drop a reference to ``None``/``True``/``False`` that they n
 3.11 does not make these objects immortal (3.12 does), so their count runs down and the process
 aborts with "Fatal Python error: none_dealloc (or bool_dealloc): deallocating None" after a few
 hundred add/remove cycles of one small molecule in a bare workspace. A lab workstation that stays
-open for weeks will hit it. The cycles run in a subprocess so the abort is observed, not suffered.
+open for weeks will hit it. PySide6 6.11.3 does not leak: requirements/lock.txt pins it. The cycles
+run in a subprocess so an abort is observed, not suffered.
 """
 
 from __future__ import annotations
@@ -42,9 +43,6 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="PySide6 6.12.0 + CPython 3.11: Qt calls drop references to None/True/"
-                   "False; the GUI aborts (none_dealloc) after a few hundred workspace add/remove cycles. "
-                   "Fix: a PySide6 without the leak, or CPython >= 3.12 (immortal None); see the README")
 def test_workspace_survives_thousands_of_open_close_cycles(test_data):
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(test_data / "structures" / "1ia1_ligand.sdf"),
                            str(CYCLES)], capture_output=True, text=True, timeout=600,
