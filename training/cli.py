@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
+                   help="where to train (default cpu; auto = CUDA when torch sees a GPU)")
     p.add_argument("--vocab-size", type=int, default=2048, help="BPE vocabulary size (scratch only)")
     p.add_argument("--config", type=Path, help="YAML training settings (command-line options win)")
     p.add_argument("--add-tags", action="store_true",
@@ -49,6 +51,8 @@ def register(subparsers) -> None:
                    help="work directory (default: <cache>/demo-model)")
     d.add_argument("--minutes", type=float, default=None, help="training time budget (default 45)")
     d.add_argument("--steps", dest="demo_steps", type=int, default=None)
+    d.add_argument("--device", dest="demo_device", choices=("cpu", "cuda", "auto"), default=None,
+                   help="where to train (default cpu)")
     d.add_argument("--install", action="store_true", help="copy the GGUF into resources/models")
     d.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     d.set_defaults(func=run_demo)
@@ -97,7 +101,7 @@ def build_config(args):
 
     cfg = TrainConfig.load(args.config) if args.config else TrainConfig()
     cfg.base = args.base
-    for name in ("steps", "batch_size", "block_size", "lr", "seed", "threads", "val_fraction"):
+    for name in ("steps", "batch_size", "block_size", "lr", "seed", "threads", "val_fraction", "device"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(cfg, name, value)
@@ -205,6 +209,8 @@ def run_demo(args) -> int:
         s.minutes = args.minutes
     if args.demo_steps is not None:
         s.train.steps = args.demo_steps
+    if args.demo_device is not None:
+        s.train.device = args.demo_device
     out = args.demo_out or (paths.cache_dir() / "demo-model")
     install = paths.resources_dir() / "models" if args.install else None
     try:

@@ -77,6 +77,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     val_fraction: float = 0.05
     max_seconds: float | None = None  # stop (and save) after this much wall time
+    device: str = "cpu"               # "cpu", "cuda" or "auto" (CUDA when torch sees a GPU)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -55,8 +55,8 @@ def render(summary: dict) -> str:
         "## Training",
         f"- Steps: {summary['steps']} (status: {summary['status']}), batch {t['batch_size']} × {t['block_size']} tokens, "
         f"AdamW lr {t['lr']} → {t['min_lr']} (cosine, {t['warmup_steps']} warm-up steps), seed {s['seed']}.",
-        f"- Tokens seen: {summary['tokens_seen']:,}; wall time {summary['train_seconds'] / 60:.1f} min on a shared "
-        f"2-core CPU (nice 5, 2 threads), {summary['tokens_per_s']:.0f} tokens/s on average.",
+        f"- Tokens seen: {summary['tokens_seen']:,}; wall time {summary['train_seconds'] / 60:.1f} min on "
+        f"{summary.get('hardware', 'a 2-core CPU (2 threads)')}, {summary['tokens_per_s']:.0f} tokens/s on average.",
         f"- Final training loss {summary['train_loss']:.3f}, validation loss {summary['val_loss']:.3f}"
         if summary.get("val_loss") is not None else f"- Final training loss {summary['train_loss']:.3f}",
         f"- Training rows: {summary['rows']['train']:,} (validation {summary['rows']['validation']:,}); "
@@ -113,6 +113,7 @@ def render(summary: dict) -> str:
         "at least one residue (no claim that the marked residues are the true pocket). Novelty is measured "
         "against the raw MOSES train strings, which RDKit 2026.09 canonicalises unchanged (checked on 600).",
         "",
+        *([ "## Notes", *[f"- {n}" for n in summary.get("notes", [])], ""] if summary.get("notes") else []),
         "## Rebuild",
         "`logos train demo --install` rebuilds this file from the registries' data with the same seed and settings "
         "(`training/demo.py: DemoSettings`); the numbers above come from `demo.json` of that run.",

@@ -133,12 +133,28 @@ def build_model(cfg: TrainConfig, tokenizer, add_missing_tags: bool):
     return model, tokenizer, added
 
 
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` (an error without a GPU: never a silent fallback) or ``auto``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("training on CUDA was asked for, but torch sees no CUDA GPU")
+    if name not in ("cpu", "cuda"):
+        raise TrainingError(f"unknown training device {name!r} (use cpu, cuda or auto)")
+    return torch.device(name)
+
+
+def _device_of(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def evaluate_loss(model, stream: torch.Tensor, starts: torch.Tensor, cfg: TrainConfig) -> float:
     model.eval()
     losses = []
     for i in range(cfg.eval_batches):
         x = _batch(stream, starts, cfg.block_size, cfg.batch_size, cfg.seed + 7, i, 0)
+        x = x.to(_device_of(model))
         losses.append(model(input_ids=x, labels=x).loss.item())
     model.train()
     return sum(losses) / len(losses)
@@ -151,6 +167,8 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
     torch.set_num_threads(cfg.threads)
     rank, world = _dist()
     model, tokenizer, added = build_model(cfg, tokenizer, add_missing_tags)
+    device = resolve_device(cfg.device)
+    model.to(device)
     vocab = vocab_check.check(tokenizer, train_rows, context=cfg.block_size)
     if vocab.missing_tags:
         raise TrainingError("the tokenizer does not encode these tags as single tokens: "
@@ -212,6 +230,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = _batch(train_stream, train_starts, cfg.block_size, cfg.batch_size, cfg.seed, step, rank)
+        x = x.to(device)
         loss = net(input_ids=x, labels=x).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
