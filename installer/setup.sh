@@ -276,8 +276,9 @@ fetch_data() {
       continue
     fi
     if [ -n "$BUNDLE" ]; then
-      cp "$BUNDLE"/data/"$norm"-"$ver"[.-]* "$BUNDLE"/data/"$name"-"$ver"[.-]* "$dest"/ 2>/dev/null \
-        || die "the bundle has no data package $line in $BUNDLE/data"
+      local found; found="$(compgen -G "$BUNDLE/data/$norm-$ver[.-]*" || compgen -G "$BUNDLE/data/$name-$ver[.-]*" || true)"
+      [ -n "$found" ] || die "the bundle has no data package $line in $BUNDLE/data"
+      cp $found "$dest"/
     else
       say "fetching data package $line"
       "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-build-isolation \
