@@ -31,7 +31,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from engine.runtime.gguf_facts import ModelFileError, read_facts
-from engine.runtime.native import _LOG_LINES, _LOG_LOCK, _backend_init, _llama, _llama_error_lines, recent_log
+from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, NativeHandles, _backend_init, _llama,
+                                   _llama_error_lines, recent_log)
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
 from engine.runtime.sampling import SamplingParams, sample_batch, sample_seed
 
@@ -84,7 +85,7 @@ class GenerationStats:
         return d
 
 
-class Runtime:
+class Runtime(NativeHandles):
     """One loaded model with one context. Not thread-safe: one job at a time (the engine queues)."""
 
     def __init__(self) -> None:
@@ -173,27 +174,6 @@ class Runtime:
         rt._batch_cap = int(max(PROMPT_CHUNK, rt.plan.n_seq_max))
         rt._batch = ll.llama_batch_init(rt._batch_cap, 0, 1)
         return rt
-
-    def close(self) -> None:
-        """Free the context, the batch and the model now (do not wait for the garbage collector)."""
-        ll = self._ll
-        if ll is None:
-            return
-        if self._batch is not None:
-            ll.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx:
-            ll.llama_free(self._ctx)
-            self._ctx = None
-        if self._model:
-            ll.llama_model_free(self._model)
-            self._model = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @property
     def loaded(self) -> bool:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.runtime.native import NativeHandles
+
 
 def _init(ll) -> None:
     try:  # share the runtime's log capture and backend initialisation when present
@@ -23,7 +25,7 @@ def _init(ll) -> None:
         ll.llama_backend_init()
 
 
-class Scorer:
+class Scorer(NativeHandles):
     def __init__(self, path: str | Path, n_ctx: int = 512, n_threads: int | None = None, vocab_only: bool = False,
                  exact: bool = True):
         """``exact``: keep the KV cache in F32 and flash attention off, so that an F32 model's logits
@@ -99,20 +101,3 @@ class Scorer:
         ptr = ll.llama_get_logits(self._ctx)
         return np.ctypeslib.as_array(ptr, shape=(n, self.n_vocab)).copy()
 
-    def close(self) -> None:
-        ll = self._ll
-        if self._batch is not None:
-            ll.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx:
-            ll.llama_free(self._ctx)
-            self._ctx = None
-        if self._model:
-            ll.llama_model_free(self._model)
-            self._model = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -78,3 +78,33 @@ def preload() -> bool:
     except Exception:  # noqa: BLE001 - reported later by backend_info() with its reason
         return False
     return True
+
+
+class NativeHandles:
+    """Owns a llama.cpp model, context and batch (``_model``, ``_ctx``, ``_batch`` through ``_ll``)
+    and frees them on ``close()`` or at the end of a ``with`` block, not at garbage collection."""
+
+    _ll = None
+    _model = None
+    _ctx = None
+    _batch = None
+
+    def close(self) -> None:
+        ll = self._ll
+        if ll is None:
+            return
+        if self._batch is not None:
+            ll.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            ll.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            ll.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

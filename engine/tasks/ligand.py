@@ -11,8 +11,7 @@ from __future__ import annotations
 from engine.grammar import tags as T
 from engine.tasks import protein_input as P
 from engine.tasks.base import Option, Prompt, Task, TaskInputError, read_input_objects
-from engine.tasks.molecule import SMILES_GBNF, molecule_objects, until_close
-from engine.tasks.scoring import check_molecule, drug_scores
+from engine.tasks.molecule import MoleculeOutput, molecule_objects, until_close
 
 
 def marked_sequence(residues: list[P.Residue], pocket: set[tuple[str, int, str]]) -> str:
@@ -25,7 +24,7 @@ def marked_sequence(residues: list[P.Residue], pocket: set[tuple[str, int, str]]
     return "".join(out)
 
 
-class LigandTask(Task):
+class LigandTask(MoleculeOutput, Task):
     name = "ligand"
     title = "Ligand design for a pocket"
     description = "Sample ligands for the binding pocket of a protein (from a complex or chosen residues)."
@@ -96,19 +95,6 @@ class LigandTask(Task):
         objs, reasons = molecule_objects(body)
         objs["pocket"] = [r["label"] for r in prompt.context.get("pocket", [])]
         return objs, reasons
-
-    def validate(self, objects: dict, prompt: Prompt) -> list[str]:
-        return []
-
-    def score(self, objects: dict, prompt: Prompt) -> dict:
-        mol, _, _ = check_molecule(objects["smiles"])
-        return drug_scores(mol)
-
-    def key(self, objects: dict):
-        return objects.get("smiles")
-
-    def grammar(self, prompt: Prompt) -> str:
-        return f"root ::= smiles {T.TAGS['Molecule'].close}\n{SMILES_GBNF}\n"
 
 
 TASK = LigandTask()

@@ -26,7 +26,24 @@ def molecule_objects(smiles_text: str) -> tuple[dict, list[str]]:
     return {"type": "molecule", "smiles": canon or smiles_text.strip(), "raw": smiles_text}, reasons
 
 
-class MoleculeTask(Task):
+class MoleculeOutput:
+    """Validation, scores, uniqueness key and grammar of tasks whose output is one molecule."""
+
+    def validate(self, objects: dict, prompt: Prompt) -> list[str]:
+        return []  # check_molecule already ran in parse
+
+    def score(self, objects: dict, prompt: Prompt) -> dict:
+        mol, _, _ = check_molecule(objects["smiles"])
+        return drug_scores(mol)
+
+    def key(self, objects: dict):
+        return objects.get("smiles")
+
+    def grammar(self, prompt: Prompt) -> str:
+        return f"root ::= smiles {T.TAGS['Molecule'].close}\n{SMILES_GBNF}\n"
+
+
+class MoleculeTask(MoleculeOutput, Task):
     name = "molecule"
     title = "Molecule generation"
     description = "Sample new small molecules (SMILES), scored for validity and drug-likeness."
@@ -48,19 +65,6 @@ class MoleculeTask(Task):
         if body is None:
             return {"type": "molecule", "smiles": prompt.context.get("prefix", "") + generated}, reasons
         return molecule_objects(prompt.context.get("prefix", "") + body)
-
-    def validate(self, objects: dict, prompt: Prompt) -> list[str]:
-        return []  # check_molecule already ran in parse
-
-    def score(self, objects: dict, prompt: Prompt) -> dict:
-        mol, _, _ = check_molecule(objects["smiles"])
-        return drug_scores(mol)
-
-    def key(self, objects: dict):
-        return objects.get("smiles")
-
-    def grammar(self, prompt: Prompt) -> str:
-        return f"root ::= smiles {T.TAGS['Molecule'].close}\n{SMILES_GBNF}\n"
 
 
 TASK = MoleculeTask()
