@@ -33,6 +33,7 @@ import numpy as np
 from engine.runtime.gguf_facts import ModelFileError, read_facts
 from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, NativeHandles, _backend_init, _llama,
                                    _llama_error_lines, recent_log)
+from engine.runtime.native import tokenize as native_tokenize
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
 from engine.runtime.sampling import SamplingParams, sample_batch, sample_seed
 
@@ -196,16 +197,7 @@ class Runtime(NativeHandles):
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         """Token ids of ``text``. Special-token parsing is on: a tag that is an added token becomes
         its one id instead of ``<``, ``Protein``, ``S``, ``>``. BOS is added when the model says so."""
-        ll = self._ll
-        data = text.encode("utf-8")
-        cap = len(data) + 8
-        buf = (ll.llama_token * cap)()
-        n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
-        if n < 0:
-            cap = -n
-            buf = (ll.llama_token * cap)()
-            n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
-        return list(buf[:n])
+        return native_tokenize(self._ll, self._vocab, text, add_special, parse_special)
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token with special tokens rendered (``special=True``)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.runtime.native import NativeHandles
+from engine.runtime.native import tokenize as native_tokenize
 
 
 def _init(ll) -> None:
@@ -67,16 +68,7 @@ class Scorer(NativeHandles):
             self._batch = ll.llama_batch_init(self.n_ctx, 0, 1)
 
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
-        ll = self._ll
-        data = text.encode("utf-8")
-        cap = len(data) + 8
-        buf = (ll.llama_token * cap)()
-        n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
-        if n < 0:
-            cap = -n
-            buf = (ll.llama_token * cap)()
-            n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
-        return list(buf[:n])
+        return native_tokenize(self._ll, self._vocab, text, add_special, parse_special)
 
     def logits(self, ids: list[int]) -> np.ndarray:
         """Logits after each token of ``ids`` (one fresh sequence; the cache is cleared first)."""

@@ -80,6 +80,19 @@ def preload() -> bool:
     return True
 
 
+def tokenize(ll, vocab, text: str, add_special: bool, parse_special: bool) -> list[int]:
+    """Token ids of ``text`` through llama.cpp, retrying once with the size it asks for."""
+    data = text.encode("utf-8")
+    cap = len(data) + 8
+    buf = (ll.llama_token * cap)()
+    n = ll.llama_tokenize(vocab, data, len(data), buf, cap, add_special, parse_special)
+    if n < 0:
+        cap = -n
+        buf = (ll.llama_token * cap)()
+        n = ll.llama_tokenize(vocab, data, len(data), buf, cap, add_special, parse_special)
+    return list(buf[:n])
+
+
 class NativeHandles:
     """Owns a llama.cpp model, context and batch (``_model``, ``_ctx``, ``_batch`` through ``_ll``)
     and frees them on ``close()`` or at the end of a ``with`` block, not at garbage collection."""
