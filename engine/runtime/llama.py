@@ -35,9 +35,14 @@ from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, NativeHandles, _backen
                                    _llama_error_lines, recent_log)
 from engine.runtime.native import tokenize as native_tokenize
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
-from engine.runtime.sampling import SamplingParams, sample_batch, sample_seed
+from engine.runtime.sampling import SamplingParams, log_softmax_at, sample_batch, sample_seed
 
 PROMPT_CHUNK = 128  # prompt tokens per llama_decode when every prompt token's logits are needed
+STREAM_PAD = 256  # per-sequence KV streams are sized in steps of this many tokens (fewer context rebuilds)
+STREAMS = os.environ.get("LOGOS_KV_STREAMS", "1") != "0"  # 0: always the unified cache (for comparison)
+# "native": llama.cpp's sampler chain in the reference order (one C call per sample and step);
+# "numpy": engine.runtime.sampling (always used with a grammar). Same distribution, other draws.
+SAMPLER = os.environ.get("LOGOS_SAMPLER", "native")
 
 
 class Cancelled(Exception):
@@ -74,6 +79,7 @@ class GenerationStats:
     waves: int = 0
     max_batch: int = 0
     max_new_tokens: int = 0  # the limit applied: asked, or less to stay inside the context
+    layout: str = ""  # KV cache layout of the job (unified, or one stream per sequence)
     notes: list = field(default_factory=list)  # why the limit was lowered
 
     @property
@@ -97,7 +103,12 @@ class Runtime(NativeHandles):
         self._model = None
         self._ctx = None
         self._vocab = None
-        self._batch = None
+        self._batch = None  # NativeHandles frees a llama_batch_init batch; ours is _nbatch (numpy-owned)
+        self._nbatch = None
+        self._ctx_key = None
+        self._n_ctx_seq = 0
+        self._n_ctx_job = 0
+        self._eog: dict[int, bool] = {}
         self._batch_cap = 0
         self._n_vocab = 0
         self._piece_cache: dict[int, bytes] = {}
@@ -157,24 +168,53 @@ class Runtime(NativeHandles):
         rt._vocab = ll.llama_model_get_vocab(rt._model)
         rt._n_vocab = int(ll.llama_vocab_n_tokens(rt._vocab))
 
-        cparams = ll.llama_context_default_params()
-        cparams.n_ctx = int(rt.plan.n_ctx)
-        cparams.n_batch = int(max(rt.plan.n_batch, rt.plan.n_seq_max))
-        cparams.n_ubatch = int(max(rt.plan.n_batch, rt.plan.n_seq_max))
-        cparams.n_seq_max = int(rt.plan.n_seq_max)
-        cparams.n_threads = int(rt.plan.n_threads)
-        cparams.n_threads_batch = int(rt.plan.n_threads)
-        cparams.kv_unified = True  # the prompt's cells are shared by all sample sequences
-        cparams.no_perf = True
-        rt._ctx = ll.llama_init_from_model(rt._model, cparams)
-        if not rt._ctx:
-            why = _llama_error_lines() or "llama.cpp could not create the context"
-            rt.close()
-            raise RuntimeLoadError(f"{path}: {why} (context {rt.plan.n_ctx} tokens)")
         rt._abort_cb = ll.ggml_abort_callback(lambda _data: rt._abort_flag.is_set())
+        try:
+            rt._open_context(int(rt.plan.n_ctx), int(rt.plan.n_seq_max), unified=True)
+        except RuntimeLoadError:
+            rt.close()
+            raise
+        rt._n_ctx_job = int(ll.llama_n_ctx(rt._ctx))
         rt._batch_cap = int(max(PROMPT_CHUNK, rt.plan.n_seq_max))
-        rt._batch = ll.llama_batch_init(rt._batch_cap, 0, 1)
+        rt._nbatch = _Batch(ll, rt._batch_cap)
         return rt
+
+    def _open_context(self, n_ctx: int, n_seq: int, unified: bool) -> None:
+        """(Re)create the llama.cpp context with this KV layout, unless it already has it.
+
+        ``unified``: one KV buffer shared by all sequences (the prompt's cells are shared, but every
+        token attends over the cells of every sequence, masked). Not unified: one stream per
+        sequence, each ``n_ctx / n_seq`` cells, the prompt copied into each stream; a token then
+        attends over its own sequence only, which is what a batch of samples with a short shared
+        prompt wants (llama.cpp's own advice for ``n_seq_max > 1`` without a long common prefix)."""
+        key = (int(n_ctx), int(n_seq), bool(unified))
+        if self._ctx and self._ctx_key == key:
+            return
+        ll = self._ll
+        if self._ctx:
+            ll.llama_free(self._ctx)
+            self._ctx = None
+            self._ctx_key = None
+        cparams = ll.llama_context_default_params()
+        cparams.n_ctx = key[0]
+        cparams.n_batch = int(max(self.plan.n_batch, n_seq))
+        cparams.n_ubatch = int(max(self.plan.n_batch, n_seq))
+        cparams.n_seq_max = key[1]
+        cparams.n_threads = int(self.plan.n_threads)
+        cparams.n_threads_batch = int(self.plan.n_threads)
+        cparams.kv_unified = key[2]
+        cparams.no_perf = True
+        self._ctx = ll.llama_init_from_model(self._model, cparams)
+        self._abort_on = False
+        if not self._ctx:
+            why = _llama_error_lines() or "llama.cpp could not create the context"
+            raise RuntimeLoadError(f"{self.path}: {why} (context {key[0]} tokens, {key[1]} sequences)")
+        self._ctx_key = key
+        self._n_ctx_seq = int(ll.llama_n_ctx_seq(self._ctx))
+
+    def _default_context(self) -> None:
+        """The load-time layout: one unified cache of the planned size."""
+        self._open_context(int(self.plan.n_ctx), int(self.plan.n_seq_max), unified=True)
 
     @property
     def loaded(self) -> bool:
@@ -186,7 +226,8 @@ class Runtime(NativeHandles):
 
     @property
     def n_ctx(self) -> int:
-        return int(self._ll.llama_n_ctx(self._ctx))
+        """Tokens one job may use in all (prompt once + every sample's output)."""
+        return self._n_ctx_job
 
     def describe(self) -> dict:
         return {"path": str(self.path), "architecture": self.facts.architecture,
@@ -223,7 +264,10 @@ class Runtime(NativeHandles):
         return ids[0] if len(ids) == 1 else None
 
     def is_eog(self, token: int) -> bool:
-        return bool(self._ll.llama_vocab_is_eog(self._vocab, token))
+        known = self._eog.get(token)
+        if known is None:
+            known = self._eog[token] = bool(self._ll.llama_vocab_is_eog(self._vocab, token))
+        return known
 
     def is_control(self, token: int) -> bool:
         return bool(self._ll.llama_vocab_is_control(self._vocab, token))
@@ -239,27 +283,29 @@ class Runtime(NativeHandles):
 
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
         """items: (token, pos, seq_id, want_logits)."""
-        ll = self._ll
-        b = self._batch
-        for i, (tok, pos, seq, out) in enumerate(items):
-            b.token[i] = tok
-            b.pos[i] = pos
-            b.n_seq_id[i] = 1
-            b.seq_id[i][0] = seq
-            b.logits[i] = 1 if out else 0
-        b.n_tokens = len(items)
-        rc = ll.llama_decode(self._ctx, b)
+        tok, pos, seq, out = zip(*items)
+        self._decode_arrays(tok, pos, seq, out)
+
+    def _decode_arrays(self, tokens, positions, seqs, want_logits=True) -> None:
+        """One llama_decode of len(tokens) tokens; ``want_logits`` a bool or one per token."""
+        b = self._nbatch
+        n = b.fill(tokens, positions, seqs, want_logits)
+        rc = self._ll.llama_decode(self._ctx, b.struct)
         if rc == 2 or (rc != 0 and self._abort_flag.is_set()):
             raise Cancelled("cancelled")
         if rc == 1:
-            raise RuntimeError(f"the context ({self.n_ctx} tokens) has no room left for this batch; "
+            raise RuntimeError(f"the context ({self._n_ctx_seq} tokens per sequence) has no room left "
+                               f"for this batch of {n}; "
                                "ask for fewer samples, fewer new tokens or a larger context")
         if rc != 0:
             raise RuntimeError(f"llama_decode failed ({rc}): {_llama_error_lines()}")
 
     def _logits(self, n_rows: int) -> np.ndarray:
+        """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next)."""
         ptr = self._ll.llama_get_logits(self._ctx)
-        return np.ctypeslib.as_array(ptr, shape=(n_rows, self._n_vocab))
+        addr = ctypes.cast(ptr, ctypes.c_void_p).value
+        buf = (ctypes.c_float * (n_rows * self._n_vocab)).from_address(addr)
+        return np.frombuffer(buf, dtype=np.float32).reshape(n_rows, self._n_vocab)
 
     def _grammar_mask(self, smpl, row: np.ndarray) -> np.ndarray:
         ll = self._ll
@@ -297,7 +343,6 @@ class Runtime(NativeHandles):
         params.check()
         if n < 1:
             raise ValueError("n must be >= 1")
-        ll = self._ll
         cancel = cancel or threading.Event()
         self._abort_flag.clear()
         stats = GenerationStats()
@@ -309,56 +354,26 @@ class Runtime(NativeHandles):
         n_ctx = self.n_ctx
         if n_prompt + 1 > n_ctx:
             raise ValueError(f"the prompt has {n_prompt} tokens; the context holds {n_ctx}")
+        max_new = self._new_token_limit(n_prompt, int(params.max_new_tokens), stats)
+        wave_cap = self._layout(n, n_prompt, max_new, stats)
         stop_set = {int(t) for t in stop_ids}
         stop_bytes = [s.encode() for s in stop_texts if s]
-        mem = ll.llama_get_memory(self._ctx)
-        ll.llama_memory_clear(mem, True)
+        mem = self._ll.llama_get_memory(self._ctx)
+        self._ll.llama_memory_clear(mem, True)
 
-        # (1) the prompt, once, in sequence 0
         watcher = _CancelWatcher(cancel, self._abort_flag)
         try:
             self._set_abort(True)
             return self._generate(ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar,
-                                  cancel, score_prompt, on_sample, on_progress, stats, mem, on_prompt)
+                                  cancel, score_prompt, on_sample, on_progress, stats, mem, on_prompt,
+                                  max_new, wave_cap)
         finally:
             watcher.stop()
             self._set_abort(False)
 
-    def _generate(self, ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar, cancel,
-                  score_prompt, on_sample, on_progress, stats, mem, on_prompt=None):
-        ll = self._ll
-        n_prompt = len(ptoks)
+    def _new_token_limit(self, n_prompt: int, max_new: int, stats: GenerationStats) -> int:
+        """``max_new_tokens`` lowered to what the context and the model's training length allow."""
         n_ctx = self.n_ctx
-        t0 = time.perf_counter()
-        prompt_lp = 0.0
-        last_row = None
-        chunk = PROMPT_CHUNK if score_prompt else self._batch_cap
-        for start in range(0, n_prompt, chunk):
-            if cancel.is_set():
-                raise Cancelled("cancelled")
-            part = ptoks[start:start + chunk]
-            is_last = start + len(part) == n_prompt
-            items = [(t, start + j, 0, score_prompt or (is_last and j == len(part) - 1))
-                     for j, t in enumerate(part)]
-            self._decode(items)
-            n_out = sum(1 for it in items if it[3])
-            rows = self._logits(n_out)
-            if score_prompt:
-                nxt = np.array(ptoks[start + 1:start + len(part) + 1], dtype=np.int64)
-                k = len(nxt)
-                if k:
-                    from engine.runtime.sampling import log_softmax_at
-
-                    prompt_lp += float(log_softmax_at(rows[:k], nxt).sum())
-            if is_last:
-                last_row = np.array(rows[-1], dtype=np.float32, copy=True)
-            if on_prompt is not None:
-                on_prompt(start + len(part), n_prompt)
-        stats.prompt_s = time.perf_counter() - t0
-        n_prompt_scored = n_prompt - 1 if score_prompt else 0
-
-        # (2..5) samples in waves
-        max_new = int(params.max_new_tokens)
         room = n_ctx - n_prompt
         if room < 1:
             raise ValueError(f"no room to generate: prompt {n_prompt} tokens, context {n_ctx}")
@@ -373,21 +388,80 @@ class Runtime(NativeHandles):
                                f"the model was trained on sequences of {train_ctx} tokens")
             max_new = train_ctx - n_prompt
         stats.max_new_tokens = max_new
-        wave_cap = min(self.plan.n_seq_max - 1 if self.plan.n_seq_max > 1 else 1, room // max_new)
-        wave_cap = max(1, wave_cap)
+        return max_new
+
+    def _layout(self, n: int, n_prompt: int, max_new: int, stats: GenerationStats) -> int:
+        """Choose the KV layout for a job of ``n`` samples and return the samples per wave.
+
+        Unified (the load-time context): the prompt's cells are shared, ``room // max_new``
+        samples per wave. One stream per sequence: each sample attends over its own prompt copy
+        and output only, which is cheaper as soon as several samples decode together; used when
+        it runs the job in no more waves than the unified layout, within the same token budget."""
+        n_ctx = self.n_ctx
+        seq_cap = self.plan.n_seq_max - 1 if self.plan.n_seq_max > 1 else 1
+        unified_cap = max(1, min(seq_cap, (n_ctx - n_prompt) // max_new))
+        per_seq = -(-(n_prompt + max_new) // STREAM_PAD) * STREAM_PAD
+        streams_cap = min(n, seq_cap, n_ctx // per_seq - 1)
+        if STREAMS and n >= 2 and streams_cap >= 2 and streams_cap >= min(n, unified_cap):
+            try:
+                self._open_context(per_seq * (streams_cap + 1), streams_cap + 1, unified=False)
+                stats.layout = f"{streams_cap + 1} streams of {per_seq} tokens"
+                return streams_cap
+            except RuntimeLoadError as exc:  # e.g. out of memory: the unified layout still works
+                stats.notes.append(f"per-sequence KV streams unavailable ({exc}); unified cache used")
+        self._default_context()
+        stats.layout = f"unified {n_ctx} tokens"
+        return unified_cap
+
+    def _generate(self, ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar, cancel,
+                  score_prompt, on_sample, on_progress, stats, mem, on_prompt, max_new, wave_cap):
+        ll = self._ll
+        n_prompt = len(ptoks)
+        t0 = time.perf_counter()
+        prompt_lp = 0.0
+        last_row = None
+        chunk = PROMPT_CHUNK if score_prompt else self._batch_cap
+        for start in range(0, n_prompt, chunk):
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            part = ptoks[start:start + chunk]
+            k = len(part)
+            is_last = start + k == n_prompt
+            if score_prompt:
+                want = True
+            else:
+                want = np.zeros(k, dtype=np.int8)
+                want[-1] = 1 if is_last else 0
+            self._decode_arrays(part, np.arange(start, start + k), 0, want)
+            rows = self._logits(k if score_prompt else (1 if is_last else 0))
+            if score_prompt:
+                nxt = np.array(ptoks[start + 1:start + k + 1], dtype=np.int64)
+                if len(nxt):
+                    prompt_lp += float(log_softmax_at(rows[:len(nxt)], nxt).sum())
+            if is_last:
+                last_row = np.array(rows[-1], dtype=np.float32, copy=True)
+            if on_prompt is not None:
+                on_prompt(start + k, n_prompt)
+        stats.prompt_s = time.perf_counter() - t0
+        n_prompt_scored = n_prompt - 1 if score_prompt else 0
+
+        # (2..5) samples in waves
         prompt_seen = np.unique(np.array(ptoks, dtype=np.int64))
         samples: list[Sample] = []
         done = 0
         t_dec = time.perf_counter()
         grammars = []
+        chains = []
+        native = SAMPLER == "native" and not grammar
+        multi = self._ctx_key[1] > 1
         try:
             index = 0
             while index < n:
                 width = min(wave_cap, n - index)
                 stats.waves += 1
                 stats.max_batch = max(stats.max_batch, width)
-                seqs = list(range(1, width + 1)) if self.plan.n_seq_max > 1 else [0]
-                if seqs != [0]:
+                seqs = list(range(1, width + 1)) if multi else [0]
+                if multi:
                     for s in seqs:
                         ll.llama_memory_seq_cp(mem, 0, s, -1, -1)
                 live = []
@@ -400,38 +474,54 @@ class Runtime(NativeHandles):
                         if not g:
                             raise ValueError(f"the GBNF grammar does not parse: {_llama_error_lines()}")
                         grammars.append(g)
+                    chain = None
+                    if native:
+                        chain = self._sampler_chain(params, sd, ptoks)
+                        chains.append(chain)
                     live.append(_Seq(i, s, sd, np.random.default_rng(sd), set(prompt_seen.tolist()),
-                                     prompt_seen, g))
+                                     prompt_seen, g, chain))
                 rows = np.broadcast_to(last_row, (len(live), self._n_vocab))
-                step = 0
+                first = True
                 while live:
                     if cancel.is_set():
                         raise Cancelled("cancelled")
                     # sample one token per live sequence from its row
                     mx = rows.max(axis=1)
                     lse = mx + np.log(np.exp(rows - mx[:, None]).sum(axis=1, dtype=np.float64))
+                    if grammar:
+                        masks = [self._grammar_mask(sq.grammar, rows[j]) for j, sq in enumerate(live)]
+                        picks = []
+                        for j, sq in enumerate(live):
+                            if not masks[j].any():  # the grammar admits nothing more
+                                self._finish(sq, "grammar", n_prompt_scored, prompt_lp, samples, on_sample)
+                                done += 1
+                            else:
+                                picks.append(j)
+                        toks = sample_batch(rows[picks], [live[j].seen_arr() for j in picks], params,
+                                            [live[j].rng for j in picks],
+                                            [masks[j] for j in picks]) if picks else np.zeros(0, np.int64)
+                    elif native:
+                        picks = list(range(len(live)))
+                        if first:  # the prompt's last row (a copy: later waves follow other decodes)
+                            toks = np.array([self._chain_pick(sq.chain, last_row) for sq in live], dtype=np.int64)
+                        else:  # llama.cpp reads the step's logits row j itself
+                            sample = ll.llama_sampler_sample
+                            ctx = self._ctx
+                            toks = np.array([sample(sq.chain, ctx, j) for j, sq in enumerate(live)], dtype=np.int64)
+                    else:
+                        picks = list(range(len(live)))
+                        toks = sample_batch(rows, [sq.seen_arr() for sq in live], params, [sq.rng for sq in live])
+                    first = False
+                    lps = (rows[picks, toks] - lse[picks]).tolist() if picks else []
                     still = []
-                    masks = [self._grammar_mask(sq.grammar, rows[j]) if sq.grammar is not None else None
-                             for j, sq in enumerate(live)]
-                    picks = []
-                    for j, sq in enumerate(live):
-                        if masks[j] is not None and not masks[j].any():  # grammar admits nothing more
-                            self._finish(sq, "grammar", n_prompt_scored, prompt_lp, samples, on_sample)
-                            done += 1
-                        else:
-                            picks.append(j)
-                    toks = sample_batch(rows[picks], [live[j].seen_arr() for j in picks], params,
-                                        [live[j].rng for j in picks],
-                                        [masks[j] for j in picks] if grammar else None) if picks else []
-                    for j, tok in zip(picks, toks):
+                    for j, tok, lp in zip(picks, toks.tolist(), lps):
                         sq = live[j]
-                        tok = int(tok)
                         sq.tokens.append(tok)
-                        sq.logprobs.append(float(rows[j, tok]) - float(lse[j]))
-                        sq.add_seen(tok)
+                        sq.logprobs.append(lp)
+                        if not native:
+                            sq.add_seen(tok)
                         if sq.grammar is not None:
                             ll.llama_sampler_accept(sq.grammar, tok)
-                        stats.tokens_generated += 1
                         stop = None
                         if tok in stop_set:
                             sq.stops += 1
@@ -452,39 +542,112 @@ class Runtime(NativeHandles):
                             done += 1
                         else:
                             still.append(sq)
+                    stats.tokens_generated += len(picks)
                     live = still
-                    step += 1
                     stats.steps += 1
                     if on_progress is not None:
                         on_progress(done, n, stats.tokens_generated, time.perf_counter() - t_dec)
                     if not live:
                         break
                     # advance every live sequence by its last token in one batch
-                    items = [(sq.tokens[-1], n_prompt + len(sq.tokens) - 1, sq.seq, True) for sq in live]
                     ts = time.perf_counter()
-                    self._decode(items)
+                    self._decode_arrays([sq.tokens[-1] for sq in live],
+                                        [n_prompt + len(sq.tokens) - 1 for sq in live],
+                                        [sq.seq for sq in live], True)
                     self._set_abort(time.perf_counter() - ts > 0.3)
-                    rows = self._logits(len(items))
-                if seqs != [0]:
+                    rows = self._logits(len(live))
+                if multi:
                     for s in seqs:
                         ll.llama_memory_seq_rm(mem, s, -1, -1)
                 else:
                     ll.llama_memory_seq_rm(mem, 0, n_prompt, -1)
                 index += width
         finally:
-            for g in grammars:
+            for g in grammars + chains:
                 ll.llama_sampler_free(g)
             stats.decode_s = time.perf_counter() - t_dec
         samples.sort(key=lambda s: s.index)
         return samples, stats
+
+    def _sampler_chain(self, params: SamplingParams, seed: int, history: Iterable[int], draw: bool = True):
+        """llama.cpp's sampler chain in the reference order: repetition penalty over every token of
+        the sequence (prompt included: ``history`` is accepted first), temperature, top-k, top-p,
+        min-p, then a draw seeded from the sample's seed. ``draw=False`` leaves the draw out (the
+        candidates and their order, for :meth:`candidates`)."""
+        ll = self._ll
+        cp = ll.llama_sampler_chain_default_params()
+        cp.no_perf = True
+        chain = ll.llama_sampler_chain_init(cp)
+        add = ll.llama_sampler_chain_add
+        if params.repetition_penalty != 1.0:
+            # the window is the whole job budget: every token of the sequence counts, as in transformers
+            add(chain, ll.llama_sampler_init_penalties(self._n_vocab, max(1, self.n_ctx),
+                                                       float(params.repetition_penalty), 0.0, 0.0))
+        if params.temperature == 0:
+            if draw:
+                add(chain, ll.llama_sampler_init_greedy())
+        else:
+            add(chain, ll.llama_sampler_init_temp(float(params.temperature)))
+            if 0 < params.top_k < self._n_vocab:
+                add(chain, ll.llama_sampler_init_top_k(int(params.top_k)))
+            if params.top_p < 1.0:
+                add(chain, ll.llama_sampler_init_top_p(float(params.top_p), 1))
+            if params.min_p > 0:
+                add(chain, ll.llama_sampler_init_min_p(float(params.min_p), 1))
+            if draw:
+                add(chain, ll.llama_sampler_init_dist(native_seed(seed)))
+        for t in history:
+            ll.llama_sampler_accept(chain, int(t))
+        return chain
+
+    def _token_data(self, row: np.ndarray):
+        """A llama_token_data_array over a copy of ``row`` (ids 0..V-1), and the numpy array behind it."""
+        ll = self._ll
+        data = np.empty(self._n_vocab, dtype=[("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+        data["id"] = np.arange(self._n_vocab, dtype=np.int32)
+        data["logit"] = row
+        data["p"] = 0.0
+        arr = ll.llama_token_data_array(data=data.ctypes.data_as(ll.llama_token_data_p), size=self._n_vocab,
+                                        selected=-1, sorted=False)
+        return arr, data
+
+    def _chain_pick(self, chain, row: np.ndarray) -> int:
+        """Draw from ``row`` with ``chain`` and record the token in its history (what
+        llama_sampler_sample does with a row of the context's logits)."""
+        ll = self._ll
+        arr, _data = self._token_data(row)
+        ll.llama_sampler_apply(chain, ctypes.byref(arr))
+        tok = int(arr.data[arr.selected].id)
+        ll.llama_sampler_accept(chain, tok)
+        return tok
+
+    def candidates(self, row: np.ndarray, history: Iterable[int], params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
+        """(token ids, probabilities) that the native chain draws from for one row of logits after
+        ``history`` (most probable first); compare :func:`engine.runtime.sampling.distribution`."""
+        ll = self._ll
+        chain = self._sampler_chain(params, 0, history, draw=False)
+        try:
+            arr, _data = self._token_data(np.asarray(row, dtype=np.float32))
+            ll.llama_sampler_apply(chain, ctypes.byref(arr))
+            out = np.ctypeslib.as_array(arr.data, shape=(arr.size,)) if arr.size else None
+            view = np.frombuffer(out, dtype=_data.dtype).copy() if out is not None else _data[:0]
+        finally:
+            ll.llama_sampler_free(chain)
+        logits = view["logit"].astype(np.float64)
+        order = np.lexsort((view["id"], -logits))
+        ids, logits = view["id"][order].astype(np.int64), logits[order]
+        if params.temperature == 0:
+            return ids[:1], np.array([1.0])
+        probs = np.exp(logits - logits.max())
+        return ids, probs / probs.sum()
 
     def token_logprobs(self, tokens: list[int]) -> list[float]:
         """log p(token i | tokens before it) for i >= 1, by one forward pass over the sequence
         (the separate perplexity pass of the reference pipeline; generation does not need it)."""
         if not self.loaded:
             raise RuntimeError("no model loaded")
-        from engine.runtime.sampling import log_softmax_at
-
+        if len(tokens) > self._n_ctx_seq:
+            self._default_context()
         mem = self._ll.llama_get_memory(self._ctx)
         self._ll.llama_memory_clear(mem, True)
         out: list[float] = []
@@ -514,6 +677,49 @@ class Runtime(NativeHandles):
             on_sample(s)
 
 
+def native_seed(seed: int) -> int:
+    """The 32-bit seed of llama.cpp's draw for a sample seed (0xFFFFFFFF would mean 'random')."""
+    s = int(seed)
+    folded = (s ^ (s >> 32)) & 0xFFFFFFFF
+    return 0xFFFFFFFE if folded == 0xFFFFFFFF else folded
+
+
+class _Batch:
+    """A llama_batch whose arrays numpy owns: filling it is a few array assignments, not five
+    ctypes item writes per token. One sequence id per token."""
+
+    def __init__(self, ll, cap: int) -> None:
+        self.cap = int(cap)
+        self.token = np.zeros(self.cap, dtype=np.int32)
+        self.pos = np.zeros(self.cap, dtype=np.int32)
+        self.n_seq_id = np.ones(self.cap, dtype=np.int32)
+        self.seq = np.zeros(self.cap, dtype=np.int32)
+        self.logits = np.zeros(self.cap, dtype=np.int8)
+        i32p = ctypes.POINTER(ctypes.c_int32)
+        base = self.seq.ctypes.data
+        self._seq_ptrs = (i32p * self.cap)(*[ctypes.cast(base + 4 * i, i32p) for i in range(self.cap)])
+        b = ll.llama_batch()
+        b.n_tokens = 0
+        b.token = self.token.ctypes.data_as(i32p)
+        b.embd = ctypes.POINTER(ctypes.c_float)()
+        b.pos = self.pos.ctypes.data_as(i32p)
+        b.n_seq_id = self.n_seq_id.ctypes.data_as(i32p)
+        b.seq_id = ctypes.cast(self._seq_ptrs, ctypes.POINTER(i32p))
+        b.logits = self.logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+        self.struct = b
+
+    def fill(self, tokens, positions, seqs, want_logits) -> int:
+        n = len(tokens)
+        if not 0 < n <= self.cap:
+            raise ValueError(f"batch of {n} tokens (room for {self.cap})")
+        self.token[:n] = tokens
+        self.pos[:n] = positions
+        self.seq[:n] = seqs
+        self.logits[:n] = want_logits
+        self.struct.n_tokens = n
+        return n
+
+
 @dataclass
 class _Seq:
     index: int
@@ -523,6 +729,7 @@ class _Seq:
     seen: set
     _seen_arr: np.ndarray
     grammar: object = None
+    chain: object = None  # the native sampler chain of this sample
     tokens: list = field(default_factory=list)
     logprobs: list = field(default_factory=list)
     stops: int = 0

@@ -158,7 +158,8 @@ def sample_batch(rows: np.ndarray, seen: list[np.ndarray], params: SamplingParam
                  rngs: list[np.random.Generator], masks: list | None = None) -> np.ndarray:
     """One token per row of ``rows`` (N, V), vectorised over the batch: the same distribution as
     :func:`distribution` row by row (candidates ordered by score, then token id) and the same
-    draw as :func:`sample_row`."""
+    draw as :func:`sample_row`. The number of numpy calls does not grow with N (a decode step of
+    a small model takes about a millisecond, so per-row Python work would be the bottleneck)."""
     n, vocab = rows.shape
     scores = np.array(rows, dtype=np.float32, copy=True)
     rp = params.repetition_penalty
@@ -166,7 +167,7 @@ def sample_batch(rows: np.ndarray, seen: list[np.ndarray], params: SamplingParam
         lens = [len(x) for x in seen]
         if sum(lens):
             r_idx = np.repeat(np.arange(n), lens)
-            c_idx = np.concatenate([np.asarray(x, dtype=np.int64) for x in seen])
+            c_idx = np.concatenate(seen).astype(np.int64, copy=False)
             vals = scores[r_idx, c_idx]
             scores[r_idx, c_idx] = np.where(vals < 0, vals * rp, vals / rp)
     if masks is not None:
@@ -178,14 +179,15 @@ def sample_batch(rows: np.ndarray, seen: list[np.ndarray], params: SamplingParam
     scores /= np.float32(params.temperature)
     k = params.top_k if 0 < params.top_k < vocab else vocab
     kk = min(vocab, k + 16)  # room for ties at the k-th score
+    ar = np.arange(n)[:, None]
     if kk < vocab:
-        idx = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        idx = np.argpartition(scores, vocab - kk, axis=1)[:, vocab - kk:]  # the kk largest, unordered
     else:
         idx = np.broadcast_to(np.arange(vocab), (n, vocab))
-    vals = np.take_along_axis(scores, idx, axis=1).astype(np.float64)
+    vals = scores[ar, idx].astype(np.float64)
     order = np.lexsort((idx, -vals), axis=1)
-    cand = np.take_along_axis(idx, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
+    cand = idx[ar, order]
+    vals = vals[ar, order]
     kth = vals[:, k - 1:k]
     keep = (vals >= kth) & np.isfinite(vals)
     probs = np.where(keep, np.exp(vals - vals[:, :1]), 0.0)
@@ -201,15 +203,17 @@ def sample_batch(rows: np.ndarray, seen: list[np.ndarray], params: SamplingParam
     if params.min_p > 0:
         probs = np.where(probs >= params.min_p * probs[:, :1], probs, 0.0)
         probs /= probs.sum(axis=1, keepdims=True)
-    out = np.empty(n, dtype=np.int64)
-    for j in range(n):
-        if kk < vocab and keep[j].all():  # more ties than the margin: exact per-row path
-            out[j] = sample_row(rows[j], np.asarray(seen[j]), params, rngs[j],
-                                masks[j] if masks is not None else None)
-            continue
-        row_p = probs[j]
-        last = int(np.flatnonzero(row_p)[-1]) + 1 if row_p.any() else 1
-        out[j] = cand[j, _draw(row_p[:last], rngs[j].random())]
+    # the kept candidates are a prefix of each row (scores descending), so the draw below is
+    # _draw(probs[:last], u) for every row at once: cumsum of trailing zeros adds nothing
+    exact = keep.all(axis=1) if kk < vocab else np.zeros(n, dtype=bool)  # more ties than the margin
+    u = np.array([0.0 if exact[j] else rngs[j].random() for j in range(n)])
+    cdf = np.cumsum(probs, axis=1)
+    cdf /= cdf[:, -1:]
+    last = np.maximum((probs > 0).sum(axis=1), 1)
+    pos = np.minimum((cdf <= u[:, None]).sum(axis=1), last - 1)
+    out = cand[np.arange(n), pos].astype(np.int64)
+    for j in np.flatnonzero(exact):  # exact per-row path
+        out[j] = sample_row(rows[j], np.asarray(seen[j]), params, rngs[j], masks[j] if masks is not None else None)
     return out
 
 
