@@ -17,6 +17,7 @@ import threading
 import traceback
 
 from engine.process.protocol import PROTOCOL_VERSION, ProtocolError, dumps, event, parse_request
+from engine.runtime.planner import PlanError
 
 _STOP = object()
 
@@ -139,6 +140,8 @@ class EngineServer:
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
                 sys.stderr.write(traceback.format_exc())
                 message = str(exc) if _is_user_error(exc) else f"{type(exc).__name__}: {exc}"
+                if getattr(exc, "still_loaded", None):
+                    message += f" (the model loaded before, {exc.still_loaded}, stays loaded)"
                 self.error(message, rid=rid, job=rid if kind == "submit" else None)
                 if kind == "submit":
                     finished = event("finished", job=rid, status="failed", error=message)
@@ -151,32 +154,49 @@ class EngineServer:
                 self.emit(finished)
 
     def load_model(self, req: dict) -> None:
+        """Load the new model BEFORE freeing the old one: a file that fails to load leaves the
+        loaded model in place (the error says so). Only when the new model does not fit next to
+        the old one is the old one freed first."""
         rid = req.get("id")
-        if self.runtime is not None:
-            self.runtime.close()
+        old = self.runtime
+        try:
+            rt = self._open_model(req, rid)
+        except PlanError:
+            if old is None:
+                raise
             self.runtime = None
-        if req.get("url"):
-            from engine.runtime.remote import RemoteRuntime
-
-            rt = RemoteRuntime(req["url"], model=req.get("model"), api_key=req.get("api_key"))
-        else:
-            from engine.runtime.llama import Runtime
-
-            last = [-1.0]
-
-            def progress(frac: float) -> None:
-                if frac - last[0] >= 0.1 or frac >= 1.0:
-                    last[0] = frac
-                    self.emit(event("load_progress", id=rid, fraction=round(frac, 3)))
-
-            rt = Runtime.load(req["path"], n_gpu_layers=req.get("n_gpu_layers", "auto"),
-                              n_ctx=req.get("n_ctx"), n_threads=req.get("n_threads"),
-                              n_seq_max=req.get("n_seq_max", 64), progress=progress, abort=self._shutdown)
+            old.close()
+            old = None
+            rt = self._open_model(req, rid)  # raises again if it does not fit on its own either
+        except Exception as exc:
+            if old is not None:
+                exc.still_loaded = str(getattr(old, "path", "") or "the previous model")
+            raise
         self.runtime = rt
+        if old is not None:
+            old.close()
         d = rt.describe()
         self.emit(event("model_loaded", id=rid, path=d.get("path"), backend=d.get("backend"),
                         n_gpu_layers=d.get("n_gpu_layers"), plan=d.get("plan"),
                         architecture=d.get("architecture"), n_vocab=d.get("n_vocab"), n_ctx=d.get("n_ctx")))
+
+    def _open_model(self, req: dict, rid):
+        if req.get("url"):
+            from engine.runtime.remote import RemoteRuntime
+
+            return RemoteRuntime(req["url"], model=req.get("model"), api_key=req.get("api_key"))
+        from engine.runtime.llama import Runtime
+
+        last = [-1.0]
+
+        def progress(frac: float) -> None:
+            if frac - last[0] >= 0.1 or frac >= 1.0:
+                last[0] = frac
+                self.emit(event("load_progress", id=rid, fraction=round(frac, 3)))
+
+        return Runtime.load(req["path"], n_gpu_layers=req.get("n_gpu_layers", "auto"),
+                            n_ctx=req.get("n_ctx"), n_threads=req.get("n_threads"),
+                            n_seq_max=req.get("n_seq_max", 64), progress=progress, abort=self._shutdown)
 
     def unload(self, rid) -> None:
         if self.runtime is not None:

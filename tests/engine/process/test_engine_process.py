@@ -89,6 +89,19 @@ def test_bad_requests_get_errors_and_the_engine_stays_up(client, tmp_path, tiny_
     assert st["model"]["path"] == str(tiny_llama_gguf) and st["running"] is None
 
 
+def test_a_failed_load_keeps_the_loaded_model(client, tmp_path, tiny_llama_gguf):
+    client.load_model_wait(str(tiny_llama_gguf), n_ctx=1024, n_threads=1)
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 100)
+    with pytest.raises(EngineError, match=r"broken.gguf.*\(the model loaded before, .*stays loaded\)"):
+        client.load_model_wait(str(bad))
+    st = client.status()
+    assert st["model"]["path"] == str(tiny_llama_gguf)
+    job = client.submit("molecule", n=2, seed=3, sampling={"max_new_tokens": 8})
+    events = _job_events(client, job, 60)
+    assert events[-1]["status"] == "finished" and sum(e["type"] == "result" for e in events) == 2
+
+
 def test_cancel_takes_effect_within_a_second(client, tiny_llama_gguf):
     client.load_model_wait(str(tiny_llama_gguf), n_ctx=8192, n_threads=1)
     job = client.submit("molecule", n=16, seed=1, sampling={"max_new_tokens": 4000})
