@@ -157,7 +157,9 @@ def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max:
         if ctx != DEFAULT_N_CTX:
             reasons.append(f"context reduced to {ctx} tokens to fit {ram / GiB:.1f} GiB free RAM")
     reasons.append(f"context {ctx} tokens shared by all samples of a job "
-                   f"({kv_tok * ctx / GiB:.2f} GiB KV cache, {kv_tok / 1024:.0f} KiB per token)")
+                   f"({kv_tok * ctx / GiB:.2f} GiB KV cache, {kv_tok / 1024:.0f} KiB per token)"
+                   + (f"; each sample at most {facts.n_ctx_train} tokens, the model's training length"
+                      if facts.n_ctx_train and facts.n_ctx_train < ctx else ""))
 
     # GPU layers
     if n_gpu_layers in (0, "0"):
