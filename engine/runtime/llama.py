@@ -13,8 +13,8 @@ How a job runs (:meth:`Runtime.generate`):
    text, so a text stop would never fire), on an end-of-generation token, or at the length limit;
 5. jobs with more samples than fit in the context run in waves; the prompt stays in sequence 0.
 
-Cancellation is a ``threading.Event`` checked between steps and, while long batches run, inside
-llama.cpp through its abort callback.
+Cancellation is a ``threading.Event`` checked between steps and, inside llama.cpp, a native abort
+flag polled between graph nodes (:class:`engine.runtime.native.AbortFlag`, no Python callback).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from engine.runtime.gguf_facts import ModelFileError, read_facts
-from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, NativeHandles, _backend_init, _llama,
+from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, AbortFlag, NativeHandles, _backend_init, _llama,
                                    _llama_error_lines, recent_log)
 from engine.runtime.native import tokenize as native_tokenize
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
@@ -112,9 +112,7 @@ class Runtime(NativeHandles):
         self._batch_cap = 0
         self._n_vocab = 0
         self._piece_cache: dict[int, bytes] = {}
-        self._abort_flag = threading.Event()
-        self._abort_cb = None
-        self._abort_on = False
+        self._abort_flag = None  # AbortFlag: llama.cpp polls it between graph nodes
         self._progress_cb = None
         self._ll = None
 
@@ -168,7 +166,7 @@ class Runtime(NativeHandles):
         rt._vocab = ll.llama_model_get_vocab(rt._model)
         rt._n_vocab = int(ll.llama_vocab_n_tokens(rt._vocab))
 
-        rt._abort_cb = ll.ggml_abort_callback(lambda _data: rt._abort_flag.is_set())
+        rt._abort_flag = AbortFlag(ll)
         try:
             rt._open_context(int(rt.plan.n_ctx), int(rt.plan.n_seq_max), unified=True)
         except RuntimeLoadError:
@@ -205,12 +203,12 @@ class Runtime(NativeHandles):
         cparams.kv_unified = key[2]
         cparams.no_perf = True
         self._ctx = ll.llama_init_from_model(self._model, cparams)
-        self._abort_on = False
         if not self._ctx:
             why = _llama_error_lines() or "llama.cpp could not create the context"
             raise RuntimeLoadError(f"{self.path}: {why} (context {key[0]} tokens, {key[1]} sequences)")
         self._ctx_key = key
         self._n_ctx_seq = int(ll.llama_n_ctx_seq(self._ctx))
+        self._abort_flag.install(ll, self._ctx)
 
     def _default_context(self) -> None:
         """The load-time layout: one unified cache of the planned size."""
@@ -276,11 +274,6 @@ class Runtime(NativeHandles):
         return int(self._ll.llama_vocab_eos(self._vocab))
 
     # ------------------------------------------------------------------ decoding
-    def _set_abort(self, on: bool) -> None:
-        if on != self._abort_on:
-            self._ll.llama_set_abort_callback(self._ctx, self._abort_cb if on else self._ll.ggml_abort_callback(), None)
-            self._abort_on = on
-
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
         """items: (token, pos, seq_id, want_logits)."""
         tok, pos, seq, out = zip(*items)
@@ -359,17 +352,15 @@ class Runtime(NativeHandles):
         stop_set = {int(t) for t in stop_ids}
         stop_bytes = [s.encode() for s in stop_texts if s]
         mem = self._ll.llama_get_memory(self._ctx)
-        self._ll.llama_memory_clear(mem, True)
+        self._ll.llama_memory_clear(mem, False)  # cells only: zeroing the buffers costs ms per job
 
         watcher = _CancelWatcher(cancel, self._abort_flag)
         try:
-            self._set_abort(True)
             return self._generate(ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar,
                                   cancel, score_prompt, on_sample, on_progress, stats, mem, on_prompt,
                                   max_new, wave_cap)
         finally:
             watcher.stop()
-            self._set_abort(False)
 
     def _new_token_limit(self, n_prompt: int, max_new: int, stats: GenerationStats) -> int:
         """``max_new_tokens`` lowered to what the context and the model's training length allow."""
@@ -550,11 +541,9 @@ class Runtime(NativeHandles):
                     if not live:
                         break
                     # advance every live sequence by its last token in one batch
-                    ts = time.perf_counter()
                     self._decode_arrays([sq.tokens[-1] for sq in live],
                                         [n_prompt + len(sq.tokens) - 1 for sq in live],
                                         [sq.seq for sq in live], True)
-                    self._set_abort(time.perf_counter() - ts > 0.3)
                     rows = self._logits(len(live))
                 if multi:
                     for s in seqs:
@@ -649,7 +638,7 @@ class Runtime(NativeHandles):
         if len(tokens) > self._n_ctx_seq:
             self._default_context()
         mem = self._ll.llama_get_memory(self._ctx)
-        self._ll.llama_memory_clear(mem, True)
+        self._ll.llama_memory_clear(mem, False)  # cells only: zeroing the buffers costs ms per job
         out: list[float] = []
         for start in range(0, len(tokens), PROMPT_CHUNK):
             part = tokens[start:start + PROMPT_CHUNK]
@@ -657,7 +646,7 @@ class Runtime(NativeHandles):
             nxt = np.array(tokens[start + 1:start + len(part) + 1], dtype=np.int64)
             if len(nxt):
                 out.extend(log_softmax_at(self._logits(len(part))[:len(nxt)], nxt).tolist())
-        self._ll.llama_memory_clear(mem, True)
+        self._ll.llama_memory_clear(mem, False)  # cells only: zeroing the buffers costs ms per job
         return out
 
     def _finish(self, sq: "_Seq", stop: str, n_prompt_scored: int, prompt_lp: float,

@@ -7,6 +7,7 @@ import collections
 import ctypes
 import os
 import threading
+from pathlib import Path
 
 _LOG_LOCK = threading.Lock()
 _LOG_LINES: collections.deque[str] = collections.deque(maxlen=200)
@@ -121,3 +122,52 @@ class NativeHandles:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class AbortFlag:
+    """A cancel flag that llama.cpp checks between graph nodes WITHOUT calling into Python.
+
+    A Python abort callback takes the GIL dozens of times per ``llama_decode``; under CPU load
+    that made steps hundreds of times slower. Instead the callback is ggml's own
+    ``ggml_is_empty(const struct ggml_tensor *)`` (signature ``bool (*)(void *)``, as an abort
+    callback needs) pointed at a small structure laid out like the head of ``struct ggml_tensor``
+    (``type``, ``buffer``, ``ne[4]``): all dimensions 1 = go on, ``ne[0] = 0`` = abort.
+    ``set``/``clear``/``is_set`` mirror ``threading.Event``; ``set`` may come from any thread
+    (one aligned 64-bit store). ``native`` is False when ggml-base could not be loaded; the runtime
+    then checks for cancellation between steps only."""
+
+    class _Head(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("buffer", ctypes.c_void_p), ("ne", ctypes.c_int64 * 4)]
+
+    def __init__(self, ll) -> None:
+        self._head = self._Head(0, None, (ctypes.c_int64 * 4)(1, 1, 1, 1))
+        self.data = ctypes.cast(ctypes.pointer(self._head), ctypes.c_void_p)
+        self.callback = None
+        try:
+            from llama_cpp import _ctypes_extensions as ext
+
+            lib = ext.load_shared_library("ggml-base", Path(ll.__file__).parent / "lib")
+            fn = lib.ggml_is_empty
+            self.callback = ll.ggml_abort_callback(ctypes.cast(fn, ctypes.c_void_p).value)
+        except (OSError, AttributeError, RuntimeError, FileNotFoundError):
+            self.callback = None
+
+    @property
+    def native(self) -> bool:
+        return self.callback is not None
+
+    def set(self) -> None:
+        self._head.ne[0] = 0
+
+    def clear(self) -> None:
+        self._head.ne[0] = 1
+
+    def is_set(self) -> bool:
+        return self._head.ne[0] == 0
+
+    def install(self, ll, ctx) -> bool:
+        """Attach to a context; False when only between-step checks are possible."""
+        if self.callback is None:
+            return False
+        ll.llama_set_abort_callback(ctx, self.callback, self.data)
+        return True

@@ -120,8 +120,8 @@ JOBS = int(os.environ.get("LOGOS_BENCH_JOBS", "4"))  # molecule jobs of N sample
 DEMO_MAX_NEW = 128  # a MOSES molecule is 20-60 tokens of this tokenizer; records close well before
 
 
-def _reference_demo(path: Path) -> dict:
-    """transformers on the dequantised demo GGUF: generate N, then the perplexity pass; JOBS jobs."""
+def _reference_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW) -> dict:
+    """transformers on the dequantised GGUF: generate N, then the perplexity pass; ``jobs`` jobs."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -133,8 +133,8 @@ def _reference_demo(path: Path) -> dict:
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     _reference_job(model, tok, ids, stop, pad, 0, 8)  # warm-up
     out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0}
-    for job in range(JOBS):
-        r = _reference_job(model, tok, ids, stop, pad, 1 + job, DEMO_MAX_NEW)
+    for job in range(jobs):
+        r = _reference_job(model, tok, ids, stop, pad, 1 + job, max_new)
         for k in out:
             out[k] += r[k]
     return out
@@ -166,17 +166,17 @@ def _reference_job(model, tok, ids, stop, pad, seed, max_new):
     return {"seconds": seconds, "tokens": int(live.sum()), "valid": _valid_count(texts), "samples": len(texts)}
 
 
-def _engine_demo(path: Path) -> dict:
+def _engine_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW) -> dict:
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
     rt = Runtime.load(path, n_threads=THREADS, n_seq_max=N + 1)  # the engine's own plan (context)
     try:
         stop = rt.token_id("<MoleculeE>")
-        params = SamplingParams(max_new_tokens=DEMO_MAX_NEW)
+        params = SamplingParams(max_new_tokens=max_new)
         rt.generate(PROMPT, N, params, seed=0, stop_ids=[stop])  # warm-up (builds the job's context)
         out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0}
-        for job in range(JOBS):
+        for job in range(jobs):
             t0 = time.perf_counter()
             samples, stats = rt.generate(PROMPT, N, params, seed=1 + job, stop_ids=[stop])
             out["seconds"] += time.perf_counter() - t0
@@ -194,7 +194,7 @@ def _bare_steps(rt, n: int, steps: int) -> float:
     llama_decode per step and an argmax of the logits. Returns seconds for n * steps tokens."""
     ll = rt._ll
     mem = ll.llama_get_memory(rt._ctx)
-    ll.llama_memory_clear(mem, True)
+    ll.llama_memory_clear(mem, False)
     ptoks = rt.tokenize(PROMPT)
     rt._decode_arrays(ptoks, np.arange(len(ptoks)), 0, True)
     seqs = list(range(1, n + 1)) if rt._ctx_key[1] > 1 else [0]
@@ -254,6 +254,14 @@ def test_engine_against_reference_and_rooflines(bench_model):
     else:
         print(f"part 1 skipped: {DEMO} is missing")
     n_params = bench_model["n_params"]
+    ref = _reference_demo(bench_model["q8"], 1, MAX_NEW)
+    eng = _engine_demo(bench_model["q8"], 1, MAX_NEW)
+    ref_tps, eng_tps = ref["tokens"] / ref["seconds"], eng["tokens"] / eng["seconds"]
+    print(f"part 1b: the same on the random {n_params / 1e6:.1f} M-parameter Llama (Q8_0, dequantised for "
+          f"transformers), one job of N = {N}, up to {MAX_NEW} new tokens (random weights rarely close a record)")
+    print(f"  reference {ref['tokens']} tokens in {ref['seconds']:.2f} s = {ref_tps:.0f} tokens/s; engine "
+          f"{eng['tokens']} tokens in {eng['seconds']:.2f} s = {eng_tps:.0f} tokens/s; "
+          f"RATIO engine / reference {eng_tps / ref_tps:.1f}x")
     single = _speed(bench_model["q8"], 1)
     batched = _speed(bench_model["q8"], N)
     bw = _bandwidth()

@@ -252,3 +252,23 @@ def test_numpy_and_native_samplers_both_stop_and_repeat(runtimes, monkeypatch):
         b, _ = rt.generate("<MoleculeS>", 4, SamplingParams(max_new_tokens=30), seed=2, stop_ids=[stop])
         assert [s.tokens for s in a] == [s.tokens for s in b], sampler
         assert all(s.stop in ("stop_token", "length", "eog") for s in a)
+
+
+def test_the_native_abort_flag_stops_a_decode_without_python_callbacks(runtimes):
+    """llama.cpp polls the flag itself (ggml_is_empty on a tensor-shaped head): set, a decode is
+    aborted at once; cleared, the same context decodes again."""
+    rt = runtimes()
+    flag = rt._abort_flag
+    assert flag.native, "ggml_is_empty was not found in ggml-base: cancel would wait for the step"
+    mem = rt._ll.llama_get_memory(rt._ctx)
+    rt._ll.llama_memory_clear(mem, False)
+    ids = rt.tokenize("<MoleculeS>CCO")
+    flag.set()
+    try:
+        with pytest.raises(Cancelled):
+            rt._decode_arrays(ids, np.arange(len(ids)), 0, True)
+    finally:
+        flag.clear()
+    rt._ll.llama_memory_clear(mem, False)
+    rt._decode_arrays(ids, np.arange(len(ids)), 0, True)
+    assert np.isfinite(rt._logits(len(ids))).all()
