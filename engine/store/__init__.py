@@ -21,6 +21,7 @@ from engine.store.project import Project
 from engine.store.queries import (
     InputInfo,
     ModelInfo,
+    PageKey,
     ProjectSummary,
     ResultPage,
     ResultQuery,
@@ -32,7 +33,7 @@ from engine.store.queries import (
 
 __all__ = [
     "CorruptProjectError", "DiskFullError", "InputInfo", "ModelInfo", "NewerSchemaError",
-    "NotAProjectError", "Project", "ProjectError", "ProjectLockedError", "ProjectSummary",
+    "NotAProjectError", "PageKey", "Project", "ProjectError", "ProjectLockedError", "ProjectSummary",
     "ReadOnlyProjectError", "ResultPage", "ResultQuery", "ResultRow", "RunInfo", "TrainingRunInfo",
     "parse_where",
 ]

@@ -69,18 +69,21 @@ class ImportReport:
 
 
 def iter_results(project: Project, query: ResultQuery | None = None, batch: int = 2000) -> Iterator[ResultRow]:
-    """Every row matching ``query`` (its offset/limit respected), fetched in pages."""
+    """Every row matching ``query`` (its offset/limit respected), fetched in pages. Pages after
+    the first start at the previous page's last row (keyset), so page 50 costs what page 1 does."""
     q = query or ResultQuery(limit=None)
-    start, end = q.offset, (q.offset + q.limit) if q.limit is not None else None
-    pos = start
-    while end is None or pos < end:
-        size = batch if end is None else min(batch, end - pos)
-        page = project.query_results(ResultQuery(**{**q.__dict__, "offset": pos, "limit": size,
-                                                    "count_total": False}))
+    remaining = q.limit  # None: every row
+    offset, after = q.offset, q.after
+    while remaining is None or remaining > 0:
+        size = batch if remaining is None else min(batch, remaining)
+        page = project.query_results(ResultQuery(**{**q.__dict__, "offset": offset, "limit": size,
+                                                    "after": after, "count_total": False}))
         yield from page.rows
-        if len(page.rows) < size:
+        if len(page.rows) < size or page.next_after is None:
             break
-        pos += size
+        if remaining is not None:
+            remaining -= len(page.rows)
+        offset, after = 0, page.next_after
 
 
 class _Provenance:

@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from engine._version import __version__
-from engine.store import db, migrate
+from engine.store import db, migrate, textindex
 from engine.store.errors import (
     CorruptProjectError,
     NewerSchemaError,
@@ -53,6 +53,8 @@ from engine.store.queries import (
     count_select,
     fetch_rows,
     page_ids,
+    page_key,
+    text_candidates,
 )
 from engine.store.schema import (
     HEAD_REVISION,
@@ -259,6 +261,12 @@ class Project:
                 with db.translated(path, "opening the project"):
                     if str(db.pragma(engine, "journal_mode")).lower() != "wal":
                         db.pragma(engine, "journal_mode = WAL")
+                    problem = cls._ensure_text_index(engine)
+                if problem:
+                    engine.dispose()
+                    engine = db.make_engine(path, read_only=True, busy_timeout_s=busy_timeout_s,
+                                            pragmas=pragmas)
+                    read_only, message = True, problem
         except BaseException:
             engine.dispose()
             raise
@@ -293,6 +301,27 @@ class Project:
             if tmp.exists():
                 tmp.unlink()
         return target
+
+    @staticmethod
+    def _ensure_text_index(engine) -> str | None:
+        """The SMILES/sequence substring index: built here when the file lacks it (it was made
+        by a SQLite without the trigram tokenizer) and this SQLite has it. A file that has the
+        index cannot take new results through a SQLite without the tokenizer: the reason, then,
+        to open it read-only."""
+        with engine.connect() as conn:
+            with conn.begin():
+                has_index = textindex.present_any(conn)
+        if has_index:
+            if textindex.available():
+                return None
+            return ("the project has a substring index that needs SQLite 3.34 or newer with FTS5 "
+                    f"(this Python has SQLite {sqlite3.sqlite_version}); opened read-only")
+        if textindex.available():
+            with engine.connect().execution_options(logos_write=True) as conn:
+                with conn.begin():
+                    if not textindex.present_any(conn):  # another process may have built it
+                        textindex.create(conn)
+        return None
 
     @staticmethod
     def _migrate(engine, path: Path) -> None:
@@ -542,15 +571,19 @@ class Project:
         """One page of results as dataclass rows (see ResultQuery for filters and sorting)."""
         query = query or ResultQuery()
         with self.session(doing="reading results") as conn:
-            ids = page_ids(conn, query)
+            cand = text_candidates(conn, query)  # the substring index's candidates, asked once
+            ids = page_ids(conn, query, cand)
             rows = fetch_rows(conn, ids)
-            total = int(conn.execute(count_select(query)).scalar_one()) if query.count_total else None
-        return ResultPage(rows=rows, total=total, offset=query.offset, limit=query.limit)
+            total = int(conn.execute(count_select(query, cand)).scalar_one()) if query.count_total else None
+            full = query.limit is not None and ids and len(ids) == query.limit
+            next_after = page_key(conn, query, ids[-1]) if full else None
+        return ResultPage(rows=rows, total=total, offset=query.offset, limit=query.limit, next_after=next_after)
 
     def count_results(self, query: ResultQuery | None = None) -> int:
         """How many results match the query's filters."""
+        query = query or ResultQuery()
         with self.session(doing="counting results") as conn:
-            return int(conn.execute(count_select(query or ResultQuery())).scalar_one())
+            return int(conn.execute(count_select(query, text_candidates(conn, query))).scalar_one())
 
     def update_result(self, result_id: int, *, notes: str | None = _UNSET, rating: int | None = _UNSET,
                       tags: Iterable[str] | None = None) -> None:

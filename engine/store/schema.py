@@ -2,7 +2,11 @@
 
 A project is one SQLite file (``*.logos``). The schema is created and changed only through the
 Alembic revisions in ``engine/store/migrations/versions``; a test checks that these models and the
-newest revision describe the same tables (``tests/engine/store/test_migrations.py``).
+newest revision describe the same tables (``tests/engine/store/test_store_migrations.py``).
+
+Not modelled here: the FTS5 substring indexes on ``results.smiles`` / ``results.sequence`` and the
+triggers that keep them (``textindex.py``, revision v0.1.0.c); schema comparisons leave their
+tables out (``textindex.is_index_table``).
 
 Times are stored as naive UTC. JSON columns hold plain JSON values (dicts, lists, numbers).
 """
@@ -26,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Alembic revision that these models correspond to (the newest file in migrations/versions).
-HEAD_REVISION = "v0.1.0.b"
+HEAD_REVISION = "v0.1.0.c"
 
 RUN_STATUSES = ("running", "finished", "failed", "cancelled")
 TRAINING_STATUSES = ("running", "finished", "failed", "cancelled")

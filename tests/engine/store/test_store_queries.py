@@ -212,3 +212,109 @@ def test_a_long_list_of_ids(tmp_path):
         assert page.total == 39_999 and sorted(r.id for r in page.rows) == ids[1:]
         assert [r.ppl for r in page.rows] == sorted(r.ppl for r in page.rows)
         assert p.query_results(ResultQuery(ids=ids[:3], limit=None)).total == 3
+
+
+# ---- keyset paging (ResultQuery.after) ----------------------------------------------------------
+
+
+def _walk_keyset(p, q: ResultQuery, size: int) -> list[int]:
+    """Every id of q, a page of `size` at a time, each page started after the previous one's key."""
+    seen, after = [], None
+    for _ in range(10_000):
+        page = p.query_results(ResultQuery(**{**q.__dict__, "limit": size, "offset": 0, "after": after,
+                                              "count_total": False}))
+        seen += [r.id for r in page.rows]
+        if page.next_after is None:
+            assert len(page.rows) < size
+            break
+        assert len(page.rows) == size and page.next_after.id == page.rows[-1].id
+        after = page.next_after
+    return seen
+
+
+def test_the_data_has_ties_and_empty_values_in_every_sort(project):
+    """Keyset paging is only tested if sort keys repeat (ties broken by id) and nullable keys
+    have empty values (the second part of a nullable sort)."""
+    _, every = project
+    for sort in ["task", "valid", "rating", "notes", "smiles", "ppl", "created_at"]:
+        values = [getattr(r, sort) for r in every]
+        present = [v for v in values if v is not None]
+        assert len(set(present)) < len(present), f"{sort}: no ties"
+        if sort in NULLABLE_SORT:
+            assert None in values, f"{sort}: no empty values"
+    qed = [r.scores["qed"] for r in every if "qed" in r.scores]
+    assert len(set(qed)) < len(qed) and len(qed) < len(every)
+
+
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("descending", [False, True])
+def test_keyset_pages_equal_offset_pages(project, sort, descending):
+    p, every = project
+    q = ResultQuery(sort=sort, descending=descending)
+    by_offset = []
+    for offset in range(0, len(every) + 13, 13):
+        by_offset += [r.id for r in p.query_results(ResultQuery(sort=sort, descending=descending, offset=offset,
+                                                                limit=13, count_total=False)).rows]
+    assert by_offset == _reference(every, ResultQuery(sort=sort, descending=descending, limit=None))
+    for size in (1, 13, 40):
+        assert _walk_keyset(p, q, size) == by_offset, size
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n != "page"])
+def test_keyset_pages_with_filters(project, name):
+    p, every = project
+    q = ResultQuery(**{**CASES[name].__dict__, "limit": None, "offset": 0})
+    assert _walk_keyset(p, q, 7) == _reference(every, q)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(task=st.sampled_from([None, *TASKS]), valid=st.sampled_from([None, True, False]),
+       sort=st.sampled_from(SORTS), descending=st.booleans(), size=st.integers(1, 50),
+       skip=st.integers(0, 30), start_page=st.integers(0, 5))
+def test_keyset_then_offset_matches_the_reference(project, task, valid, sort, descending, size, skip, start_page):
+    """A page given by a key and an offset after it: the rows after the key, `skip` further on."""
+    p, every = project
+    base = ResultQuery(task=task, valid=valid, sort=sort, descending=descending, limit=None)
+    full = _reference(every, base)
+    after, start = None, 0
+    for _ in range(start_page):
+        page = p.query_results(ResultQuery(**{**base.__dict__, "limit": size, "after": after}))
+        if page.next_after is None:
+            break
+        after, start = page.next_after, start + size
+    q = ResultQuery(**{**base.__dict__, "after": after, "offset": skip, "limit": size})
+    page = p.query_results(q)
+    assert [r.id for r in page.rows] == full[start + skip:start + skip + size]
+    assert page.total == len(full)
+
+
+def test_page_key_must_match_the_sort(project):
+    p, _ = project
+    key = p.query_results(ResultQuery(sort="ppl", limit=5)).next_after
+    assert key is not None and key.sort == "ppl" and not key.descending
+    with pytest.raises(ValueError, match="page key is for sort 'ppl'"):
+        p.query_results(ResultQuery(sort="ppl", descending=True, after=key))
+    with pytest.raises(ValueError, match="page key is for sort 'ppl'"):
+        p.query_results(ResultQuery(sort="rating", after=key))
+    with pytest.raises(ValueError, match="PageKey"):
+        p.query_results(ResultQuery(sort="ppl", after=(1.0, 3)))
+
+
+def test_last_page_has_no_next_key(project):
+    p, every = project
+    assert p.query_results(ResultQuery(limit=None)).next_after is None
+    assert p.query_results(ResultQuery(limit=len(every) + 1)).next_after is None
+    last = p.query_results(ResultQuery(limit=len(every)))
+    assert last.next_after is not None
+    assert p.query_results(ResultQuery(limit=10, after=last.next_after)).rows == []
+
+
+@pytest.mark.parametrize("sort", ["id", "ppl", "score:qed", "notes"])
+@pytest.mark.parametrize("offset,limit", [(0, None), (0, 50), (17, None), (17, 95), (350, 40)])
+def test_export_iterates_in_keyset_batches_like_one_query(project, sort, offset, limit):
+    """export.iter_results reads page after page by key; the rows are those of one big query."""
+    from engine.store.export import iter_results
+
+    p, every = project
+    q = ResultQuery(sort=sort, descending=True, offset=offset, limit=limit, valid=True)
+    assert [r.id for r in iter_results(p, q, batch=9)] == _reference(every, q)
