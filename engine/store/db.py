@@ -30,6 +30,8 @@ from engine.store.errors import (
 )
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+# 32 MB page cache (default 2 MB): score and sort indexes of ~100k results stay in memory.
+CACHE_KIB = 32768
 
 
 def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 5.0,
@@ -57,8 +59,7 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
         cur.execute("PRAGMA foreign_keys = ON")
         # FULL: a committed result survives a power cut, not just a crash of the process.
         cur.execute("PRAGMA synchronous = FULL")
-        # 32 MB page cache (default 2 MB): score and sort indexes of ~100k results stay in memory.
-        cur.execute("PRAGMA cache_size = -32768")
+        cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         for name, value in extra.items():
             cur.execute(f"PRAGMA {name} = {int(value)}")
         cur.close()

@@ -30,8 +30,10 @@ _WRITER = textwrap.dedent("""
             rid = p.add_result(run, f"<MoleculeS>{smiles}<MoleculeE>", objects={"i": i}, smiles=smiles,
                                scores={"qed": (i % 100) / 100}, ppl=1.0 + i, valid=i % 7 != 0,
                                reasons=[] if i % 7 else [f"rule {i}"])
-            if i % 5 == 0:  # a bulk write as well, interrupted at any point of its transaction
-                p.add_results(run, [{"record": "x" * 5000, "objects": {"bulk": i, "k": k}} for k in range(20)])
+            if i % 5 == 0:  # a bulk write as well (80 rows: the bulk path, which drops and re-creates the
+                # substring index's triggers inside its transaction), interrupted at any point of it
+                p.add_results(run, [{"record": "x" * 1000, "objects": {"bulk": i, "k": k},
+                                     "smiles": "C" * (1 + k % 40) + "N"} for k in range(80)])
             print(f"{rid} {i}", flush=True)
             i += 1
 """)
@@ -77,12 +79,19 @@ def _check(path: Path, run_id: int, committed: dict[int, int]) -> None:
             assert row.record == f"<MoleculeS>{smiles}<MoleculeE>" and row.smiles == smiles
             assert row.objects == {"i": i} and row.scores == {"qed": (i % 100) / 100} and row.ppl == 1.0 + i
             assert row.valid == (i % 7 != 0) and row.reasons == ([] if i % 7 else [f"rule {i}"])
-        # bulk writes are all-or-nothing: 20 rows each, never a part
+        # bulk writes are all-or-nothing: 80 rows each, never a part
         bulk = [r for r in rows.values() if r.objects and "bulk" in r.objects]
         per_batch: dict[int, int] = {}
         for r in bulk:
             per_batch[r.objects["bulk"]] = per_batch.get(r.objects["bulk"], 0) + 1
-        assert all(n == 20 for n in per_batch.values()), per_batch
+        assert per_batch and all(n == 80 for n in per_batch.values()), per_batch
+        # the substring index and its triggers survived, and it answers like the scan
+        with p.session() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").scalar() == 6
+        every = p.query_results(ResultQuery(limit=None)).rows
+        for pattern in ("CCCN", "CCCO", "CCCCCCCCCCCCCCCCCCCCN"):
+            found = [r.id for r in p.query_results(ResultQuery(smiles_contains=pattern, limit=None)).rows]
+            assert found == [r.id for r in every if pattern in (r.smiles or "")] and found
         run = p.get_run(run_id)
         assert run.status == "running"  # the run never finished; its rows are still there
 
