@@ -324,12 +324,14 @@ class Runtime(NativeHandles):
                  on_sample: Callable[[Sample], None] | None = None,
                  on_progress: Callable[[int, int, int, float], None] | None = None,
                  on_prompt: Callable[[int, int], None] | None = None,
+                 ignore_eos: bool = False,
                  ) -> tuple[list[Sample], GenerationStats]:
         """Generate ``n`` samples of one prompt. ``stop_ids``: token ids that close the record;
         generation stops after ``stop_count`` of them. ``stop_texts``: text stops, for closing tags
         that are not one token. ``on_sample`` is called as each sample finishes; ``on_progress``
         with (samples done, n, tokens generated, seconds) after each step; ``on_prompt`` with
-        (prompt tokens evaluated, prompt tokens) after each prompt chunk."""
+        (prompt tokens evaluated, prompt tokens) after each prompt chunk. ``ignore_eos``: do not stop
+        on end-of-generation tokens (fixed-length runs, for benchmarks)."""
         if not self.loaded:
             raise RuntimeError("no model loaded")
         params = params or SamplingParams()
@@ -358,7 +360,7 @@ class Runtime(NativeHandles):
         try:
             return self._generate(ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar,
                                   cancel, score_prompt, on_sample, on_progress, stats, mem, on_prompt,
-                                  max_new, wave_cap)
+                                  max_new, wave_cap, ignore_eos)
         finally:
             watcher.stop()
 
@@ -405,7 +407,8 @@ class Runtime(NativeHandles):
         return unified_cap
 
     def _generate(self, ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar, cancel,
-                  score_prompt, on_sample, on_progress, stats, mem, on_prompt, max_new, wave_cap):
+                  score_prompt, on_sample, on_progress, stats, mem, on_prompt, max_new, wave_cap,
+                  ignore_eos=False):
         ll = self._ll
         n_prompt = len(ptoks)
         t0 = time.perf_counter()
@@ -518,7 +521,7 @@ class Runtime(NativeHandles):
                             sq.stops += 1
                             if sq.stops >= stop_count:
                                 stop = "stop_token"
-                        elif self.is_eog(tok):
+                        elif not ignore_eos and self.is_eog(tok):
                             stop = "eog"
                         if stop is None and stop_bytes:
                             sq.buf += self.piece(tok)

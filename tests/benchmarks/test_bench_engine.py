@@ -218,11 +218,11 @@ def _speed(path, n: int) -> dict:
     rt = Runtime.load(path, n_ctx=max(4096, (n + 1) * 512), n_threads=THREADS, n_seq_max=max(n + 1, 2))
     try:
         params = SamplingParams(max_new_tokens=MAX_NEW)
-        rt.generate(PROMPT, n, params, seed=99, stop_ids=[], score_prompt=False)  # warm-up, sets the layout
+        rt.generate(PROMPT, n, params, seed=99, stop_ids=[], score_prompt=False, ignore_eos=True)  # warm-up
         eng = bare = 0.0
         for r in range(REPEAT):
             t0 = time.perf_counter()
-            _, st = rt.generate(PROMPT, n, params, seed=100 + r, stop_ids=[], score_prompt=False)
+            _, st = rt.generate(PROMPT, n, params, seed=100 + r, stop_ids=[], score_prompt=False, ignore_eos=True)
             eng = max(eng, st.tokens_generated / (time.perf_counter() - t0))
             bare = max(bare, n * (MAX_NEW - 1) / _bare_steps(rt, n, MAX_NEW - 1))
         layout = st.layout
