@@ -109,7 +109,6 @@ class Runtime(NativeHandles):
         self._n_ctx_seq = 0
         self._n_ctx_job = 0
         self._eog: dict[int, bool] = {}
-        self._batch_cap = 0
         self._n_vocab = 0
         self._piece_cache: dict[int, bytes] = {}
         self._abort_flag = None  # AbortFlag: llama.cpp polls it between graph nodes
@@ -173,8 +172,7 @@ class Runtime(NativeHandles):
             rt.close()
             raise
         rt._n_ctx_job = int(ll.llama_n_ctx(rt._ctx))
-        rt._batch_cap = int(max(PROMPT_CHUNK, rt.plan.n_seq_max))
-        rt._nbatch = _Batch(ll, rt._batch_cap)
+        rt._nbatch = _Batch(ll, max(PROMPT_CHUNK, rt.plan.n_seq_max))
         return rt
 
     def _open_context(self, n_ctx: int, n_seq: int, unified: bool) -> None:
@@ -274,11 +272,6 @@ class Runtime(NativeHandles):
         return int(self._ll.llama_vocab_eos(self._vocab))
 
     # ------------------------------------------------------------------ decoding
-    def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
-        """items: (token, pos, seq_id, want_logits)."""
-        tok, pos, seq, out = zip(*items)
-        self._decode_arrays(tok, pos, seq, out)
-
     def _decode_arrays(self, tokens, positions, seqs, want_logits=True) -> None:
         """One llama_decode of len(tokens) tokens; ``want_logits`` a bool or one per token."""
         b = self._nbatch
@@ -301,20 +294,9 @@ class Runtime(NativeHandles):
         return np.frombuffer(buf, dtype=np.float32).reshape(n_rows, self._n_vocab)
 
     def _grammar_mask(self, smpl, row: np.ndarray) -> np.ndarray:
-        ll = self._ll
-        data = np.empty(self._n_vocab, dtype=[("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
-        data["id"] = np.arange(self._n_vocab, dtype=np.int32)
-        data["logit"] = row
-        data["p"] = 0.0
-        arr = ll.llama_token_data_array(
-            data=data.ctypes.data_as(ll.llama_token_data_p), size=self._n_vocab, selected=-1, sorted=False)
-        ll.llama_sampler_apply(smpl, ctypes.byref(arr))
-        out = np.ctypeslib.as_array(arr.data, shape=(arr.size,)) if arr.size else None
+        view, _ = self._apply_sampler(smpl, row)
         mask = np.zeros(self._n_vocab, dtype=bool)
-        if out is not None:
-            view = np.frombuffer(out, dtype=data.dtype) if out.dtype != data.dtype else out
-            ok = np.isfinite(view["logit"])
-            mask[view["id"][ok]] = True
+        mask[view["id"][np.isfinite(view["logit"])]] = True
         return mask
 
     def generate(self, prompt: str | list[int], n: int = 1, params: SamplingParams | None = None,
@@ -414,7 +396,7 @@ class Runtime(NativeHandles):
         t0 = time.perf_counter()
         prompt_lp = 0.0
         last_row = None
-        chunk = PROMPT_CHUNK if score_prompt else self._batch_cap
+        chunk = PROMPT_CHUNK if score_prompt else self._nbatch.cap
         for start in range(0, n_prompt, chunk):
             if cancel.is_set():
                 raise Cancelled("cancelled")
@@ -592,8 +574,10 @@ class Runtime(NativeHandles):
             ll.llama_sampler_accept(chain, int(t))
         return chain
 
-    def _token_data(self, row: np.ndarray):
-        """A llama_token_data_array over a copy of ``row`` (ids 0..V-1), and the numpy array behind it."""
+    def _apply_sampler(self, smpl, row: np.ndarray) -> tuple[np.ndarray, int]:
+        """Apply a llama.cpp sampler (or chain) to a copy of one row of logits (ids 0..V-1).
+        Returns the candidates it leaves (a structured array: id, logit, p) and the index of the
+        one it selected (-1 when it only filters)."""
         ll = self._ll
         data = np.empty(self._n_vocab, dtype=[("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
         data["id"] = np.arange(self._n_vocab, dtype=np.int32)
@@ -601,16 +585,18 @@ class Runtime(NativeHandles):
         data["p"] = 0.0
         arr = ll.llama_token_data_array(data=data.ctypes.data_as(ll.llama_token_data_p), size=self._n_vocab,
                                         selected=-1, sorted=False)
-        return arr, data
+        ll.llama_sampler_apply(smpl, ctypes.byref(arr))
+        if not arr.size:
+            return data[:0], -1
+        left = np.frombuffer(np.ctypeslib.as_array(arr.data, shape=(arr.size,)), dtype=data.dtype).copy()
+        return left, int(arr.selected)
 
     def _chain_pick(self, chain, row: np.ndarray) -> int:
         """Draw from ``row`` with ``chain`` and record the token in its history (what
         llama_sampler_sample does with a row of the context's logits)."""
-        ll = self._ll
-        arr, _data = self._token_data(row)
-        ll.llama_sampler_apply(chain, ctypes.byref(arr))
-        tok = int(arr.data[arr.selected].id)
-        ll.llama_sampler_accept(chain, tok)
+        left, selected = self._apply_sampler(chain, row)
+        tok = int(left["id"][selected])
+        self._ll.llama_sampler_accept(chain, tok)
         return tok
 
     def candidates(self, row: np.ndarray, history: Iterable[int], params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
@@ -619,10 +605,7 @@ class Runtime(NativeHandles):
         ll = self._ll
         chain = self._sampler_chain(params, 0, history, draw=False)
         try:
-            arr, _data = self._token_data(np.asarray(row, dtype=np.float32))
-            ll.llama_sampler_apply(chain, ctypes.byref(arr))
-            out = np.ctypeslib.as_array(arr.data, shape=(arr.size,)) if arr.size else None
-            view = np.frombuffer(out, dtype=_data.dtype).copy() if out is not None else _data[:0]
+            view, _ = self._apply_sampler(chain, np.asarray(row, dtype=np.float32))
         finally:
             ll.llama_sampler_free(chain)
         logits = view["logit"].astype(np.float64)
@@ -645,7 +628,7 @@ class Runtime(NativeHandles):
         out: list[float] = []
         for start in range(0, len(tokens), PROMPT_CHUNK):
             part = tokens[start:start + PROMPT_CHUNK]
-            self._decode([(t, start + j, 0, True) for j, t in enumerate(part)])
+            self._decode_arrays(part, np.arange(start, start + len(part)), 0, True)
             nxt = np.array(tokens[start + 1:start + len(part) + 1], dtype=np.int64)
             if len(nxt):
                 out.extend(log_softmax_at(self._logits(len(part))[:len(nxt)], nxt).tolist())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.store import Project, ProjectError, ResultQuery, project as project_module, textindex
-from tests.engine.store.conftest import MOLECULES, UBIQUITIN
+from tests.engine.store.conftest import MOLECULES, UBIQUITIN, dump_sql
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -91,14 +91,6 @@ def _schema(path: Path) -> set:
             for t, name, tbl, sql in rows}
 
 
-def _dump(path: Path) -> list[str]:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
-
-
 def _new(path: Path) -> tuple[Project, int]:
     p = Project.open(path, create=True)
     return p, p.start_run("molecule", "<MoleculeS>", {"temperature": 1.0}, 7)
@@ -172,7 +164,7 @@ def test_failed_bulk_insert_leaves_the_file_unchanged(tmp_path, monkeypatch, fai
     with p:
         p.add_results(run, _rows(300, seed=2))
         p.checkpoint()
-        before, schema = _dump(path), _schema(path)
+        before, schema = dump_sql(path), _schema(path)
         rows = _rows(1000, seed=3)
         if failure == "bad parent":
             rows[-1]["parent_id"] = 10**6  # a foreign key that points nowhere: found by the last row
@@ -188,7 +180,7 @@ def test_failed_bulk_insert_leaves_the_file_unchanged(tmp_path, monkeypatch, fai
             p.add_results(run, rows)
         assert gc.isenabled()  # turned off while the rows were built and stored, on again
         monkeypatch.undo()
-        assert _dump(path) == before and _schema(path) == schema
+        assert dump_sql(path) == before and _schema(path) == schema
         assert p.integrity_check() == ["ok"]
         # and the file takes the same rows afterwards, triggers and all
         rows = _rows(1000, seed=3)

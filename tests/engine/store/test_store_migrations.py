@@ -10,17 +10,9 @@ from pathlib import Path
 import pytest
 
 from engine.store import NewerSchemaError, Project, ProjectError, ResultQuery, migrate, schema, textindex
-from tests.engine.store.conftest import MOLECULES, UBIQUITIN, file_digest
+from tests.engine.store.conftest import MOLECULES, UBIQUITIN, dump_sql, file_digest
 
 KEPT = sorted((Path(__file__).resolve().parents[2] / "data" / "store").glob("project-*.logos"))
-
-
-def _dump(path: Path) -> list[str]:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
 def test_head_revision_is_the_models_revision():
@@ -78,7 +70,7 @@ def test_kept_files_exist_for_the_first_revision():
 def test_every_kept_project_upgrades_with_a_backup(kept, tmp_path):
     work = tmp_path / "old.logos"
     shutil.copyfile(kept, work)
-    before = _dump(work)
+    before = dump_sql(work)
     with Project.open(work) as p:
         assert p.revision == schema.HEAD_REVISION and not p.read_only
         old_revision = kept.stem.split("project-")[1]
@@ -118,7 +110,7 @@ def test_every_kept_project_upgrades_with_a_backup(kept, tmp_path):
         p.add_result(run.id, "<MoleculeS>CCO<MoleculeE>", smiles="CCO", scores={"qed": 0.41})
         assert len(p.query_results(ResultQuery(smiles_contains="CCO", limit=None)).rows) == 1
     if p.backup is not None:
-        assert _dump(p.backup) == before  # the backup holds exactly the old file's contents
+        assert dump_sql(p.backup) == before  # the backup holds exactly the old file's contents
     # opening again: already at head, no second backup
     with Project.open(work) as again:
         assert again.backup is None and again.message is None
@@ -129,7 +121,7 @@ def test_failed_upgrade_leaves_the_file_unchanged(tmp_path, monkeypatch):
     kept = next(k for k in KEPT if "v0.1.0.a" in k.name)
     work = tmp_path / "old.logos"
     shutil.copyfile(kept, work)
-    before = _dump(work)
+    before = dump_sql(work)
     real_upgrade = migrate.upgrade
 
     def failing_upgrade(conn, target="heads"):
@@ -139,7 +131,7 @@ def test_failed_upgrade_leaves_the_file_unchanged(tmp_path, monkeypatch):
     monkeypatch.setattr(migrate, "upgrade", failing_upgrade)
     with pytest.raises(ProjectError, match="power cut simulated.*the file is unchanged"):
         Project.open(work)
-    assert _dump(work) == before
+    assert dump_sql(work) == before
     monkeypatch.setattr(migrate, "upgrade", real_upgrade)
     with Project.open(work) as p:  # a later open upgrades normally
         assert p.revision == schema.HEAD_REVISION
