@@ -1,9 +1,11 @@
 """Held-out metrics for a trained checkpoint (Hugging Face directory), sampled with torch generate.
 
-* molecules: MOSES validity / uniqueness / novelty over N samples from the prompt ``<MoleculeS>``
-  (temperature 1, no top-k/top-p), novelty against the MOSES train split.
+* molecules: MOSES validity / uniqueness / novelty over N samples from the prompt ``<MoleculeS>``,
+  novelty against the MOSES train split, with two samplers (``SAMPLINGS``): plain sampling at
+  temperature 1 (the MOSES convention) and the LOGOS authors' parameters, which are the app's
+  defaults (temperature 1.2, top-k 50, top-p 0.85, repetition penalty 1.05).
 * materials: fraction of samples from ``<MaterialS>`` that decode to a record with a metal node and
-  only valid linkers (engine.grammar.codec).
+  only valid linkers (engine.grammar.codec), with the same two samplers.
 * retrosynthesis: exact match (greedy, top-1) of the reactant set on held-out template-generated pairs.
 * pockets: fraction of well-formed ``<Search>`` answers on held-out complexes: the answer decodes,
   keeps the query sequence letter for letter and marks at least one residue.
@@ -12,6 +14,16 @@
 from __future__ import annotations
 
 import time
+
+# name -> (temperature, top_k, top_p, repetition_penalty); top_k 0 / top_p 1 switch the filter off
+SAMPLINGS = {
+    "t1": (1.0, 0, 1.0, 1.0),
+    "reference": (1.2, 50, 0.85, 1.05),
+}
+SAMPLING_LABELS = {
+    "t1": "temperature 1, no top-k / top-p, no penalty (MOSES convention)",
+    "reference": "T 1.2, top-k 50, top-p 0.85, repetition penalty 1.05 (the LOGOS authors' parameters)",
+}
 
 
 def _load(hf_dir):
@@ -26,7 +38,7 @@ def _load(hf_dir):
 
 
 def _generate(model, tok, prompt: str, n: int, stop: str, max_new: int, greedy: bool, seed: int,
-              batch: int = 100) -> list[str]:
+              batch: int = 100, sampling: str = "t1") -> list[str]:
     """Completions (text between the prompt and the stop tag) for one prompt."""
     import torch
 
@@ -36,7 +48,9 @@ def _generate(model, tok, prompt: str, n: int, stop: str, max_new: int, greedy: 
     torch.manual_seed(seed)
     while len(out) < n:
         k = min(batch, n - len(out))
-        kw = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0)
+        temperature, top_k, top_p, penalty = SAMPLINGS[sampling]
+        kw = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_k=top_k,
+                                                        top_p=top_p, repetition_penalty=penalty)
         with torch.no_grad():
             gen = model.generate(ids.repeat(k, 1), attention_mask=torch.ones_like(ids).repeat(k, 1),
                                  max_new_tokens=max_new, eos_token_id=stop_ids, pad_token_id=tok.eos_token_id,
@@ -126,27 +140,39 @@ def pocket_metrics(model, tok, items, max_new: int = 600) -> dict:
     return {"items": n, "well_formed": well / n if n else 0.0, "decoding": "greedy"}
 
 
-def moses_with_llama_cpp(gguf, n_samples: int, train_smiles: set[str], seed: int = 0) -> dict:
-    """MOSES metrics of the shipped GGUF, sampled by llama.cpp through engine.runtime
-    (temperature 1, top-k off, top-p 1, min-p 0, no repetition penalty)."""
+def moses_with_llama_cpp(gguf, n_samples: int, train_smiles: set[str], seed: int = 0, sampling: str = "t1",
+                         seeds: int = 3) -> dict:
+    """MOSES metrics of the shipped GGUF, sampled by llama.cpp through engine.runtime (min-p 0), for
+    ``seeds`` independent sets of ``n_samples``: one set of 1,000 moves by about ±2 points."""
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
     t = time.time()
+    temperature, top_k, top_p, penalty = SAMPLINGS[sampling]
+    params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, min_p=0.0,
+                            repetition_penalty=penalty, max_new_tokens=120)
     rt = Runtime.load(gguf, n_gpu_layers=0, n_ctx=512, n_threads=2, n_seq_max=64)
+    runs = []
     try:
         stop = rt.token_id("<MoleculeE>")
-        params = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, repetition_penalty=1.0,
-                                max_new_tokens=120)
-        texts: list[str] = []
-        while len(texts) < n_samples:
-            k = min(64, n_samples - len(texts))
-            samples, _ = rt.generate("<MoleculeS>", n=k, params=params, seed=seed + len(texts),
-                                     stop_ids=[stop] if stop is not None else ())
-            texts += [smp.text.split("<MoleculeE>", 1)[0] for smp in samples]
+        for k_seed in range(seeds):
+            base = seed + 1_000_003 * k_seed
+            texts: list[str] = []
+            while len(texts) < n_samples:
+                k = min(64, n_samples - len(texts))
+                samples, _ = rt.generate("<MoleculeS>", n=k, params=params, seed=base + len(texts),
+                                         stop_ids=[stop] if stop is not None else ())
+                texts += [smp.text.split("<MoleculeE>", 1)[0] for smp in samples]
+            runs.append(moses_metrics(texts, train_smiles))
     finally:
         rt.close()
-    out = moses_metrics(texts, train_smiles)
+    out = dict(runs[0])
+    for key in ("validity", "uniqueness", "novelty"):
+        out[key] = sum(r[key] for r in runs) / len(runs)
+        out[f"{key}_per_seed"] = [round(r[key], 4) for r in runs]
+    out["samples"] = n_samples * len(runs)
+    out["seeds"] = len(runs)
+    out["sampling"] = SAMPLING_LABELS[sampling]
     out["sampler"] = "llama.cpp (engine.runtime) on the Q8_0 GGUF"
     out["seconds"] = round(time.time() - t, 1)
     return out
@@ -155,17 +181,21 @@ def moses_with_llama_cpp(gguf, n_samples: int, train_smiles: set[str], seed: int
 def evaluate_all(hf_dir, heldout: dict, moses_train_loader, n_samples: int = 1000, seed: int = 0,
                  log=print) -> dict:
     model, tok = _load(hf_dir)
-    out: dict = {"sampler": "torch (transformers generate) on the float32 checkpoint"}
-    t = time.time()
-    samples = _generate(model, tok, "<MoleculeS>", n_samples, "<MoleculeE>", 120, False, seed)
+    out: dict = {"sampler": "torch (transformers generate) on the float32 checkpoint",
+                 "samplings": dict(SAMPLING_LABELS)}
     train = set(moses_train_loader())
-    out["moses"] = moses_metrics(samples, train)
-    log(f"MOSES: {out['moses']} ({time.time() - t:.0f} s)")
-    if heldout.get("materials") is not None:
+    for sampling, suffix in (("t1", ""), ("reference", "_reference")):
         t = time.time()
-        mats = _generate(model, tok, "<MaterialS>", 200, "<MaterialE>", 200, False, seed + 1)
-        out["materials"] = material_metrics(mats)
-        log(f"materials: {out['materials']} ({time.time() - t:.0f} s)")
+        samples = _generate(model, tok, "<MoleculeS>", n_samples, "<MoleculeE>", 120, False, seed,
+                            sampling=sampling)
+        out["moses" + suffix] = moses_metrics(samples, train)
+        log(f"MOSES ({sampling}): {out['moses' + suffix]} ({time.time() - t:.0f} s)")
+        if heldout.get("materials") is not None:
+            t = time.time()
+            mats = _generate(model, tok, "<MaterialS>", 200, "<MaterialE>", 200, False, seed + 1,
+                             sampling=sampling)
+            out["materials" + suffix] = material_metrics(mats)
+            log(f"materials ({sampling}): {out['materials' + suffix]} ({time.time() - t:.0f} s)")
     if heldout.get("retrosynthesis"):
         t = time.time()
         out["retrosynthesis"] = retro_metrics(model, tok, heldout["retrosynthesis"])
