@@ -10,6 +10,7 @@ failing halfway through.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from contextlib import contextmanager
@@ -34,6 +35,32 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 CACHE_KIB = 32768
 
 
+def _make_dumps():
+    """The JSON text of every JSON column, from SQLAlchemy and from the bulk insert alike.
+
+    orjson writes it about 5 times faster than ``json.dumps`` (compact, UTF-8, NaN and infinity as
+    null, numpy numbers as numbers); what orjson refuses (integers over 64 bits, other objects)
+    goes to ``json.dumps``, which raises TypeError for what JSON cannot hold."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return json.dumps
+    plain, extra = orjson.dumps, orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+    def dumps(obj) -> str:
+        try:
+            return plain(obj).decode()
+        except TypeError:
+            try:
+                return plain(obj, option=extra).decode()
+            except TypeError:
+                return json.dumps(obj)
+
+    return dumps
+
+
+dumps = _make_dumps()
+
 def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 5.0,
                 pragmas: dict | None = None) -> Engine:
     """An Engine on one project file. ``pragmas``: extra per-connection pragmas (tests)."""
@@ -49,7 +76,7 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
                                check_same_thread=False)
 
     engine = create_engine(f"sqlite:///{path}", creator=creator, poolclass=QueuePool,
-                           pool_size=2, max_overflow=8)
+                           pool_size=2, max_overflow=8, json_serializer=dumps)
     extra = dict(pragmas or {})
 
     @event.listens_for(engine, "connect")

@@ -96,7 +96,11 @@ _INSERT_RESULT = (f"INSERT INTO results ({', '.join(_RESULT_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(_RESULT_COLUMNS))})")
 _INSERT_PAYLOAD = (f"INSERT INTO result_payloads ({', '.join(_PAYLOAD_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(_PAYLOAD_COLUMNS))})")
-_INSERT_SCORE = "INSERT INTO result_scores (result_id, name, value) VALUES (?, ?, ?)"
+# the numeric scores of the payloads from a result id on (json_each: 'integer' and 'real' only;
+# NaN and infinity are null in the JSON, true/false are their own types)
+_INSERT_SCORES = ("INSERT INTO result_scores (result_id, name, value) "
+                  "SELECT p.result_id, j.key, j.value FROM result_payloads AS p, json_each(p.scores) AS j "
+                  "WHERE p.result_id >= ? AND j.type IN ('integer', 'real')")
 _INSERT_TAG = "INSERT OR IGNORE INTO result_tags (result_id, tag) VALUES (?, ?)"
 _UNSET: Any = object()
 # From this many rows add_results indexes the SMILES and sequences of the batch with one
@@ -106,33 +110,6 @@ BULK_ROWS = 64
 # A bulk insert may use a larger page cache (KiB, per row, up to the maximum) while it runs.
 BULK_CACHE_KIB_PER_ROW = 1
 BULK_CACHE_KIB_MAX = 262_144
-
-
-def _make_dumps():
-    """``json.dumps`` with its default settings (the JSON text SQLAlchemy's JSON type writes),
-    without building a new C encoder for every call: 3 us instead of 5 us a value."""
-    fallback = json.JSONEncoder(check_circular=False).encode
-    try:
-        from json import encoder as _enc
-
-        c_encoder = _enc.c_make_encoder(None, json.JSONEncoder().default, _enc.encode_basestring_ascii,
-                                        None, ": ", ", ", False, False, True)
-    except (AttributeError, TypeError):  # no C accelerator, or another signature
-        return fallback
-
-    def dumps(obj, _join="".join, _encode=c_encoder):
-        return _join(_encode(obj, 0))
-
-    probe = [{"a": [1, 2.5, None, True, "\u00e9"], "b": float("nan")}, "x", 3, None]
-    try:
-        if all(dumps(v) == json.dumps(v) for v in probe):
-            return dumps
-    except Exception:
-        pass
-    return fallback
-
-
-_ENCODE = _make_dumps()
 
 
 def library_versions() -> dict[str, str]:
@@ -581,22 +558,23 @@ class Project:
             if gc_was_enabled:
                 gc.disable()
             try:
-                values, payloads, score_values, tag_values = _prepare_results(rows, run_id, task, next_id,
-                                                                              next_idx, now)
                 if own_fk_check:
-                    _check_parents(conn, values, next_id)
+                    _check_parents(conn, rows, next_id)
                 triggers = textindex.insert_triggers() if bulk and textindex.present(conn) else {}
                 if bulk:
                     driver.execute(f"PRAGMA cache_size = -{_bulk_cache_kib(len(rows))}")
                 for name in triggers:  # inside this transaction: a crash or an error restores them
                     conn.exec_driver_sql(f"DROP TRIGGER {name}")
-                # Plain DB-API executemany: SQLAlchemy's per-row type processing costs more than SQLite.
-                conn.exec_driver_sql(_INSERT_RESULT, values)
-                conn.exec_driver_sql(_INSERT_PAYLOAD, payloads)
-                if score_values:
-                    conn.exec_driver_sql(_INSERT_SCORE, score_values)
+                # Plain DB-API executemany over generators: SQLAlchemy's per-row type processing
+                # costs more than SQLite, and a list of 100k tuples costs memory and time.
+                tag_values: list = []
+                driver.executemany(_INSERT_RESULT, _result_values(rows, run_id, task, next_id, next_idx, now))
+                driver.executemany(_INSERT_PAYLOAD, _payload_values(rows, next_id, tag_values))
+                # one statement: SQLite reads the numbers back from the scores JSON just written,
+                # cheaper than 3 bound INSERTs per result
+                driver.execute(_INSERT_SCORES, (next_id,))
                 if tag_values:
-                    conn.exec_driver_sql(_INSERT_TAG, tag_values)
+                    driver.executemany(_INSERT_TAG, tag_values)
                 if triggers:
                     for table, column in ((textindex.SMILES_TABLE, "smiles"),
                                           (textindex.SEQUENCE_TABLE, "sequence")):
@@ -608,7 +586,7 @@ class Project:
                     gc.enable()
                 if bulk:
                     driver.execute(f"PRAGMA cache_size = -{db.CACHE_KIB}")
-        return [v[0] for v in values]
+        return list(range(next_id, next_id + len(rows)))
 
     def get_result(self, result_id: int) -> ResultRow:
         page = self.query_results(ResultQuery(ids=[result_id], limit=1, count_total=False))
@@ -750,15 +728,15 @@ def _bulk_cache_kib(n_rows: int) -> int:
     return max(db.CACHE_KIB, min(BULK_CACHE_KIB_MAX, n_rows * BULK_CACHE_KIB_PER_ROW))
 
 
-def _check_parents(conn: Connection, values: list[tuple], first_id: int) -> None:
+def _check_parents(conn: Connection, rows: list, first_id: int) -> None:
     """What SQLite's foreign key on results.parent_id checks when rows are inserted one by one:
     each parent is a result already stored, or a row of this batch up to the row itself."""
     stored = set()
-    for v in values:
-        parent = v[10]
+    for rid, row in enumerate(rows, first_id):
+        parent = row.get("parent_id")
         if parent is not None:
             if parent >= first_id:
-                if parent > v[0]:
+                if parent > rid:
                     raise sqlite3.IntegrityError("FOREIGN KEY constraint failed")
             else:
                 stored.add(parent)
@@ -769,38 +747,12 @@ def _check_parents(conn: Connection, values: list[tuple], first_id: int) -> None
             raise sqlite3.IntegrityError("FOREIGN KEY constraint failed")
 
 
-def _prepare_results(rows: list, run_id: int, task: str, first_id: int, first_idx: int, now: str):
-    """The rows of results, result_payloads, result_scores and result_tags for a batch, as tuples.
-
-    Scores: finite numbers also get a result_scores row; NaN and infinity are stored as null; other
-    objects as themselves when JSON has them (text, true/false) or as text. The common row (a dict
-    of str -> finite float/int) is written as given, without a copy."""
-    dumps = _ENCODE
-    values, payloads, score_values, tag_values = [], [], [], []
-    add_value, add_payload, add_score = values.append, payloads.append, score_values.append
+def _result_values(rows: list, run_id: int, task: str, first_id: int, first_idx: int, now: str):
+    """The rows of ``results`` for a batch, one tuple at a time (executemany takes them as they
+    come: 100k tuples never sit in memory together)."""
     rid, idx = first_id, first_idx
     for row in rows:
         get = row.get
-        scores = get("scores")
-        if not scores:
-            scores_json = "{}"
-        else:
-            mark = len(score_values)
-            simple = type(scores) is dict
-            if simple:
-                for name, value in scores.items():
-                    kind = type(value)
-                    if type(name) is str and ((kind is float and value - value == 0.0) or kind is int):
-                        add_score((rid, name, value))
-                    else:
-                        simple = False
-                        break
-            if simple:
-                scores_json = dumps(scores)
-            else:
-                del score_values[mark:]
-                scores_json = dumps(_clean_scores(rid, scores, score_values))
-        objects = get("objects")
         rating = get("rating")
         if rating is not None and not (isinstance(rating, int) and 0 <= rating <= 5):
             raise ValueError(f"rating must be 0 to 5 or None, not {rating!r}")
@@ -809,37 +761,60 @@ def _prepare_results(rows: list, run_id: int, task: str, first_id: int, first_id
             ppl = ppl if ppl - ppl == 0.0 else None
         elif ppl is not None:
             ppl = clean_number(ppl)
+        yield (rid, run_id, idx, task, get("smiles") or None, get("sequence") or None,
+               1 if get("valid", True) else 0, ppl, get("notes"), rating, get("parent_id"), now)
+        rid += 1
+        idx += 1
+
+
+def _payload_values(rows: list, first_id: int, tag_values: list):
+    """The rows of ``result_payloads``, one tuple at a time; the ``result_tags`` rows of each
+    result are appended to ``tag_values`` on the way.
+
+    Scores: finite numbers are stored as they are, NaN and infinity as null, other objects as
+    themselves when JSON has them (text, true/false) or as text. The common row (a dict of
+    str -> finite float/int) is written as given, without a copy. The numbers among them are the
+    result's ``result_scores`` rows (``_INSERT_SCORES`` copies them from this JSON)."""
+    dumps = db.dumps
+    rid = first_id
+    for row in rows:
+        get = row.get
+        scores = get("scores")
+        if not scores:
+            scores_json = "{}"
+        else:
+            simple = type(scores) is dict
+            if simple:
+                for name, value in scores.items():
+                    kind = type(value)
+                    if not (type(name) is str and ((kind is float and value - value == 0.0) or kind is int)):
+                        simple = False
+                        break
+            scores_json = dumps(scores if simple else _clean_scores(scores))
+        objects = get("objects")
         reasons = get("reasons")
-        add_value((rid, run_id, idx, task, get("smiles") or None, get("sequence") or None,
-                   1 if get("valid", True) else 0, ppl, get("notes"), rating, get("parent_id"), now))
-        add_payload((rid, str(get("record") or ""), None if objects is None else dumps(objects),
-                     get("cif") or None, dumps([str(r) for r in reasons]) if reasons else "[]", scores_json))
         tags = get("tags")
         if tags:
             for tag in tags:
                 tag_values.append((rid, str(tag)))
+        yield (rid, str(get("record") or ""), None if objects is None else dumps(objects),
+               get("cif") or None, dumps([str(r) for r in reasons]) if reasons else "[]", scores_json)
         rid += 1
-        idx += 1
-    return values, payloads, score_values, tag_values
 
 
-def _clean_scores(rid: int, scores: Mapping, score_values: list) -> dict:
+def _clean_scores(scores: Mapping) -> dict:
+    """Scores as stored: text names; finite numbers as they are (numpy numbers as Python numbers),
+    NaN and infinity as None, other objects as JSON has them (text, true/false) or as text."""
     out = {}
     for name, value in scores.items():
         if type(name) is not str:
             name = str(name)
         kind = type(value)
         if kind is float:  # NaN and infinity become None
-            if value - value == 0.0:
-                score_values.append((rid, name, value))
-            else:
+            if value - value != 0.0:
                 value = None
-        elif kind is int:
-            score_values.append((rid, name, value))
-        else:
+        elif kind is not int:
             value = _json_value(value)
-            if value is not None and not isinstance(value, (str, bool)):
-                score_values.append((rid, name, value))
         out[name] = value
     return out
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Alembic revision that these models correspond to (the newest file in migrations/versions).
-HEAD_REVISION = "v0.1.0.c"
+HEAD_REVISION = "v0.1.0.d"
 
 RUN_STATUSES = ("running", "finished", "failed", "cancelled")
 TRAINING_STATUSES = ("running", "finished", "failed", "cancelled")
@@ -130,7 +130,7 @@ class ResultRowORM(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
     idx: Mapped[int] = mapped_column(Integer, nullable=False)  # order within the run
     task: Mapped[str] = mapped_column(String, nullable=False)  # copied from the run, for filtering
-    smiles: Mapped[str | None] = mapped_column(Text)  # canonical SMILES
+    smiles: Mapped[str | None] = mapped_column(Text, index=True)  # canonical SMILES (sorting)
     sequence: Mapped[str | None] = mapped_column(Text)
     valid: Mapped[bool] = mapped_column(Boolean, nullable=False)
     ppl: Mapped[float | None] = mapped_column(Float, index=True)

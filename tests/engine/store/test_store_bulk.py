@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import math
+import numbers
 import random
 import sqlite3
 from pathlib import Path
@@ -134,6 +135,13 @@ def test_bulk_rows_equal_one_at_a_time(tmp_path):
                 assert stored == str(v)
             else:
                 assert stored == v
+    # the indexed score rows: exactly the finite numbers, numpy's included (not true/false, text,
+    # NaN, infinity)
+    want_scores = sorted(
+        (i + 1, str(k), float(v)) for i, row in enumerate(rows) for k, v in (row.get("scores") or {}).items()
+        if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v))
+    assert sorted((rid, name, float(value)) for rid, name, value, _ in got["scores"]) == want_scores
+    assert {kind for *_, kind in got["scores"]} == {"real"}  # the column is FLOAT
 
 
 def test_bulk_insert_keeps_every_index_and_the_file_sound(tmp_path):
