@@ -478,11 +478,13 @@ class Runtime(NativeHandles):
                                             [masks[j] for j in picks]) if picks else np.zeros(0, np.int64)
                     elif native:
                         picks = list(range(len(live)))
-                        if first:  # the prompt's last row (a copy: later waves follow other decodes)
+                        sample = ll.llama_sampler_sample
+                        ctx = self._ctx
+                        if first and index == 0:  # the prompt's last row is still the context's last output
+                            toks = np.array([sample(sq.chain, ctx, -1) for sq in live], dtype=np.int64)
+                        elif first:  # later waves: the copy of that row (other decodes came since)
                             toks = np.array([self._chain_pick(sq.chain, last_row) for sq in live], dtype=np.int64)
                         else:  # llama.cpp reads the step's logits row j itself
-                            sample = ll.llama_sampler_sample
-                            ctx = self._ctx
                             toks = np.array([sample(sq.chain, ctx, j) for j, sq in enumerate(live)], dtype=np.int64)
                     else:
                         picks = list(range(len(live)))

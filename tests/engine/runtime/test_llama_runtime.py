@@ -112,6 +112,17 @@ def test_more_samples_than_fit_run_in_waves_with_the_prompt_kept(runtimes):
     rt = runtimes()
     samples, stats = rt.generate("<MoleculeS>", 40, SamplingParams(max_new_tokens=8), seed=1)
     assert len(samples) == 40 and stats.waves == 2 and stats.max_batch == 31
+    # sample i draws its first token from the prompt's last row whatever its wave: in wave 1 llama.cpp
+    # reads the context's row, in wave 2 a copy of it (other decodes came since); one wave of 40
+    # must give the same first tokens
+    one = Runtime.load(rt.path, n_ctx=8192, n_threads=1, n_seq_max=41)
+    try:
+        alone, st1 = one.generate("<MoleculeS>", 40, SamplingParams(max_new_tokens=8), seed=1)
+    finally:
+        one.close()
+    assert st1.waves == 1
+    assert [s.tokens[0] for s in samples] == [s.tokens[0] for s in alone]
+    assert len({s.tokens[0] for s in alone}) > 1
 
 
 def test_cancel_stops_within_a_second(runtimes):
