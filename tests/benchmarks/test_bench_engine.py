@@ -15,6 +15,9 @@ Both generate ``JOBS`` molecule jobs (``<MoleculeS>``) with different seeds; val
 counted with the molecule task, so valid samples per second compare too (trained weights close
 their records).
 
+Part 1 also prints the ceiling of any engine built on llama.cpp: llama.cpp alone (decode + argmax)
+on the same model and N, as a multiple of the reference.
+
 Part 2, overhead and rooflines, on a random Llama of the size the issue measured (25.9 M
 parameters, 8 layers, hidden 512; speed does not depend on the values of the weights):
 * llama.cpp alone: the same context, one ``llama_decode`` per step and an argmax of the logits,
@@ -220,7 +223,7 @@ def _bare_steps(rt, n: int, steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def _speed(path, n: int) -> dict:
+def _speed(path, n: int, max_new: int = MAX_NEW) -> dict:
     """Engine (fixed length, no stop, sampling as the reference) against llama.cpp alone in the
     same context, alternating, best of REPEAT each."""
     from engine.runtime.llama import Runtime
@@ -228,14 +231,14 @@ def _speed(path, n: int) -> dict:
 
     rt = Runtime.load(path, n_ctx=max(4096, (n + 1) * 512), n_threads=THREADS, n_seq_max=max(n + 1, 2))
     try:
-        params = SamplingParams(max_new_tokens=MAX_NEW)
+        params = SamplingParams(max_new_tokens=max_new)
         rt.generate(PROMPT, n, params, seed=99, stop_ids=[], score_prompt=False, ignore_eos=True)  # warm-up
         eng = bare = 0.0
         for r in range(REPEAT):
             t0 = time.perf_counter()
             _, st = rt.generate(PROMPT, n, params, seed=100 + r, stop_ids=[], score_prompt=False, ignore_eos=True)
             eng = max(eng, st.tokens_generated / (time.perf_counter() - t0))
-            bare = max(bare, n * (MAX_NEW - 1) / _bare_steps(rt, n, MAX_NEW - 1))
+            bare = max(bare, n * (max_new - 1) / _bare_steps(rt, n, max_new - 1))
         layout = st.layout
     finally:
         rt.close()
@@ -262,6 +265,13 @@ def test_engine_against_reference_and_rooflines(bench_model):
               f"{eng_vps:.1f} valid samples/s")
         print(f"  RATIO engine / reference: tokens per second {eng_tps / ref_tps:.1f}x, "
               f"valid samples per second {eng_vps / ref_vps if ref_vps else float('nan'):.1f}x")
+        length = max(2, round(eng["tokens"] / eng["samples"]))  # the jobs' mean sample length
+        ceiling = _fresh(_speed, DEMO, N, length)
+        print(f"  ceiling: llama.cpp alone (one llama_decode per step + argmax, no sampling, no stop) on the same "
+              f"model, N = {N}, {length} tokens (the mean sample above): {ceiling['bare']:.0f} tokens/s = "
+              f"{ceiling['bare'] / ref_tps:.1f}x "
+              f"the reference; the engine at fixed length {ceiling['engine']:.0f} tokens/s "
+              f"({100 * ceiling['engine'] / ceiling['bare']:.0f} % of llama.cpp alone)")
     else:
         print(f"part 1 skipped: {DEMO} is missing")
     n_params = bench_model["n_params"]
