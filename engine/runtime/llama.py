@@ -722,23 +722,34 @@ class _Seq:
 
 
 class _CancelWatcher:
-    """While a long llama_decode runs, turn the job's cancel event into llama.cpp's abort flag."""
+    """While a long llama_decode runs, turn the job's cancel event into llama.cpp's abort flag.
 
-    def __init__(self, cancel: threading.Event, flag: threading.Event) -> None:
+    Once ``stop()`` has returned the watcher never sets the flag: the next job clears the flag
+    when it starts, and a late set from this job's watcher (its thread woken by the cancel after
+    the job had already stopped between steps) would abort the next job's first decode."""
+
+    def __init__(self, cancel: threading.Event, flag) -> None:
         self._cancel = cancel
         self._flag = flag
-        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while True:
             if self._cancel.wait(0.05):
-                self._flag.set()
+                with self._lock:
+                    if not self._stopped:
+                        self._flag.set()
                 return
+            with self._lock:
+                if self._stopped:
+                    return
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stopped = True
 
 
 def _supported_architectures() -> tuple[str, ...]:

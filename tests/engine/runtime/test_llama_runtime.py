@@ -150,6 +150,22 @@ def test_cancel_stops_within_a_second(runtimes):
     assert len(samples) == 2  # the runtime is usable after a cancel
 
 
+def test_a_stopped_cancel_watcher_never_sets_the_abort_flag_later():
+    """A job cancelled between steps stops before its watcher thread wakes; the next job clears
+    the flag and must not find it set again by the old watcher (its first decode would abort)."""
+    from engine.runtime.llama import _CancelWatcher
+
+    for _ in range(20):
+        cancel, flag = threading.Event(), threading.Event()
+        watcher = _CancelWatcher(cancel, flag)
+        time.sleep(0.01)  # the watcher waits on the cancel event
+        cancel.set()  # the user cancels; the job notices between two steps and returns...
+        watcher.stop()
+        flag.clear()  # ...and the next job starts, before the watcher's thread has woken
+        watcher._thread.join(1)
+        assert not flag.is_set()
+
+
 def test_bad_model_files_name_the_file_and_the_reason(tmp_path, tiny_gguf):
     with pytest.raises(ModelFileError, match="missing.gguf: file not found"):
         Runtime.load(tmp_path / "missing.gguf")
