@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import time
 
+from engine.runtime.sampling import SamplingParams
+
+_APP = SamplingParams()  # the engine's defaults: the LOGOS authors' sampling
 # name -> (temperature, top_k, top_p, repetition_penalty); top_k 0 / top_p 1 switch the filter off
 SAMPLINGS = {
     "t1": (1.0, 0, 1.0, 1.0),
-    "reference": (1.2, 50, 0.85, 1.05),
+    "reference": (_APP.temperature, _APP.top_k, _APP.top_p, _APP.repetition_penalty),
 }
 SAMPLING_LABELS = {
     "t1": "temperature 1, no top-k / top-p, no penalty (MOSES convention)",
-    "reference": "T 1.2, top-k 50, top-p 0.85, repetition penalty 1.05 (the LOGOS authors' parameters)",
+    "reference": (f"T {_APP.temperature:g}, top-k {_APP.top_k}, top-p {_APP.top_p:g}, repetition penalty "
+                  f"{_APP.repetition_penalty:g} (the LOGOS authors' parameters)"),
 }
 
 
@@ -145,7 +149,6 @@ def moses_with_llama_cpp(gguf, n_samples: int, train_smiles: set[str], seed: int
     """MOSES metrics of the shipped GGUF, sampled by llama.cpp through engine.runtime (min-p 0), for
     ``seeds`` independent sets of ``n_samples``: one set of 1,000 moves by about ±2 points."""
     from engine.runtime.llama import Runtime
-    from engine.runtime.sampling import SamplingParams
 
     t = time.time()
     temperature, top_k, top_p, penalty = SAMPLINGS[sampling]

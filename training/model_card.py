@@ -22,6 +22,10 @@ SOURCES = [
 ]
 
 
+# short names of training.evaluate.SAMPLINGS in the metrics table
+SAMPLING_NAMES = {"t1": "T = 1", "reference": "authors' sampling (app default)"}
+
+
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
@@ -75,16 +79,14 @@ def render(summary: dict) -> str:
         "",
         "## Metrics on held-out data",
         f"Sampler: {met.get('sampler', 'n/a')}, except the rows marked llama.cpp.",
-        *[f"- {'T = 1' if k == 't1' else 'authors' + chr(39) + ' sampling (app default)'}: {v}."
-          for k, v in met.get("samplings", {}).items()],
+        *[f"- {SAMPLING_NAMES.get(k, k)}: {v}." for k, v in met.get("samplings", {}).items()],
         "",
         "| task | metric | value | on |",
         "|---|---|---|---|",
     ]
-    samplings = met.get("samplings", {})
     # the goals are judged at the LOGOS authors' sampling, which is what the app and the CLI use
     for suffix, label, goal in (("_reference", "reference", True), ("", "t1", False)):
-        name = "T = 1" if label == "t1" else "authors' sampling (app default)"
+        name = SAMPLING_NAMES[label]
         mo = met.get("moses" + suffix, {})
         if mo:
             g90, g95 = (" (goal ≥ 90 %)", " (goal ≥ 95 %)") if goal else ("", "")
