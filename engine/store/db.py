@@ -61,6 +61,7 @@ def _make_dumps():
 
 dumps = _make_dumps()
 
+
 def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 5.0,
                 pragmas: dict | None = None) -> Engine:
     """An Engine on one project file. ``pragmas``: extra per-connection pragmas (tests)."""

@@ -576,9 +576,8 @@ class Project:
                 if tag_values:
                     driver.executemany(_INSERT_TAG, tag_values)
                 if triggers:
-                    for table, column in ((textindex.SMILES_TABLE, "smiles"),
-                                          (textindex.SEQUENCE_TABLE, "sequence")):
-                        conn.exec_driver_sql(textindex.fill_sql(table, column, "id >= ?"), (next_id,))
+                    for sql in textindex.fill_from_id_sql():
+                        conn.exec_driver_sql(sql, (next_id,))
                     for sql in triggers.values():
                         conn.exec_driver_sql(sql)
             finally:

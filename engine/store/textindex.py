@@ -75,6 +75,12 @@ def fill_sql(table: str, column: str, where: str = "") -> str:
     return f"INSERT INTO {table}(rowid, {column}) SELECT id, {column} FROM results WHERE {cond}"
 
 
+def fill_from_id_sql() -> list[str]:
+    """One INSERT ... SELECT per index for the results from an id on (one parameter: that id);
+    a bulk insert runs them instead of the AFTER INSERT triggers."""
+    return [fill_sql(table, column, "id >= ?") for table, column, _ in _INDEXES]
+
+
 @lru_cache(maxsize=1)
 def available() -> bool:
     """Whether this SQLite library has FTS5 with the trigram tokenizer and its options (3.34+)."""
@@ -127,6 +133,12 @@ def is_index_table(name: str) -> bool:
     """The FTS5 tables and the shadow tables SQLite makes for them (``*_data``, ``*_idx``, ...):
     not in the SQLAlchemy models, so schema comparisons leave them out."""
     return any(name == t or name.startswith(t + "_") for t in TABLES)
+
+
+def include_in_comparison(name, type_, parent_names) -> bool:  # noqa: ARG001 - Alembic's signature
+    """Alembic's ``include_name`` hook for schema comparisons (autogenerate, and the test that
+    the models match the revisions): every object except the FTS5 index tables."""
+    return not (type_ == "table" and name is not None and is_index_table(name))
 
 
 def phrase(pattern: str) -> str:

@@ -155,8 +155,8 @@ def _raw_sqlite_insert(path, batches, per_txn: int) -> tuple[float, float]:
         con.executemany("INSERT INTO result_payloads (result_id, record, objects, cif, reasons, scores) "
                         "VALUES (?,?,?,?,?,?)", [c[1] for c in chunk])
         con.execute(_INSERT_SCORES, (chunk[0][0][0],))
-        for table, column in ((textindex.SMILES_TABLE, "smiles"), (textindex.SEQUENCE_TABLE, "sequence")):
-            con.execute(textindex.fill_sql(table, column, "id >= ?"), (chunk[0][0][0],))
+        for sql in textindex.fill_from_id_sql():
+            con.execute(sql, (chunk[0][0][0],))
         for sql in triggers.values():
             con.execute(sql)
         con.execute("COMMIT")

@@ -8,19 +8,14 @@ SQLite cannot ALTER most things in place, so every revision runs in batch mode (
 from alembic import context
 
 from engine.store.schema import metadata
-from engine.store.textindex import is_index_table
+from engine.store.textindex import include_in_comparison
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only engine.store.migrate runs this environment
     raise RuntimeError("engine.store.migrations runs only through engine.store.migrate")
 
 
-def _include_name(name, type_, parent_names) -> bool:
-    """Autogenerate leaves out the FTS5 index tables (SQL written by hand in the revisions)."""
-    return not (type_ == "table" and name is not None and is_index_table(name))
-
-
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                  compare_type=True, include_name=_include_name)
+                  compare_type=True, include_name=include_in_comparison)  # FTS5 tables: SQL written by hand
 with context.begin_transaction():
     context.run_migrations()

@@ -25,12 +25,9 @@ def _schema_diff(p: Project) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    def include_name(name, type_, parent_names):  # the FTS5 tables are not in the models
-        return not (type_ == "table" and textindex.is_index_table(name))
-
     with p.session() as conn:
-        return compare_metadata(MigrationContext.configure(
-            conn, opts={"compare_type": True, "include_name": include_name}), schema.metadata)
+        opts = {"compare_type": True, "include_name": textindex.include_in_comparison}  # no FTS5 tables
+        return compare_metadata(MigrationContext.configure(conn, opts=opts), schema.metadata)
 
 
 def _indexes(p: Project) -> set[tuple[str, str]]:
