@@ -157,11 +157,14 @@ def _reference_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW) -
 def _reference_job(model, tok, ids, stop, pad, seed, max_new):
     import torch
 
+    from engine.runtime.sampling import SamplingParams
+
+    sp = SamplingParams()  # the authors' sampling, which is also what the engine side runs with
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     with torch.no_grad():
-        out = model.generate(ids, do_sample=True, temperature=1.2, top_p=0.85, top_k=50,
-                             repetition_penalty=1.05, max_new_tokens=max_new, num_return_sequences=N,
+        out = model.generate(ids, do_sample=True, temperature=sp.temperature, top_p=sp.top_p, top_k=sp.top_k,
+                             repetition_penalty=sp.repetition_penalty, max_new_tokens=max_new, num_return_sequences=N,
                              eos_token_id=[stop, tok.eos_token_id], pad_token_id=pad)
         # separate perplexity pass (the authors score every sample by the perplexity of its text)
         gen = out[:, ids.shape[1]:]
