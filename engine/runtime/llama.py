@@ -43,6 +43,10 @@ STREAMS = os.environ.get("LOGOS_KV_STREAMS", "1") != "0"  # 0: always the unifie
 # "native": llama.cpp's sampler chain in the reference order (one C call per sample and step);
 # "numpy": engine.runtime.sampling (always used with a grammar). Same distribution, other draws.
 SAMPLER = os.environ.get("LOGOS_SAMPLER", "native")
+# From this many logits per step (rows x vocabulary; a real LOGOS vocabulary is 128k+ tokens) the
+# host's share of a step (the log-sum-exp for perplexity, llama.cpp's samplers) is spread over
+# threads: numpy and llama.cpp release the GIL. Below it one thread is faster than the hand-off.
+PARALLEL_HOST_WORK = 1 << 18
 
 
 class Cancelled(Exception):
@@ -80,6 +84,7 @@ class GenerationStats:
     max_batch: int = 0
     max_new_tokens: int = 0  # the limit applied: asked, or less to stay inside the context
     layout: str = ""  # KV cache layout of the job (unified, or one stream per sequence)
+    llama_s: float = 0.0  # of decode_s, the time inside llama_decode; the rest is the host's share
     notes: list = field(default_factory=list)  # why the limit was lowered
 
     @property
@@ -114,6 +119,7 @@ class Runtime(NativeHandles):
         self._abort_flag = None  # AbortFlag: llama.cpp polls it between graph nodes
         self._progress_cb = None
         self._ll = None
+        self._pool = None  # threads for the host's share of a step with a large vocabulary
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -286,6 +292,78 @@ class Runtime(NativeHandles):
         if rc != 0:
             raise RuntimeError(f"llama_decode failed ({rc}): {_llama_error_lines()}")
 
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        super().close()
+
+    def _host_pool(self):
+        """Worker threads for the host work of a step (one per planned thread), or None."""
+        if self._pool is None:
+            workers = max(1, int(self.plan.n_threads if self.plan else os.cpu_count() or 1))
+            if workers < 2:
+                return None
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="logos-host")
+        return self._pool
+
+    def _chunked(self, n: int, fn) -> list:
+        """``fn(lo, hi)`` over [0, n) in one chunk per worker thread (results in order), or in this
+        thread when the work is small or there is no second thread."""
+        pool = self._host_pool() if n > 1 and n * self._n_vocab >= PARALLEL_HOST_WORK else None
+        if pool is None:
+            return [fn(0, n)]
+        k = min(n, pool._max_workers)
+        bounds = [(n * i // k, n * (i + 1) // k) for i in range(k)]
+        futures = [pool.submit(fn, lo, hi) for lo, hi in bounds[1:]]
+        first = fn(*bounds[0])
+        return [first] + [f.result() for f in futures]
+
+    def _lse(self, rows: np.ndarray) -> np.ndarray:
+        """log-sum-exp of each row of logits (float64), for the samples' log-probabilities."""
+
+        def part(lo, hi):
+            r = rows[lo:hi]
+            mx = r.max(axis=1)
+            return mx + np.log(np.exp(r - mx[:, None]).sum(axis=1, dtype=np.float64))
+
+        return np.concatenate(self._chunked(len(rows), part))
+
+    def _penalize(self, rows: np.ndarray, seen: list[np.ndarray], penalty: float):
+        """The repetition penalty applied in place to ``rows`` (row j: the tokens ``seen[j]``), as
+        llama.cpp's penalties sampler and transformers do it (positive logits divided, the others
+        multiplied, in float32). Costs what the seen tokens cost, whatever the vocabulary; the
+        native sampler would look every candidate up in its table. Returns what :meth:`_restore`
+        needs to put the raw logits back."""
+        r = np.repeat(np.arange(len(seen)), [a.size for a in seen])
+        c = np.concatenate(seen)
+        vals = rows[r, c]
+        p = np.float32(penalty)
+        rows[r, c] = np.where(vals <= 0, vals * p, vals / p)
+        return r, c, vals
+
+    @staticmethod
+    def _restore(rows: np.ndarray, saved) -> None:
+        r, c, vals = saved
+        rows[r, c] = vals
+
+    def _draw_native(self, chains: list, idx: list[int]) -> np.ndarray:
+        """One llama_sampler_sample per sequence (chain j on the context's logits row idx[j])."""
+        sample, ctx = self._ll.llama_sampler_sample, self._ctx
+
+        def part(lo, hi):
+            return [sample(chains[j], ctx, idx[j]) for j in range(lo, hi)]
+
+        return np.array([t for chunk in self._chunked(len(chains), part) for t in chunk], dtype=np.int64)
+
+    def _logits_last(self) -> np.ndarray:
+        """The last output row of the last decode (llama.cpp's index -1), a view into its buffer."""
+        ptr = self._ll.llama_get_logits_ith(self._ctx, -1)
+        addr = ctypes.cast(ptr, ctypes.c_void_p).value
+        return np.frombuffer((ctypes.c_float * self._n_vocab).from_address(addr), dtype=np.float32)
+
     def _logits(self, n_rows: int) -> np.ndarray:
         """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next)."""
         ptr = self._ll.llama_get_logits(self._ctx)
@@ -429,6 +507,7 @@ class Runtime(NativeHandles):
         grammars = []
         chains = []
         native = SAMPLER == "native" and not grammar
+        penalize = native and params.repetition_penalty != 1.0  # in numpy, not in the native chain
         multi = self._ctx_key[1] > 1
         try:
             index = 0
@@ -452,18 +531,18 @@ class Runtime(NativeHandles):
                         grammars.append(g)
                     chain = None
                     if native:
-                        chain = self._sampler_chain(params, sd, ptoks)
+                        chain = self._sampler_chain(params, sd, ptoks, penalties=False)
                         chains.append(chain)
                     live.append(_Seq(i, s, sd, np.random.default_rng(sd), set(prompt_seen.tolist()),
                                      prompt_seen, g, chain))
                 rows = np.broadcast_to(last_row, (len(live), self._n_vocab))
+                lse_prompt = self._lse(last_row[None, :])
                 first = True
                 while live:
                     if cancel.is_set():
                         raise Cancelled("cancelled")
                     # sample one token per live sequence from its row
-                    mx = rows.max(axis=1)
-                    lse = mx + np.log(np.exp(rows - mx[:, None]).sum(axis=1, dtype=np.float64))
+                    lse = np.broadcast_to(lse_prompt, (len(live),)) if first else self._lse(rows)
                     if grammar:
                         masks = [self._grammar_mask(sq.grammar, rows[j]) for j, sq in enumerate(live)]
                         picks = []
@@ -478,14 +557,23 @@ class Runtime(NativeHandles):
                                             [masks[j] for j in picks]) if picks else np.zeros(0, np.int64)
                     elif native:
                         picks = list(range(len(live)))
-                        sample = ll.llama_sampler_sample
-                        ctx = self._ctx
+                        chains_now = [sq.chain for sq in live]
                         if first and index == 0:  # the prompt's last row is still the context's last output
-                            toks = np.array([sample(sq.chain, ctx, -1) for sq in live], dtype=np.int64)
-                        elif first:  # later waves: the copy of that row (other decodes came since)
-                            toks = np.array([self._chain_pick(sq.chain, last_row) for sq in live], dtype=np.int64)
+                            target = self._logits_last()[None, :]  # every sample has seen the prompt alone
+                            if penalize:
+                                self._penalize(target, [prompt_seen], params.repetition_penalty)
+                            toks = self._draw_native(chains_now, [-1] * len(live))
+                        elif first:  # later waves: a copy of that row (other decodes came since)
+                            row = last_row.copy()
+                            if penalize:
+                                self._penalize(row[None, :], [prompt_seen], params.repetition_penalty)
+                            toks = np.array([self._chain_pick(c, row) for c in chains_now], dtype=np.int64)
                         else:  # llama.cpp reads the step's logits row j itself
-                            toks = np.array([sample(sq.chain, ctx, j) for j, sq in enumerate(live)], dtype=np.int64)
+                            saved = (self._penalize(rows, [sq.seen_arr() for sq in live], params.repetition_penalty)
+                                     if penalize else None)
+                            toks = self._draw_native(chains_now, list(range(len(live))))
+                            if saved is not None:
+                                self._restore(rows, saved)  # the raw logits, for the log-probabilities
                     else:
                         picks = list(range(len(live)))
                         toks = sample_batch(rows, [sq.seen_arr() for sq in live], params, [sq.rng for sq in live])
@@ -496,7 +584,7 @@ class Runtime(NativeHandles):
                         sq = live[j]
                         sq.tokens.append(tok)
                         sq.logprobs.append(lp)
-                        if not native:
+                        if not native or penalize:
                             sq.add_seen(tok)
                         if sq.grammar is not None:
                             ll.llama_sampler_accept(sq.grammar, tok)
@@ -528,9 +616,11 @@ class Runtime(NativeHandles):
                     if not live:
                         break
                     # advance every live sequence by its last token in one batch
+                    t_ll = time.perf_counter()
                     self._decode_arrays([sq.tokens[-1] for sq in live],
                                         [n_prompt + len(sq.tokens) - 1 for sq in live],
                                         [sq.seq for sq in live], True)
+                    stats.llama_s += time.perf_counter() - t_ll
                     rows = self._logits(len(live))
                 if multi:
                     for s in seqs:
@@ -545,17 +635,22 @@ class Runtime(NativeHandles):
         samples.sort(key=lambda s: s.index)
         return samples, stats
 
-    def _sampler_chain(self, params: SamplingParams, seed: int, history: Iterable[int], draw: bool = True):
+    def _sampler_chain(self, params: SamplingParams, seed: int, history: Iterable[int], draw: bool = True,
+                       penalties: bool = True):
         """llama.cpp's sampler chain in the reference order: repetition penalty over every token of
         the sequence (prompt included: ``history`` is accepted first), temperature, top-k, top-p,
         min-p, then a draw seeded from the sample's seed. ``draw=False`` leaves the draw out (the
-        candidates and their order, for :meth:`candidates`)."""
+        candidates and their order, for :meth:`candidates`). ``penalties=False`` leaves the penalty
+        out (the generation loop applies it to the logits itself: :meth:`_penalize`).
+
+        Top-k runs before temperature: a positive temperature keeps the order of the logits, so the
+        k kept are the same, and the division then touches k logits instead of the vocabulary."""
         ll = self._ll
         cp = ll.llama_sampler_chain_default_params()
         cp.no_perf = True
         chain = ll.llama_sampler_chain_init(cp)
         add = ll.llama_sampler_chain_add
-        if params.repetition_penalty != 1.0:
+        if penalties and params.repetition_penalty != 1.0:
             # the window is the whole job budget: every token of the sequence counts, as in transformers
             add(chain, ll.llama_sampler_init_penalties(self._n_vocab, max(1, self.n_ctx),
                                                        float(params.repetition_penalty), 0.0, 0.0))
@@ -563,17 +658,18 @@ class Runtime(NativeHandles):
             if draw:
                 add(chain, ll.llama_sampler_init_greedy())
         else:
-            add(chain, ll.llama_sampler_init_temp(float(params.temperature)))
             if 0 < params.top_k < self._n_vocab:
                 add(chain, ll.llama_sampler_init_top_k(int(params.top_k)))
+            add(chain, ll.llama_sampler_init_temp(float(params.temperature)))
             if params.top_p < 1.0:
                 add(chain, ll.llama_sampler_init_top_p(float(params.top_p), 1))
             if params.min_p > 0:
                 add(chain, ll.llama_sampler_init_min_p(float(params.min_p), 1))
             if draw:
                 add(chain, ll.llama_sampler_init_dist(native_seed(seed)))
-        for t in history:
-            ll.llama_sampler_accept(chain, int(t))
+        if penalties:  # the other samplers keep no history
+            for t in history:
+                ll.llama_sampler_accept(chain, int(t))
         return chain
 
     def _apply_sampler(self, smpl, row: np.ndarray) -> tuple[np.ndarray, int]:

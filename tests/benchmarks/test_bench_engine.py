@@ -25,6 +25,13 @@ parameters, 8 layers, hidden 512; speed does not depend on the values of the wei
 * Single stream, Q8_0, against the bandwidth roofline (measured read bandwidth / bytes of weights).
 * Batched N = 16, Q8_0, against the arithmetic roofline (measured float32 matmul FLOP/s / 2 FLOP
   per parameter per token), engine and llama.cpp alone side by side.
+
+Part 3, the host's share of a step with a real LOGOS vocabulary (Llama-3's 128,256 tokens; the
+demonstration model has 1,024): on one step's 16 rows of logits, the host work of the engine now
+(log-sum-exp for perplexity spread over threads, repetition penalty applied to the logits in
+numpy, llama.cpp's chain without its penalties sampler) against the previous way (one thread,
+llama.cpp's full chain per sample, whose penalties sampler looks every candidate up in a table);
+then the engine against llama.cpp alone at that vocabulary.
 """
 
 from __future__ import annotations
@@ -134,33 +141,54 @@ JOBS = int(os.environ.get("LOGOS_BENCH_JOBS", "4"))  # molecule jobs of N sample
 DEMO_MAX_NEW = 128  # a MOSES molecule is 20-60 tokens of this tokenizer; records close well before
 
 
-def _reference_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW) -> dict:
-    """transformers on the dequantised GGUF: generate N, then the perplexity pass; ``jobs`` jobs."""
+def _reference_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW, *, device: str = "cpu",
+                    threads: int = THREADS, hf_dir: Path | None = None, count_valid: bool = True) -> dict:
+    """transformers on the dequantised GGUF (or on ``hf_dir``, the checkpoint itself, in its own
+    dtype): generate N, then the perplexity pass; ``jobs`` jobs, on ``device``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.set_num_threads(THREADS)
-    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
-    ids = tok(PROMPT, return_tensors="pt").input_ids
+    torch.set_num_threads(threads)
+    if hf_dir is not None:
+        tok = AutoTokenizer.from_pretrained(hf_dir)
+        model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype="auto")
+    else:
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    model = model.to(device).eval()
+    ids = _prompt_ids(tok).to(device)
     stop = tok.convert_tokens_to_ids("<MoleculeE>")
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    _reference_job(model, tok, ids, stop, pad, 0, 8)  # warm-up
-    out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0}
+    _reference_job(model, tok, ids, stop, pad, 0, 8, count_valid)  # warm-up
+    out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0, "texts": []}
     for job in range(jobs):
-        r = _reference_job(model, tok, ids, stop, pad, 1 + job, max_new)
+        r = _reference_job(model, tok, ids, stop, pad, 1 + job, max_new, count_valid)
         for k in out:
             out[k] += r[k]
     return out
 
 
-def _reference_job(model, tok, ids, stop, pad, seed, max_new):
+def _prompt_ids(tok):
+    """The prompt's ids for transformers: its BOS rule, then the tag as ONE token. (transformers 5.17
+    split the tag of a GGUF's tokenizer into pieces, seen on the GPU machine: the reference then
+    wrote other records first and no sample was a valid molecule; 5.24 keeps it whole.)"""
+    import torch
+
+    tag = tok.convert_tokens_to_ids(PROMPT)
+    assert tag is not None and tag != tok.unk_token_id, f"{PROMPT} is not a token of this tokenizer"
+    ids = tok(PROMPT).input_ids
+    bos = [ids[0]] if ids and ids[0] == tok.bos_token_id else []
+    return torch.tensor([bos + [tag]])
+
+
+def _reference_job(model, tok, ids, stop, pad, seed, max_new, count_valid=True):
     import torch
 
     from engine.runtime.sampling import SamplingParams
 
     sp = SamplingParams()  # the authors' sampling, which is also what the engine side runs with
     torch.manual_seed(seed)
+    _sync(ids.device)
     t0 = time.perf_counter()
     with torch.no_grad():
         out = model.generate(ids, do_sample=True, temperature=sp.temperature, top_p=sp.top_p, top_k=sp.top_k,
@@ -177,30 +205,44 @@ def _reference_job(model, tok, ids, stop, pad, seed, max_new):
         logits = model(out, attention_mask=mask.long()).logits
         lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, out[:, 1:, None])[..., 0]
         m = mask[:, 1:].float()
-        torch.exp(-(lp * m).sum(1) / m.sum(1))
+        ppl = torch.exp(-(lp * m).sum(1) / m.sum(1)).tolist()  # .tolist() waits for the device
     seconds = time.perf_counter() - t0
     texts = [tok.decode(row[live[j]], skip_special_tokens=False) for j, row in enumerate(gen)]
-    return {"seconds": seconds, "tokens": int(live.sum()), "valid": _valid_count(texts), "samples": len(texts)}
+    assert len(ppl) == len(texts)
+    return {"seconds": seconds, "tokens": int(live.sum()), "valid": _valid_count(texts) if count_valid else 0,
+            "samples": len(texts), "texts": texts}
 
 
-def _engine_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW) -> dict:
+def _sync(device) -> None:
+    if getattr(device, "type", device) == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _engine_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW, *, threads: int = THREADS,
+                 n_gpu_layers: int | str = "auto", count_valid: bool = True) -> dict:
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
-    rt = Runtime.load(path, n_threads=THREADS, n_seq_max=N + 1)  # the engine's own plan (context)
+    # the engine's own plan (context; GPU layers where a GPU build sees one)
+    rt = Runtime.load(path, n_threads=threads, n_seq_max=N + 1, n_gpu_layers=n_gpu_layers)
     try:
         stop = rt.token_id("<MoleculeE>")
         params = SamplingParams(max_new_tokens=max_new)
         rt.generate(PROMPT, N, params, seed=0, stop_ids=[stop])  # warm-up (builds the job's context)
-        out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0}
+        out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0, "texts": []}
         for job in range(jobs):
             t0 = time.perf_counter()
             samples, stats = rt.generate(PROMPT, N, params, seed=1 + job, stop_ids=[stop])
             out["seconds"] += time.perf_counter() - t0
             out["tokens"] += stats.tokens_generated
-            out["valid"] += _valid_count([s.text for s in samples])
+            texts = [s.text for s in samples]
+            out["valid"] += _valid_count(texts) if count_valid else 0
             out["samples"] += len(samples)
+            out["texts"] += texts
         out["layout"] = stats.layout
+        out["n_gpu_layers"] = rt.plan.n_gpu_layers
     finally:
         rt.close()
     return out
@@ -226,13 +268,14 @@ def _bare_steps(rt, n: int, steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def _speed(path, n: int, max_new: int = MAX_NEW) -> dict:
+def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gpu_layers: int | str = "auto") -> dict:
     """Engine (fixed length, no stop, sampling as the reference) against llama.cpp alone in the
     same context, alternating, best of REPEAT each."""
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
-    rt = Runtime.load(path, n_ctx=max(4096, (n + 1) * 512), n_threads=THREADS, n_seq_max=max(n + 1, 2))
+    rt = Runtime.load(path, n_ctx=max(4096, (n + 1) * 512), n_threads=threads, n_seq_max=max(n + 1, 2),
+                      n_gpu_layers=n_gpu_layers)
     try:
         params = SamplingParams(max_new_tokens=max_new)
         rt.generate(PROMPT, n, params, seed=99, stop_ids=[], score_prompt=False, ignore_eos=True)  # warm-up
@@ -248,8 +291,102 @@ def _speed(path, n: int, max_new: int = MAX_NEW) -> dict:
     return {"engine": eng, "bare": bare, "layout": layout}
 
 
+@pytest.fixture(scope="module")
+def big_vocab_model(tmp_path_factory):
+    """A small random Llama (hidden 256, 2 layers) with Llama-3's vocabulary size: the test
+    tokenizer padded to 128,256 ids by the converter."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from engine.models.convert import convert_hf_to_gguf
+    from engine.models.quantize import quantize
+    from tests.fixtures.tiny_models import _train_tokenizer
+
+    root = tmp_path_factory.mktemp("bench-vocab")
+    tok = _train_tokenizer("llama", "special")
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>",
+                                     eos_token="<|end_of_text|>", pad_token="<|eot_id|>")
+    config = LlamaConfig(vocab_size=128256, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
+                         bos_token_id=tok.token_to_id("<|begin_of_text|>"),
+                         eos_token_id=tok.token_to_id("<|end_of_text|>"))
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(root / "hf")
+    hf_tok.save_pretrained(root / "hf")
+    f16 = convert_hf_to_gguf(root / "hf", root / "v-f16.gguf", outtype="f16").path
+    return quantize(f16, root / "v-q8_0.gguf", "Q8_0", threads=THREADS).path
+
+
+def _host_work(path, n: int = N, repeat: int = 15) -> dict:
+    """Seconds of host work for one step of ``n`` rows, the previous way and now (best and median
+    of ``repeat``, alternating), on the logits llama.cpp left after real decode steps."""
+    from engine.runtime.llama import Runtime
+    from engine.runtime.sampling import SamplingParams
+
+    rt = Runtime.load(path, n_threads=THREADS, n_seq_max=n + 1)
+    try:
+        _bare_steps(rt, n, 3)
+        ll, ctx, rows = rt._ll, rt._ctx, rt._logits(n)
+        history = rt.tokenize(PROMPT) + list(range(40, 70))  # a prompt and 30 generated tokens
+        seen = [np.unique(np.array(history, dtype=np.int64))] * n
+        p = SamplingParams()
+        full = [rt._sampler_chain(p, 7 + j, history) for j in range(n)]
+        lean = [rt._sampler_chain(p, 7 + j, history, penalties=False) for j in range(n)]
+
+        def before():
+            mx = rows.max(axis=1)
+            mx + np.log(np.exp(rows - mx[:, None]).sum(axis=1, dtype=np.float64))
+            return [ll.llama_sampler_sample(c, ctx, j) for j, c in enumerate(full)]
+
+        def now():
+            rt._lse(rows)
+            saved = rt._penalize(rows, seen, p.repetition_penalty)
+            toks = rt._draw_native(lean, list(range(n)))
+            rt._restore(rows, saved)
+            return toks
+
+        times = {"before": [], "now": []}
+        for _ in range(repeat):
+            for name, fn in (("before", before), ("now", now)):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+        for c in full + lean:
+            ll.llama_sampler_free(c)
+        out = {k: (min(v), float(np.median(v))) for k, v in times.items()}
+        out["vocab"] = rt.n_vocab
+    finally:
+        rt.close()
+    return out
+
+
+def _share(path, n: int = N, max_new: int = 24) -> dict:
+    """The engine at fixed length: tokens/s, and per step the time inside llama_decode and the rest
+    (the host's share); llama.cpp alone alongside."""
+    from engine.runtime.llama import Runtime
+    from engine.runtime.sampling import SamplingParams
+
+    rt = Runtime.load(path, n_threads=THREADS, n_seq_max=n + 1)
+    try:
+        params = SamplingParams(max_new_tokens=max_new)
+        rt.generate(PROMPT, n, params, seed=1, stop_ids=[], ignore_eos=True)
+        best = None
+        for r in range(REPEAT):
+            t0 = time.perf_counter()
+            _, st = rt.generate(PROMPT, n, params, seed=2 + r, stop_ids=[], ignore_eos=True)
+            tps = st.tokens_generated / (time.perf_counter() - t0)
+            if best is None or tps > best[0]:
+                best = (tps, st)
+        bare = max(n * (max_new - 1) / _bare_steps(rt, n, max_new - 1) for _ in range(REPEAT))
+    finally:
+        rt.close()
+    tps, st = best
+    return {"engine": tps, "bare": bare, "llama_ms": 1e3 * st.llama_s / max(1, st.steps - 1),
+            "host_ms": 1e3 * (st.decode_s - st.llama_s) / st.steps}
+
+
 @pytest.mark.timeout(7200)
-def test_engine_against_reference_and_rooflines(bench_model):
+def test_engine_against_reference_and_rooflines(bench_model, big_vocab_model):
     from engine.runtime.gguf_facts import read_facts
 
     print()
@@ -303,4 +440,14 @@ def test_engine_against_reference_and_rooflines(bench_model):
           f"{batched['bare']:.0f} tokens/s (engine = {100 * batched['engine'] / batched['bare']:.0f} % of it); "
           f"arithmetic roofline {flops / 1e9:.0f} GFLOP/s / {2 * n_params / 1e6:.0f} MFLOP = {roof_ai:.0f} tokens/s "
           f"-> engine {100 * batched['engine'] / roof_ai:.0f} %")
+    host = _fresh(_host_work, big_vocab_model)
+    share = _fresh(_share, big_vocab_model)
+    print(f"part 3: host work of one step, {N} rows of a {host['vocab']:,}-token vocabulary, {THREADS} threads, "
+          f"best / median of 15")
+    print(f"  before (one thread, llama.cpp's full chain per sample): {host['before'][0] * 1e3:.1f} / "
+          f"{host['before'][1] * 1e3:.1f} ms; now: {host['now'][0] * 1e3:.1f} / {host['now'][1] * 1e3:.1f} ms; "
+          f"RATIO {host['before'][0] / host['now'][0]:.1f}x (best), {host['before'][1] / host['now'][1]:.1f}x (median)")
+    print(f"  engine at fixed length on that model (hidden 256, 2 layers): {share['engine']:.0f} tokens/s, llama.cpp "
+          f"alone {share['bare']:.0f} tokens/s ({100 * share['engine'] / share['bare']:.0f} %); per step "
+          f"{share['llama_ms']:.1f} ms inside llama_decode, {share['host_ms']:.1f} ms on the host")
     assert single["engine"] > 0 and batched["engine"] > 0

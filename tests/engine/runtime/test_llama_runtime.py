@@ -77,6 +77,7 @@ def test_batched_job_evaluates_the_prompt_once_and_decodes_together(runtimes):
                                  stop_ids=[rt.token_id("<MoleculeE>")])
     assert [s.index for s in samples] == list(range(16))
     assert stats.waves == 1 and stats.max_batch == 16
+    assert 0 < stats.llama_s < stats.decode_s  # the time inside llama_decode, and the host's share
     assert stats.n_prompt == len(rt.tokenize(prompt))
     # steps = longest sample, not the sum: all sequences advanced in the same decode calls
     assert stats.steps == max(len(s.tokens) for s in samples)
@@ -246,6 +247,62 @@ def test_native_draws_follow_the_candidate_probabilities(runtimes):
     assert set(draws) <= set(ids.tolist())
     freq = np.array([draws.count(t) for t in ids]) / len(draws)
     assert np.abs(freq - probs).max() < 0.03, (freq, probs)
+
+
+@pytest.mark.parametrize("params", [p for p in SAMPLING_CASES if p.repetition_penalty != 1.0],
+                         ids=lambda p: f"T{p.temperature}-k{p.top_k}-r{p.repetition_penalty}")
+def test_the_penalty_applied_to_the_logits_draws_what_the_native_penalty_draws(runtimes, params):
+    """The generation loop applies the repetition penalty to the logits in numpy (its cost does not
+    grow with the vocabulary) and samples with a chain without llama.cpp's penalties sampler: for
+    the same seed, every draw must be the one the full native chain makes; the raw logits come back."""
+    rt = runtimes()
+    rng = np.random.default_rng(8)
+    for seed in range(40):
+        row = (rng.standard_normal(rt.n_vocab) * 3).astype(np.float32)
+        history = rng.integers(0, rt.n_vocab, 30).tolist()
+        full = rt._sampler_chain(params, seed, history)
+        lean = rt._sampler_chain(params, seed, history, penalties=False)
+        try:
+            penalized = row.copy()[None, :]
+            saved = rt._penalize(penalized, [np.unique(np.array(history, dtype=np.int64))],
+                                 params.repetition_penalty)
+            assert not np.array_equal(penalized[0], row)
+            # the very logits llama.cpp's penalties sampler writes (a chain of that sampler alone)
+            alone = rt._sampler_chain(SamplingParams(temperature=0.0, repetition_penalty=params.repetition_penalty),
+                                      0, history, draw=False)
+            view, _ = rt._apply_sampler(alone, row)
+            rt._ll.llama_sampler_free(alone)
+            native = np.empty(rt.n_vocab, dtype=np.float32)
+            native[view["id"]] = view["logit"]
+            assert np.array_equal(native, penalized[0]), seed
+            assert rt._chain_pick(full, row) == rt._chain_pick(lean, penalized[0]), seed
+            rt._restore(penalized, saved)
+            assert np.array_equal(penalized[0], row)
+        finally:
+            rt._ll.llama_sampler_free(full)
+            rt._ll.llama_sampler_free(lean)
+
+
+def test_host_work_spread_over_threads_gives_the_same_samples(tiny_gguf, monkeypatch):
+    """With a large vocabulary the log-sum-exp and llama.cpp's samplers run in worker threads
+    (forced here on the tiny model): samples and perplexities must not change."""
+    import engine.runtime.llama as L
+
+    rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=4096, n_threads=2, n_seq_max=17)
+    try:
+        runs = {}
+        for threshold in (1 << 62, 1):
+            monkeypatch.setattr(L, "PARALLEL_HOST_WORK", threshold)
+            runs[threshold] = rt.generate("<MoleculeS>", 16, SamplingParams(max_new_tokens=30), seed=4,
+                                          stop_ids=[rt.token_id("<MoleculeE>")])[0]
+            assert (rt._pool is not None) == (threshold == 1)
+        one, spread = runs[1 << 62], runs[1]
+        assert [s.tokens for s in one] == [s.tokens for s in spread]
+        assert len({tuple(s.tokens) for s in one}) > 1
+        assert [s.ppl for s in one] == [s.ppl for s in spread]
+    finally:
+        rt.close()
+    assert rt._pool is None
 
 
 def test_streams_and_the_unified_cache_give_the_same_samples(tiny_gguf, monkeypatch):
