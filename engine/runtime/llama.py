@@ -120,6 +120,7 @@ class Runtime(NativeHandles):
         self._progress_cb = None
         self._ll = None
         self._pool = None  # threads for the host's share of a step with a large vocabulary
+        self._pool_workers = 0
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -307,6 +308,7 @@ class Runtime(NativeHandles):
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="logos-host")
+            self._pool_workers = workers
         return self._pool
 
     def _chunked(self, n: int, fn) -> list:
@@ -315,7 +317,7 @@ class Runtime(NativeHandles):
         pool = self._host_pool() if n > 1 and n * self._n_vocab >= PARALLEL_HOST_WORK else None
         if pool is None:
             return [fn(0, n)]
-        k = min(n, pool._max_workers)
+        k = min(n, self._pool_workers)
         bounds = [(n * i // k, n * (i + 1) // k) for i in range(k)]
         futures = [pool.submit(fn, lo, hi) for lo, hi in bounds[1:]]
         first = fn(*bounds[0])

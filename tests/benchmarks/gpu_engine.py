@@ -10,8 +10,10 @@ LOGOS authors run their pipeline on:
 * Part A, the demonstration model, N = 16, molecule jobs: the reference pipeline (transformers
   ``generate`` + perplexity pass) on the GPU and on all CPU cores; the engine with the planner's
   choice (layers on the GPU) and on the CPU only; llama.cpp alone (decode + argmax) as the ceiling.
-* Part B, a random Llama with the body of LOGOS-pretrain-1B (Llama-3.2-1B: hidden 2048, 16 layers,
-  32 heads, 8 KV heads, FFN 8192; the test tokenizer's small vocabulary): the reference in bf16 on
+* Part B, a random Llama with the shape of LOGOS-pretrain-1B (Llama-3.2-1B: hidden 2048, 16 layers,
+  32 heads, 8 KV heads, FFN 8192, untied embeddings, Llama-3's 128,256-token vocabulary: the test
+  tokenizer padded to it by the converter; ``LOGOS_GPU_B_VOCAB`` changes it; the first run used
+  the test tokenizer's own 721 tokens): the reference in bf16 on
   the GPU against the engine (Q8_0, all layers on the GPU), and single-stream and N = 16 decoding
   against the GPU's bandwidth roofline (measured read bandwidth / bytes of weights).
 
@@ -44,6 +46,7 @@ B_SHAPE = dict(hidden_size=int(os.environ.get("LOGOS_GPU_B_HIDDEN", "2048")),
                num_hidden_layers=int(os.environ.get("LOGOS_GPU_B_LAYERS", "16")),
                intermediate_size=int(os.environ.get("LOGOS_GPU_B_FFN", "8192")),
                num_attention_heads=32, num_key_value_heads=8)
+B_VOCAB = int(os.environ.get("LOGOS_GPU_B_VOCAB", "128256"))  # Llama-3's: the test tokenizer padded to it
 B_NEW = 128
 
 
@@ -65,7 +68,8 @@ def _build_1b(folder: Path, device: str) -> int:
     tok = Tokenizer.from_file(saved) if saved else _train_tokenizer("llama", "special")
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>",
                                      eos_token="<|end_of_text|>", pad_token="<|eot_id|>")
-    config = LlamaConfig(vocab_size=tok.get_vocab_size(with_added_tokens=True), max_position_embeddings=4096,
+    n_vocab = max(B_VOCAB, tok.get_vocab_size(with_added_tokens=True))
+    config = LlamaConfig(vocab_size=n_vocab, max_position_embeddings=4096,
                          rms_norm_eps=1e-5, tie_word_embeddings=False, rope_theta=500000.0,
                          bos_token_id=tok.token_to_id("<|begin_of_text|>"),
                          eos_token_id=tok.token_to_id("<|end_of_text|>"), initializer_range=0.02,
@@ -170,7 +174,7 @@ def _part_b(out, res, be, device, cores, t_start):
         res["B"] = {"errors": {"prepare": f"{type(exc).__name__}: {exc}"}}
         _save(out, res)
         return res
-    b = res["B"] = {"n_params": n_params, "shape": B_SHAPE, "bytes": read_facts(q8).tensor_bytes,
+    b = res["B"] = {"n_params": n_params, "shape": B_SHAPE, "bytes": read_facts(q8).tensor_bytes, "vocab": B_VOCAB,
                     "prepare_s": round(time.perf_counter() - t0, 1), "max_new": B_NEW}
     print(f"part B model: {n_params / 1e9:.2f} B parameters, Q8_0 {b['bytes'] / 1e9:.2f} GB, "
           f"made in {b['prepare_s']} s", flush=True)
@@ -237,7 +241,8 @@ def _print_a(res: dict, valid: dict | None = None) -> None:
 def _print_b(res: dict) -> None:
     b = res["B"]
     ref, eng = b["reference_gpu"], b["engine_gpu"]
-    print(f"part B: random Llama with LOGOS-1B's body, {b['n_params'] / 1e9:.2f} B parameters, "
+    print(f"part B: random Llama shaped as LOGOS-1B, {b['n_params'] / 1e9:.2f} B parameters, vocabulary "
+          f"{b.get('vocab', '?')}, "
           f"Q8_0 {b['bytes'] / 1e9:.2f} GB, one job of N = {res['N']}, {b['max_new']} new tokens")
     print(f"  reference (transformers generate + perplexity pass, bf16, GPU): {_rate(ref):.0f} tokens/s; "
           f"engine (Q8_0, {eng['n_gpu_layers']} layers on the GPU): {_rate(eng):.0f} tokens/s; "
