@@ -58,28 +58,14 @@ def _quantize(src: str, dst: str, threads: int) -> str:
 
 def _build_1b(folder: Path, device: str) -> int:
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    from tests.fixtures.tiny_models import _train_tokenizer
-
     from tokenizers import Tokenizer
 
+    from tests.benchmarks.test_bench_engine import _random_llama
+
     saved = os.environ.get("LOGOS_GPU_TOKENIZER")  # the test tokenizer saved where RDKit is (its corpus needs it)
-    tok = Tokenizer.from_file(saved) if saved else _train_tokenizer("llama", "special")
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>",
-                                     eos_token="<|end_of_text|>", pad_token="<|eot_id|>")
-    n_vocab = max(B_VOCAB, tok.get_vocab_size(with_added_tokens=True))
-    config = LlamaConfig(vocab_size=n_vocab, max_position_embeddings=4096,
-                         rms_norm_eps=1e-5, tie_word_embeddings=False, rope_theta=500000.0,
-                         bos_token_id=tok.token_to_id("<|begin_of_text|>"),
-                         eos_token_id=tok.token_to_id("<|end_of_text|>"), initializer_range=0.02,
-                         architectures=["LlamaForCausalLM"], **B_SHAPE)
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
-    model.save_pretrained(folder)
-    hf_tok.save_pretrained(folder)
-    return sum(p.numel() for p in model.parameters())
+    return _random_llama(folder, tokenizer=Tokenizer.from_file(saved) if saved else None, vocab_size=B_VOCAB,
+                         device=device, dtype=torch.bfloat16, max_position_embeddings=4096, rope_theta=500000.0,
+                         initializer_range=0.02, **B_SHAPE)
 
 
 def _gpu_read_bandwidth() -> float:

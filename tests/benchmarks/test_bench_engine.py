@@ -51,27 +51,39 @@ REPEAT = int(os.environ.get("LOGOS_BENCH_REPEAT", "3"))  # best of REPEAT runs (
 PROMPT = "<MoleculeS>"
 
 
-def _build_model(folder):
+def _random_llama(folder, *, tokenizer=None, vocab_size: int = 0, device: str = "cpu", dtype=None,
+                  **shape) -> int:
+    """A random Llama (``shape``: LlamaConfig fields) saved as a transformers checkpoint with the
+    test tokenizer (the LOGOS tags as added tokens). A ``vocab_size`` above the tokenizer's pads the
+    embeddings (the converter writes the extra ids as unused [PAD] tokens). Returns the number of
+    parameters. Speed does not depend on the values of the weights."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     from tests.fixtures.tiny_models import _train_tokenizer
 
-    tok = _train_tokenizer("llama", "special")
-    n_tok = tok.get_vocab_size(with_added_tokens=True)
+    tok = tokenizer if tokenizer is not None else _train_tokenizer("llama", "special")
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>",
                                      eos_token="<|end_of_text|>", pad_token="<|eot_id|>")
-    config = LlamaConfig(vocab_size=n_tok, hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
-                         num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=2048,
+    config = LlamaConfig(vocab_size=max(vocab_size, tok.get_vocab_size(with_added_tokens=True)),
                          rms_norm_eps=1e-5, tie_word_embeddings=False,
                          bos_token_id=tok.token_to_id("<|begin_of_text|>"),
-                         eos_token_id=tok.token_to_id("<|end_of_text|>"), initializer_range=0.05,
-                         architectures=["LlamaForCausalLM"])
+                         eos_token_id=tok.token_to_id("<|end_of_text|>"),
+                         architectures=["LlamaForCausalLM"], **shape)
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
+    with torch.device(device):
+        model = LlamaForCausalLM(config)
+    if dtype is not None:
+        model = model.to(dtype)
     model.save_pretrained(folder)
     hf_tok.save_pretrained(folder)
     return sum(p.numel() for p in model.parameters())
+
+
+def _build_model(folder):
+    return _random_llama(folder, hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
+                         num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=2048,
+                         initializer_range=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -295,24 +307,12 @@ def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gp
 def big_vocab_model(tmp_path_factory):
     """A small random Llama (hidden 256, 2 layers) with Llama-3's vocabulary size: the test
     tokenizer padded to 128,256 ids by the converter."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     from engine.models.convert import convert_hf_to_gguf
     from engine.models.quantize import quantize
-    from tests.fixtures.tiny_models import _train_tokenizer
 
     root = tmp_path_factory.mktemp("bench-vocab")
-    tok = _train_tokenizer("llama", "special")
-    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>",
-                                     eos_token="<|end_of_text|>", pad_token="<|eot_id|>")
-    config = LlamaConfig(vocab_size=128256, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
-                         bos_token_id=tok.token_to_id("<|begin_of_text|>"),
-                         eos_token_id=tok.token_to_id("<|end_of_text|>"))
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(root / "hf")
-    hf_tok.save_pretrained(root / "hf")
+    _random_llama(root / "hf", vocab_size=128256, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2)
     f16 = convert_hf_to_gguf(root / "hf", root / "v-f16.gguf", outtype="f16").path
     return quantize(f16, root / "v-q8_0.gguf", "Q8_0", threads=THREADS).path
 
