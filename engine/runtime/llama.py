@@ -333,14 +333,13 @@ class Runtime(NativeHandles):
 
         return np.concatenate(self._chunked(len(rows), part))
 
-    def _penalize(self, rows: np.ndarray, seen: list[np.ndarray], penalty: float):
-        """The repetition penalty applied in place to ``rows`` (row j: the tokens ``seen[j]``), as
-        llama.cpp's penalties sampler and transformers do it (positive logits divided, the others
-        multiplied, in float32). Costs what the seen tokens cost, whatever the vocabulary; the
-        native sampler would look every candidate up in its table. Returns what :meth:`_restore`
-        needs to put the raw logits back."""
-        r = np.repeat(np.arange(len(seen)), [a.size for a in seen])
-        c = np.concatenate(seen)
+    @staticmethod
+    def _penalize(rows: np.ndarray, r: np.ndarray, c: np.ndarray, penalty: float):
+        """The repetition penalty applied in place to the logits ``rows[r, c]`` (row r has seen
+        token c; each pair once), as llama.cpp's penalties sampler and transformers do it (positive
+        logits divided, the others multiplied, in float32). Costs what the seen tokens cost,
+        whatever the vocabulary; the native sampler would look every candidate up in its table.
+        Returns what :meth:`_restore` needs to put the raw logits back."""
         vals = rows[r, c]
         p = np.float32(penalty)
         rows[r, c] = np.where(vals <= 0, vals * p, vals / p)
@@ -537,6 +536,7 @@ class Runtime(NativeHandles):
                         chains.append(chain)
                     live.append(_Seq(i, s, sd, np.random.default_rng(sd), set(prompt_seen.tolist()),
                                      prompt_seen, g, chain))
+                seen = _SeenPairs(width, prompt_seen) if penalize else None
                 rows = np.broadcast_to(last_row, (len(live), self._n_vocab))
                 lse_prompt = self._lse(last_row[None, :])
                 first = True
@@ -563,16 +563,18 @@ class Runtime(NativeHandles):
                         if first and index == 0:  # the prompt's last row is still the context's last output
                             target = self._logits_last()[None, :]  # every sample has seen the prompt alone
                             if penalize:
-                                self._penalize(target, [prompt_seen], params.repetition_penalty)
+                                self._penalize(target, np.zeros_like(prompt_seen), prompt_seen,
+                                               params.repetition_penalty)
                             toks = self._draw_native(chains_now, [-1] * len(live))
                         elif first:  # later waves: a copy of that row (other decodes came since)
                             row = last_row.copy()
                             if penalize:
-                                self._penalize(row[None, :], [prompt_seen], params.repetition_penalty)
+                                self._penalize(row[None, :], np.zeros_like(prompt_seen), prompt_seen,
+                                               params.repetition_penalty)
                             toks = np.array([self._chain_pick(c, row) for c in chains_now], dtype=np.int64)
                         else:  # llama.cpp reads the step's logits row j itself
-                            saved = (self._penalize(rows, [sq.seen_arr() for sq in live], params.repetition_penalty)
-                                     if penalize else None)
+                            saved = (self._penalize(rows, *seen.pairs([sq.index - index for sq in live]),
+                                                    params.repetition_penalty) if penalize else None)
                             toks = self._draw_native(chains_now, list(range(len(live))))
                             if saved is not None:
                                 self._restore(rows, saved)  # the raw logits, for the log-probabilities
@@ -586,7 +588,11 @@ class Runtime(NativeHandles):
                         sq = live[j]
                         sq.tokens.append(tok)
                         sq.logprobs.append(lp)
-                        if not native or penalize:
+                        if penalize:
+                            if tok not in sq.seen:
+                                sq.seen.add(tok)
+                                seen.add(sq.index - index, tok)
+                        elif not native:
                             sq.add_seen(tok)
                         if sq.grammar is not None:
                             ll.llama_sampler_accept(sq.grammar, tok)
@@ -817,6 +823,37 @@ class _Seq:
 
     def seen_arr(self) -> np.ndarray:
         return self._seen_arr
+
+
+class _SeenPairs:
+    """The tokens each sequence of a wave has seen (prompt and output) as flat (slot, token) pairs,
+    slot = the sequence's place in the wave: the repetition penalty of a whole step is then a few
+    numpy calls, whatever the number of sequences or the vocabulary."""
+
+    def __init__(self, width: int, prompt_seen: np.ndarray) -> None:
+        self._slot = np.repeat(np.arange(width), prompt_seen.size)
+        self._tok = np.tile(prompt_seen, width)
+        self._new_slot: list[int] = []
+        self._new_tok: list[int] = []
+        self._row_of = np.full(width, -1, dtype=np.int64)
+
+    def add(self, slot: int, tok: int) -> None:
+        """Sequence ``slot`` has seen ``tok`` for the first time."""
+        self._new_slot.append(slot)
+        self._new_tok.append(tok)
+
+    def pairs(self, live_slots: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, tokens) for the step whose logits row j belongs to the sequence in ``live_slots[j]``."""
+        if self._new_slot:
+            self._slot = np.concatenate([self._slot, np.array(self._new_slot, dtype=np.int64)])
+            self._tok = np.concatenate([self._tok, np.array(self._new_tok, dtype=np.int64)])
+            self._new_slot.clear()
+            self._new_tok.clear()
+        self._row_of.fill(-1)
+        self._row_of[live_slots] = np.arange(len(live_slots))
+        r = self._row_of[self._slot]
+        keep = r >= 0
+        return r[keep], self._tok[keep]
 
 
 class _CancelWatcher:

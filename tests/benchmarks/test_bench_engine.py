@@ -328,7 +328,8 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
         _bare_steps(rt, n, 3)
         ll, ctx, rows = rt._ll, rt._ctx, rt._logits(n)
         history = rt.tokenize(PROMPT) + list(range(40, 70))  # a prompt and 30 generated tokens
-        seen = [np.unique(np.array(history, dtype=np.int64))] * n
+        cols = np.unique(np.array(history, dtype=np.int64))
+        seen = (np.repeat(np.arange(n), cols.size), np.tile(cols, n))  # (row, token) pairs
         p = SamplingParams()
         full = [rt._sampler_chain(p, 7 + j, history) for j in range(n)]
         lean = [rt._sampler_chain(p, 7 + j, history, penalties=False) for j in range(n)]
@@ -340,7 +341,7 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
 
         def now():
             rt._lse(rows)
-            saved = rt._penalize(rows, seen, p.repetition_penalty)
+            saved = rt._penalize(rows, *seen, p.repetition_penalty)
             toks = rt._draw_native(lean, list(range(n)))
             rt._restore(rows, saved)
             return toks

@@ -264,8 +264,8 @@ def test_the_penalty_applied_to_the_logits_draws_what_the_native_penalty_draws(r
         lean = rt._sampler_chain(params, seed, history, penalties=False)
         try:
             penalized = row.copy()[None, :]
-            saved = rt._penalize(penalized, [np.unique(np.array(history, dtype=np.int64))],
-                                 params.repetition_penalty)
+            cols = np.unique(np.array(history, dtype=np.int64))
+            saved = rt._penalize(penalized, np.zeros_like(cols), cols, params.repetition_penalty)
             assert not np.array_equal(penalized[0], row)
             # the very logits llama.cpp's penalties sampler writes (a chain of that sampler alone)
             alone = rt._sampler_chain(SamplingParams(temperature=0.0, repetition_penalty=params.repetition_penalty),
@@ -281,6 +281,21 @@ def test_the_penalty_applied_to_the_logits_draws_what_the_native_penalty_draws(r
         finally:
             rt._ll.llama_sampler_free(full)
             rt._ll.llama_sampler_free(lean)
+
+
+def test_seen_pairs_follow_the_live_rows():
+    """The (row, token) pairs of the penalty: every sequence has seen the prompt, then its own new
+    tokens; once a sequence has finished, the rows after it move up by one."""
+    from engine.runtime.llama import _SeenPairs
+
+    pairs = _SeenPairs(3, np.array([5, 9]))
+    pairs.add(1, 7)
+    pairs.add(2, 4)
+    r, c = pairs.pairs([0, 1, 2])
+    assert sorted(zip(r.tolist(), c.tolist())) == [(0, 5), (0, 9), (1, 5), (1, 7), (1, 9), (2, 4), (2, 5), (2, 9)]
+    pairs.add(2, 8)
+    r, c = pairs.pairs([0, 2])  # slot 1 finished: slot 2 is row 1 now
+    assert sorted(zip(r.tolist(), c.tolist())) == [(0, 5), (0, 9), (1, 4), (1, 5), (1, 8), (1, 9)]
 
 
 def test_host_work_spread_over_threads_gives_the_same_samples(tiny_gguf, monkeypatch):
