@@ -18,7 +18,15 @@ LOGOS authors run their pipeline on:
   against the GPU's bandwidth roofline (measured read bandwidth / bytes of weights).
 
 The GPU machine may have no RDKit: samples are written to OUT_DIR/gpu_engine.json, and ``--count``
-counts the valid ones with the molecule task and prints valid samples per second.
+counts the valid ones with the molecule task and prints valid samples per second. The test
+tokenizer of part B is trained from RDKit's data: save it where RDKit is
+(``_train_tokenizer("llama", "special").save(FILE)``) and pass ``LOGOS_GPU_TOKENIZER=FILE``.
+
+Where device time is short, the CUDA build can be made beforehand on a machine with CUDA's
+compiler and no GPU (2026-11-26: CUDA 13.0 and cuBLAS from NVIDIA's ``nvidia-cublas`` wheel,
+``-DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_CUDA_NO_VMM=ON``, 37 minutes on 2 cores) and carried as
+the ``llama_cpp`` package folder (one copy of each library, symlinks for the sonames: 30 MB
+gzipped); it ran on the H100 with ``LD_LIBRARY_PATH=/usr/local/cuda/lib64``.
 """
 
 from __future__ import annotations
