@@ -510,6 +510,12 @@ class Runtime(NativeHandles):
         native = SAMPLER == "native" and not grammar
         penalize = native and params.repetition_penalty != 1.0  # in numpy, not in the native chain
         multi = self._ctx_key[1] > 1
+        # every sample's first token is drawn from the prompt's last row, once per job
+        lse_prompt = self._lse(last_row[None, :])
+        prompt_row = last_row  # penalized (a copy) when the penalty is on: every sample has seen the prompt alone
+        if penalize:
+            prompt_row = last_row.copy()
+            self._penalize(prompt_row[None, :], np.zeros_like(prompt_seen), prompt_seen, params.repetition_penalty)
         try:
             index = 0
             while index < n:
@@ -532,13 +538,12 @@ class Runtime(NativeHandles):
                         grammars.append(g)
                     chain = None
                     if native:
-                        chain = self._sampler_chain(params, sd, ptoks, penalties=False)
+                        chain = self._sampler_chain(params, sd, (), penalties=False)
                         chains.append(chain)
                     live.append(_Seq(i, s, sd, np.random.default_rng(sd), set(prompt_seen.tolist()),
                                      prompt_seen, g, chain))
                 seen = _SeenPairs(width, prompt_seen) if penalize else None
                 rows = np.broadcast_to(last_row, (len(live), self._n_vocab))
-                lse_prompt = self._lse(last_row[None, :])
                 first = True
                 while live:
                     if cancel.is_set():
@@ -561,17 +566,11 @@ class Runtime(NativeHandles):
                         picks = list(range(len(live)))
                         chains_now = [sq.chain for sq in live]
                         if first and index == 0:  # the prompt's last row is still the context's last output
-                            target = self._logits_last()[None, :]  # every sample has seen the prompt alone
                             if penalize:
-                                self._penalize(target, np.zeros_like(prompt_seen), prompt_seen,
-                                               params.repetition_penalty)
+                                self._logits_last()[:] = prompt_row
                             toks = self._draw_native(chains_now, [-1] * len(live))
-                        elif first:  # later waves: a copy of that row (other decodes came since)
-                            row = last_row.copy()
-                            if penalize:
-                                self._penalize(row[None, :], np.zeros_like(prompt_seen), prompt_seen,
-                                               params.repetition_penalty)
-                            toks = np.array([self._chain_pick(c, row) for c in chains_now], dtype=np.int64)
+                        elif first:  # later waves: other decodes came since
+                            toks = np.array([self._chain_pick(c, prompt_row) for c in chains_now], dtype=np.int64)
                         else:  # llama.cpp reads the step's logits row j itself
                             saved = (self._penalize(rows, *seen.pairs([sq.index - index for sq in live]),
                                                     params.repetition_penalty) if penalize else None)
