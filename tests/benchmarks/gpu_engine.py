@@ -106,7 +106,6 @@ def _rate(r: dict) -> float:
 def run(out: Path) -> dict:
     import torch
 
-    from engine.runtime.gguf_facts import read_facts
     from tests.benchmarks import test_bench_engine as be
 
     t_start = time.perf_counter()
@@ -118,7 +117,6 @@ def run(out: Path) -> dict:
     print(f"GPU benchmark on {res['device']}, {cores} CPU cores", flush=True)
 
     # ---- part A: the demonstration model
-    demo = be.DEMO
     if os.environ.get("LOGOS_GPU_SKIP_A") == "1":
         res["A"] = {}
     else:
@@ -151,14 +149,13 @@ def _part_a(out, res, be, device, cores):
     _try(out, res, a, "printed", _print_a, res)
 
 
-
 def _part_b(out, res, be, device, cores, t_start):
     from engine.runtime.gguf_facts import read_facts
 
     # ---- part B: LOGOS-1B's body, random weights
     if time.perf_counter() - t_start > BUDGET_S:
         print(f"part B skipped: {time.perf_counter() - t_start:.0f} s spent (budget {BUDGET_S:.0f} s)", flush=True)
-        return res
+        return
     from engine.models.convert import convert_hf_to_gguf
 
     work = Path(os.environ.get("LOGOS_GPU_WORK", tempfile.gettempdir())) / "gpu-engine-work"
@@ -173,7 +170,7 @@ def _part_b(out, res, be, device, cores, t_start):
         traceback.print_exc()
         res["B"] = {"errors": {"prepare": f"{type(exc).__name__}: {exc}"}}
         _save(out, res)
-        return res
+        return
     b = res["B"] = {"n_params": n_params, "shape": B_SHAPE, "bytes": read_facts(q8).tensor_bytes, "vocab": B_VOCAB,
                     "prepare_s": round(time.perf_counter() - t0, 1), "max_new": B_NEW}
     print(f"part B model: {n_params / 1e9:.2f} B parameters, Q8_0 {b['bytes'] / 1e9:.2f} GB, "
@@ -187,7 +184,6 @@ def _part_b(out, res, be, device, cores, t_start):
     if device == "cuda":
         _try(out, res, b, "read_bandwidth", _gpu_read_bandwidth)
     _try(out, res, b, "printed", _print_b, res)
-    return res
 
 
 def _try(out: Path, res: dict, part: dict, key: str, fn, *args, **kw) -> None:

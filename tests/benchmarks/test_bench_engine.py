@@ -282,7 +282,8 @@ def _bare_steps(rt, n: int, steps: int) -> float:
 
 def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gpu_layers: int | str = "auto") -> dict:
     """Engine (fixed length, no stop, sampling as the reference) against llama.cpp alone in the
-    same context, alternating, best of REPEAT each."""
+    same context, alternating, best of REPEAT each; for the engine's best run, the time per step
+    inside llama_decode and the rest (the host's share)."""
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
@@ -295,12 +296,15 @@ def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gp
         for r in range(REPEAT):
             t0 = time.perf_counter()
             _, st = rt.generate(PROMPT, n, params, seed=100 + r, stop_ids=[], score_prompt=False, ignore_eos=True)
-            eng = max(eng, st.tokens_generated / (time.perf_counter() - t0))
+            tps = st.tokens_generated / (time.perf_counter() - t0)
+            if tps > eng:
+                eng, best = tps, st
             bare = max(bare, n * (max_new - 1) / _bare_steps(rt, n, max_new - 1))
-        layout = st.layout
     finally:
         rt.close()
-    return {"engine": eng, "bare": bare, "layout": layout}
+    return {"engine": eng, "bare": bare, "layout": best.layout,
+            "llama_ms": 1e3 * best.llama_s / max(1, best.steps - 1),
+            "host_ms": 1e3 * (best.decode_s - best.llama_s) / best.steps}
 
 
 @pytest.fixture(scope="module")
@@ -361,31 +365,6 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
     return out
 
 
-def _share(path, n: int = N, max_new: int = 24) -> dict:
-    """The engine at fixed length: tokens/s, and per step the time inside llama_decode and the rest
-    (the host's share); llama.cpp alone alongside."""
-    from engine.runtime.llama import Runtime
-    from engine.runtime.sampling import SamplingParams
-
-    rt = Runtime.load(path, n_threads=THREADS, n_seq_max=n + 1)
-    try:
-        params = SamplingParams(max_new_tokens=max_new)
-        rt.generate(PROMPT, n, params, seed=1, stop_ids=[], ignore_eos=True)
-        best = None
-        for r in range(REPEAT):
-            t0 = time.perf_counter()
-            _, st = rt.generate(PROMPT, n, params, seed=2 + r, stop_ids=[], ignore_eos=True)
-            tps = st.tokens_generated / (time.perf_counter() - t0)
-            if best is None or tps > best[0]:
-                best = (tps, st)
-        bare = max(n * (max_new - 1) / _bare_steps(rt, n, max_new - 1) for _ in range(REPEAT))
-    finally:
-        rt.close()
-    tps, st = best
-    return {"engine": tps, "bare": bare, "llama_ms": 1e3 * st.llama_s / max(1, st.steps - 1),
-            "host_ms": 1e3 * (st.decode_s - st.llama_s) / st.steps}
-
-
 @pytest.mark.timeout(7200)
 def test_engine_against_reference_and_rooflines(bench_model, big_vocab_model):
     from engine.runtime.gguf_facts import read_facts
@@ -442,7 +421,7 @@ def test_engine_against_reference_and_rooflines(bench_model, big_vocab_model):
           f"arithmetic roofline {flops / 1e9:.0f} GFLOP/s / {2 * n_params / 1e6:.0f} MFLOP = {roof_ai:.0f} tokens/s "
           f"-> engine {100 * batched['engine'] / roof_ai:.0f} %")
     host = _fresh(_host_work, big_vocab_model)
-    share = _fresh(_share, big_vocab_model)
+    share = _fresh(_speed, big_vocab_model, N, 24)
     print(f"part 3: host work of one step, {N} rows of a {host['vocab']:,}-token vocabulary, {THREADS} threads, "
           f"best / median of 15")
     print(f"  before (one thread, llama.cpp's full chain per sample): {host['before'][0] * 1e3:.1f} / "
