@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from engine.env import env_int
 from engine.runtime.gguf_facts import ModelFileError, read_facts
 from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, AbortFlag, NativeHandles, _backend_init, _llama,
                                    _llama_error_lines, recent_log)
@@ -46,7 +47,7 @@ SAMPLER = os.environ.get("LOGOS_SAMPLER", "native")
 # From this many logits per step (rows x vocabulary; a real LOGOS vocabulary is 128k+ tokens) the
 # host's share of a step (the log-sum-exp for perplexity, llama.cpp's samplers) is spread over
 # threads: numpy and llama.cpp release the GIL. Below it one thread is faster than the hand-off.
-PARALLEL_HOST_WORK = int(os.environ.get("LOGOS_PARALLEL_HOST_WORK", str(1 << 18)))
+PARALLEL_HOST_WORK = env_int("LOGOS_PARALLEL_HOST_WORK", 1 << 18)
 
 
 class Cancelled(Exception):

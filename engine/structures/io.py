@@ -17,7 +17,6 @@ import bz2
 import gzip
 import io as _io
 import lzma
-import os
 import re
 import time
 import warnings as _warnings
@@ -25,6 +24,7 @@ import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.env import env_int
 from engine.structures import residues as _res
 from engine.structures.model import FORMATS, LoadedObject, StructureReadError
 
@@ -45,10 +45,7 @@ _ALIASES = {"sd": "sdf", "mdl": "mol", "smiles": "smi", "ent": "pdb", "vasp": "p
 
 
 def max_bytes() -> int:
-    try:
-        return int(os.environ.get("LOGOS_MAX_STRUCTURE_BYTES", DEFAULT_MAX_BYTES))
-    except ValueError:
-        return DEFAULT_MAX_BYTES
+    return env_int("LOGOS_MAX_STRUCTURE_BYTES", DEFAULT_MAX_BYTES)
 
 
 # ---------------------------------------------------------------------------------------------
