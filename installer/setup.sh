@@ -93,7 +93,7 @@ LLAMA_CMAKE="$LLAMA_CMAKE${LOGOS_LLAMA_CMAKE_EXTRA:+ $LOGOS_LLAMA_CMAKE_EXTRA}"
 
 # ---------------------------------------------------------------- the stamp (fast path)
 stamp_key() {
-  { cat "$LOCK" "$ROOT/pyproject.toml" "$DATA_LIST" "$APT_LIST" 2>/dev/null
+  { cat "$LOCK" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/engine/runtime/_stepper.c" "$DATA_LIST" "$APT_LIST" 2>/dev/null
     echo "setup=$SETUP_VERSION backend=$BACKEND cmake=$LLAMA_CMAKE"; } | sha256sum | cut -c1-16
 }
 STAMP="$VENV/.logos-setup-stamp"
@@ -215,6 +215,9 @@ install_python_deps() {
     || die "pip could not install requirements/lock.txt (see the messages above)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" >/dev/null \
     || die "pip could not install LOGOS Desktop itself (pyproject.toml)"
+  # the compiled sampler is optional (setup.py): say so when it could not be built
+  "$VENV/bin/python" -c 'from engine.runtime.draw import stepper_available, sampler_report as r; import sys; print(r()); sys.exit(0 if stepper_available() else 1)' >/dev/null 2>&1 \
+    || say "warning: $("$VENV/bin/python" -c 'from engine.runtime.draw import sampler_report; print(sampler_report())' 2>&1 | tail -n1); install a C compiler and Python's headers (Debian packages gcc, python3-dev) and re-run with --force"
 }
 
 build_llama_wheel() {

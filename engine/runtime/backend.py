@@ -17,6 +17,7 @@ class BackendInfo:
     devices: list[str] = field(default_factory=list)
     system_info: str = ""
     error: str | None = None
+    sampler: str = ""  # which implementation samples tokens (engine.runtime.draw.sampler_report)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -25,7 +26,7 @@ class BackendInfo:
         if not self.available:
             return f"llama.cpp not available ({self.error})"
         gpu = "GPU visible" if self.gpu_visible else "no GPU visible"
-        return f"llama.cpp {self.version} · {self.backend} build · {gpu}"
+        return f"llama.cpp {self.version} · {self.backend} build · {gpu} · sampler: {self.sampler}"
 
 
 def _nvidia_gpus() -> list[str]:
@@ -70,7 +71,9 @@ def backend_info() -> BackendInfo:
     # Initialise the backend (and our log capture) before any other call into the library: on a
     # CUDA build, asking for system info first and initialising later crashed the next model load.
     _backend_init(llama_cpp)
-    info = BackendInfo(available=True, version=getattr(llama_cpp, "__version__", "?"))
+    from engine.runtime.draw import sampler_report
+
+    info = BackendInfo(available=True, version=getattr(llama_cpp, "__version__", "?"), sampler=sampler_report())
     try:
         info.system_info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
     except Exception:  # noqa: BLE001

@@ -7,8 +7,9 @@ How a job runs (:meth:`Runtime.generate`):
 2. the prompt's KV cache is copied to sequence ids 1..W (``llama_memory_seq_cp``: in the unified
    cache the cells are shared, not duplicated);
 3. all W sequences advance together: one ``llama_decode`` per step with one token per live
-   sequence; the logits of the whole batch are sampled in numpy in the reference order
-   (:mod:`engine.runtime.sampling`), each sample with its own seed;
+   sequence; the logits of the whole batch are sampled in the reference order by one drawer call
+   (:mod:`engine.runtime.draw`: by default one C call for the step, each sample with its own
+   seed), and the stop checks are array operations over the live sequences;
 4. a sample stops on its closing tag by token id (tags typed as control tokens render as empty
    text, so a text stop would never fire), on an end-of-generation token, or at the length limit;
 5. jobs with more samples than fit in the context run in waves; the prompt stays in sequence 0.
@@ -36,14 +37,17 @@ from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, AbortFlag, NativeHandl
                                    _llama_error_lines, recent_log)
 from engine.runtime.native import tokenize as native_tokenize
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
-from engine.runtime.sampling import SamplingParams, log_softmax_at, sample_batch, sample_seed
+from engine.runtime.draw import GrammarDrawer, LogosDrawer, NativeDrawer, stepper_available
+from engine.runtime.sampling import SamplingParams, log_softmax_at, sample_seed
 
 PROMPT_CHUNK = 128  # prompt tokens per llama_decode when every prompt token's logits are needed
 STREAM_PAD = 256  # per-sequence KV streams are sized in steps of this many tokens (fewer context rebuilds)
 STREAMS = os.environ.get("LOGOS_KV_STREAMS", "1") != "0"  # 0: always the unified cache (for comparison)
-# "native": llama.cpp's sampler chain in the reference order (one C call per sample and step);
-# "numpy": engine.runtime.sampling (always used with a grammar). Same distribution, other draws.
-SAMPLER = os.environ.get("LOGOS_SAMPLER", "native")
+# How tokens are drawn (engine.runtime.draw). "logos" (default): the reference order for a whole
+# step in one C call, or in numpy where the extension is not built (same draws); "numpy": the numpy
+# implementation even where the C one is built; "native": llama.cpp's own sampler chain in the
+# same order (one C call per sample and step; same distribution, other draws).
+SAMPLER = os.environ.get("LOGOS_SAMPLER", "logos")
 # From this many logits per step (rows x vocabulary; a real LOGOS vocabulary is 128k+ tokens) the
 # host's share of a step (the log-sum-exp for perplexity, llama.cpp's samplers) is spread over
 # threads: numpy and llama.cpp release the GIL. Below it one thread is faster than the hand-off.
@@ -86,6 +90,7 @@ class GenerationStats:
     max_new_tokens: int = 0  # the limit applied: asked, or less to stay inside the context
     layout: str = ""  # KV cache layout of the job (unified, or one stream per sequence)
     llama_s: float = 0.0  # of decode_s, the time inside llama_decode; the rest is the host's share
+    sampler: str = ""  # which implementation drew the tokens (engine.runtime.draw)
     notes: list = field(default_factory=list)  # why the limit was lowered
 
     @property
@@ -117,7 +122,10 @@ class Runtime(NativeHandles):
         self._eog: dict[int, bool] = {}
         self._n_vocab = 0
         self._piece_cache: dict[int, bytes] = {}
+        self._logits_view = None  # (address, rows) of llama.cpp's logits buffer
+        self._eog_all = None  # end-of-generation flag of every token id, built on first use
         self._abort_flag = None  # AbortFlag: llama.cpp polls it between graph nodes
+        self._get_logits_addr = None  # llama_get_logits returning an int address
         self._progress_cb = None
         self._ll = None
         self._pool = None  # threads for the host's share of a step with a large vocabulary
@@ -170,6 +178,7 @@ class Runtime(NativeHandles):
             if facts.architecture not in _supported_architectures():
                 why = f"unsupported architecture {facts.architecture!r} ({why})"
             raise RuntimeLoadError(f"{path}: {why}")
+        rt._get_logits_addr = _address_function(ll, "llama_get_logits")
         rt._vocab = ll.llama_model_get_vocab(rt._model)
         rt._n_vocab = int(ll.llama_vocab_n_tokens(rt._vocab))
 
@@ -208,6 +217,7 @@ class Runtime(NativeHandles):
         cparams.n_threads_batch = int(self.plan.n_threads)
         cparams.kv_unified = key[2]
         cparams.no_perf = True
+        self._logits_view = None
         self._ctx = ll.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             why = _llama_error_lines() or "llama.cpp could not create the context"
@@ -367,11 +377,14 @@ class Runtime(NativeHandles):
         return np.frombuffer((ctypes.c_float * self._n_vocab).from_address(addr), dtype=np.float32)
 
     def _logits(self, n_rows: int) -> np.ndarray:
-        """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next)."""
-        ptr = self._ll.llama_get_logits(self._ctx)
-        addr = ctypes.cast(ptr, ctypes.c_void_p).value
-        buf = (ctypes.c_float * (n_rows * self._n_vocab)).from_address(addr)
-        return np.frombuffer(buf, dtype=np.float32).reshape(n_rows, self._n_vocab)
+        """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next).
+        The view of the buffer is kept while llama.cpp keeps the buffer (same address, enough rows)."""
+        addr = self._get_logits_addr(self._ctx)
+        view = self._logits_view
+        if view is None or view[0] != addr or view[1].shape[0] < n_rows:
+            buf = (ctypes.c_float * (n_rows * self._n_vocab)).from_address(addr)
+            view = self._logits_view = (addr, np.frombuffer(buf, dtype=np.float32).reshape(n_rows, self._n_vocab))
+        return view[1][:n_rows]
 
     def _grammar_mask(self, smpl, row: np.ndarray) -> np.ndarray:
         view, _ = self._apply_sampler(smpl, row)
@@ -504,144 +517,129 @@ class Runtime(NativeHandles):
         # (2..5) samples in waves
         prompt_seen = np.unique(np.array(ptoks, dtype=np.int64))
         samples: list[Sample] = []
-        done = 0
         t_dec = time.perf_counter()
-        grammars = []
-        chains = []
-        native = SAMPLER == "native" and not grammar
-        penalize = native and params.repetition_penalty != 1.0  # in numpy, not in the native chain
         multi = self._ctx_key[1] > 1
         # every sample's first token is drawn from the prompt's last row, once per job
-        lse_prompt = self._lse(last_row[None, :])
-        prompt_row = last_row  # penalized (a copy) when the penalty is on: every sample has seen the prompt alone
-        if penalize:
-            prompt_row = last_row.copy()
-            self._penalize(prompt_row[None, :], np.zeros_like(prompt_seen), prompt_seen, params.repetition_penalty)
+        lse_prompt = float(self._lse(last_row[None, :])[0])
+        stop_mask = np.zeros(self._n_vocab, dtype=bool)
+        stop_mask[[t for t in stop_set if 0 <= t < self._n_vocab]] = True
+        eog_mask = self._eog_mask() if not ignore_eos else np.zeros(self._n_vocab, dtype=bool)
+        stats.sampler = self._sampler_name(grammar)
+        collect = _Collector(self, n_prompt_scored, prompt_lp, samples, on_sample)
+
         try:
             index = 0
             while index < n:
                 width = min(wave_cap, n - index)
                 stats.waves += 1
                 stats.max_batch = max(stats.max_batch, width)
-                seqs = list(range(1, width + 1)) if multi else [0]
+                seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(1, dtype=np.int32)
                 if multi:
-                    for s in seqs:
+                    for s in seqs.tolist():
                         ll.llama_memory_seq_cp(mem, 0, s, -1, -1)
-                live = []
-                for j, s in enumerate(seqs):
-                    i = index + j
-                    sd = sample_seed(seed, i)
-                    g = None
-                    if grammar:
-                        g = ll.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
-                        if not g:
-                            raise ValueError(f"the GBNF grammar does not parse: {_llama_error_lines()}")
-                        grammars.append(g)
-                    chain = None
-                    if native:
-                        chain = self._sampler_chain(params, sd, (), penalties=False)
-                        chains.append(chain)
-                    live.append(_Seq(i, s, sd, np.random.default_rng(sd), set(prompt_seen.tolist()),
-                                     prompt_seen, g, chain))
-                seen = _SeenPairs(width, prompt_seen) if penalize else None
-                rows = np.broadcast_to(last_row, (len(live), self._n_vocab))
-                first = True
-                while live:
-                    if cancel.is_set():
-                        raise Cancelled("cancelled")
-                    # sample one token per live sequence from its row
-                    lse = np.broadcast_to(lse_prompt, (len(live),)) if first else self._lse(rows)
-                    if grammar:
-                        masks = [self._grammar_mask(sq.grammar, rows[j]) for j, sq in enumerate(live)]
-                        picks = []
-                        for j, sq in enumerate(live):
-                            if not masks[j].any():  # the grammar admits nothing more
-                                self._finish(sq, "grammar", n_prompt_scored, prompt_lp, samples, on_sample)
-                                done += 1
-                            else:
-                                picks.append(j)
-                        toks = sample_batch(rows[picks], [live[j].seen_arr() for j in picks], params,
-                                            [live[j].rng for j in picks],
-                                            [masks[j] for j in picks]) if picks else np.zeros(0, np.int64)
-                    elif native:
-                        picks = list(range(len(live)))
-                        chains_now = [sq.chain for sq in live]
-                        if first and index == 0:  # the prompt's last row is still the context's last output
-                            if penalize:
-                                self._logits_last()[:] = prompt_row
-                            toks = self._draw_native(chains_now, [-1] * len(live))
-                        elif first:  # later waves: other decodes came since
-                            toks = np.array([self._chain_pick(c, prompt_row) for c in chains_now], dtype=np.int64)
-                        else:  # llama.cpp reads the step's logits row j itself
-                            saved = (self._penalize(rows, *seen.pairs([sq.index - index for sq in live]),
-                                                    params.repetition_penalty) if penalize else None)
-                            toks = self._draw_native(chains_now, list(range(len(live))))
-                            if saved is not None:
-                                self._restore(rows, saved)  # the raw logits, for the log-probabilities
-                    else:
-                        picks = list(range(len(live)))
-                        toks = sample_batch(rows, [sq.seen_arr() for sq in live], params, [sq.rng for sq in live])
-                    first = False
-                    lps = (rows[picks, toks] - lse[picks]).tolist() if picks else []
-                    still = []
-                    for j, tok, lp in zip(picks, toks.tolist(), lps):
-                        sq = live[j]
-                        sq.tokens.append(tok)
-                        sq.logprobs.append(lp)
-                        if penalize:
-                            if tok not in sq.seen:
-                                sq.seen.add(tok)
-                                seen.add(sq.index - index, tok)
-                        elif not native:
-                            sq.add_seen(tok)
-                        if sq.grammar is not None:
-                            ll.llama_sampler_accept(sq.grammar, tok)
-                        stop = None
-                        if tok in stop_set:
-                            sq.stops += 1
-                            if sq.stops >= stop_count:
-                                stop = "stop_token"
-                        elif not ignore_eos and self.is_eog(tok):
-                            stop = "eog"
-                        if stop is None and stop_bytes:
-                            sq.buf += self.piece(tok)
-                            if any(sq.buf.endswith(sb) for sb in stop_bytes):
-                                sq.stops += 1
-                                if sq.stops >= stop_count:
-                                    stop = "stop_token"
-                        if stop is None and len(sq.tokens) >= max_new:
-                            stop = "length"
-                        if stop is not None:
-                            self._finish(sq, stop, n_prompt_scored, prompt_lp, samples, on_sample)
-                            done += 1
-                        else:
-                            still.append(sq)
-                    stats.tokens_generated += len(picks)
-                    live = still
-                    stats.steps += 1
-                    if on_progress is not None:
-                        on_progress(done, n, stats.tokens_generated, time.perf_counter() - t_dec)
-                    if not live:
-                        break
-                    # advance every live sequence by its last token in one batch
-                    t_ll = time.perf_counter()
-                    self._decode_arrays([sq.tokens[-1] for sq in live],
-                                        [n_prompt + len(sq.tokens) - 1 for sq in live],
-                                        [sq.seq for sq in live], True)
-                    stats.llama_s += time.perf_counter() - t_ll
-                    rows = self._logits(len(live))
+                seeds = [sample_seed(seed, index + j) for j in range(width)]
+                drawer = self._drawer(grammar, params, seeds, prompt_seen, last_row, lse_prompt, index == 0)
+                try:
+                    self._run_wave(drawer, index, seeds, seqs, n_prompt, max_new, stop_mask, stop_count,
+                                   stop_bytes, eog_mask, cancel, stats, collect, on_progress, n, t_dec)
+                finally:
+                    drawer.close()
                 if multi:
-                    for s in seqs:
+                    for s in seqs.tolist():
                         ll.llama_memory_seq_rm(mem, s, -1, -1)
                 else:
                     ll.llama_memory_seq_rm(mem, 0, n_prompt, -1)
                 index += width
         finally:
-            for g in grammars + chains:
-                ll.llama_sampler_free(g)
             stats.decode_s = time.perf_counter() - t_dec
         samples.sort(key=lambda s: s.index)
         return samples, stats
+
+    def _sampler_name(self, grammar) -> str:
+        if grammar:
+            return "numpy with llama.cpp's grammar"
+        if SAMPLER == "native":
+            return "llama.cpp chain"
+        return "compiled" if (SAMPLER != "numpy" and stepper_available()) else "numpy"
+
+    def _drawer(self, grammar, params, seeds, prompt_seen, last_row, lse_prompt, first_wave):
+        """The drawer of one wave (engine.runtime.draw): who turns a step's logits into tokens."""
+        if grammar:
+            return GrammarDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, grammar)
+        if SAMPLER == "native":
+            return NativeDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, first_wave)
+        return LogosDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, compiled=SAMPLER != "numpy")
+
+    def _run_wave(self, drawer, index, seeds, seqs, n_prompt, max_new, stop_mask, stop_count, stop_bytes,
+                  eog_mask, cancel, stats, collect, on_progress, n, t_dec) -> None:
+        """Decode one wave: its sequences start together, so every live one has ``t`` tokens.
+        Per step: one draw for all live rows, the stop checks as array operations, one
+        llama_decode for the survivors. Python loops only over the samples that finish (and over
+        the live ones when a closing tag is not one token and has to be matched as text)."""
+        width = len(seeds)
+        live = np.arange(width)
+        toks = np.zeros((width, max_new), dtype=np.int64)
+        lps = np.zeros((width, max_new), dtype=np.float64)
+        stops = np.zeros(width, dtype=np.int64)
+        texts = [b""] * width if stop_bytes else None
+        ends = stop_mask | eog_mask  # a token that may end a sample
+        can_die = drawer.can_end
+        seq_ids = seqs[live]
+        rows = None
+        t = 0
+        while live.size:
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            tok, lp = drawer.draw(rows, live, t == 0)
+            if can_die:
+                dead = tok < 0  # the grammar admits nothing more
+                if dead.any():
+                    for j in np.flatnonzero(dead).tolist():
+                        s = int(live[j])
+                        collect.finish(index + s, seeds[s], toks[s, :t].tolist(), lps[s, :t].tolist(), "grammar")
+                    live, tok, lp = live[~dead], tok[~dead], lp[~dead]
+                    seq_ids = seqs[live]
+            toks[live, t] = tok
+            lps[live, t] = lp
+            t += 1
+            stats.tokens_generated += len(live)
+            stats.steps += 1
+            if texts is not None or t >= max_new or ends[tok].any():
+                hit = stop_mask[tok]
+                if stop_count > 1:
+                    stops[live] += hit
+                    hit = hit & (stops[live] >= stop_count)
+                eog = ~stop_mask[tok] & eog_mask[tok]
+                if texts is not None:
+                    for j in np.flatnonzero(~hit & ~eog).tolist():
+                        s = int(live[j])
+                        texts[s] += self.piece(int(tok[j]))
+                        if any(texts[s].endswith(sb) for sb in stop_bytes):
+                            stops[s] += 1
+                            hit[j] = stops[s] >= stop_count
+                done = hit | eog | (t >= max_new)
+                if done.any():
+                    for j in np.flatnonzero(done).tolist():
+                        s = int(live[j])
+                        stop = "stop_token" if hit[j] else "eog" if eog[j] else "length"
+                        collect.finish(index + s, seeds[s], toks[s, :t].tolist(), lps[s, :t].tolist(), stop)
+                    live, tok = live[~done], tok[~done]
+                    seq_ids = seqs[live]
+            if on_progress is not None:
+                on_progress(collect.done, n, stats.tokens_generated, time.perf_counter() - t_dec)
+            if not live.size:
+                break
+            # advance every live sequence by its last token in one batch
+            t_ll = time.perf_counter()
+            self._decode_arrays(tok, n_prompt + t - 1, seq_ids, True)
+            stats.llama_s += time.perf_counter() - t_ll
+            rows = self._logits(len(live))
+
+    def _eog_mask(self) -> np.ndarray:
+        """True for the vocabulary's end-of-generation tokens (built once per model)."""
+        if self._eog_all is None:
+            self._eog_all = np.array([self.is_eog(t) for t in range(self._n_vocab)], dtype=bool)
+        return self._eog_all
 
     def _sampler_chain(self, params: SamplingParams, seed: int, history: Iterable[int], draw: bool = True,
                        penalties: bool = True):
@@ -741,21 +739,18 @@ class Runtime(NativeHandles):
         self._ll.llama_memory_clear(mem, False)  # cells only: zeroing the buffers costs ms per job
         return out
 
-    def _finish(self, sq: "_Seq", stop: str, n_prompt_scored: int, prompt_lp: float,
-                samples: list[Sample], on_sample) -> None:
-        shown = [t for t in sq.tokens if not (stop == "eog" and t == sq.tokens[-1] and self.is_eog(t))]
-        text = b"".join(self.piece(t) for t in shown).decode("utf-8", errors="replace")
-        out_lp = float(sum(sq.logprobs))
-        n_out = len(sq.logprobs)
-        ppl_out = math.exp(-out_lp / n_out) if n_out else float("nan")
-        total_n = n_out + n_prompt_scored
-        ppl = math.exp(-(out_lp + prompt_lp) / total_n) if total_n else float("nan")
-        s = Sample(index=sq.index, seed=sq.seed, tokens=list(sq.tokens), text=text,
-                   logprobs=list(sq.logprobs), stop=stop, ppl=ppl, ppl_output=ppl_out,
-                   n_tokens=len(sq.tokens))
-        samples.append(s)
-        if on_sample is not None:
-            on_sample(s)
+
+def _address_function(ll, name: str):
+    """A private handle on a llama.cpp function that returns a pointer, returning it as an int
+    (the shared wrapper returns a ctypes pointer object that costs a cast per call)."""
+    lib = getattr(getattr(ll, "llama_cpp", None), "_lib", None)
+    fn = getattr(ll, name)
+    if lib is None:
+        return lambda *args: ctypes.cast(fn(*args), ctypes.c_void_p).value
+    own = lib[name]  # item access makes a new function object: the shared one is left as it is
+    own.argtypes = fn.argtypes
+    own.restype = ctypes.c_void_p
+    return own
 
 
 def native_seed(seed: int) -> int:
@@ -763,6 +758,33 @@ def native_seed(seed: int) -> int:
     s = int(seed)
     folded = (s ^ (s >> 32)) & 0xFFFFFFFF
     return 0xFFFFFFFE if folded == 0xFFFFFFFF else folded
+
+
+class _Collector:
+    """Turns each finished sequence into a :class:`Sample` (text, perplexities) and hands it on."""
+
+    def __init__(self, rt: Runtime, n_prompt_scored: int, prompt_lp: float, samples: list, on_sample) -> None:
+        self.rt = rt
+        self.n_prompt_scored = n_prompt_scored
+        self.prompt_lp = prompt_lp
+        self.samples = samples
+        self.on_sample = on_sample
+        self.done = 0
+
+    def finish(self, index: int, seed: int, tokens: list[int], logprobs: list[float], stop: str) -> None:
+        shown = tokens[:-1] if stop == "eog" else tokens  # the end-of-generation token is not text
+        text = b"".join(self.rt.piece(t) for t in shown).decode("utf-8", errors="replace")
+        out_lp = float(sum(logprobs))
+        n_out = len(logprobs)
+        ppl_out = math.exp(-out_lp / n_out) if n_out else float("nan")
+        total_n = n_out + self.n_prompt_scored
+        ppl = math.exp(-(out_lp + self.prompt_lp) / total_n) if total_n else float("nan")
+        s = Sample(index=index, seed=seed, tokens=tokens, text=text, logprobs=logprobs, stop=stop,
+                   ppl=ppl, ppl_output=ppl_out, n_tokens=len(tokens))
+        self.samples.append(s)
+        self.done += 1
+        if self.on_sample is not None:
+            self.on_sample(s)
 
 
 class _Batch:
@@ -799,61 +821,6 @@ class _Batch:
         self.logits[:n] = want_logits
         self.struct.n_tokens = n
         return n
-
-
-@dataclass
-class _Seq:
-    index: int
-    seq: int
-    seed: int
-    rng: np.random.Generator
-    seen: set
-    _seen_arr: np.ndarray
-    grammar: object = None
-    chain: object = None  # the native sampler chain of this sample
-    tokens: list = field(default_factory=list)
-    logprobs: list = field(default_factory=list)
-    stops: int = 0
-    buf: bytes = b""
-
-    def add_seen(self, tok: int) -> None:
-        if tok not in self.seen:
-            self.seen.add(tok)
-            self._seen_arr = np.append(self._seen_arr, tok)
-
-    def seen_arr(self) -> np.ndarray:
-        return self._seen_arr
-
-
-class _SeenPairs:
-    """The tokens each sequence of a wave has seen (prompt and output) as flat (slot, token) pairs,
-    slot = the sequence's place in the wave: the repetition penalty of a whole step is then a few
-    numpy calls, whatever the number of sequences or the vocabulary."""
-
-    def __init__(self, width: int, prompt_seen: np.ndarray) -> None:
-        self._slot = np.repeat(np.arange(width), prompt_seen.size)
-        self._tok = np.tile(prompt_seen, width)
-        self._new_slot: list[int] = []
-        self._new_tok: list[int] = []
-        self._row_of = np.full(width, -1, dtype=np.int64)
-
-    def add(self, slot: int, tok: int) -> None:
-        """Sequence ``slot`` has seen ``tok`` for the first time."""
-        self._new_slot.append(slot)
-        self._new_tok.append(tok)
-
-    def pairs(self, live_slots: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, tokens) for the step whose logits row j belongs to the sequence in ``live_slots[j]``."""
-        if self._new_slot:
-            self._slot = np.concatenate([self._slot, np.array(self._new_slot, dtype=np.int64)])
-            self._tok = np.concatenate([self._tok, np.array(self._new_tok, dtype=np.int64)])
-            self._new_slot.clear()
-            self._new_tok.clear()
-        self._row_of.fill(-1)
-        self._row_of[live_slots] = np.arange(len(live_slots))
-        r = self._row_of[self._slot]
-        keep = r >= 0
-        return r[keep], self._tok[keep]
 
 
 class _CancelWatcher:

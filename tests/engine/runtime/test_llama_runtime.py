@@ -286,7 +286,7 @@ def test_the_penalty_applied_to_the_logits_draws_what_the_native_penalty_draws(r
 def test_seen_pairs_follow_the_live_rows():
     """The (row, token) pairs of the penalty: every sequence has seen the prompt, then its own new
     tokens; once a sequence has finished, the rows after it move up by one."""
-    from engine.runtime.llama import _SeenPairs
+    from engine.runtime.draw import _SeenPairs
 
     pairs = _SeenPairs(3, np.array([5, 9]))
     pairs.add(1, 7)
@@ -298,11 +298,14 @@ def test_seen_pairs_follow_the_live_rows():
     assert sorted(zip(r.tolist(), c.tolist())) == [(0, 5), (0, 9), (1, 4), (1, 5), (1, 8), (1, 9)]
 
 
-def test_host_work_spread_over_threads_gives_the_same_samples(tiny_gguf, monkeypatch):
-    """With a large vocabulary the log-sum-exp and llama.cpp's samplers run in worker threads
-    (forced here on the tiny model): samples and perplexities must not change."""
+@pytest.mark.parametrize("sampler", ["logos", "native"])
+def test_host_work_spread_over_threads_gives_the_same_samples(tiny_gguf, monkeypatch, sampler):
+    """With a large vocabulary the host's work of a step (the compiled sampler's rows, or the
+    log-sum-exp and llama.cpp's samplers) runs in worker threads (forced here on the tiny model):
+    samples and perplexities must not change."""
     import engine.runtime.llama as L
 
+    monkeypatch.setattr(L, "SAMPLER", sampler)
     rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=4096, n_threads=2, n_seq_max=17)
     try:
         runs = {}
@@ -340,12 +343,45 @@ def test_streams_and_the_unified_cache_give_the_same_samples(tiny_gguf, monkeypa
         rt.close()
 
 
+def test_the_compiled_sampler_is_built():
+    """setup.py builds engine/runtime/_stepper.c on install (the set-up installs gcc and Python's
+    headers). Without it the engine still works, on the slower numpy implementation."""
+    from engine.runtime.draw import STEPPER_ERROR, stepper_available
+
+    assert stepper_available(), f"engine.runtime._stepper is not built: {STEPPER_ERROR}"
+
+
+@pytest.mark.parametrize("penalty", [1.05, 1.0, 1.3])
+def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatch, penalty):
+    """The default sampler draws in C what the numpy implementation draws (the fallback where the
+    extension is not built): same tokens, perplexities equal to rounding; over several waves."""
+    import engine.runtime.llama as L
+
+    rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=512, n_threads=1, n_seq_max=9)
+    try:
+        runs = {}
+        for sampler in ("logos", "numpy"):
+            monkeypatch.setattr(L, "SAMPLER", sampler)
+            runs[sampler] = rt.generate("<MoleculeS>", 20, SamplingParams(max_new_tokens=40, repetition_penalty=penalty),
+                                        seed=6, stop_ids=[rt.token_id("<MoleculeE>")])
+        (a, sa), (b, sb) = runs["logos"], runs["numpy"]
+        assert sa.sampler == "compiled" and sb.sampler == "numpy"
+        assert sa.waves > 1
+        assert [x.tokens for x in a] == [y.tokens for y in b]
+        assert len({tuple(x.tokens) for x in a}) > 1
+        np.testing.assert_allclose([x.ppl for x in a], [y.ppl for y in b], rtol=1e-6)
+        np.testing.assert_allclose(sum((x.logprobs for x in a), []), sum((y.logprobs for y in b), []),
+                                   rtol=1e-5, atol=1e-6)
+    finally:
+        rt.close()
+
+
 def test_numpy_and_native_samplers_both_stop_and_repeat(runtimes, monkeypatch):
     import engine.runtime.llama as L
 
     rt = runtimes()
     stop = rt.token_id("<MoleculeE>")
-    for sampler in ("native", "numpy"):
+    for sampler in ("logos", "native", "numpy"):
         monkeypatch.setattr(L, "SAMPLER", sampler)
         a, _ = rt.generate("<MoleculeS>", 4, SamplingParams(max_new_tokens=30), seed=2, stop_ids=[stop])
         b, _ = rt.generate("<MoleculeS>", 4, SamplingParams(max_new_tokens=30), seed=2, stop_ids=[stop])

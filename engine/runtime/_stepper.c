@@ -1,0 +1,429 @@
+/* One decoding step's host work for a batch of sequences, in one call that releases the GIL.
+ *
+ * For each logits row j in [lo, hi) (sequence slot slots[j]):
+ *   1. the row's log-sum-exp (float32 differences, float64 sum), for the sample's log-probability
+ *      under the raw logits (perplexity needs no second forward pass);
+ *   2. the sampling order of the LOGOS reference pipeline, as engine/runtime/sampling.py's
+ *      sample_batch does it in numpy: repetition penalty on the tokens the sequence has seen,
+ *      temperature, top-k (ties at the k-th score kept), top-p, min-p, then one inverse-CDF draw;
+ *   3. the draw's uniform number comes from the slot's PCG64 state (numpy's default generator:
+ *      128-bit LCG, XSL-RR output, 53-bit doubles), so a job draws the same numbers here and in
+ *      the numpy fallback (engine.runtime.sampling), which gives the same samples.
+ *
+ * No Python objects are touched while the GIL is released: all inputs are buffers held by the
+ * caller for the duration of the call. Written for LOGOS Desktop; the algorithms (PCG64 from
+ * O'Neill 2014, Cody-Waite range reduction for exp) are textbook. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ PCG64 (numpy's layout) */
+/* state words: [state_hi, state_lo, inc_hi, inc_lo] */
+static const uint64_t PCG_MUL_HI = 0x2360ED051FC65DA4ULL;
+static const uint64_t PCG_MUL_LO = 0x4385DF649FCCF645ULL;
+
+static void mul_64x64(uint64_t a, uint64_t b, uint64_t *hi, uint64_t *lo) {
+    uint64_t a0 = a & 0xFFFFFFFFULL, a1 = a >> 32, b0 = b & 0xFFFFFFFFULL, b1 = b >> 32;
+    uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFULL) + (p10 & 0xFFFFFFFFULL);
+    *lo = (mid << 32) | (p00 & 0xFFFFFFFFULL);
+    *hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+}
+
+static double pcg64_double(uint64_t *s) {
+    uint64_t hi, lo;
+    /* state = state * MUL + inc (mod 2^128) */
+    mul_64x64(s[1], PCG_MUL_LO, &hi, &lo);
+    hi += s[0] * PCG_MUL_LO + s[1] * PCG_MUL_HI;
+    uint64_t nlo = lo + s[3];
+    hi += s[2] + (nlo < lo);
+    s[0] = hi;
+    s[1] = nlo;
+    uint64_t x = hi ^ nlo;
+    unsigned rot = (unsigned)(hi >> 58);
+    x = (x >> rot) | (x << ((64 - rot) & 63));
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* ------------------------------------------------------------------ log-sum-exp */
+/* exp(x) for x <= 0 in float32: Cody-Waite reduction by ln 2 and a degree-6 polynomial (relative
+ * error about 2e-7); no library call, so the loop vectorises. */
+static inline float exp_neg(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float t = x * 1.44269504088896341f;
+    float n = (float)(int)(t - 0.5f);  /* round to nearest for t <= 0 */
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static float row_max(const float *x, Py_ssize_t n) {
+    float mk[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) mk[k] = x[i + k] > mk[k] ? x[i + k] : mk[k];
+    float m = -INFINITY;
+    for (int k = 0; k < 8; k++) m = mk[k] > m ? mk[k] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static double row_sum_exp(const float *x, Py_ssize_t n, float m) {
+    /* eight float partial sums per block, each block added in double: vectorisable, and the
+     * float partials sum at most 64 terms <= 1 before they are moved to the double total */
+    double total = 0.0;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t end = i + 512 < n ? i + 512 : n;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        Py_ssize_t j = i;
+        for (; j + 8 <= end; j += 8)
+            for (int k = 0; k < 8; k++) acc[k] += exp_neg(x[j + k] - m);
+        for (; j < end; j++) acc[0] += exp_neg(x[j] - m);
+        for (int k = 0; k < 8; k++) total += acc[k];
+        i = end;
+    }
+    return total;
+}
+
+static double row_lse(const float *x, Py_ssize_t n) {
+    float m = row_max(x, n);
+    if (!isfinite(m)) return (double)m;
+    return (double)m + log(row_sum_exp(x, n, m));
+}
+
+/* ------------------------------------------------------------------ sampling */
+typedef struct {
+    float s;     /* score after penalty (and temperature, once chosen) */
+    int32_t id;  /* token id */
+} cand_t;
+
+/* (score descending, id ascending): the order of sample_batch's candidates */
+static int cand_cmp(const void *a, const void *b) {
+    const cand_t *x = (const cand_t *)a, *y = (const cand_t *)b;
+    if (x->s > y->s) return -1;
+    if (x->s < y->s) return 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static inline float penalized(float x, int seen, double rp) {
+    if (!seen) return x;
+    return x < 0 ? (float)((double)x * rp) : (float)((double)x / rp);
+}
+
+static inline float block16_max(const float *x) {
+    float m[4] = {x[0], x[1], x[2], x[3]};
+    for (int b = 4; b < 16; b += 4)
+        for (int k = 0; k < 4; k++) m[k] = x[b + k] > m[k] ? x[b + k] : m[k];
+    float a = m[0] > m[1] ? m[0] : m[1], c = m[2] > m[3] ? m[2] : m[3];
+    return a > c ? a : c;
+}
+
+/* min-heap of k floats (the k largest seen so far; heap[0] is the smallest of them) */
+static void heap_sift_down(float *h, Py_ssize_t k, Py_ssize_t i) {
+    for (;;) {
+        Py_ssize_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < k && h[l] < h[m]) m = l;
+        if (r < k && h[r] < h[m]) m = r;
+        if (m == i) return;
+        float t = h[i]; h[i] = h[m]; h[m] = t;
+        i = m;
+    }
+}
+
+typedef struct {
+    double rp, temp, top_p, min_p;
+    Py_ssize_t top_k;
+} params_t;
+
+/* One row: returns the token; *lp = its log-probability under the raw logits.
+ * work: room for n_vocab candidates; heap: room for top_k floats; probs: n_vocab doubles. */
+static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, const params_t *p,
+                          uint64_t *state, cand_t *work, float *heap, double *probs, double *lp) {
+    double lse = row_lse(row, V);
+    int32_t tok;
+    if (p->temp == 0.0) {  /* greedy: first index of the largest penalized score */
+        float best = -INFINITY;
+        tok = 0;
+        int any = 0;
+        for (Py_ssize_t i = 0; i < V; i++) {
+            float s = penalized(row[i], seen ? seen[i] : 0, p->rp);
+            if (!any || s > best) { best = s; tok = (int32_t)i; any = 1; }
+        }
+        *lp = (double)row[tok] - lse;
+        return tok;
+    }
+    float T = (float)p->temp;
+    float rp_f = (float)p->rp;
+    Py_ssize_t k = (p->top_k > 0 && p->top_k < V) ? p->top_k : V;
+    Py_ssize_t m = 0;
+    if (k < V) {
+        /* The k-th largest penalized score (before temperature), with a min-heap of k scores.
+         * Every score that enters the heap is also kept in `work`: the heap's minimum only
+         * grows, so `work` holds every score at or above the final k-th one (and some below). */
+        Py_ssize_t filled = 0, pool = 0;
+        for (Py_ssize_t i = 0; i < V; i++) {
+            if (filled == k && (i & 15) == 0 && i + 16 <= V) {
+                /* skip a block of 16 whose largest possible score cannot enter the heap */
+                float bm = block16_max(row + i);
+                if (p->rp < 1.0) bm = bm > 0 ? bm / rp_f * 1.000001f : bm * rp_f * 0.999999f;
+                if (bm < heap[0]) { i += 15; continue; }
+            }
+            float s = penalized(row[i], seen ? seen[i] : 0, p->rp);
+            if (filled < k) {
+                if (s != s) continue;  /* NaN: never a candidate */
+                Py_ssize_t c = filled++;
+                heap[c] = s;
+                while (c > 0) {
+                    Py_ssize_t up = (c - 1) / 2;
+                    if (heap[up] <= heap[c]) break;
+                    float t = heap[up]; heap[up] = heap[c]; heap[c] = t;
+                    c = up;
+                }
+            } else if (s >= heap[0]) {
+                if (s > heap[0]) {
+                    heap[0] = s;
+                    heap_sift_down(heap, k, 0);
+                }
+            } else {
+                continue;
+            }
+            work[pool].s = s;
+            work[pool].id = (int32_t)i;
+            pool++;
+        }
+        if (filled < k) {
+            k = V;  /* fewer usable scores than k: all of them are candidates */
+        } else {
+            /* Keep every token whose score AFTER temperature reaches the k-th score after
+             * temperature (as numpy does). Dividing by a positive temperature keeps the order but
+             * can merge scores a few ulps apart: those just below the k-th raw score count too. */
+            float kth = heap[0];
+            float kth_t = kth / T;
+            for (Py_ssize_t c = 0; c < pool; c++) {
+                float st = work[c].s / T;
+                if (work[c].s >= kth && isfinite(st)) { work[m].s = st; work[m].id = work[c].id; m++; }
+            }
+            /* scores under the k-th that division merges with it (only when the next float
+             * below the k-th does): rare, scan the row for them */
+            if (nextafterf(kth, -INFINITY) / T == kth_t) {
+                for (Py_ssize_t i = 0; i < V; i++) {
+                    float s = penalized(row[i], seen ? seen[i] : 0, p->rp);
+                    if (s < kth) {
+                        float st = s / T;
+                        if (st >= kth_t && isfinite(st)) { work[m].s = st; work[m].id = (int32_t)i; m++; }
+                    }
+                }
+            }
+        }
+    }
+    if (k >= V) {
+        m = 0;
+        for (Py_ssize_t i = 0; i < V; i++) {
+            float st = penalized(row[i], seen ? seen[i] : 0, p->rp) / T;
+            if (isfinite(st)) { work[m].s = st; work[m].id = (int32_t)i; m++; }
+        }
+    }
+    if (m == 0) {  /* nothing finite: the raw argmax, as the numpy fallback does */
+        Py_ssize_t best = 0;
+        for (Py_ssize_t i = 1; i < V; i++) if (row[i] > row[best]) best = i;
+        *lp = (double)row[best] - lse;
+        (void)pcg64_double(state);
+        return (int32_t)best;
+    }
+    if (m <= 96) {  /* the usual case (top-k 50): insertion sort, no comparator calls */
+        for (Py_ssize_t i = 1; i < m; i++) {
+            cand_t c = work[i];
+            Py_ssize_t j = i;
+            while (j > 0 && (work[j - 1].s < c.s || (work[j - 1].s == c.s && work[j - 1].id > c.id))) {
+                work[j] = work[j - 1];
+                j--;
+            }
+            work[j] = c;
+        }
+    } else {
+        qsort(work, (size_t)m, sizeof(cand_t), cand_cmp);
+    }
+    double top = (double)work[0].s, sum = 0.0;
+    for (Py_ssize_t i = 0; i < m; i++) { probs[i] = exp((double)work[i].s - top); sum += probs[i]; }
+    for (Py_ssize_t i = 0; i < m; i++) probs[i] /= sum;
+    Py_ssize_t keep = m;
+    if (p->top_p < 1.0) {
+        double cum = 0.0;
+        Py_ssize_t first = m;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            cum += probs[i];
+            if (cum >= p->top_p) { first = i + 1; break; }
+        }
+        keep = first < 1 ? 1 : first;
+        sum = 0.0;
+        for (Py_ssize_t i = 0; i < keep; i++) sum += probs[i];
+        for (Py_ssize_t i = 0; i < keep; i++) probs[i] /= sum;
+    }
+    if (p->min_p > 0.0) {
+        double floor_p = p->min_p * probs[0];
+        Py_ssize_t kept = 0;
+        sum = 0.0;
+        for (Py_ssize_t i = 0; i < keep; i++) {
+            if (probs[i] >= floor_p) { kept = i + 1; sum += probs[i]; } else break;
+        }
+        keep = kept < 1 ? 1 : kept;
+        for (Py_ssize_t i = 0; i < keep; i++) probs[i] /= sum;
+    }
+    double u = pcg64_double(state);
+    double total = 0.0;
+    for (Py_ssize_t i = 0; i < keep; i++) total += probs[i];
+    double cdf = 0.0;
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t i = 0; i < keep; i++) {
+        cdf += probs[i];
+        if (cdf / total <= u) pos = i + 1; else break;
+    }
+    if (pos > keep - 1) pos = keep - 1;
+    tok = work[pos].id;
+    *lp = (double)row[tok] - lse;
+    return tok;
+}
+
+/* ------------------------------------------------------------------ Python entry points */
+static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
+    if (b->len < bytes) {
+        PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes, need %zd", what, b->len, bytes);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(sample_rows_doc,
+"sample_rows(logits, n_vocab, row_stride, lo, hi, seen, slots, penalty, temperature, top_k,\n"
+"            top_p, min_p, states, out_tok, out_lp)\n\n"
+"Sample one token for each logits row j in [lo, hi). logits: float32, row j starts at\n"
+"j * row_stride (0: every row is the first). seen: uint8 (slots x n_vocab), 1 = the slot's\n"
+"sequence has seen the token (empty: no penalty). slots: int64, the slot of each row.\n"
+"states: uint64 (slots x 4) PCG64 states, advanced in place. out_tok: int64, out_lp: float64\n"
+"(log-probability of the token under the raw logits), written at rows [lo, hi).");
+
+static PyObject *sample_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer logits = {0}, seen = {0}, slots = {0}, states = {0}, out_tok = {0}, out_lp = {0};
+    Py_ssize_t V, stride, lo, hi, top_k;
+    double rp, temp, top_p, min_p;
+    if (!PyArg_ParseTuple(args, "y*nnnny*y*ddnddw*w*w*", &logits, &V, &stride, &lo, &hi, &seen, &slots,
+                          &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp))
+        return NULL;
+    PyObject *result = NULL;
+    cand_t *work = NULL;
+    float *heap = NULL;
+    double *probs = NULL;
+    if (V <= 0 || lo < 0 || hi < lo || stride < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad n_vocab, row range or stride");
+        goto done;
+    }
+    if (hi > lo) {
+        Py_ssize_t n_slots = states.len / (Py_ssize_t)(4 * sizeof(uint64_t));
+        if (!need(&logits, ((hi - 1) * stride + V) * (Py_ssize_t)sizeof(float), "logits")) goto done;
+        if (!need(&slots, hi * (Py_ssize_t)sizeof(int64_t), "slots")) goto done;
+        if (!need(&out_tok, hi * (Py_ssize_t)sizeof(int64_t), "out_tok")) goto done;
+        if (!need(&out_lp, hi * (Py_ssize_t)sizeof(double), "out_lp")) goto done;
+        const int64_t *sl = (const int64_t *)slots.buf;
+        for (Py_ssize_t j = lo; j < hi; j++) {
+            if (sl[j] < 0 || sl[j] >= n_slots) {
+                PyErr_Format(PyExc_ValueError, "slot %lld of row %zd outside the %zd states",
+                             (long long)sl[j], j, n_slots);
+                goto done;
+            }
+        }
+        if (seen.len && !need(&seen, n_slots * V, "seen")) goto done;
+        if (!(temp >= 0.0) || !(top_p > 0.0 && top_p <= 1.0) || !(min_p >= 0.0 && min_p < 1.0) || !(rp > 0.0)) {
+            PyErr_SetString(PyExc_ValueError, "bad sampling parameters");
+            goto done;
+        }
+        params_t p = {rp, temp, top_p, min_p, top_k};
+        Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
+        work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
+        heap = (float *)malloc((size_t)hk * sizeof(float));
+        probs = (double *)malloc((size_t)V * sizeof(double));
+        if (!work || !heap || !probs) { PyErr_NoMemory(); goto done; }
+        const float *L = (const float *)logits.buf;
+        const uint8_t *S = seen.len ? (const uint8_t *)seen.buf : NULL;
+        uint64_t *st = (uint64_t *)states.buf;
+        int64_t *ot = (int64_t *)out_tok.buf;
+        double *ol = (double *)out_lp.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t j = lo; j < hi; j++) {
+            int64_t s = sl[j];
+            ot[j] = sample_one(L + j * stride, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, probs, &ol[j]);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    free(work);
+    free(heap);
+    free(probs);
+    PyBuffer_Release(&logits);
+    PyBuffer_Release(&seen);
+    PyBuffer_Release(&slots);
+    PyBuffer_Release(&states);
+    PyBuffer_Release(&out_tok);
+    PyBuffer_Release(&out_lp);
+    return result;
+}
+
+PyDoc_STRVAR(lse_rows_doc,
+"lse_rows(logits, n_vocab, n_rows, out)\n\n"
+"log-sum-exp of each of n_rows float32 rows into out (float64).");
+
+static PyObject *lse_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer logits = {0}, out = {0};
+    Py_ssize_t V, n;
+    if (!PyArg_ParseTuple(args, "y*nnw*", &logits, &V, &n, &out)) return NULL;
+    PyObject *result = NULL;
+    if (V <= 0 || n < 0) { PyErr_SetString(PyExc_ValueError, "bad n_vocab or n_rows"); goto done; }
+    if (!need(&logits, n * V * (Py_ssize_t)sizeof(float), "logits")) goto done;
+    if (!need(&out, n * (Py_ssize_t)sizeof(double), "out")) goto done;
+    {
+        const float *L = (const float *)logits.buf;
+        double *o = (double *)out.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t j = 0; j < n; j++) o[j] = row_lse(L + j * V, V);
+        Py_END_ALLOW_THREADS
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    PyBuffer_Release(&logits);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"sample_rows", sample_rows, METH_VARARGS, sample_rows_doc},
+    {"lse_rows", lse_rows, METH_VARARGS, lse_rows_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_stepper",
+    "A decoding step's host work (log-sum-exp, penalty, top-k/top-p/min-p sampling, PCG64 draws) in C.",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__stepper(void) { return PyModule_Create(&module); }

@@ -1,0 +1,248 @@
+"""Drawers: how one wave of a job picks each live sequence's next token from the step's logits.
+
+A wave has ``W`` sequences, each in a fixed *slot* 0..W-1; a step's logits row ``j`` belongs to
+the slot ``live[j]``. Every drawer returns, for each row, the token and its log-probability under
+the raw logits (for perplexity without a second pass), and remembers what each slot has seen (the
+repetition penalty counts the prompt and the output).
+
+- :class:`LogosDrawer` (the default): the reference order (penalty, temperature, top-k, top-p,
+  min-p, one draw) for the whole step in one C call (``engine.runtime._stepper``), or, where the
+  extension was not built, the numpy implementation (:func:`engine.runtime.sampling.sample_batch`).
+  Both draw from the same PCG64 stream per sample, so they give the same samples.
+- :class:`NativeDrawer` (``LOGOS_SAMPLER=native``): llama.cpp's own sampler chain in the same
+  order, one C call per sequence and step; the penalty is applied to the logits in numpy. Kept to
+  compare against llama.cpp; other draws than the default.
+- :class:`GrammarDrawer` (with a GBNF grammar): llama.cpp's grammar sampler masks the logits,
+  numpy samples; a row whose grammar admits nothing more returns token -1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.runtime.sampling import SamplingParams, sample_batch
+
+try:  # built from engine/runtime/_stepper.c by `pip install` (setup.py); optional
+    from engine.runtime import _stepper
+    STEPPER_ERROR = ""
+except ImportError as exc:  # no compiler at install time: the numpy implementation, same draws
+    _stepper = None
+    STEPPER_ERROR = str(exc)
+
+
+def stepper_available() -> bool:
+    return _stepper is not None
+
+
+def sampler_report() -> str:
+    """Which implementation samples, in words (for the backend report and ``logos doctor``)."""
+    if _stepper is not None:
+        return "compiled (engine.runtime._stepper)"
+    return f"numpy (the compiled sampler is not built: {STEPPER_ERROR})"
+
+
+def pcg64_states(seeds: list[int]) -> np.ndarray:
+    """The PCG64 state of ``numpy.random.default_rng(seed)`` for each seed, as the C sampler keeps
+    it: uint64 [state_hi, state_lo, inc_hi, inc_lo] per row."""
+    out = np.zeros((len(seeds), 4), dtype=np.uint64)
+    mask = (1 << 64) - 1
+    for i, sd in enumerate(seeds):
+        st = np.random.default_rng(sd).bit_generator.state["state"]
+        s, inc = int(st["state"]), int(st["inc"])
+        out[i] = (s >> 64, s & mask, inc >> 64, inc & mask)
+    return out
+
+
+class LogosDrawer:
+    """The default drawer. ``compiled=False`` forces the numpy implementation (same draws)."""
+
+    can_end = False  # always draws a token (GrammarDrawer may not)
+
+    def __init__(self, rt, params: SamplingParams, seeds: list[int], prompt_seen: np.ndarray,
+                 prompt_row: np.ndarray, lse_prompt: float, compiled: bool | None = None) -> None:
+        self.rt = rt
+        self.params = params
+        self.n_vocab = rt.n_vocab
+        self.prompt_row = np.ascontiguousarray(prompt_row, dtype=np.float32)
+        self.lse_prompt = lse_prompt
+        self.compiled = (_stepper is not None) if compiled is None else (compiled and _stepper is not None)
+        width = len(seeds)
+        self.mask = None
+        if params.repetition_penalty != 1.0:
+            self.mask = np.zeros((width, self.n_vocab), dtype=np.uint8)
+            self.mask[:, prompt_seen] = 1
+        if self.compiled:
+            self.states = pcg64_states(seeds)
+        else:
+            self.rngs = [np.random.default_rng(sd) for sd in seeds]
+
+    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+        n = len(live)
+        if self.compiled:
+            p = self.params
+            tok = np.empty(n, dtype=np.int64)
+            lp = np.empty(n, dtype=np.float64)
+            src, stride = (self.prompt_row, 0) if first else (rows, self.n_vocab)
+            seen = self.mask if self.mask is not None else b""
+            slots = np.ascontiguousarray(live, dtype=np.int64)
+
+            def part(lo, hi):
+                _stepper.sample_rows(src, self.n_vocab, stride, lo, hi, seen, slots, p.repetition_penalty,
+                                     p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp)
+
+            self.rt._chunked(n, part)
+        else:
+            if first:
+                rows = np.broadcast_to(self.prompt_row, (n, self.n_vocab))
+            empty = np.zeros(0, dtype=np.int64)
+            seen = [np.flatnonzero(self.mask[s]) if self.mask is not None else empty for s in live]
+            tok = sample_batch(rows, seen, self.params, [self.rngs[s] for s in live])
+            lse = np.full(n, self.lse_prompt) if first else self.rt._lse(rows)
+            lp = rows[np.arange(n), tok] - lse
+        if self.mask is not None:
+            self.mask[live, tok] = 1
+        return tok, lp
+
+    def close(self) -> None:
+        pass
+
+
+class _SeenPairs:
+    """The tokens each sequence of a wave has seen (prompt and output) as flat (slot, token) pairs:
+    the repetition penalty of a whole step is then a few numpy calls, whatever the number of
+    sequences or the vocabulary."""
+
+    def __init__(self, width: int, prompt_seen: np.ndarray) -> None:
+        self._slot = np.repeat(np.arange(width), prompt_seen.size)
+        self._tok = np.tile(prompt_seen, width)
+        self._new_slot: list[int] = []
+        self._new_tok: list[int] = []
+        self._row_of = np.full(width, -1, dtype=np.int64)
+
+    def add(self, slot: int, tok: int) -> None:
+        """Sequence ``slot`` has seen ``tok`` for the first time."""
+        self._new_slot.append(slot)
+        self._new_tok.append(tok)
+
+    def pairs(self, live_slots) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, tokens) for the step whose logits row j belongs to the sequence in ``live_slots[j]``."""
+        if self._new_slot:
+            self._slot = np.concatenate([self._slot, np.array(self._new_slot, dtype=np.int64)])
+            self._tok = np.concatenate([self._tok, np.array(self._new_tok, dtype=np.int64)])
+            self._new_slot.clear()
+            self._new_tok.clear()
+        self._row_of.fill(-1)
+        self._row_of[live_slots] = np.arange(len(live_slots))
+        r = self._row_of[self._slot]
+        keep = r >= 0
+        return r[keep], self._tok[keep]
+
+
+class NativeDrawer:
+    """llama.cpp's sampler chain per sequence (``LOGOS_SAMPLER=native``), the penalty in numpy.
+
+    ``at_context_end``: the prompt's last row is still the context's last output (the first wave),
+    so llama.cpp can sample it in place; later waves give the chain a copy."""
+
+    can_end = False
+
+    def __init__(self, rt, params: SamplingParams, seeds: list[int], prompt_seen: np.ndarray,
+                 prompt_row: np.ndarray, lse_prompt: float, at_context_end: bool) -> None:
+        self.rt = rt
+        self.params = params
+        self.chains = [rt._sampler_chain(params, sd, (), penalties=False) for sd in seeds]
+        self.prompt_raw = prompt_row
+        self.lse_prompt = lse_prompt
+        self.at_context_end = at_context_end
+        self.penalize = params.repetition_penalty != 1.0
+        self.prompt_row = prompt_row
+        if self.penalize:  # every sample has seen the prompt alone at its first token
+            self.prompt_row = prompt_row.copy()
+            rt._penalize(self.prompt_row[None, :], np.zeros_like(prompt_seen), prompt_seen,
+                         params.repetition_penalty)
+            self.seen = _SeenPairs(len(seeds), prompt_seen)
+            self.seen_sets = [set(prompt_seen.tolist()) for _ in seeds]
+
+    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+        rt = self.rt
+        chains = [self.chains[s] for s in live]
+        n = len(live)
+        if first and self.at_context_end:
+            if self.penalize:
+                rt._logits_last()[:] = self.prompt_row
+            tok = rt._draw_native(chains, [-1] * n)
+        elif first:
+            tok = np.array([rt._chain_pick(c, self.prompt_row) for c in chains], dtype=np.int64)
+        else:  # llama.cpp reads the step's logits row j itself
+            saved = (rt._penalize(rows, *self.seen.pairs(live), self.params.repetition_penalty)
+                     if self.penalize else None)
+            tok = rt._draw_native(chains, list(range(n)))
+            if saved is not None:
+                rt._restore(rows, saved)  # the raw logits, for the log-probabilities
+        if first:
+            lp = self.prompt_raw[tok].astype(np.float64) - self.lse_prompt
+        else:
+            lp = rows[np.arange(n), tok] - rt._lse(rows)
+        if self.penalize:
+            for s, t in zip(live.tolist(), tok.tolist()):
+                if t not in self.seen_sets[s]:
+                    self.seen_sets[s].add(t)
+                    self.seen.add(s, t)
+        return tok, lp
+
+    def close(self) -> None:
+        for c in self.chains:
+            self.rt._ll.llama_sampler_free(c)
+        self.chains = []
+
+
+class GrammarDrawer:
+    """Constrained decoding: a llama.cpp grammar sampler per sequence masks its row, numpy draws."""
+
+    can_end = True  # token -1: the grammar admits nothing more
+
+    def __init__(self, rt, params: SamplingParams, seeds: list[int], prompt_seen: np.ndarray,
+                 prompt_row: np.ndarray, lse_prompt: float, grammar: str) -> None:
+        self.rt = rt
+        self.params = params
+        self.prompt_row = prompt_row
+        self.lse_prompt = lse_prompt
+        self.rngs = [np.random.default_rng(sd) for sd in seeds]
+        self.seen = [prompt_seen for _ in seeds]
+        self.grammars = []
+        ll = rt._ll
+        for _ in seeds:
+            g = ll.llama_sampler_init_grammar(rt._vocab, grammar.encode(), b"root")
+            if not g:
+                self.close()
+                from engine.runtime.native import _llama_error_lines
+
+                raise ValueError(f"the GBNF grammar does not parse: {_llama_error_lines()}")
+            self.grammars.append(g)
+
+    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+        n = len(live)
+        if first:
+            rows = np.broadcast_to(self.prompt_row, (n, self.prompt_row.shape[0]))
+        masks = [self.rt._grammar_mask(self.grammars[s], rows[j]) for j, s in enumerate(live)]
+        picks = [j for j in range(n) if masks[j].any()]  # the others: the grammar admits nothing more
+        tok = np.full(n, -1, dtype=np.int64)
+        lp = np.zeros(n, dtype=np.float64)
+        if picks:
+            got = sample_batch(rows[picks], [self.seen[live[j]] for j in picks], self.params,
+                               [self.rngs[live[j]] for j in picks], [masks[j] for j in picks])
+            tok[picks] = got
+            lse = np.full(len(picks), self.lse_prompt) if first else self.rt._lse(rows[picks])
+            lp[picks] = rows[picks, got] - lse
+        ll = self.rt._ll
+        for j in picks:
+            s, t = int(live[j]), int(tok[j])
+            ll.llama_sampler_accept(self.grammars[s], t)
+            if not np.isin(t, self.seen[s]):
+                self.seen[s] = np.append(self.seen[s], t)
+        return tok, lp
+
+    def close(self) -> None:
+        for g in self.grammars:
+            self.rt._ll.llama_sampler_free(g)
+        self.grammars = []

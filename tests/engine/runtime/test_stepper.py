@@ -1,0 +1,212 @@
+"""The compiled step sampler (engine/runtime/_stepper.c) against the numpy implementation it must
+match draw for draw (engine.runtime.sampling.sample_batch), and against bad arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.runtime.draw import pcg64_states, stepper_available
+from engine.runtime.sampling import SamplingParams, distribution, log_softmax_at, sample_batch
+
+pytestmark = pytest.mark.skipif(not stepper_available(), reason="engine.runtime._stepper is not built")
+
+
+def _stepper():
+    from engine.runtime import _stepper
+
+    return _stepper
+
+
+def _c_draws(rows, seen, params, seeds, stride=None):
+    """Tokens and log-probabilities from the C sampler for rows (n, V), one slot per row."""
+    n, vocab = rows.shape if stride != 0 else (len(seeds), rows.shape[-1])
+    mask = b""
+    if params.repetition_penalty != 1.0:
+        mask = np.zeros((n, vocab), dtype=np.uint8)
+        for j, s in enumerate(seen):
+            mask[j, s] = 1
+    states = pcg64_states(seeds)
+    tok = np.zeros(n, dtype=np.int64)
+    lp = np.zeros(n, dtype=np.float64)
+    _stepper().sample_rows(np.ascontiguousarray(rows, dtype=np.float32), vocab, vocab if stride is None else stride,
+                           0, n, mask, np.arange(n, dtype=np.int64), params.repetition_penalty, params.temperature,
+                           params.top_k, params.top_p, params.min_p, states, tok, lp)
+    return tok, lp, states
+
+
+def _numpy_draws(rows, seen, params, seeds):
+    rngs = [np.random.default_rng(s) for s in seeds]
+    tok = sample_batch(rows, seen, params, rngs)
+    return tok, rngs
+
+
+PARAMS = [
+    SamplingParams(),
+    SamplingParams(temperature=0.8, top_k=5, top_p=0.5, repetition_penalty=1.3),
+    SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.1, repetition_penalty=1.0),
+    SamplingParams(temperature=1.0, top_k=1, top_p=1.0),
+    SamplingParams(temperature=2.5, top_k=50, top_p=0.95, repetition_penalty=0.8),  # a penalty < 1 favours repeats
+    SamplingParams(temperature=0.0, repetition_penalty=1.2),
+]
+
+
+@pytest.mark.parametrize("params", PARAMS)
+@pytest.mark.parametrize("vocab", [7, 66, 700, 5000])
+def test_c_sampler_draws_what_numpy_draws(params, vocab):
+    rng = np.random.default_rng(vocab)
+    n = 12
+    for step in range(6):
+        rows = (rng.standard_normal((n, vocab)) * rng.choice([0.5, 3.0, 10.0])).astype(np.float32)
+        if step % 2:
+            rows = np.round(rows)  # many ties, at the k-th score too
+        seen = [np.unique(rng.integers(0, vocab, size=int(rng.integers(0, 40)))) for _ in range(n)]
+        seeds = [int(x) for x in rng.integers(0, 2**62, n)]
+        want, rngs = _numpy_draws(rows, seen, params, seeds)
+        got, lp, states = _c_draws(rows, seen, params, seeds)
+        assert got.tolist() == want.tolist(), (step, params)
+        np.testing.assert_allclose(lp, log_softmax_at(rows, got), rtol=1e-6, atol=1e-6)
+        # one uniform per row and step (none when greedy), from the same PCG64 stream
+        assert np.array_equal(states, _states_of(rngs))
+
+
+def _states_of(rngs) -> np.ndarray:
+    out = np.zeros((len(rngs), 4), dtype=np.uint64)
+    for i, g in enumerate(rngs):
+        s = g.bit_generator.state["state"]
+        out[i] = (s["state"] >> 64, s["state"] & (2**64 - 1), s["inc"] >> 64, s["inc"] & (2**64 - 1))
+    return out
+
+
+def test_pcg64_states_are_numpys_generators():
+    """The C sampler's uniform numbers are numpy's default_rng(seed).random(), in order."""
+    seeds = [0, 1, 2**40 + 7, 2**63 - 1]
+    vocab = 2
+    rows = np.zeros((len(seeds), vocab), dtype=np.float32)  # two equally likely tokens
+    params = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0)
+    states = pcg64_states(seeds)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    for _ in range(50):
+        tok = np.zeros(len(seeds), dtype=np.int64)
+        lp = np.zeros(len(seeds))
+        _stepper().sample_rows(rows, vocab, vocab, 0, len(seeds), b"", np.arange(len(seeds), dtype=np.int64),
+                               1.0, 1.0, 0, 1.0, 0.0, states, tok, lp)
+        u = np.array([g.random() for g in rngs])
+        assert tok.tolist() == (u >= 0.5).astype(int).tolist()
+    assert np.array_equal(states, _states_of(rngs))
+
+
+def test_scores_that_temperature_merges_with_the_kth_are_kept():
+    """Dividing by the temperature can round a score just under the k-th onto it; numpy then keeps
+    both (a tie), and so must the C sampler, although that score was not in its top-k heap."""
+    temp = np.float32(1.5)  # 1.9 / 1.5 stays in the binade [1, 2): the gaps shrink, the spacing does not
+    grid = np.float32(1.9) + np.arange(200, dtype=np.float32) * np.float32(2.0**-23)
+    kth = next(x for x in grid if np.nextafter(x, np.float32(-np.inf)) / temp == x / temp)
+    below = np.nextafter(kth, np.float32(-np.inf))
+    vocab = 40
+    row = np.linspace(-5, -1, vocab).astype(np.float32)
+    row[[3, 17]] = (np.float32(3.0), kth)  # top-2 is (3, kth); `below` merges with kth
+    row[29] = below
+    params = SamplingParams(temperature=float(temp), top_k=2, top_p=1.0, repetition_penalty=1.0)
+    cand, _ = distribution(row, np.zeros(0, dtype=np.int64), params)
+    assert sorted(cand.tolist()) == [3, 17, 29]
+    seeds = list(range(200))
+    rows = np.tile(row, (len(seeds), 1))
+    want, _ = _numpy_draws(rows, [np.zeros(0, dtype=np.int64)] * len(seeds), params, seeds)
+    got, _, _ = _c_draws(rows, [np.zeros(0, dtype=np.int64)] * len(seeds), params, seeds)
+    assert got.tolist() == want.tolist()
+    assert 29 in got.tolist()
+
+
+def test_a_zero_stride_samples_every_row_from_the_first():
+    rng = np.random.default_rng(5)
+    row = (rng.standard_normal(300) * 3).astype(np.float32)
+    seeds = list(range(9))
+    params = SamplingParams()
+    got, lp, _ = _c_draws(row[None, :], [np.array([1, 2])] * 9, params, seeds, stride=0)
+    want, _ = _numpy_draws(np.tile(row, (9, 1)), [np.array([1, 2])] * 9, params, seeds)
+    assert got.tolist() == want.tolist()
+    np.testing.assert_allclose(lp, log_softmax_at(np.tile(row, (9, 1)), got), rtol=1e-6)
+
+
+def test_log_sum_exp_of_rows():
+    rng = np.random.default_rng(1)
+    for vocab in (1, 7, 1000, 128_256):
+        rows = (rng.standard_normal((3, vocab)) * 8).astype(np.float32)
+        rows[1, : vocab // 2] = -np.inf
+        out = np.zeros(3)
+        _stepper().lse_rows(rows, vocab, 3, out)
+        r = rows.astype(np.float64)
+        want = r.max(axis=1) + np.log(np.exp(r - r.max(axis=1, keepdims=True)).sum(axis=1))
+        np.testing.assert_allclose(out, want, rtol=1e-6)
+
+
+def test_bad_arguments_are_errors_not_crashes():
+    S = _stepper()
+    rows = np.zeros((2, 10), dtype=np.float32)
+    states = pcg64_states([1, 2])
+    tok, lp = np.zeros(2, dtype=np.int64), np.zeros(2)
+    slots = np.arange(2, dtype=np.int64)
+    ok = (rows, 10, 10, 0, 2, b"", slots, 1.0, 1.0, 5, 0.9, 0.0, states, tok, lp)
+    S.sample_rows(*ok)
+
+    def call(**change):
+        names = ["logits", "n_vocab", "stride", "lo", "hi", "seen", "slots", "penalty", "temperature", "top_k",
+                 "top_p", "min_p", "states", "out_tok", "out_lp"]
+        args = dict(zip(names, ok))
+        args.update(change)
+        S.sample_rows(*[args[k] for k in names])
+
+    with pytest.raises(ValueError, match="logits"):
+        call(logits=rows[:1])
+    with pytest.raises(ValueError, match="slot"):
+        call(slots=np.array([0, 5], dtype=np.int64))
+    with pytest.raises(ValueError, match="seen"):
+        call(seen=np.zeros(3, dtype=np.uint8), penalty=1.1)
+    with pytest.raises(ValueError, match="parameters"):
+        call(top_p=0.0)
+    with pytest.raises(ValueError, match="parameters"):
+        call(temperature=float("nan"))
+    with pytest.raises(ValueError, match="out_tok"):
+        call(out_tok=np.zeros(1, dtype=np.int64))
+    with pytest.raises(ValueError):
+        call(n_vocab=0)
+    with pytest.raises(ValueError):
+        call(lo=2, hi=1)
+    with pytest.raises(TypeError):  # read-only output
+        call(out_lp=bytes(16))
+    with pytest.raises(ValueError, match="out"):
+        S.lse_rows(rows, 10, 2, np.zeros(1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(vocab=st.integers(1, 300), n=st.integers(1, 6), top_k=st.integers(0, 320),
+       temperature=st.sampled_from([0.0, 0.05, 0.7, 1.2, 50.0]), top_p=st.floats(0.01, 1.0),
+       min_p=st.sampled_from([0.0, 0.3, 0.99]), penalty=st.sampled_from([0.5, 1.0, 1.05, 4.0]),
+       special=st.sampled_from(["none", "inf", "neginf", "nan", "huge", "equal"]), seed=st.integers(0, 2**32))
+def test_fuzz_every_row_gets_a_token_of_the_vocabulary(vocab, n, top_k, temperature, top_p, min_p, penalty,
+                                                        special, seed):
+    rng = np.random.default_rng(seed)
+    rows = (rng.standard_normal((n, vocab)) * 5).astype(np.float32)
+    if special == "inf":
+        rows[:, rng.integers(0, vocab)] = np.inf
+    elif special == "neginf":
+        rows[:, : max(1, vocab - 1)] = -np.inf
+    elif special == "nan":
+        rows[:, rng.integers(0, vocab)] = np.nan
+    elif special == "huge":
+        rows *= np.float32(1e37)
+    elif special == "equal":
+        rows[:] = 0.5
+    params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                            repetition_penalty=penalty)
+    seen = [np.unique(rng.integers(0, vocab, size=3)) for _ in range(n)]
+    seeds = [int(x) for x in rng.integers(0, 2**62, n)]
+    got, lp, _ = _c_draws(rows, seen, params, seeds)
+    assert ((got >= 0) & (got < vocab)).all()
+    if special in ("none", "equal"):
+        want, _ = _numpy_draws(rows, seen, params, seeds)
+        assert got.tolist() == want.tolist()
+        np.testing.assert_allclose(lp, log_softmax_at(rows, got), rtol=1e-5, atol=1e-5)
