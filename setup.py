@@ -9,6 +9,7 @@ import sys
 
 from setuptools import Extension, setup
 
-args = ["/O2"] if sys.platform == "win32" else ["-O3", "-std=c99", "-fno-math-errno", "-fno-trapping-math"]
+windows = sys.platform == "win32"
+args = ["/O2"] if windows else ["-O3", "-std=c99", "-fno-math-errno", "-fno-trapping-math"]
 setup(ext_modules=[Extension("engine.runtime._stepper", ["engine/runtime/_stepper.c"],
-                             extra_compile_args=args, optional=True)])
+                             extra_compile_args=args, libraries=[] if windows else ["m"], optional=True)])

@@ -112,9 +112,11 @@ def run(out: Path) -> dict:
     os.environ["LOGOS_BENCH_CHILD"] = "1"  # the spawned engine processes load llama.cpp first
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cores = len(os.sched_getaffinity(0))
+    from engine.runtime.draw import sampler_report
+
     res: dict = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "cores": cores,
-                 "N": be.N, "jobs": JOBS, "max_new": be.DEMO_MAX_NEW}
-    print(f"GPU benchmark on {res['device']}, {cores} CPU cores", flush=True)
+                 "N": be.N, "jobs": JOBS, "max_new": be.DEMO_MAX_NEW, "sampler": sampler_report()}
+    print(f"GPU benchmark on {res['device']}, {cores} CPU cores, sampler: {res['sampler']}", flush=True)
 
     # ---- part A: the demonstration model
     if os.environ.get("LOGOS_GPU_SKIP_A") == "1":
@@ -140,12 +142,12 @@ def _part_a(out, res, be, device, cores):
     length = a["ceiling_length"] = max(2, round(eng["tokens"] / eng["samples"]))
     _try(out, res, a, "ceiling_gpu", be._fresh, _speed, demo, be.N, length, "auto")
     _try(out, res, a, "ceiling_cpu", be._fresh, _speed, demo, be.N, length, 0)
-    # the host's work spread over threads even with this small vocabulary (1,024 x 16 logits a step)
-    os.environ["LOGOS_PARALLEL_HOST_WORK"] = "1"
+    # the same with llama.cpp's sampler chain (the engine's sampler before the compiled one), side by side
+    os.environ["LOGOS_SAMPLER"] = "native"
     try:
-        _try(out, res, a, "ceiling_gpu_threads", be._fresh, _speed, demo, be.N, length, "auto")
+        _try(out, res, a, "ceiling_gpu_native", be._fresh, _speed, demo, be.N, length, "auto")
     finally:
-        del os.environ["LOGOS_PARALLEL_HOST_WORK"]
+        del os.environ["LOGOS_SAMPLER"]
     _try(out, res, a, "printed", _print_a, res)
 
 
@@ -228,7 +230,8 @@ def _print_a(res: dict, valid: dict | None = None) -> None:
         print(f"  {label}: {r['tokens']} tokens in {r['seconds']:.2f} s = {_rate(r):.0f} tokens/s "
               f"= {_rate(r) / _rate(ref):.1f}x the GPU reference{v}{extra}")
     for key, label in (("ceiling_gpu", "GPU"), ("ceiling_cpu", "CPU"),
-                       ("ceiling_gpu_threads", "GPU, host work over threads")):
+                       ("ceiling_gpu_threads", "GPU, host work over threads"),
+                       ("ceiling_gpu_native", "GPU, llama.cpp's sampler chain (LOGOS_SAMPLER=native)")):
         if key not in a:
             continue
         c = a[key]
