@@ -574,8 +574,9 @@ class Runtime(NativeHandles):
                   eog_mask, cancel, stats, collect, on_progress, n, t_dec) -> None:
         """Decode one wave: its sequences start together, so every live one has ``t`` tokens.
         Per step: one draw for all live rows, the stop checks as array operations, one
-        llama_decode for the survivors. Python loops only over the samples that finish (and over
-        the live ones when a closing tag is not one token and has to be matched as text)."""
+        llama_decode for the survivors, then the recording of the step (finished samples, progress)
+        while that decode runs. Python loops only over the samples that finish (and over the live
+        ones when a closing tag is not one token and has to be matched as text)."""
         width = len(seeds)
         live = np.arange(width)
         toks = np.zeros((width, max_new), dtype=np.int64)
@@ -599,11 +600,8 @@ class Runtime(NativeHandles):
                         collect.finish(index + s, seeds[s], toks[s, :t].tolist(), lps[s, :t].tolist(), "grammar")
                     live, tok, lp = live[~dead], tok[~dead], lp[~dead]
                     seq_ids = seqs[live]
-            toks[live, t] = tok
-            lps[live, t] = lp
             t += 1
-            stats.tokens_generated += len(live)
-            stats.steps += 1
+            done = None
             if texts is not None or t >= max_new or ends[tok].any():
                 hit = stop_mask[tok]
                 if stop_count > 1:
@@ -618,22 +616,31 @@ class Runtime(NativeHandles):
                             stops[s] += 1
                             hit[j] = stops[s] >= stop_count
                 done = hit | eog | (t >= max_new)
-                if done.any():
-                    for j in np.flatnonzero(done).tolist():
-                        s = int(live[j])
-                        stop = "stop_token" if hit[j] else "eog" if eog[j] else "length"
-                        collect.finish(index + s, seeds[s], toks[s, :t].tolist(), lps[s, :t].tolist(), stop)
-                    live, tok = live[~done], tok[~done]
-                    seq_ids = seqs[live]
+                if not done.any():
+                    done = None
+            going = live if done is None else live[~done]
+            if going.size:
+                # advance every going sequence by its last token in one batch; on a GPU the call
+                # returns before the work is done, and the bookkeeping below overlaps it
+                if done is not None:
+                    seq_ids = seqs[going]
+                t_ll = time.perf_counter()
+                self._decode_arrays(tok if done is None else tok[~done], n_prompt + t - 1, seq_ids, True)
+                stats.llama_s += time.perf_counter() - t_ll
+            toks[live, t - 1] = tok
+            lps[live, t - 1] = lp
+            stats.tokens_generated += len(live)
+            stats.steps += 1
+            if done is not None:
+                for j in np.flatnonzero(done).tolist():
+                    s = int(live[j])
+                    stop = "stop_token" if hit[j] else "eog" if eog[j] else "length"
+                    collect.finish(index + s, seeds[s], toks[s, :t].tolist(), lps[s, :t].tolist(), stop)
             if on_progress is not None:
                 on_progress(collect.done, n, stats.tokens_generated, time.perf_counter() - t_dec)
-            if not live.size:
-                break
-            # advance every live sequence by its last token in one batch
-            t_ll = time.perf_counter()
-            self._decode_arrays(tok, n_prompt + t - 1, seq_ids, True)
-            stats.llama_s += time.perf_counter() - t_ll
-            rows = self._logits(len(live))
+            live = going
+            if live.size:
+                rows = self._logits(len(live))
 
     def _eog_mask(self) -> np.ndarray:
         """True for the vocabulary's end-of-generation tokens (built once per model)."""
