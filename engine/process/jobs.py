@@ -115,6 +115,9 @@ def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
         run_params = {"sampling": params.as_dict(), "n": n, "options": options, "command": cmd,
                       "grammar": bool(grammar), "stop_ids": stop_ids, "stop_texts": stop_texts,
                       "model": model_label, "backend": runtime.describe().get("backend")}
+        sampler_name = getattr(runtime, "sampler_name", None)
+        if sampler_name is not None:
+            run_params["sampler"] = sampler_name(grammar)
         run_id = project.start_run(task.name, prompt.text, run_params, seed, model_id=model_id,
                                    input_ids=input_ids, versions=versions())
     emit(event("started", job=job, task=task.name, prompt=prompt.text, command=cmd, n=n, seed=seed,

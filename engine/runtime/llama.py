@@ -524,7 +524,7 @@ class Runtime(NativeHandles):
         stop_mask = np.zeros(self._n_vocab, dtype=bool)
         stop_mask[[t for t in stop_set if 0 <= t < self._n_vocab]] = True
         eog_mask = self._eog_mask() if not ignore_eos else np.zeros(self._n_vocab, dtype=bool)
-        stats.sampler = self._sampler_name(grammar)
+        stats.sampler = self.sampler_name(grammar)
         collect = _Collector(self, n_prompt_scored, prompt_lp, samples, on_sample)
 
         try:
@@ -555,7 +555,9 @@ class Runtime(NativeHandles):
         samples.sort(key=lambda s: s.index)
         return samples, stats
 
-    def _sampler_name(self, grammar) -> str:
+    def sampler_name(self, grammar=None) -> str:
+        """Which drawer a job runs with (recorded in provenance: the llama.cpp chain draws other
+        samples for the same seed; compiled and numpy draw the same)."""
         if grammar:
             return "numpy with llama.cpp's grammar"
         if SAMPLER == "native":

@@ -135,6 +135,7 @@ def test_project_stores_every_sample(client, tmp_path, tiny_llama_gguf):
         run = p.runs()[0]
         assert run.task == "retro" and run.status == "finished" and run.seed == 2
         assert run.prompt == "<MoleculeS>CC(=O)Oc1ccccc1C(=O)O<MoleculeE><ReverseReact>"
+        assert run.params["sampler"] == "compiled"  # which draws: the llama.cpp chain would draw others
 
 
 def test_crash_restart_reloads_the_model(tiny_llama_gguf):
