@@ -151,10 +151,110 @@ typedef struct {
     Py_ssize_t top_k;
 } params_t;
 
+/* k-th largest of a[0..n) (k from 1), by quickselect; a is reordered. No NaN in a. */
+static float kth_largest(float *a, Py_ssize_t n, Py_ssize_t k) {
+    Py_ssize_t lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        float piv = a[lo + (hi - lo) / 2];
+        Py_ssize_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > piv) i++;
+            while (a[j] < piv) j--;
+            if (i <= j) { float t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else return a[want];
+    }
+    return a[want];
+}
+
+/* The k-th largest penalized score of a row (before temperature), first way: a threshold from
+ * every stride-th score (about 256 of them), set so that about 1.5 k scores of the row reach it;
+ * one pass keeps those in `work` (the pool), and the k-th is selected among them. Exact whenever
+ * the pool holds at least k scores (then the row's k-th largest is at or above the threshold);
+ * returns 0 otherwise, or when the sample is too sparse for k, and the heap takes over. Used up to
+ * 16k tokens: beyond, the heap's skipping of whole blocks is faster than a full second pass. */
+static int kth_by_sample(const float *row, Py_ssize_t V, const uint8_t *seen, double rp, Py_ssize_t k,
+                         cand_t *work, float *scratch, Py_ssize_t *pool_out, float *kth_out) {
+    if (V > 16384) return 0;
+    Py_ssize_t stride = V / 256 > 1 ? V / 256 : 1;
+    Py_ssize_t S = V / stride;
+    Py_ssize_t r = (3 * k * S + 2 * V - 1) / (2 * V);  /* ceil(1.5 k S / V) */
+    if (r < 1) r = 1;
+    if (r >= S || 4 * k > S * stride) return 0;
+    for (Py_ssize_t t = 0; t < S; t++) {
+        Py_ssize_t i = t * stride;
+        float s = penalized(row[i], seen ? seen[i] : 0, rp);
+        scratch[t] = s == s ? s : -INFINITY;
+    }
+    float tau = kth_largest(scratch, S, r);
+    if (!(tau > -INFINITY)) return 0;
+    Py_ssize_t pool = 0, cap = 8 * k + 64;
+    for (Py_ssize_t i = 0; i < V; i++) {
+        float s = penalized(row[i], seen ? seen[i] : 0, rp);
+        if (s >= tau) {
+            if (pool == cap) return 0;  /* far more than expected (many ties): the heap instead */
+            work[pool].s = s;
+            work[pool].id = (int32_t)i;
+            pool++;
+        }
+    }
+    if (pool < k) return 0;
+    for (Py_ssize_t c = 0; c < pool; c++) scratch[c] = work[c].s;
+    *kth_out = kth_largest(scratch, pool, k);
+    *pool_out = pool;
+    return 1;
+}
+
+/* The same with a min-heap of k scores over the whole row. Every score that enters the heap is
+ * also kept in `work`: the heap's minimum only grows, so `work` holds every score at or above
+ * the final k-th one (and some below). Returns 0 when fewer than k scores are usable (NaN). */
+static int kth_by_heap(const float *row, Py_ssize_t V, const uint8_t *seen, double rp, Py_ssize_t k,
+                       cand_t *work, float *heap, Py_ssize_t *pool_out, float *kth_out) {
+    float rp_f = (float)rp;
+    Py_ssize_t filled = 0, pool = 0;
+    for (Py_ssize_t i = 0; i < V; i++) {
+        if (filled == k && (i & 15) == 0 && i + 16 <= V) {
+            /* skip a block of 16 whose largest possible score cannot enter the heap */
+            float bm = block16_max(row + i);
+            if (rp < 1.0) bm = bm > 0 ? bm / rp_f * 1.000001f : bm * rp_f * 0.999999f;
+            if (bm < heap[0]) { i += 15; continue; }
+        }
+        float s = penalized(row[i], seen ? seen[i] : 0, rp);
+        if (filled < k) {
+            if (s != s) continue;  /* NaN: never a candidate */
+            Py_ssize_t c = filled++;
+            heap[c] = s;
+            while (c > 0) {
+                Py_ssize_t up = (c - 1) / 2;
+                if (heap[up] <= heap[c]) break;
+                float t = heap[up]; heap[up] = heap[c]; heap[c] = t;
+                c = up;
+            }
+        } else if (s >= heap[0]) {
+            if (s > heap[0]) {
+                heap[0] = s;
+                heap_sift_down(heap, k, 0);
+            }
+        } else {
+            continue;
+        }
+        work[pool].s = s;
+        work[pool].id = (int32_t)i;
+        pool++;
+    }
+    if (filled < k) return 0;
+    *kth_out = heap[0];
+    *pool_out = pool;
+    return 1;
+}
+
 /* One row: returns the token; *lp = its log-probability under the raw logits.
- * work: room for n_vocab candidates; heap: room for top_k floats; probs: n_vocab doubles. */
+ * work: room for n_vocab candidates; heap: room for top_k floats; scratch: n_vocab floats;
+ * probs: n_vocab doubles. */
 static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, const params_t *p,
-                          uint64_t *state, cand_t *work, float *heap, double *probs, double *lp) {
+                          uint64_t *state, cand_t *work, float *heap, float *scratch, double *probs, double *lp) {
     double lse = row_lse(row, V);
     int32_t tok;
     if (p->temp == 0.0) {  /* greedy: first index of the largest penalized score */
@@ -169,51 +269,19 @@ static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, c
         return tok;
     }
     float T = (float)p->temp;
-    float rp_f = (float)p->rp;
     Py_ssize_t k = (p->top_k > 0 && p->top_k < V) ? p->top_k : V;
     Py_ssize_t m = 0;
     if (k < V) {
-        /* The k-th largest penalized score (before temperature), with a min-heap of k scores.
-         * Every score that enters the heap is also kept in `work`: the heap's minimum only
-         * grows, so `work` holds every score at or above the final k-th one (and some below). */
-        Py_ssize_t filled = 0, pool = 0;
-        for (Py_ssize_t i = 0; i < V; i++) {
-            if (filled == k && (i & 15) == 0 && i + 16 <= V) {
-                /* skip a block of 16 whose largest possible score cannot enter the heap */
-                float bm = block16_max(row + i);
-                if (p->rp < 1.0) bm = bm > 0 ? bm / rp_f * 1.000001f : bm * rp_f * 0.999999f;
-                if (bm < heap[0]) { i += 15; continue; }
-            }
-            float s = penalized(row[i], seen ? seen[i] : 0, p->rp);
-            if (filled < k) {
-                if (s != s) continue;  /* NaN: never a candidate */
-                Py_ssize_t c = filled++;
-                heap[c] = s;
-                while (c > 0) {
-                    Py_ssize_t up = (c - 1) / 2;
-                    if (heap[up] <= heap[c]) break;
-                    float t = heap[up]; heap[up] = heap[c]; heap[c] = t;
-                    c = up;
-                }
-            } else if (s >= heap[0]) {
-                if (s > heap[0]) {
-                    heap[0] = s;
-                    heap_sift_down(heap, k, 0);
-                }
-            } else {
-                continue;
-            }
-            work[pool].s = s;
-            work[pool].id = (int32_t)i;
-            pool++;
-        }
-        if (filled < k) {
+        Py_ssize_t pool = 0;
+        float kth = 0.0f;
+        int found = kth_by_sample(row, V, seen, p->rp, k, work, scratch, &pool, &kth);
+        if (!found) found = kth_by_heap(row, V, seen, p->rp, k, work, heap, &pool, &kth);
+        if (!found) {
             k = V;  /* fewer usable scores than k: all of them are candidates */
         } else {
             /* Keep every token whose score AFTER temperature reaches the k-th score after
              * temperature (as numpy does). Dividing by a positive temperature keeps the order but
              * can merge scores a few ulps apart: those just below the k-th raw score count too. */
-            float kth = heap[0];
             float kth_t = kth / T;
             for (Py_ssize_t c = 0; c < pool; c++) {
                 float st = work[c].s / T;
@@ -328,7 +396,7 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
         return NULL;
     PyObject *result = NULL;
     cand_t *work = NULL;
-    float *heap = NULL;
+    float *heap = NULL, *scratch = NULL;
     double *probs = NULL;
     if (V <= 0 || lo < 0 || hi < lo || stride < 0) {
         PyErr_SetString(PyExc_ValueError, "bad n_vocab, row range or stride");
@@ -357,8 +425,9 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
         Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
         work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
         heap = (float *)malloc((size_t)hk * sizeof(float));
+        scratch = (float *)malloc((size_t)V * sizeof(float));
         probs = (double *)malloc((size_t)V * sizeof(double));
-        if (!work || !heap || !probs) { PyErr_NoMemory(); goto done; }
+        if (!work || !heap || !scratch || !probs) { PyErr_NoMemory(); goto done; }
         const float *L = (const float *)logits.buf;
         const uint8_t *S = seen.len ? (const uint8_t *)seen.buf : NULL;
         uint64_t *st = (uint64_t *)states.buf;
@@ -367,7 +436,7 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t j = lo; j < hi; j++) {
             int64_t s = sl[j];
-            ot[j] = sample_one(L + j * stride, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, probs, &ol[j]);
+            ot[j] = sample_one(L + j * stride, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, scratch, probs, &ol[j]);
         }
         Py_END_ALLOW_THREADS
     }
@@ -376,6 +445,7 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
 done:
     free(work);
     free(heap);
+    free(scratch);
     free(probs);
     PyBuffer_Release(&logits);
     PyBuffer_Release(&seen);

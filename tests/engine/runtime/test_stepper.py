@@ -54,7 +54,7 @@ PARAMS = [
 
 
 @pytest.mark.parametrize("params", PARAMS)
-@pytest.mark.parametrize("vocab", [7, 66, 700, 5000])
+@pytest.mark.parametrize("vocab", [7, 66, 700, 5000, 20000])
 def test_c_sampler_draws_what_numpy_draws(params, vocab):
     rng = np.random.default_rng(vocab)
     n = 12
