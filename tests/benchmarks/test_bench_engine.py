@@ -150,6 +150,9 @@ def _valid_count(texts: list[str]) -> int:
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "models" / "logos-demo-q8_0.gguf"
 JOBS = int(os.environ.get("LOGOS_BENCH_JOBS", "4"))  # molecule jobs of N samples per side (part 1)
+# Both sides run their jobs this many times (same seeds) and keep the fastest round: on the GPU
+# machine one pass of the reference varied by 1.5x between two machines of the same kind.
+ROUNDS = int(os.environ.get("LOGOS_BENCH_ROUNDS", "2"))
 DEMO_MAX_NEW = 128  # a MOSES molecule is 20-60 tokens of this tokenizer; records close well before
 
 
@@ -172,12 +175,16 @@ def _reference_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW, *
     stop = tok.convert_tokens_to_ids("<MoleculeE>")
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     _reference_job(model, tok, ids, stop, pad, 0, 8, count_valid)  # warm-up
-    out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0, "texts": []}
-    for job in range(jobs):
-        r = _reference_job(model, tok, ids, stop, pad, 1 + job, max_new, count_valid)
-        for k in out:
-            out[k] += r[k]
-    return out
+    best = None
+    for _ in range(ROUNDS):  # the same jobs (same seeds) again; the fastest round counts
+        out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0, "texts": []}
+        for job in range(jobs):
+            r = _reference_job(model, tok, ids, stop, pad, 1 + job, max_new, count_valid)
+            for k in out:
+                out[k] += r[k]
+        if best is None or out["seconds"] < best["seconds"]:
+            best = out
+    return best
 
 
 def _prompt_ids(tok):
@@ -243,16 +250,21 @@ def _engine_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW, *, t
         stop = rt.token_id("<MoleculeE>")
         params = SamplingParams(max_new_tokens=max_new)
         rt.generate(PROMPT, N, params, seed=0, stop_ids=[stop])  # warm-up (builds the job's context)
-        out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0, "texts": []}
-        for job in range(jobs):
-            t0 = time.perf_counter()
-            samples, stats = rt.generate(PROMPT, N, params, seed=1 + job, stop_ids=[stop])
-            out["seconds"] += time.perf_counter() - t0
-            out["tokens"] += stats.tokens_generated
-            texts = [s.text for s in samples]
-            out["valid"] += _valid_count(texts) if count_valid else 0
-            out["samples"] += len(samples)
-            out["texts"] += texts
+        best = None
+        for _ in range(ROUNDS):  # as the reference: the same jobs again, the fastest round counts
+            out = {"seconds": 0.0, "tokens": 0, "valid": 0, "samples": 0, "texts": []}
+            for job in range(jobs):
+                t0 = time.perf_counter()
+                samples, stats = rt.generate(PROMPT, N, params, seed=1 + job, stop_ids=[stop])
+                out["seconds"] += time.perf_counter() - t0
+                out["tokens"] += stats.tokens_generated
+                texts = [s.text for s in samples]
+                out["valid"] += _valid_count(texts) if count_valid else 0
+                out["samples"] += len(samples)
+                out["texts"] += texts
+            if best is None or out["seconds"] < best["seconds"]:
+                best = out
+        out = best
         out["layout"] = stats.layout
         out["n_gpu_layers"] = rt.plan.n_gpu_layers
     finally:
