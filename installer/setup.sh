@@ -213,8 +213,10 @@ install_python_deps() {
   grep -v '^llama-cpp-python==' "$LOCK" > "$VENV/.lock-no-llama.txt"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${args[@]+"${args[@]}"}" -r "$VENV/.lock-no-llama.txt" \
     || die "pip could not install requirements/lock.txt (see the messages above)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" >/dev/null \
-    || die "pip could not install LOGOS Desktop itself (pyproject.toml)"
+  # setuptools warns about editable installs on stderr; keep its output for when it fails
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" \
+    >"$VENV/.pip-self.log" 2>&1 \
+    || { cat "$VENV/.pip-self.log" >&2; die "pip could not install LOGOS Desktop itself (pyproject.toml)"; }
   # the compiled sampler is optional (setup.py): say so when it could not be built
   "$VENV/bin/python" -c 'from engine.runtime.draw import stepper_available, sampler_report as r; import sys; print(r()); sys.exit(0 if stepper_available() else 1)' >/dev/null 2>&1 \
     || say "warning: $("$VENV/bin/python" -c 'from engine.runtime.draw import sampler_report; print(sampler_report())' 2>&1 | tail -n1); install a C compiler and Python's headers (Debian packages gcc, python3-dev) and re-run with --force"

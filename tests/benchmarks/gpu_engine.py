@@ -26,7 +26,14 @@ Where device time is short, the CUDA build can be made beforehand on a machine w
 compiler and no GPU (2026-11-26: CUDA 13.0 and cuBLAS from NVIDIA's ``nvidia-cublas`` wheel,
 ``-DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_CUDA_NO_VMM=ON``, 37 minutes on 2 cores) and carried as
 the ``llama_cpp`` package folder (one copy of each library, symlinks for the sonames: 30 MB
-gzipped); it ran on the H100 with ``LD_LIBRARY_PATH=/usr/local/cuda/lib64``.
+gzipped); it ran on the H100 with ``LD_LIBRARY_PATH=/usr/local/cuda/lib64``. The H200 runs also
+carried transformers 5.24 with its hub and tokenizers packages (the development machine's, as
+folders on ``PYTHONPATH``, so that the reference is the same program on both machines) and the
+compiled sampler built for the GPU machine's Python (``gcc -O3 -shared -fPIC`` against Python
+3.12's headers, as ``engine/runtime/_stepper.cpython-312-x86_64-linux-gnu.so``).
+
+Both sides run their jobs ``LOGOS_BENCH_ROUNDS`` times (default 2) and keep the faster round: the
+first pass of transformers on LOGOS-1B's shape took 6x longer than the second.
 """
 
 from __future__ import annotations
