@@ -31,6 +31,7 @@ def test_doctor_json_reports_packages_backend_and_paths(tmp_path, monkeypatch):
     assert ll["available"], ll
     assert ll["backend"] in {"CPU", "CUDA", "Metal", "Vulkan"}
     assert isinstance(ll["gpu_visible"], bool)
+    assert ll["sampler"].startswith(("compiled", "numpy"))
     assert report["data_dir"]
 
 
@@ -39,6 +40,7 @@ def test_doctor_text_names_the_build():
     assert out.returncode == 0
     assert "llama.cpp" in out.stdout and "build" in out.stdout
     assert "Data dir" in out.stdout and "Demo model" in out.stdout
+    assert "Sampler       compiled" in out.stdout or "Sampler       numpy" in out.stdout
 
 
 def test_unknown_command_fails_cleanly():

@@ -57,6 +57,7 @@ def run(args) -> int:
               f"{'supported' if ll['gpu_offload'] else 'not supported'}, {gpu}")
         for dev in ll["devices"]:
             print(f"  device      {dev}")
+        print(f"Sampler       {ll.get('sampler') or '?'}")
     else:
         print(f"llama.cpp     NOT AVAILABLE: {ll['error']}")
     print(f"Data dir      {report['data_dir']}")
