@@ -359,13 +359,20 @@ def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatc
 
     rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=512, n_threads=1, n_seq_max=9)
     try:
+        import engine.runtime.draw as D
+
         runs = {}
-        for sampler in ("logos", "numpy"):
-            monkeypatch.setattr(L, "SAMPLER", sampler)
-            runs[sampler] = rt.generate("<MoleculeS>", 20, SamplingParams(max_new_tokens=40, repetition_penalty=penalty),
-                                        seed=6, stop_ids=[rt.token_id("<MoleculeE>")])
-        (a, sa), (b, sb) = runs["logos"], runs["numpy"]
-        assert sa.sampler == "compiled" and sb.sampler == "numpy"
+        for sampler in ("logos", "numpy", "unbuilt"):
+            with monkeypatch.context() as m:
+                m.setattr(L, "SAMPLER", "numpy" if sampler == "numpy" else "logos")
+                if sampler == "unbuilt":  # as where the extension could not be compiled
+                    m.setattr(D, "_stepper", None)
+                runs[sampler] = rt.generate("<MoleculeS>", 20, SamplingParams(max_new_tokens=40,
+                                                                             repetition_penalty=penalty),
+                                            seed=6, stop_ids=[rt.token_id("<MoleculeE>")])
+        (a, sa), (b, sb), (c, sc) = runs["logos"], runs["numpy"], runs["unbuilt"]
+        assert sa.sampler == "compiled" and sb.sampler == "numpy" and sc.sampler == "numpy"
+        assert [x.tokens for x in c] == [y.tokens for y in b]
         assert sa.waves > 1
         assert [x.tokens for x in a] == [y.tokens for y in b]
         assert len({tuple(x.tokens) for x in a}) > 1
