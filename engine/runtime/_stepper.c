@@ -54,7 +54,7 @@ static double pcg64_double(uint64_t *s) {
 /* exp(x) for x <= 0 in float32: Cody-Waite reduction by ln 2 and a degree-6 polynomial (relative
  * error about 2e-7); no library call, so the loop vectorises. */
 static inline float exp_neg(float x) {
-    x = x < -87.0f ? -87.0f : x;
+    x = (x > -87.0f) ? x : -87.0f;  /* also NaN (a broken row), which must not reach the int conversion */
     float t = x * 1.44269504088896341f;
     float n = (float)(int)(t - 0.5f);  /* round to nearest for t <= 0 */
     float r = x - n * 0.693359375f;
@@ -398,7 +398,8 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
     cand_t *work = NULL;
     float *heap = NULL, *scratch = NULL;
     double *probs = NULL;
-    if (V <= 0 || lo < 0 || hi < lo || stride < 0) {
+    const Py_ssize_t LIMIT = (Py_ssize_t)1 << 31;  /* token ids are 32-bit; keeps the sizes below from overflowing */
+    if (V <= 0 || V >= LIMIT || lo < 0 || hi < lo || hi >= LIMIT || stride < 0 || stride > V) {
         PyErr_SetString(PyExc_ValueError, "bad n_vocab, row range or stride");
         goto done;
     }
@@ -466,7 +467,10 @@ static PyObject *lse_rows(PyObject *self, PyObject *args) {
     Py_ssize_t V, n;
     if (!PyArg_ParseTuple(args, "y*nnw*", &logits, &V, &n, &out)) return NULL;
     PyObject *result = NULL;
-    if (V <= 0 || n < 0) { PyErr_SetString(PyExc_ValueError, "bad n_vocab or n_rows"); goto done; }
+    if (V <= 0 || n < 0 || V >= ((Py_ssize_t)1 << 31) || n >= ((Py_ssize_t)1 << 31)) {
+        PyErr_SetString(PyExc_ValueError, "bad n_vocab or n_rows");
+        goto done;
+    }
     if (!need(&logits, n * V * (Py_ssize_t)sizeof(float), "logits")) goto done;
     if (!need(&out, n * (Py_ssize_t)sizeof(double), "out")) goto done;
     {

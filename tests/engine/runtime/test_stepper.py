@@ -175,6 +175,10 @@ def test_bad_arguments_are_errors_not_crashes():
         call(n_vocab=0)
     with pytest.raises(ValueError):
         call(lo=2, hi=1)
+    with pytest.raises(ValueError):
+        call(hi=2**62)  # sizes that would overflow
+    with pytest.raises(ValueError):
+        call(stride=11)
     with pytest.raises(TypeError):  # read-only output
         call(out_lp=bytes(16))
     with pytest.raises(ValueError, match="out"):
