@@ -119,7 +119,6 @@ class Runtime(NativeHandles):
         self._ctx_key = None
         self._n_ctx_seq = 0
         self._n_ctx_job = 0
-        self._eog: dict[int, bool] = {}
         self._n_vocab = 0
         self._piece_cache: dict[int, bytes] = {}
         self._logits_view = None  # (address, rows) of llama.cpp's logits buffer
@@ -278,10 +277,7 @@ class Runtime(NativeHandles):
         return ids[0] if len(ids) == 1 else None
 
     def is_eog(self, token: int) -> bool:
-        known = self._eog.get(token)
-        if known is None:
-            known = self._eog[token] = bool(self._ll.llama_vocab_is_eog(self._vocab, token))
-        return known
+        return bool(self._eog_mask()[token])
 
     def is_control(self, token: int) -> bool:
         return bool(self._ll.llama_vocab_is_control(self._vocab, token))
@@ -565,12 +561,14 @@ class Runtime(NativeHandles):
         return "compiled" if (SAMPLER != "numpy" and stepper_available()) else "numpy"
 
     def _drawer(self, grammar, params, seeds, prompt_seen, last_row, lse_prompt, first_wave):
-        """The drawer of one wave (engine.runtime.draw): who turns a step's logits into tokens."""
+        """The drawer of one wave (engine.runtime.draw): who turns a step's logits into tokens,
+        as :meth:`sampler_name` names it."""
+        name = self.sampler_name(grammar)
         if grammar:
             return GrammarDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, grammar)
-        if SAMPLER == "native":
+        if name == "llama.cpp chain":
             return NativeDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, first_wave)
-        return LogosDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, compiled=SAMPLER != "numpy")
+        return LogosDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, compiled=name == "compiled")
 
     def _run_wave(self, drawer, index, seeds, seqs, n_prompt, max_new, stop_mask, stop_count, stop_bytes,
                   eog_mask, cancel, stats, collect, on_progress, n, t_dec) -> None:
@@ -647,7 +645,8 @@ class Runtime(NativeHandles):
     def _eog_mask(self) -> np.ndarray:
         """True for the vocabulary's end-of-generation tokens (built once per model)."""
         if self._eog_all is None:
-            self._eog_all = np.array([self.is_eog(t) for t in range(self._n_vocab)], dtype=bool)
+            is_eog, vocab = self._ll.llama_vocab_is_eog, self._vocab
+            self._eog_all = np.array([is_eog(vocab, t) for t in range(self._n_vocab)], dtype=bool)
         return self._eog_all
 
     def _sampler_chain(self, params: SamplingParams, seed: int, history: Iterable[int], draw: bool = True,
