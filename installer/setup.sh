@@ -218,8 +218,9 @@ install_python_deps() {
     >"$VENV/.pip-self.log" 2>&1 \
     || { cat "$VENV/.pip-self.log" >&2; die "pip could not install LOGOS Desktop itself (pyproject.toml)"; }
   # the compiled sampler is optional (setup.py): say so when it could not be built
-  "$VENV/bin/python" -c 'from engine.runtime.draw import stepper_available, sampler_report as r; import sys; print(r()); sys.exit(0 if stepper_available() else 1)' >/dev/null 2>&1 \
-    || say "warning: $("$VENV/bin/python" -c 'from engine.runtime.draw import sampler_report; print(sampler_report())' 2>&1 | tail -n1); install a C compiler and Python's headers (Debian packages gcc, python3-dev) and re-run with --force"
+  local sampler
+  sampler="$("$VENV/bin/python" -c 'from engine.runtime.draw import stepper_available, sampler_report as r; import sys; print(r()); sys.exit(0 if stepper_available() else 1)' 2>&1)" \
+    || say "warning: $(printf '%s\n' "$sampler" | tail -n1); install a C compiler and Python's headers (Debian packages gcc, python3-dev) and re-run with --force"
 }
 
 build_llama_wheel() {
