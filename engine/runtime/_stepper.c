@@ -101,7 +101,89 @@ static double row_sum_exp(const float *x, Py_ssize_t n, float m) {
     return total;
 }
 
+/* ------------------------------------------------------------------ AVX2 (x86-64, chosen at run time)
+ * The same arithmetic eight lanes at a time: the same operations in the same order (no fused
+ * multiply-add), so both paths give bit-identical sums, and a job gives the same log-probabilities
+ * on every x86 machine. GCC does not vectorise row_sum_exp by itself with -mavx2. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define LOGOS_AVX2 1
+#include <immintrin.h>
+
+__attribute__((target("avx2"))) static float row_max_avx2(const float *x, Py_ssize_t n) {
+    __m256 mk = _mm256_set1_ps(-INFINITY);
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) mk = _mm256_max_ps(_mm256_loadu_ps(x + i), mk);  /* x > mk ? x : mk */
+    float lanes[8];
+    _mm256_storeu_ps(lanes, mk);
+    float m = -INFINITY;
+    for (int k = 0; k < 8; k++) m = lanes[k] > m ? lanes[k] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+__attribute__((target("avx2"))) static inline __m256 exp_neg8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));  /* (x > -87) ? x : -87, NaN too */
+    __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
+    __m256i ni = _mm256_cvttps_epi32(_mm256_sub_ps(t, _mm256_set1_ps(0.5f)));
+    __m256 n = _mm256_cvtepi32_ps(ni);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r), _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+__attribute__((target("avx2"))) static double row_sum_exp_avx2(const float *x, Py_ssize_t n, float m) {
+    double total = 0.0;
+    __m256 mv = _mm256_set1_ps(m);
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t end = i + 512 < n ? i + 512 : n;
+        __m256 acc = _mm256_setzero_ps();
+        Py_ssize_t j = i;
+        for (; j + 8 <= end; j += 8) acc = _mm256_add_ps(acc, exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv)));
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc);
+        for (; j < end; j++) lanes[0] += exp_neg(x[j] - m);
+        for (int k = 0; k < 8; k++) total += lanes[k];
+        i = end;
+    }
+    return total;
+}
+
+/* the first block of 16 at or after i (a multiple of 16) whose largest score may reach thr,
+ * as skip_blocks below */
+__attribute__((target("avx2"))) static Py_ssize_t skip_blocks_avx2(const float *row, Py_ssize_t i, Py_ssize_t V,
+                                                                   float thr, double rp, float rp_f) {
+    for (; i + 16 <= V; i += 16) {
+        __m256 m8 = _mm256_max_ps(_mm256_loadu_ps(row + i), _mm256_loadu_ps(row + i + 8));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        float bm = _mm_cvtss_f32(m4);
+        if (rp < 1.0) bm = bm > 0 ? bm / rp_f * 1.000001f : bm * rp_f * 0.999999f;
+        if (!(bm < thr)) return i;
+    }
+    return i;
+}
+
+static int use_avx2 = 0;  /* set at import where the CPU has AVX2; _stepper.simd() reports and sets it */
+#endif
+
 static double row_lse(const float *x, Py_ssize_t n) {
+#ifdef LOGOS_AVX2
+    if (use_avx2) {
+        float m = row_max_avx2(x, n);
+        if (!isfinite(m)) return (double)m;
+        return (double)m + log(row_sum_exp_avx2(x, n, m));
+    }
+#endif
     float m = row_max(x, n);
     if (!isfinite(m)) return (double)m;
     return (double)m + log(row_sum_exp(x, n, m));
@@ -132,6 +214,21 @@ static inline float block16_max(const float *x) {
         for (int k = 0; k < 4; k++) m[k] = x[b + k] > m[k] ? x[b + k] : m[k];
     float a = m[0] > m[1] ? m[0] : m[1], c = m[2] > m[3] ? m[2] : m[3];
     return a > c ? a : c;
+}
+
+/* From block start i (a multiple of 16), the first block of 16 whose largest possible score
+ * (after a penalty below 1, which can raise a score) may reach thr; V rounded down to 16 when none.
+ * A NaN in a block never enters the heap: skipping past it or not gives the same candidates. */
+static Py_ssize_t skip_blocks(const float *row, Py_ssize_t i, Py_ssize_t V, float thr, double rp, float rp_f) {
+#ifdef LOGOS_AVX2
+    if (use_avx2) return skip_blocks_avx2(row, i, V, thr, rp, rp_f);
+#endif
+    for (; i + 16 <= V; i += 16) {
+        float bm = block16_max(row + i);
+        if (rp < 1.0) bm = bm > 0 ? bm / rp_f * 1.000001f : bm * rp_f * 0.999999f;
+        if (!(bm < thr)) return i;
+    }
+    return i;
 }
 
 /* min-heap of k floats (the k largest seen so far; heap[0] is the smallest of them) */
@@ -213,13 +310,13 @@ static int kth_by_sample(const float *row, Py_ssize_t V, const uint8_t *seen, do
 static int kth_by_heap(const float *row, Py_ssize_t V, const uint8_t *seen, double rp, Py_ssize_t k,
                        cand_t *work, float *heap, Py_ssize_t *pool_out, float *kth_out) {
     float rp_f = (float)rp;
-    Py_ssize_t filled = 0, pool = 0;
+    Py_ssize_t filled = 0, pool = 0, checked = -1;
     for (Py_ssize_t i = 0; i < V; i++) {
-        if (filled == k && (i & 15) == 0 && i + 16 <= V) {
-            /* skip a block of 16 whose largest possible score cannot enter the heap */
-            float bm = block16_max(row + i);
-            if (rp < 1.0) bm = bm > 0 ? bm / rp_f * 1.000001f : bm * rp_f * 0.999999f;
-            if (bm < heap[0]) { i += 15; continue; }
+        if (filled == k && (i & 15) == 0 && i + 16 <= V && i != checked) {
+            /* skip the blocks of 16 whose largest possible score cannot enter the heap */
+            Py_ssize_t j = skip_blocks(row, i, V, heap[0], rp, rp_f);
+            checked = j;  /* block j may hold a candidate: its elements are looked at one by one */
+            if (j > i) { i = j - 1; continue; }
         }
         float s = penalized(row[i], seen ? seen[i] : 0, rp);
         if (filled < k) {
@@ -288,9 +385,25 @@ static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, c
                 if (work[c].s >= kth && isfinite(st)) { work[m].s = st; work[m].id = work[c].id; m++; }
             }
             /* scores under the k-th that division merges with it (only when the next float
-             * below the k-th does): rare, scan the row for them */
+             * below the k-th does). Division by T > 0 is monotonic, so all of them are at or
+             * above `low`, the smallest float whose quotient is still kth_t: the scan of the row
+             * skips every block whose largest score is under it (none where a few dozen floats
+             * below the k-th still merge, an extreme temperature). */
             if (nextafterf(kth, -INFINITY) / T == kth_t) {
+                float low = nextafterf(kth, -INFINITY);
+                int steps = 0;
+                for (float below = nextafterf(low, -INFINITY); below / T == kth_t; below = nextafterf(below, -INFINITY)) {
+                    low = below;
+                    if (++steps == 64) { low = -INFINITY; break; }
+                }
+                float rp_f = (float)p->rp;
+                Py_ssize_t checked = -1;
                 for (Py_ssize_t i = 0; i < V; i++) {
+                    if ((i & 15) == 0 && i + 16 <= V && i != checked) {
+                        Py_ssize_t j = skip_blocks(row, i, V, low, p->rp, rp_f);
+                        checked = j;
+                        if (j > i) { i = j - 1; continue; }
+                    }
                     float s = penalized(row[i], seen ? seen[i] : 0, p->rp);
                     if (s < kth) {
                         float st = s / T;
@@ -488,7 +601,26 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(simd_doc,
+"simd(enable=None) -> str\n\n"
+"The vector code in use: 'avx2' or 'portable'. enable=False switches to the portable code, True\n"
+"back to AVX2 where the CPU has it (both give bit-identical results; the tests compare them).");
+
+static PyObject *simd(PyObject *self, PyObject *args) {
+    (void)self;
+    int enable = -1;
+    if (!PyArg_ParseTuple(args, "|p", &enable)) return NULL;
+#ifdef LOGOS_AVX2
+    if (enable == 0) use_avx2 = 0;
+    else if (enable == 1) use_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return PyUnicode_FromString(use_avx2 ? "avx2" : "portable");
+#else
+    return PyUnicode_FromString("portable");
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"simd", simd, METH_VARARGS, simd_doc},
     {"sample_rows", sample_rows, METH_VARARGS, sample_rows_doc},
     {"lse_rows", lse_rows, METH_VARARGS, lse_rows_doc},
     {NULL, NULL, 0, NULL},
@@ -500,4 +632,10 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__stepper(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__stepper(void) {
+#ifdef LOGOS_AVX2
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
+    return PyModule_Create(&module);
+}

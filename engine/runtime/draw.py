@@ -37,7 +37,7 @@ def stepper_available() -> bool:
 def sampler_report() -> str:
     """Which implementation samples, in words (for the backend report and ``logos doctor``)."""
     if _stepper is not None:
-        return "compiled (engine.runtime._stepper)"
+        return f"compiled (engine.runtime._stepper, {_stepper.simd()} vector code)"
     return f"numpy (the compiled sampler is not built: {STEPPER_ERROR})"
 
 

@@ -28,10 +28,11 @@ parameters, 8 layers, hidden 512; speed does not depend on the values of the wei
 
 Part 3, the host's share of a step with a real LOGOS vocabulary (Llama-3's 128,256 tokens; the
 demonstration model has 1,024): on one step's 16 rows of logits, the host work of the engine now
-(log-sum-exp for perplexity spread over threads, repetition penalty applied to the logits in
-numpy, llama.cpp's chain without its penalties sampler) against the previous way (one thread,
-llama.cpp's full chain per sample, whose penalties sampler looks every candidate up in a table);
-then the engine against llama.cpp alone at that vocabulary.
+(the compiled sampler: one C call for the step, rows spread over the threads) against the previous
+ways: llama.cpp's full chain per sample on one thread (whose penalties sampler looks every candidate
+up in a table), and llama.cpp's chain with the penalty applied in numpy; on a CPU with AVX2, also
+the compiled sampler's portable code. Then the engine against llama.cpp alone at that vocabulary,
+with the AVX2 and the portable code.
 """
 
 from __future__ import annotations
@@ -129,7 +130,19 @@ def _flops() -> float:
     return best
 
 
-def _fresh(fn, *args):
+def _stepper_module():
+    from engine.runtime import _stepper
+
+    return _stepper
+
+
+def stepper_available() -> bool:
+    from engine.runtime.draw import stepper_available as available
+
+    return available()
+
+
+def _fresh(fn, *args, **kwargs):
     """``fn(*args)`` in a new Python process (spawned: torch never loaded there), as the engine
     runs in its own process in the app. In the benchmark's own process, after the reference has
     run torch, llama.cpp's single stream measured up to 15 % slower."""
@@ -137,7 +150,7 @@ def _fresh(fn, *args):
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def _valid_count(texts: list[str]) -> int:
@@ -292,12 +305,17 @@ def _bare_steps(rt, n: int, steps: int) -> float:
     return time.perf_counter() - t0
 
 
-def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gpu_layers: int | str = "auto") -> dict:
+def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gpu_layers: int | str = "auto",
+           simd: bool | None = None) -> dict:
     """Engine (fixed length, no stop, sampling as the reference) against llama.cpp alone in the
     same context, alternating, best of REPEAT each; for the engine's best run, the time per step
-    inside llama_decode and the rest (the host's share)."""
+    inside llama_decode and the rest (the host's share). ``simd=False``: the compiled sampler's
+    portable code instead of its AVX2 code (both give the same samples)."""
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
+
+    if simd is not None and stepper_available():
+        _stepper_module().simd(simd)
 
     rt = Runtime.load(path, n_ctx=max(4096, (n + 1) * 512), n_threads=threads, n_seq_max=max(n + 1, 2),
                       n_gpu_layers=n_gpu_layers)
@@ -372,9 +390,20 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
         def now():
             return drawer.draw(rows, live, False)
 
-        times = {"before": [], "chain": [], "now": []}
+        def portable():  # the compiled sampler without its AVX2 code
+            S = _stepper_module()
+            S.simd(False)
+            try:
+                return drawer.draw(rows, live, False)
+            finally:
+                S.simd(True)
+
+        runs = [("before", before), ("chain", chain), ("now", now)]
+        if stepper_available() and _stepper_module().simd() == "avx2":
+            runs.append(("portable", portable))
+        times = {name: [] for name, _ in runs}
         for _ in range(repeat):
-            for name, fn in (("before", before), ("chain", chain), ("now", now)):
+            for name, fn in runs:
                 t0 = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t0)
@@ -461,7 +490,16 @@ def test_engine_against_reference_and_rooflines(bench_model, big_vocab_model):
           f"{host['now'][0] * 1e3:.1f} / {host['now'][1] * 1e3:.1f} ms; RATIO before / now "
           f"{host['before'][0] / host['now'][0]:.1f}x (best), {host['before'][1] / host['now'][1]:.1f}x (median); "
           f"chain / now {host['chain'][0] / host['now'][0]:.1f}x (best)")
+    if "portable" in host:
+        print(f"  the compiled sampler's AVX2 code (the default on this CPU) against its portable code: "
+              f"{host['now'][0] * 1e3:.1f} / {host['now'][1] * 1e3:.1f} ms against {host['portable'][0] * 1e3:.1f} / "
+              f"{host['portable'][1] * 1e3:.1f} ms; RATIO {host['portable'][0] / host['now'][0]:.1f}x (best)")
     print(f"  engine at fixed length on that model (hidden 256, 2 layers): {share['engine']:.0f} tokens/s, llama.cpp "
           f"alone {share['bare']:.0f} tokens/s ({100 * share['engine'] / share['bare']:.0f} %); per step "
           f"{share['llama_ms']:.1f} ms inside llama_decode, {share['host_ms']:.1f} ms on the host")
+    if "portable" in host:
+        plain = _fresh(_speed, big_vocab_model, N, 24, simd=False)
+        print(f"  the same with the portable C code: engine {plain['engine']:.0f} tokens/s, llama.cpp alone "
+              f"{plain['bare']:.0f} tokens/s ({100 * plain['engine'] / plain['bare']:.0f} %); "
+              f"{plain['host_ms']:.1f} ms on the host per step")
     assert single["engine"] > 0 and batched["engine"] > 0

@@ -98,26 +98,45 @@ def test_pcg64_states_are_numpys_generators():
     assert np.array_equal(states, _states_of(rngs))
 
 
-def test_scores_that_temperature_merges_with_the_kth_are_kept():
+@pytest.mark.parametrize("vocab, at", [(40, (3, 17, 29)), (20_000, (3, 17, 19_990)),
+                                       (128_256, (70_001, 5, 128_250)), (128_256, (9, 100_000, 40))])
+def test_scores_that_temperature_merges_with_the_kth_are_kept(vocab, at):
     """Dividing by the temperature can round a score just under the k-th onto it; numpy then keeps
-    both (a tie), and so must the C sampler, although that score was not in its top-k heap."""
+    both (a tie), and so must the C sampler, although that score was not in its top-k pool (first
+    by a sampled threshold, then by the heap; the merged score near the end of the row, in a block
+    the scan for it must not skip, or before the k-th)."""
     temp = np.float32(1.5)  # 1.9 / 1.5 stays in the binade [1, 2): the gaps shrink, the spacing does not
     grid = np.float32(1.9) + np.arange(200, dtype=np.float32) * np.float32(2.0**-23)
     kth = next(x for x in grid if np.nextafter(x, np.float32(-np.inf)) / temp == x / temp)
     below = np.nextafter(kth, np.float32(-np.inf))
-    vocab = 40
     row = np.linspace(-5, -1, vocab).astype(np.float32)
-    row[[3, 17]] = (np.float32(3.0), kth)  # top-2 is (3, kth); `below` merges with kth
-    row[29] = below
+    top, kpos, bpos = at
+    row[[top, kpos]] = (np.float32(3.0), kth)  # top-2 is (3, kth); `below` merges with kth
+    row[bpos] = below
     params = SamplingParams(temperature=float(temp), top_k=2, top_p=1.0, repetition_penalty=1.0)
     cand, _ = distribution(row, np.zeros(0, dtype=np.int64), params)
-    assert sorted(cand.tolist()) == [3, 17, 29]
+    assert sorted(cand.tolist()) == sorted(at)
     seeds = list(range(200))
     rows = np.tile(row, (len(seeds), 1))
     want, _ = _numpy_draws(rows, [np.zeros(0, dtype=np.int64)] * len(seeds), params, seeds)
     got, _, _ = _c_draws(rows, [np.zeros(0, dtype=np.int64)] * len(seeds), params, seeds)
     assert got.tolist() == want.tolist()
-    assert 29 in got.tolist()
+    assert bpos in got.tolist()
+
+
+@pytest.mark.parametrize("temperature", [1e30, 1e39])
+def test_extreme_temperatures_match_numpy(temperature):
+    """At 1e39 the float32 temperature is infinite and every score divides to 0: all of them merge
+    with the k-th, and the scan for merged scores must still look at the whole row (and not step
+    down through two billion floats looking for where the merging ends)."""
+    rng = np.random.default_rng(3)
+    rows = (rng.standard_normal((4, 2000)) * 3).astype(np.float32)
+    params = SamplingParams(temperature=temperature, top_k=5, top_p=0.9, repetition_penalty=1.0)
+    seeds = [11, 12, 13, 14]
+    none = [np.zeros(0, dtype=np.int64)] * 4
+    want, _ = _numpy_draws(rows, none, params, seeds)
+    got, _, _ = _c_draws(rows, none, params, seeds)
+    assert got.tolist() == want.tolist()
 
 
 def test_a_zero_stride_samples_every_row_from_the_first():
@@ -214,3 +233,55 @@ def test_fuzz_every_row_gets_a_token_of_the_vocabulary(vocab, n, top_k, temperat
         want, _ = _numpy_draws(rows, seen, params, seeds)
         assert got.tolist() == want.tolist()
         np.testing.assert_allclose(lp, log_softmax_at(rows, got), rtol=1e-5, atol=1e-5)
+
+
+def _both_simd_paths():
+    """The portable and the AVX2 code of the extension, in turn; skipped where the CPU has no AVX2."""
+    S = _stepper()
+    if S.simd(True) != "avx2":
+        pytest.skip("this CPU has no AVX2: only the portable code runs")
+    return S
+
+
+@pytest.mark.parametrize("vocab", [1, 7, 16, 33, 1000, 20_000, 128_256])
+def test_avx2_and_portable_code_give_bit_identical_results(vocab):
+    """The AVX2 log-sum-exp and block scan must give exactly what the portable C gives (same
+    operations in the same order), so a seed gives the same samples and perplexities on every x86
+    machine: tokens, log-probabilities and generator states compared bit for bit, with infinities,
+    NaN, ties and penalties on both sides of 1."""
+    S = _both_simd_paths()
+    rng = np.random.default_rng(vocab)
+    n = 8
+    try:
+        for step in range(4):
+            rows = (rng.standard_normal((n, vocab)) * rng.choice([0.5, 3.0, 30.0])).astype(np.float32)
+            if step == 1:
+                rows = np.round(rows)
+            if step == 2 and vocab > 2:
+                rows[0, rng.integers(0, vocab, 3)] = np.nan
+                rows[1, : vocab // 2] = -np.inf
+                rows[2, rng.integers(0, vocab)] = np.inf
+            mask = (rng.random((n, vocab)) < 0.01).astype(np.uint8)
+            for params in PARAMS:
+                out = []
+                for simd in (False, True):
+                    S.simd(simd)
+                    lse = np.zeros(n)
+                    S.lse_rows(rows, vocab, n, lse)
+                    states = pcg64_states(list(range(n)))
+                    tok = np.zeros(n, dtype=np.int64)
+                    lp = np.zeros(n)
+                    S.sample_rows(rows, vocab, vocab, 0, n, mask, np.arange(n, dtype=np.int64),
+                                  params.repetition_penalty, params.temperature, params.top_k, params.top_p,
+                                  params.min_p, states, tok, lp)
+                    out.append((lse.tobytes(), tok.tolist(), lp.tobytes(), states.tobytes()))
+                assert out[0] == out[1], (step, params)
+    finally:
+        S.simd(True)
+
+
+def test_simd_reports_the_code_in_use():
+    S = _stepper()
+    assert S.simd(False) == "portable"
+    assert S.simd() == "portable"
+    assert S.simd(True) in ("avx2", "portable")
