@@ -1,9 +1,12 @@
-"""Drawers: how one wave of a job picks each live sequence's next token from the step's logits.
+"""Drawers: how a job picks each live sequence's next token from the step's logits.
 
-A wave has ``W`` sequences, each in a fixed *slot* 0..W-1; a step's logits row ``j`` belongs to
-the slot ``live[j]``. Every drawer returns, for each row, the token and its log-probability under
-the raw logits (for perplexity without a second pass), and remembers what each slot has seen (the
-repetition penalty counts the prompt and the output).
+A job decodes ``W`` sequences at a time, each in a fixed *slot* 0..W-1. A step draws one token for
+each slot in ``live``: the first ``n_cont`` of them continue, and the step's logits row ``j``
+belongs to ``live[j]``; the others are *fresh* (a sample's first token) and draw from the prompt's
+last row. When a sample finishes, :meth:`restart` gives its slot to the next sample of the job
+(with that sample's own seed). Every drawer returns, for each live slot, the token and its
+log-probability under the raw logits (for perplexity without a second pass), and remembers what
+each slot has seen (the repetition penalty counts the prompt and the output).
 
 - :class:`LogosDrawer` (the default): the reference order (penalty, temperature, top-k, top-p,
   min-p, one draw) for the whole step in one C call (``engine.runtime._stepper``), or, where the
@@ -66,6 +69,7 @@ class LogosDrawer:
         self.prompt_row = np.ascontiguousarray(prompt_row, dtype=np.float32)
         self.lse_prompt = lse_prompt
         self.compiled = (_stepper is not None) if compiled is None else (compiled and _stepper is not None)
+        self.prompt_seen = prompt_seen
         width = len(seeds)
         self.mask = None
         if params.repetition_penalty != 1.0:
@@ -76,28 +80,47 @@ class LogosDrawer:
         else:
             self.rngs = [np.random.default_rng(sd) for sd in seeds]
 
-    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+    def restart(self, slot: int, seed: int) -> None:
+        """Slot ``slot`` starts a new sample with ``seed``: it has seen the prompt alone."""
+        if self.mask is not None:
+            self.mask[slot] = 0
+            self.mask[slot, self.prompt_seen] = 1
+        if self.compiled:
+            self.states[slot] = pcg64_states([seed])[0]
+        else:
+            self.rngs[slot] = np.random.default_rng(seed)
+
+    def draw(self, rows, live: np.ndarray, n_cont: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(live)
         if self.compiled:
             p = self.params
             tok = np.empty(n, dtype=np.int64)
             lp = np.empty(n, dtype=np.float64)
-            src, stride = (self.prompt_row, 0) if first else (rows, self.n_vocab)
             seen = self.mask if self.mask is not None else b""
             slots = np.ascontiguousarray(live, dtype=np.int64)
+            fresh = (slots[n_cont:], tok[n_cont:], lp[n_cont:])  # rows from the prompt's last row
 
             def part(lo, hi):
-                _stepper.sample_rows(src, self.n_vocab, stride, lo, hi, seen, slots, p.repetition_penalty,
-                                     p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp)
+                if lo < n_cont:
+                    _stepper.sample_rows(rows, self.n_vocab, self.n_vocab, lo, min(hi, n_cont), seen, slots,
+                                         p.repetition_penalty, p.temperature, p.top_k, p.top_p, p.min_p,
+                                         self.states, tok, lp)
+                if hi > n_cont:
+                    _stepper.sample_rows(self.prompt_row, self.n_vocab, 0, max(lo, n_cont) - n_cont, hi - n_cont,
+                                         seen, fresh[0], p.repetition_penalty, p.temperature, p.top_k, p.top_p,
+                                         p.min_p, self.states, fresh[1], fresh[2])
 
             self.rt._chunked(n, part)
         else:
-            if first:
-                rows = np.broadcast_to(self.prompt_row, (n, self.n_vocab))
+            if n_cont < n:
+                prompt = np.broadcast_to(self.prompt_row, (n - n_cont, self.n_vocab))
+                rows = prompt if n_cont == 0 else np.concatenate([rows[:n_cont], prompt])
             empty = np.zeros(0, dtype=np.int64)
             seen = [np.flatnonzero(self.mask[s]) if self.mask is not None else empty for s in live]
             tok = sample_batch(rows, seen, self.params, [self.rngs[s] for s in live])
-            lse = np.full(n, self.lse_prompt) if first else self.rt._lse(rows)
+            lse = np.full(n, self.lse_prompt)
+            if n_cont:
+                lse[:n_cont] = self.rt._lse(rows[:n_cont])
             lp = rows[np.arange(n), tok] - lse
         if self.mask is not None:
             self.mask[live, tok] = 1
@@ -108,16 +131,30 @@ class LogosDrawer:
 
 
 class _SeenPairs:
-    """The tokens each sequence of a wave has seen (prompt and output) as flat (slot, token) pairs:
+    """The tokens each slot's sample has seen (prompt and output) as flat (slot, token) pairs:
     the repetition penalty of a whole step is then a few numpy calls, whatever the number of
     sequences or the vocabulary."""
 
     def __init__(self, width: int, prompt_seen: np.ndarray) -> None:
-        self._slot = np.repeat(np.arange(width), prompt_seen.size)
-        self._tok = np.tile(prompt_seen, width)
+        self._slot = np.repeat(np.arange(width, dtype=np.int64), prompt_seen.size)
+        self._tok = np.tile(prompt_seen.astype(np.int64), width)
         self._new_slot: list[int] = []
         self._new_tok: list[int] = []
         self._row_of = np.full(width, -1, dtype=np.int64)
+
+    def reset(self, slot: int, prompt_seen: np.ndarray) -> None:
+        """Sequence ``slot`` starts again: it has seen the prompt alone."""
+        self._flush()
+        keep = self._slot != slot
+        self._slot = np.concatenate([self._slot[keep], np.full(prompt_seen.size, slot, dtype=np.int64)])
+        self._tok = np.concatenate([self._tok[keep], prompt_seen.astype(np.int64)])
+
+    def _flush(self) -> None:
+        if self._new_slot:
+            self._slot = np.concatenate([self._slot, np.array(self._new_slot, dtype=np.int64)])
+            self._tok = np.concatenate([self._tok, np.array(self._new_tok, dtype=np.int64)])
+            self._new_slot.clear()
+            self._new_tok.clear()
 
     def add(self, slot: int, tok: int) -> None:
         """Sequence ``slot`` has seen ``tok`` for the first time."""
@@ -126,11 +163,7 @@ class _SeenPairs:
 
     def pairs(self, live_slots) -> tuple[np.ndarray, np.ndarray]:
         """(rows, tokens) for the step whose logits row j belongs to the sequence in ``live_slots[j]``."""
-        if self._new_slot:
-            self._slot = np.concatenate([self._slot, np.array(self._new_slot, dtype=np.int64)])
-            self._tok = np.concatenate([self._tok, np.array(self._new_tok, dtype=np.int64)])
-            self._new_slot.clear()
-            self._new_tok.clear()
+        self._flush()
         self._row_of.fill(-1)
         self._row_of[live_slots] = np.arange(len(live_slots))
         r = self._row_of[self._slot]
@@ -141,19 +174,20 @@ class _SeenPairs:
 class NativeDrawer:
     """llama.cpp's sampler chain per sequence (``LOGOS_SAMPLER=native``), the penalty in numpy.
 
-    ``at_context_end``: the prompt's last row is still the context's last output (the first wave),
-    so llama.cpp can sample it in place; later waves give the chain a copy."""
+    At the job's first step the prompt's last row is still the context's last output, so llama.cpp
+    samples it in place; a sample started later in a freed slot gives its chain a copy."""
 
     can_end = False
 
     def __init__(self, rt, params: SamplingParams, seeds: list[int], prompt_seen: np.ndarray,
-                 prompt_row: np.ndarray, lse_prompt: float, at_context_end: bool) -> None:
+                 prompt_row: np.ndarray, lse_prompt: float) -> None:
         self.rt = rt
         self.params = params
         self.chains = [rt._sampler_chain(params, sd, (), penalties=False) for sd in seeds]
         self.prompt_raw = prompt_row
+        self.prompt_seen = prompt_seen
         self.lse_prompt = lse_prompt
-        self.at_context_end = at_context_end
+        self.at_context_end = True
         self.penalize = params.repetition_penalty != 1.0
         self.prompt_row = prompt_row
         if self.penalize:  # every sample has seen the prompt alone at its first token
@@ -163,26 +197,35 @@ class NativeDrawer:
             self.seen = _SeenPairs(len(seeds), prompt_seen)
             self.seen_sets = [set(prompt_seen.tolist()) for _ in seeds]
 
-    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+    def restart(self, slot: int, seed: int) -> None:
+        self.rt._ll.llama_sampler_free(self.chains[slot])
+        self.chains[slot] = self.rt._sampler_chain(self.params, seed, (), penalties=False)
+        if self.penalize:
+            self.seen.reset(slot, self.prompt_seen)
+            self.seen_sets[slot] = set(self.prompt_seen.tolist())
+
+    def draw(self, rows, live: np.ndarray, n_cont: int) -> tuple[np.ndarray, np.ndarray]:
         rt = self.rt
         chains = [self.chains[s] for s in live]
         n = len(live)
-        if first and self.at_context_end:
-            if self.penalize:
-                rt._logits_last()[:] = self.prompt_row
-            tok = rt._draw_native(chains, [-1] * n)
-        elif first:
-            tok = np.array([rt._chain_pick(c, self.prompt_row) for c in chains], dtype=np.int64)
-        else:  # llama.cpp reads the step's logits row j itself
-            saved = (rt._penalize(rows, *self.seen.pairs(live), self.params.repetition_penalty)
+        tok = np.empty(n, dtype=np.int64)
+        lp = np.empty(n, dtype=np.float64)
+        if n_cont:  # llama.cpp reads the step's logits row j itself
+            saved = (rt._penalize(rows, *self.seen.pairs(live[:n_cont]), self.params.repetition_penalty)
                      if self.penalize else None)
-            tok = rt._draw_native(chains, list(range(n)))
+            tok[:n_cont] = rt._draw_native(chains[:n_cont], list(range(n_cont)))
             if saved is not None:
                 rt._restore(rows, saved)  # the raw logits, for the log-probabilities
-        if first:
-            lp = self.prompt_raw[tok].astype(np.float64) - self.lse_prompt
-        else:
-            lp = rows[np.arange(n), tok] - rt._lse(rows)
+            lp[:n_cont] = rows[np.arange(n_cont), tok[:n_cont]] - rt._lse(rows[:n_cont])
+        if n_cont < n:
+            if self.at_context_end:
+                if self.penalize:
+                    rt._logits_last()[:] = self.prompt_row
+                tok[n_cont:] = rt._draw_native(chains[n_cont:], [-1] * (n - n_cont))
+            else:
+                tok[n_cont:] = [rt._chain_pick(c, self.prompt_row) for c in chains[n_cont:]]
+            lp[n_cont:] = self.prompt_raw[tok[n_cont:]].astype(np.float64) - self.lse_prompt
+        self.at_context_end = False  # the next decode replaces the context's outputs
         if self.penalize:
             for s, t in zip(live.tolist(), tok.tolist()):
                 if t not in self.seen_sets[s]:
@@ -206,24 +249,35 @@ class GrammarDrawer:
         self.rt = rt
         self.params = params
         self.prompt_row = prompt_row
+        self.prompt_seen = prompt_seen
         self.lse_prompt = lse_prompt
+        self.grammar = grammar
         self.rngs = [np.random.default_rng(sd) for sd in seeds]
         self.seen = [prompt_seen for _ in seeds]
         self.grammars = []
-        ll = rt._ll
         for _ in seeds:
-            g = ll.llama_sampler_init_grammar(rt._vocab, grammar.encode(), b"root")
-            if not g:
-                self.close()
-                from engine.runtime.native import _llama_error_lines
+            self.grammars.append(self._new_grammar())
 
-                raise ValueError(f"the GBNF grammar does not parse: {_llama_error_lines()}")
-            self.grammars.append(g)
+    def _new_grammar(self):
+        g = self.rt._ll.llama_sampler_init_grammar(self.rt._vocab, self.grammar.encode(), b"root")
+        if not g:
+            self.close()
+            from engine.runtime.native import _llama_error_lines
 
-    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+            raise ValueError(f"the GBNF grammar does not parse: {_llama_error_lines()}")
+        return g
+
+    def restart(self, slot: int, seed: int) -> None:
+        self.rt._ll.llama_sampler_free(self.grammars[slot])
+        self.grammars[slot] = self._new_grammar()
+        self.rngs[slot] = np.random.default_rng(seed)
+        self.seen[slot] = self.prompt_seen
+
+    def draw(self, rows, live: np.ndarray, n_cont: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(live)
-        if first:
-            rows = np.broadcast_to(self.prompt_row, (n, self.prompt_row.shape[0]))
+        if n_cont < n:
+            prompt = np.broadcast_to(self.prompt_row, (n - n_cont, self.prompt_row.shape[0]))
+            rows = prompt if n_cont == 0 else np.concatenate([rows[:n_cont], prompt])
         masks = [self.rt._grammar_mask(self.grammars[s], rows[j]) for j, s in enumerate(live)]
         picks = [j for j in range(n) if masks[j].any()]  # the others: the grammar admits nothing more
         tok = np.full(n, -1, dtype=np.int64)
@@ -232,7 +286,10 @@ class GrammarDrawer:
             got = sample_batch(rows[picks], [self.seen[live[j]] for j in picks], self.params,
                                [self.rngs[live[j]] for j in picks], [masks[j] for j in picks])
             tok[picks] = got
-            lse = np.full(len(picks), self.lse_prompt) if first else self.rt._lse(rows[picks])
+            lse = np.full(len(picks), self.lse_prompt)
+            cont = [i for i, j in enumerate(picks) if j < n_cont]
+            if cont:
+                lse[cont] = self.rt._lse(rows[[picks[i] for i in cont]])
             lp[picks] = rows[picks, got] - lse
         ll = self.rt._ll
         for j in picks:

@@ -12,7 +12,10 @@ How a job runs (:meth:`Runtime.generate`):
    seed), and the stop checks are array operations over the live sequences;
 4. a sample stops on its closing tag by token id (tags typed as control tokens render as empty
    text, so a text stop would never fire), on an end-of-generation token, or at the length limit;
-5. jobs with more samples than fit in the context run in waves; the prompt stays in sequence 0.
+5. a job with more samples than slots (sequences that fit in the context) keeps its batch full:
+   when a sample finishes, its slot is cleared, gets the prompt's cache again and starts the job's
+   next sample (with that sample's own seed, so the samples do not depend on the slots); the
+   prompt stays in sequence 0.
 
 Cancellation is a ``threading.Event`` checked between steps and, inside llama.cpp, a native abort
 flag polled between graph nodes (:class:`engine.runtime.native.AbortFlag`, no Python callback).
@@ -43,6 +46,9 @@ from engine.runtime.sampling import SamplingParams, log_softmax_at, sample_seed
 PROMPT_CHUNK = 128  # prompt tokens per llama_decode when every prompt token's logits are needed
 STREAM_PAD = 256  # per-sequence KV streams are sized in steps of this many tokens (fewer context rebuilds)
 STREAMS = os.environ.get("LOGOS_KV_STREAMS", "1") != "0"  # 0: always the unified cache (for comparison)
+# 0: a finished sample's slot waits for the others, and the job's next samples start together (in
+# waves; for comparison). 1 (default): the slot starts the next sample at once.
+REFILL = os.environ.get("LOGOS_REFILL", "1") != "0"
 # How tokens are drawn (engine.runtime.draw). "logos" (default): the reference order for a whole
 # step in one C call, or in numpy where the extension is not built (same draws); "numpy": the numpy
 # implementation even where the C one is built; "native": llama.cpp's own sampler chain in the
@@ -85,8 +91,8 @@ class GenerationStats:
     decode_s: float = 0.0
     tokens_generated: int = 0
     steps: int = 0
-    waves: int = 0
-    max_batch: int = 0
+    max_batch: int = 0  # slots: samples decoded together
+    refills: int = 0  # samples started in the slot of a finished one (jobs with more samples than slots)
     max_new_tokens: int = 0  # the limit applied: asked, or less to stay inside the context
     layout: str = ""  # KV cache layout of the job (unified, or one stream per sequence)
     llama_s: float = 0.0  # of decode_s, the time inside llama_decode; the rest is the host's share
@@ -421,7 +427,7 @@ class Runtime(NativeHandles):
         if n_prompt + 1 > n_ctx:
             raise ValueError(f"the prompt has {n_prompt} tokens; the context holds {n_ctx}")
         max_new = self._new_token_limit(n_prompt, int(params.max_new_tokens), stats)
-        wave_cap = self._layout(n, n_prompt, max_new, stats)
+        n_slots = self._layout(n, n_prompt, max_new, stats)
         stop_set = {int(t) for t in stop_ids}
         stop_bytes = [s.encode() for s in stop_texts if s]
         mem = self._ll.llama_get_memory(self._ctx)
@@ -431,7 +437,7 @@ class Runtime(NativeHandles):
         try:
             return self._generate(ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar,
                                   cancel, score_prompt, on_sample, on_progress, stats, mem, on_prompt,
-                                  max_new, wave_cap, ignore_eos)
+                                  max_new, n_slots, ignore_eos)
         finally:
             watcher.stop()
 
@@ -455,12 +461,13 @@ class Runtime(NativeHandles):
         return max_new
 
     def _layout(self, n: int, n_prompt: int, max_new: int, stats: GenerationStats) -> int:
-        """Choose the KV layout for a job of ``n`` samples and return the samples per wave.
+        """Choose the KV layout for a job of ``n`` samples and return its slots (samples decoded
+        together).
 
         Unified (the load-time context): the prompt's cells are shared, ``room // max_new``
-        samples per wave. One stream per sequence: each sample attends over its own prompt copy
-        and output only, which is cheaper as soon as several samples decode together; used when
-        it runs the job in no more waves than the unified layout, within the same token budget."""
+        slots. One stream per sequence: each sample attends over its own prompt copy and output
+        only, which is cheaper as soon as several samples decode together; used when it gives the
+        job at least as many slots as the unified layout, within the same token budget."""
         n_ctx = self.n_ctx
         seq_cap = self.plan.n_seq_max - 1 if self.plan.n_seq_max > 1 else 1
         unified_cap = max(1, min(seq_cap, (n_ctx - n_prompt) // max_new))
@@ -478,7 +485,7 @@ class Runtime(NativeHandles):
         return unified_cap
 
     def _generate(self, ptoks, n, params, seed, stop_set, stop_count, stop_bytes, grammar, cancel,
-                  score_prompt, on_sample, on_progress, stats, mem, on_prompt, max_new, wave_cap,
+                  score_prompt, on_sample, on_progress, stats, mem, on_prompt, max_new, n_slots,
                   ignore_eos=False):
         ll = self._ll
         n_prompt = len(ptoks)
@@ -510,7 +517,7 @@ class Runtime(NativeHandles):
         stats.prompt_s = time.perf_counter() - t0
         n_prompt_scored = n_prompt - 1 if score_prompt else 0
 
-        # (2..5) samples in waves
+        # (2..5) the samples, W at a time; a slot whose sample finishes starts the job's next one
         prompt_seen = np.unique(np.array(ptoks, dtype=np.int64))
         samples: list[Sample] = []
         t_dec = time.perf_counter()
@@ -522,32 +529,27 @@ class Runtime(NativeHandles):
         eog_mask = self._eog_mask() if not ignore_eos else np.zeros(self._n_vocab, dtype=bool)
         stats.sampler = self.sampler_name(grammar)
         collect = _Collector(self, n_prompt_scored, prompt_lp, samples, on_sample)
-
+        width = min(n_slots, n)
+        stats.max_batch = width
+        seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(1, dtype=np.int32)
+        seeds = [sample_seed(seed, i) for i in range(n)]
         try:
-            index = 0
-            while index < n:
-                width = min(wave_cap, n - index)
-                stats.waves += 1
-                stats.max_batch = max(stats.max_batch, width)
-                seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(1, dtype=np.int32)
-                if multi:
-                    for s in seqs.tolist():
-                        ll.llama_memory_seq_cp(mem, 0, s, -1, -1)
-                seeds = [sample_seed(seed, index + j) for j in range(width)]
-                drawer = self._drawer(grammar, params, seeds, prompt_seen, last_row, lse_prompt, index == 0)
-                try:
-                    self._run_wave(drawer, index, seeds, seqs, n_prompt, max_new, stop_mask, stop_count,
-                                   stop_bytes, eog_mask, cancel, stats, collect, on_progress, n, t_dec)
-                finally:
-                    drawer.close()
-                if multi:
-                    for s in seqs.tolist():
-                        ll.llama_memory_seq_rm(mem, s, -1, -1)
-                else:
-                    ll.llama_memory_seq_rm(mem, 0, n_prompt, -1)
-                index += width
+            if multi:
+                for s in seqs.tolist():
+                    ll.llama_memory_seq_cp(mem, 0, s, -1, -1)
+            drawer = self._drawer(grammar, params, seeds[:width], prompt_seen, last_row, lse_prompt)
+            try:
+                self._run_slots(drawer, seeds, seqs, multi, n_prompt, max_new, stop_mask, stop_count, stop_bytes,
+                                eog_mask, cancel, stats, collect, on_progress, mem, t_dec)
+            finally:
+                drawer.close()
         finally:
             stats.decode_s = time.perf_counter() - t_dec
+            if multi:
+                for s in seqs.tolist():
+                    ll.llama_memory_seq_rm(mem, s, -1, -1)
+            else:
+                ll.llama_memory_seq_rm(mem, 0, n_prompt, -1)
         samples.sort(key=lambda s: s.index)
         return samples, stats
 
@@ -560,49 +562,97 @@ class Runtime(NativeHandles):
             return "llama.cpp chain"
         return "compiled" if (SAMPLER != "numpy" and stepper_available()) else "numpy"
 
-    def _drawer(self, grammar, params, seeds, prompt_seen, last_row, lse_prompt, first_wave):
-        """The drawer of one wave (engine.runtime.draw): who turns a step's logits into tokens,
-        as :meth:`sampler_name` names it."""
+    def _drawer(self, grammar, params, seeds, prompt_seen, last_row, lse_prompt):
+        """The drawer of a job's slots (engine.runtime.draw): who turns a step's logits into
+        tokens, as :meth:`sampler_name` names it."""
         name = self.sampler_name(grammar)
         if grammar:
             return GrammarDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, grammar)
         if name == "llama.cpp chain":
-            return NativeDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, first_wave)
+            return NativeDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt)
         return LogosDrawer(self, params, seeds, prompt_seen, last_row, lse_prompt, compiled=name == "compiled")
 
-    def _run_wave(self, drawer, index, seeds, seqs, n_prompt, max_new, stop_mask, stop_count, stop_bytes,
-                  eog_mask, cancel, stats, collect, on_progress, n, t_dec) -> None:
-        """Decode one wave: its sequences start together, so every live one has ``t`` tokens.
-        Per step: one draw for all live rows, the stop checks as array operations, one
-        llama_decode for the survivors, then the recording of the step (finished samples, progress)
-        while that decode runs. Python loops only over the samples that finish (and over the live
-        ones when a closing tag is not one token and has to be matched as text)."""
-        width = len(seeds)
-        live = np.arange(width)
+    def _run_slots(self, drawer, seeds, seqs, multi, n_prompt, max_new, stop_mask, stop_count, stop_bytes,
+                   eog_mask, cancel, stats, collect, on_progress, mem, t_dec) -> None:
+        """Decode a job's ``len(seeds)`` samples in ``W = len(seqs)`` slots (one KV sequence each).
+        Slots start with samples 0..W-1; when a sample finishes, its slot is cleared, gets the
+        prompt's cache again and starts the next sample, so the batch stays full until the job runs
+        out of samples (one sample's tokens and draws do not depend on its slot or on the others).
+
+        Per step: one draw for every live slot (the continuing ones from the step's logits, the
+        fresh ones from the prompt's last row), the stop checks as array operations, one
+        llama_decode for the survivors, then the recording of the step (finished samples, restarted
+        slots, progress) while that decode runs. Python loops only over the samples that finish (and
+        over the live ones when a closing tag is not one token and has to be matched as text)."""
+        ll = self._ll
+        n = len(seeds)
+        width = len(seqs)
+        index = np.arange(width, dtype=np.int64)  # the sample each slot decodes
+        length = np.zeros(width, dtype=np.int64)  # its tokens so far
         toks = np.zeros((width, max_new), dtype=np.int64)
         lps = np.zeros((width, max_new), dtype=np.float64)
         stops = np.zeros(width, dtype=np.int64)
         texts = [b""] * width if stop_bytes else None
         ends = stop_mask | eog_mask  # a token that may end a sample
         can_die = drawer.can_end
-        seq_ids = seqs[live]
+        started = width
+        live = np.arange(width)
+        n_cont = 0  # live[:n_cont] continue (rows of the last decode); the others are fresh
         rows = None
-        t = 0
+
+        def restart(s: int) -> None:
+            """Slot s starts the job's next sample."""
+            nonlocal started
+            index[s] = started
+            length[s] = 0
+            stops[s] = 0
+            if texts is not None:
+                texts[s] = b""
+            drawer.restart(s, seeds[started])
+            # the slot keeps its copy of the prompt's cache and drops the finished sample's tokens
+            # (copying the prompt again would cost a buffer copy between KV streams)
+            ll.llama_memory_seq_rm(mem, int(seqs[s]) if multi else 0, n_prompt, -1)
+            started += 1
+            stats.refills += 1
+
+        def finish(s: int, stop: str, fresh: list) -> None:
+            """Sample in slot s is done; the slot starts the next one (added to ``fresh``) if the
+            job has more. Without refilling (LOGOS_REFILL=0, for comparison), slots wait until all
+            of them are free and start again together."""
+            k = int(length[s])
+            i = int(index[s])
+            collect.finish(i, seeds[i], toks[s, :k].tolist(), lps[s, :k].tolist(), stop)
+            index[s] = -1
+            if REFILL and started < n:
+                restart(s)
+                fresh.append(s)
+
+        def refill_all(fresh: list) -> None:
+            if not REFILL and not fresh and started < n:  # waves: all slots are free
+                for s in range(min(width, n - started)):
+                    restart(s)
+                    fresh.append(s)
+
         while live.size:
             if cancel.is_set():
                 raise Cancelled("cancelled")
-            tok, lp = drawer.draw(rows, live, t == 0)
+            tok, lp = drawer.draw(rows, live, n_cont)
+            fresh: list[int] = []  # slots that start a sample at the next step
             if can_die:
                 dead = tok < 0  # the grammar admits nothing more
                 if dead.any():
                     for j in np.flatnonzero(dead).tolist():
-                        s = int(live[j])
-                        collect.finish(index + s, seeds[s], toks[s, :t].tolist(), lps[s, :t].tolist(), "grammar")
+                        finish(int(live[j]), "grammar", fresh)
                     live, tok, lp = live[~dead], tok[~dead], lp[~dead]
-                    seq_ids = seqs[live]
-            t += 1
+                    if not live.size:  # nothing to decode: the restarted slots draw next
+                        refill_all(fresh)
+                        live, rows, n_cont = np.array(fresh, dtype=np.int64), None, 0
+                        continue
+            length[live] += 1
+            t_live = length[live]
             done = None
-            if texts is not None or t >= max_new or ends[tok].any():
+            at_limit = t_live >= max_new
+            if texts is not None or ends[tok].any() or at_limit.any():
                 hit = stop_mask[tok]
                 if stop_count > 1:
                     stops[live] += hit
@@ -615,32 +665,34 @@ class Runtime(NativeHandles):
                         if any(texts[s].endswith(sb) for sb in stop_bytes):
                             stops[s] += 1
                             hit[j] = stops[s] >= stop_count
-                done = hit | eog | (t >= max_new)
+                done = hit | eog | at_limit
                 if not done.any():
                     done = None
             going = live if done is None else live[~done]
+            going_tok = tok if done is None else tok[~done]
+            if n_cont < len(live):  # restarted slots came last: the batch goes in slot order (out of
+                order = np.argsort(going, kind="stable")  # order, llama.cpp's decode took twice as long)
+                going, going_tok = going[order], going_tok[order]
             if going.size:
                 # advance every going sequence by its last token in one batch; on a GPU the call
                 # returns before the work is done, and the bookkeeping below overlaps it
-                if done is not None:
-                    seq_ids = seqs[going]
                 t_ll = time.perf_counter()
-                self._decode_arrays(tok if done is None else tok[~done], n_prompt + t - 1, seq_ids, True)
+                self._decode_arrays(going_tok, n_prompt - 1 + length[going], seqs[going] if multi else 0, True)
                 stats.llama_s += time.perf_counter() - t_ll
-            toks[live, t - 1] = tok
-            lps[live, t - 1] = lp
+            toks[live, t_live - 1] = tok
+            lps[live, t_live - 1] = lp
             stats.tokens_generated += len(live)
             stats.steps += 1
             if done is not None:
                 for j in np.flatnonzero(done).tolist():
-                    s = int(live[j])
-                    stop = "stop_token" if hit[j] else "eog" if eog[j] else "length"
-                    collect.finish(index + s, seeds[s], toks[s, :t].tolist(), lps[s, :t].tolist(), stop)
+                    finish(int(live[j]), "stop_token" if hit[j] else "eog" if eog[j] else "length", fresh)
+            if not going.size:
+                refill_all(fresh)
             if on_progress is not None:
                 on_progress(collect.done, n, stats.tokens_generated, time.perf_counter() - t_dec)
-            live = going
-            if live.size:
-                rows = self._logits(len(live))
+            n_cont = len(going)
+            live = going if not fresh else np.concatenate([going, np.array(fresh, dtype=np.int64)])
+            rows = self._logits(n_cont) if n_cont else None
 
     def _eog_mask(self) -> np.ndarray:
         """True for the vocabulary's end-of-generation tokens (built once per model)."""

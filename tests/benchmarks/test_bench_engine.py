@@ -16,7 +16,9 @@ counted with the molecule task, so valid samples per second compare too (trained
 their records).
 
 Part 1 also prints the ceiling of any engine built on llama.cpp: llama.cpp alone (decode + argmax)
-on the same model and N, as a multiple of the reference.
+on the same model and N, as a multiple of the reference; and one job of BIG_N samples in N slots,
+each finished sample's slot starting the next sample at once, against the same job in waves
+(LOGOS_REFILL=0: the slots wait for the wave's longest sample).
 
 Part 2, overhead and rooflines, on a random Llama of the size the issue measured (25.9 M
 parameters, 8 layers, hidden 512; speed does not depend on the values of the weights):
@@ -166,6 +168,7 @@ JOBS = int(os.environ.get("LOGOS_BENCH_JOBS", "4"))  # molecule jobs of N sample
 # Both sides run their jobs this many times (same seeds) and keep the fastest round: on the GPU
 # machine one pass of the reference varied by 1.5x between two machines of the same kind.
 ROUNDS = int(os.environ.get("LOGOS_BENCH_ROUNDS", "2"))
+BIG_N = int(os.environ.get("LOGOS_BENCH_BIG_N", "256"))  # samples of the one large job (part 1)
 DEMO_MAX_NEW = 128  # a MOSES molecule is 20-60 tokens of this tokenizer; records close well before
 
 
@@ -283,6 +286,45 @@ def _engine_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW, *, t
     finally:
         rt.close()
     return out
+
+
+def _big_job(path: Path, n: int, rounds: int = 4) -> dict:
+    """One molecule job of ``n`` samples in the engine's N slots, ``rounds`` times each way,
+    alternating in one process: each finished sample's slot starting the next sample (the
+    default), and waves (``engine.runtime.llama.REFILL`` off, as LOGOS_REFILL=0). For each way:
+    tokens/s of every round, valid samples, steps, and ms per step inside llama_decode and on the
+    host (median over the rounds)."""
+    import engine.runtime.llama as L
+    from engine.runtime.llama import Runtime
+    from engine.runtime.sampling import SamplingParams
+
+    rt = Runtime.load(path, n_threads=THREADS, n_seq_max=N + 1)
+    out = {True: [], False: []}
+    try:
+        stop = rt.token_id("<MoleculeE>")
+        params = SamplingParams(max_new_tokens=DEMO_MAX_NEW)
+        rt.generate(PROMPT, N, params, seed=0, stop_ids=[stop])  # warm-up
+        for r in range(rounds):
+            for refill in ((True, False) if r % 2 == 0 else (False, True)):
+                L.REFILL = refill
+                t0 = time.perf_counter()
+                samples, st = rt.generate(PROMPT, n, params, seed=5, stop_ids=[stop])
+                seconds = time.perf_counter() - t0
+                out[refill].append({"tps": st.tokens_generated / seconds, "vps": _valid_count([x.text for x in samples]) / seconds,
+                                    "valid": _valid_count([x.text for x in samples]), "steps": st.steps,
+                                    "slots": st.max_batch, "llama_ms": 1e3 * st.llama_s / st.steps,
+                                    "host_ms": 1e3 * (st.decode_s - st.llama_s) / st.steps})
+    finally:
+        L.REFILL = True
+        rt.close()
+    res = {}
+    for refill, runs in out.items():
+        res["refill" if refill else "waves"] = {
+            "tps": [x["tps"] for x in runs], "vps": float(np.median([x["vps"] for x in runs])),
+            "valid": runs[0]["valid"], "steps": runs[0]["steps"], "slots": runs[0]["slots"],
+            "llama_ms": float(np.median([x["llama_ms"] for x in runs])),
+            "host_ms": float(np.median([x["host_ms"] for x in runs]))}
+    return res
 
 
 def _bare_steps(rt, n: int, steps: int) -> float:
@@ -452,6 +494,17 @@ def test_engine_against_reference_and_rooflines(bench_model, big_vocab_model):
               f"tokens/s, llama.cpp alone {native['bare']:.0f} ({100 * native['engine'] / native['bare']:.0f} %); "
               f"host work per step {native['host_ms']:.3f} ms against {ceiling['host_ms']:.3f} ms with the compiled "
               f"sampler")
+        big = _fresh(_big_job, DEMO, BIG_N)
+        refill, waves = big["refill"], big["waves"]
+        med = {k: float(np.median(v["tps"])) for k, v in big.items()}
+        print(f"  one job of N = {BIG_N} in {refill['slots']} slots, 4 rounds each way, alternating (median; best): "
+              f"each finished sample's slot starts the next sample {med['refill']:.0f} tokens/s "
+              f"({max(refill['tps']):.0f}), {refill['vps']:.1f} valid samples/s, {refill['steps']} steps, "
+              f"{refill['llama_ms']:.2f} ms a step in llama_decode, {refill['host_ms']:.2f} on the host; in waves "
+              f"(LOGOS_REFILL=0) {med['waves']:.0f} tokens/s ({max(waves['tps']):.0f}), {waves['vps']:.1f} valid "
+              f"samples/s, {waves['steps']} steps, {waves['llama_ms']:.2f} + {waves['host_ms']:.2f} ms; RATIO "
+              f"{med['refill'] / med['waves']:.2f}x tokens/s (median), same {refill['valid']} valid samples "
+              f"({waves['valid']} in waves)")
     else:
         print(f"part 1 skipped: {DEMO} is missing")
     n_params = bench_model["n_params"]

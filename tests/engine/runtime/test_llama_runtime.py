@@ -76,7 +76,7 @@ def test_batched_job_evaluates_the_prompt_once_and_decodes_together(runtimes):
     samples, stats = rt.generate(prompt, 16, SamplingParams(max_new_tokens=24), seed=11,
                                  stop_ids=[rt.token_id("<MoleculeE>")])
     assert [s.index for s in samples] == list(range(16))
-    assert stats.waves == 1 and stats.max_batch == 16
+    assert stats.refills == 0 and stats.max_batch == 16
     assert 0 < stats.llama_s < stats.decode_s  # the time inside llama_decode, and the host's share
     assert stats.n_prompt == len(rt.tokenize(prompt))
     # steps = longest sample, not the sum: all sequences advanced in the same decode calls
@@ -109,21 +109,91 @@ def test_perplexity_from_generation_equals_a_separate_pass(runtimes, arch):
         assert s.ppl_output == pytest.approx(out_ppl, rel=2e-3)
 
 
-def test_more_samples_than_fit_run_in_waves_with_the_prompt_kept(runtimes):
+def test_more_samples_than_slots_refill_the_slots_and_give_the_same_samples(runtimes):
+    """40 samples in 31 slots: each finished sample's slot starts the next one (the batch stays
+    full). A sample's tokens depend on its own seed only, not on its slot or on when it started:
+    the same job in one batch of 40 gives the same samples."""
     rt = runtimes()
-    samples, stats = rt.generate("<MoleculeS>", 40, SamplingParams(max_new_tokens=8), seed=1)
-    assert len(samples) == 40 and stats.waves == 2 and stats.max_batch == 31
-    # sample i draws its first token from the prompt's last row whatever its wave: in wave 1 llama.cpp
-    # reads the context's row, in wave 2 a copy of it (other decodes came since); one wave of 40
-    # must give the same first tokens
+    p = SamplingParams(max_new_tokens=8)
+    samples, stats = rt.generate("<MoleculeS>", 40, p, seed=1)
+    assert len(samples) == 40 and stats.refills == 9 and stats.max_batch == 31
+    assert [s.index for s in samples] == list(range(40))
     one = Runtime.load(rt.path, n_ctx=8192, n_threads=1, n_seq_max=41)
     try:
-        alone, st1 = one.generate("<MoleculeS>", 40, SamplingParams(max_new_tokens=8), seed=1)
+        alone, st1 = one.generate("<MoleculeS>", 40, p, seed=1)
     finally:
         one.close()
-    assert st1.waves == 1
-    assert [s.tokens[0] for s in samples] == [s.tokens[0] for s in alone]
+    assert st1.refills == 0 and st1.max_batch == 40
+    assert [s.tokens for s in samples] == [s.tokens for s in alone]
     assert len({s.tokens[0] for s in alone}) > 1
+
+
+@pytest.mark.parametrize("sampler", ["logos", "numpy", "native"])
+def test_refilled_slots_start_clean(monkeypatch, sampler):
+    """A slot that takes over from a finished sample must forget it: its penalty sees the prompt
+    alone, its draws come from the new sample's seed, its KV cache holds the prompt alone. With 3
+    slots, 24 molecules of the demonstration model (closing at different steps, so slots free up
+    at different steps) are those of 24 slots, with each sampler. On the demonstration model's
+    Q8_0 weights llama.cpp's results do not depend on the batch (on the F16 test models its
+    kernels for 3 rows and for 24 differ in the last bits)."""
+    import engine.runtime.llama as L
+    from engine import paths
+
+    monkeypatch.setattr(L, "SAMPLER", sampler)
+    p = SamplingParams(max_new_tokens=64, repetition_penalty=1.3)
+    out = {}
+    for slots in (24, 3):
+        rt = Runtime.load(paths.bundled_models()[0], n_ctx=8192, n_threads=2, n_seq_max=slots + 1)
+        try:
+            samples, stats = rt.generate("<MoleculeS>", 24, p, seed=4, stop_ids=[rt.token_id("<MoleculeE>")])
+        finally:
+            rt.close()
+        out[slots] = samples
+        assert stats.max_batch == slots and stats.refills == 24 - slots
+    assert [s.tokens for s in out[3]] == [s.tokens for s in out[24]]
+    assert len({len(s.tokens) for s in out[3]}) > 3  # slots free at different steps
+    np.testing.assert_allclose([s.ppl for s in out[3]], [s.ppl for s in out[24]], rtol=1e-9)
+
+
+def test_refilling_takes_fewer_steps_than_waves_for_the_same_samples(monkeypatch):
+    """LOGOS_REFILL=0 (kept for comparison) runs the slots in waves: each wave waits for its
+    longest sample. Refilling gives the same samples in fewer steps."""
+    import engine.runtime.llama as L
+    from engine import paths
+
+    rt = Runtime.load(paths.bundled_models()[0], n_ctx=4096, n_threads=2, n_seq_max=5)
+    try:
+        stop = rt.token_id("<MoleculeE>")
+        runs = {}
+        for refill in (True, False):
+            monkeypatch.setattr(L, "REFILL", refill)
+            runs[refill] = rt.generate("<MoleculeS>", 20, SamplingParams(max_new_tokens=96), seed=8, stop_ids=[stop])
+    finally:
+        rt.close()
+    (a, sa), (b, sb) = runs[True], runs[False]
+    assert [x.tokens for x in a] == [y.tokens for y in b]
+    assert sa.tokens_generated == sb.tokens_generated and sa.refills == sb.refills == 16
+    assert sa.steps < sb.steps
+    longest_per_wave = sum(max(len(x.tokens) for x in b[w:w + 4]) for w in range(0, 20, 4))
+    assert sb.steps == longest_per_wave
+
+
+def test_a_grammar_job_refills_its_slots_with_fresh_grammars(tiny_gguf):
+    """With more samples than slots, a restarted slot gets a new grammar state: every sample is a
+    whole record, not the end of the previous one's."""
+    rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=2048, n_threads=1, n_seq_max=3)
+    try:
+        stop = rt.token_id("<MoleculeE>")
+        grammar = resolve_grammar("root ::= [CNO]{1,6} <MoleculeE>\n", rt.token_id)
+        samples, stats = rt.generate("<MoleculeS>", 9, SamplingParams(max_new_tokens=40), seed=3,
+                                     stop_ids=[stop], grammar=grammar)
+    finally:
+        rt.close()
+    assert len(samples) == 9 and stats.refills == 9 - stats.max_batch > 0
+    for s in samples:
+        assert s.stop == "stop_token" and s.tokens[-1] == stop, s
+        body = s.text[:-len("<MoleculeE>")]
+        assert 1 <= len(body) <= 6 and set(body) <= set("CNO"), s
 
 
 def test_cancel_stops_within_a_second(runtimes):
@@ -354,7 +424,7 @@ def test_the_compiled_sampler_is_built():
 @pytest.mark.parametrize("penalty", [1.05, 1.0, 1.3])
 def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatch, penalty):
     """The default sampler draws in C what the numpy implementation draws (the fallback where the
-    extension is not built): same tokens, perplexities equal to rounding; over several waves."""
+    extension is not built): same tokens, perplexities equal to rounding; with slots refilled."""
     import engine.runtime.llama as L
 
     rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=512, n_threads=1, n_seq_max=9)
@@ -373,7 +443,7 @@ def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatc
         (a, sa), (b, sb), (c, sc) = runs["logos"], runs["numpy"], runs["unbuilt"]
         assert sa.sampler == "compiled" and sb.sampler == "numpy" and sc.sampler == "numpy"
         assert [x.tokens for x in c] == [y.tokens for y in b]
-        assert sa.waves > 1
+        assert sa.refills > 0
         assert [x.tokens for x in a] == [y.tokens for y in b]
         assert len({tuple(x.tokens) for x in a}) > 1
         np.testing.assert_allclose([x.ppl for x in a], [y.ppl for y in b], rtol=1e-6)
