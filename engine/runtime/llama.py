@@ -575,15 +575,18 @@ class Runtime(NativeHandles):
     def _run_slots(self, drawer, seeds, seqs, multi, n_prompt, max_new, stop_mask, stop_count, stop_bytes,
                    eog_mask, cancel, stats, collect, on_progress, mem, t_dec) -> None:
         """Decode a job's ``len(seeds)`` samples in ``W = len(seqs)`` slots (one KV sequence each).
-        Slots start with samples 0..W-1; when a sample finishes, its slot is cleared, gets the
-        prompt's cache again and starts the next sample, so the batch stays full until the job runs
-        out of samples (one sample's tokens and draws do not depend on its slot or on the others).
+        Slots start with samples 0..W-1. When a sample finishes, its slot drops the sample's
+        tokens from its cache (keeping its copy of the prompt's), starts the job's next sample and
+        draws that sample's first token from the prompt's last row in the same step, so every
+        decode carries one token for every busy slot until the job runs out of samples (llama.cpp
+        decodes a batch with a gap in its sequences more slowly). One sample's tokens and draws do
+        not depend on its slot or on the others.
 
-        Per step: one draw for every live slot (the continuing ones from the step's logits, the
-        fresh ones from the prompt's last row), the stop checks as array operations, one
-        llama_decode for the survivors, then the recording of the step (finished samples, restarted
-        slots, progress) while that decode runs. Python loops only over the samples that finish (and
-        over the live ones when a closing tag is not one token and has to be matched as text)."""
+        Per step: one draw for every live slot, the stop checks as array operations, the restarts,
+        one llama_decode for the survivors in slot order, then, while that decode runs, the
+        finished samples are handed on and progress is reported. Python loops only over the
+        samples that finish (and over the live ones when a closing tag is not one token and has to
+        be matched as text)."""
         ll = self._ll
         n = len(seeds)
         width = len(seqs)
@@ -596,12 +599,20 @@ class Runtime(NativeHandles):
         ends = stop_mask | eog_mask  # a token that may end a sample
         can_die = drawer.can_end
         started = width
-        live = np.arange(width)
-        n_cont = 0  # live[:n_cont] continue (rows of the last decode); the others are fresh
-        rows = None
+        finished: list = []  # (index, tokens, logprobs, stop) to hand on once the decode is launched
+
+        def close(s: int, stop: str) -> bool:
+            """The sample in slot s is done; True when the slot starts the job's next sample.
+            Without refilling (LOGOS_REFILL=0, for comparison) slots wait until all are free."""
+            k = int(length[s])
+            finished.append((int(index[s]), toks[s, :k].tolist(), lps[s, :k].tolist(), stop))
+            index[s] = -1
+            if not REFILL or started == n:
+                return False
+            restart(s)
+            return True
 
         def restart(s: int) -> None:
-            """Slot s starts the job's next sample."""
             nonlocal started
             index[s] = started
             length[s] = 0
@@ -615,63 +626,69 @@ class Runtime(NativeHandles):
             started += 1
             stats.refills += 1
 
-        def finish(s: int, stop: str, fresh: list) -> None:
-            """Sample in slot s is done; the slot starts the next one (added to ``fresh``) if the
-            job has more. Without refilling (LOGOS_REFILL=0, for comparison), slots wait until all
-            of them are free and start again together."""
-            k = int(length[s])
-            i = int(index[s])
-            collect.finish(i, seeds[i], toks[s, :k].tolist(), lps[s, :k].tolist(), stop)
-            index[s] = -1
-            if REFILL and started < n:
-                restart(s)
-                fresh.append(s)
-
-        def refill_all(fresh: list) -> None:
-            if not REFILL and not fresh and started < n:  # waves: all slots are free
-                for s in range(min(width, n - started)):
-                    restart(s)
-                    fresh.append(s)
-
-        while live.size:
-            if cancel.is_set():
-                raise Cancelled("cancelled")
-            tok, lp = drawer.draw(rows, live, n_cont)
-            fresh: list[int] = []  # slots that start a sample at the next step
+        def record(slots: np.ndarray, tok: np.ndarray, lp: np.ndarray) -> np.ndarray:
+            """Append each slot's drawn token; returns the slots that go on (the others are closed,
+            and those restarted are returned in ``fresh``)."""
             if can_die:
                 dead = tok < 0  # the grammar admits nothing more
                 if dead.any():
                     for j in np.flatnonzero(dead).tolist():
-                        finish(int(live[j]), "grammar", fresh)
-                    live, tok, lp = live[~dead], tok[~dead], lp[~dead]
-                    if not live.size:  # nothing to decode: the restarted slots draw next
-                        refill_all(fresh)
-                        live, rows, n_cont = np.array(fresh, dtype=np.int64), None, 0
-                        continue
-            length[live] += 1
-            t_live = length[live]
-            done = None
-            at_limit = t_live >= max_new
-            if texts is not None or ends[tok].any() or at_limit.any():
-                hit = stop_mask[tok]
-                if stop_count > 1:
-                    stops[live] += hit
-                    hit = hit & (stops[live] >= stop_count)
-                eog = ~stop_mask[tok] & eog_mask[tok]
-                if texts is not None:
-                    for j in np.flatnonzero(~hit & ~eog).tolist():
-                        s = int(live[j])
-                        texts[s] += self.piece(int(tok[j]))
-                        if any(texts[s].endswith(sb) for sb in stop_bytes):
-                            stops[s] += 1
-                            hit[j] = stops[s] >= stop_count
-                done = hit | eog | at_limit
-                if not done.any():
-                    done = None
-            going = live if done is None else live[~done]
-            going_tok = tok if done is None else tok[~done]
-            if n_cont < len(live):  # restarted slots came last: the batch goes in slot order (out of
-                order = np.argsort(going, kind="stable")  # order, llama.cpp's decode took twice as long)
+                        if close(int(slots[j]), "grammar"):
+                            fresh.append(int(slots[j]))
+                    slots, tok, lp = slots[~dead], tok[~dead], lp[~dead]
+            length[slots] += 1
+            t = length[slots]
+            toks[slots, t - 1] = tok
+            lps[slots, t - 1] = lp
+            stats.tokens_generated += len(slots)
+            at_limit = t >= max_new
+            if texts is None and not ends[tok].any() and not at_limit.any():
+                return slots, tok
+            hit = stop_mask[tok]
+            if stop_count > 1:
+                stops[slots] += hit
+                hit = hit & (stops[slots] >= stop_count)
+            eog = ~stop_mask[tok] & eog_mask[tok]
+            if texts is not None:
+                for j in np.flatnonzero(~hit & ~eog).tolist():
+                    s = int(slots[j])
+                    texts[s] += self.piece(int(tok[j]))
+                    if any(texts[s].endswith(sb) for sb in stop_bytes):
+                        stops[s] += 1
+                        hit[j] = stops[s] >= stop_count
+            done = hit | eog | at_limit
+            for j in np.flatnonzero(done).tolist():
+                if close(int(slots[j]), "stop_token" if hit[j] else "eog" if eog[j] else "length"):
+                    fresh.append(int(slots[j]))
+            return slots[~done], tok[~done]
+
+        live = np.arange(width)
+        rows = None
+        first = True
+        while live.size:
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            # every live slot draws (at the first step all from the prompt's last row)
+            tok, lp = drawer.draw(rows, live, 0 if first else len(live))
+            first = False
+            fresh: list[int] = []
+            going, going_tok = record(live, tok, lp)
+            parts = [(going, going_tok)]
+            while True:
+                if not fresh and not REFILL and started < n and not any(len(g) for g, _ in parts):
+                    for s in range(min(width, n - started)):  # waves: every slot is free
+                        restart(s)
+                        fresh.append(s)
+                if not fresh:
+                    break
+                slots = np.array(fresh, dtype=np.int64)
+                fresh = []
+                ftok, flp = drawer.draw(None, slots, 0)  # the restarted samples' first tokens
+                parts.append(record(slots, ftok, flp))
+            if len(parts) > 1:  # the batch goes in slot order
+                going = np.concatenate([g for g, _ in parts])
+                going_tok = np.concatenate([t for _, t in parts])
+                order = np.argsort(going, kind="stable")
                 going, going_tok = going[order], going_tok[order]
             if going.size:
                 # advance every going sequence by its last token in one batch; on a GPU the call
@@ -679,20 +696,15 @@ class Runtime(NativeHandles):
                 t_ll = time.perf_counter()
                 self._decode_arrays(going_tok, n_prompt - 1 + length[going], seqs[going] if multi else 0, True)
                 stats.llama_s += time.perf_counter() - t_ll
-            toks[live, t_live - 1] = tok
-            lps[live, t_live - 1] = lp
-            stats.tokens_generated += len(live)
             stats.steps += 1
-            if done is not None:
-                for j in np.flatnonzero(done).tolist():
-                    finish(int(live[j]), "stop_token" if hit[j] else "eog" if eog[j] else "length", fresh)
-            if not going.size:
-                refill_all(fresh)
+            for item in finished:
+                i = item[0]
+                collect.finish(i, seeds[i], *item[1:])
+            finished.clear()
             if on_progress is not None:
                 on_progress(collect.done, n, stats.tokens_generated, time.perf_counter() - t_dec)
-            n_cont = len(going)
-            live = going if not fresh else np.concatenate([going, np.array(fresh, dtype=np.int64)])
-            rows = self._logits(n_cont) if n_cont else None
+            live = going
+            rows = self._logits(len(live)) if live.size else None
 
     def _eog_mask(self) -> np.ndarray:
         """True for the vocabulary's end-of-generation tokens (built once per model)."""

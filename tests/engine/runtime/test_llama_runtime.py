@@ -174,8 +174,33 @@ def test_refilling_takes_fewer_steps_than_waves_for_the_same_samples(monkeypatch
     assert [x.tokens for x in a] == [y.tokens for y in b]
     assert sa.tokens_generated == sb.tokens_generated and sa.refills == sb.refills == 16
     assert sa.steps < sb.steps
-    longest_per_wave = sum(max(len(x.tokens) for x in b[w:w + 4]) for w in range(0, 20, 4))
-    assert sb.steps == longest_per_wave
+    # a wave lasts as long as its longest sample; the next wave draws its first tokens in the step
+    # where the last one ends
+    longest_per_wave = [max(len(x.tokens) for x in b[w:w + 4]) for w in range(0, 20, 4)]
+    assert sb.steps == sum(longest_per_wave) - (len(longest_per_wave) - 1)
+
+
+def test_samples_that_end_at_their_first_token_restart_the_slot_again_in_the_same_step():
+    """A restarted slot draws its first token in the step where its previous sample ended; when
+    that token ends the new sample too, the slot starts the next one at once. With a stop on the
+    most frequent first token, many samples are one token long: 3 slots give the samples of 30."""
+    from engine import paths
+
+    p = SamplingParams(max_new_tokens=40)
+    runs = {}
+    for slots in (30, 3):
+        rt = Runtime.load(paths.bundled_models()[0], n_ctx=16384, n_threads=2, n_seq_max=slots + 1)
+        try:
+            if not runs:
+                probe, _ = rt.generate("<MoleculeS>", 30, p, seed=2)
+                stops = [rt.token_id("<MoleculeE>"), int(np.bincount([x.tokens[0] for x in probe]).argmax())]
+            runs[slots] = rt.generate("<MoleculeS>", 30, p, seed=2, stop_ids=stops)
+        finally:
+            rt.close()
+    (a, sa), (b, sb) = runs[3], runs[30]
+    assert [x.tokens for x in a] == [x.tokens for x in b]
+    assert sum(len(x.tokens) == 1 for x in a) >= 5  # many samples end at their first token
+    assert sa.refills == 27 and sa.tokens_generated == sb.tokens_generated
 
 
 def test_a_grammar_job_refills_its_slots_with_fresh_grammars(tiny_gguf):
