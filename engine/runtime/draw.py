@@ -50,7 +50,7 @@ def pcg64_states(seeds: list[int]) -> np.ndarray:
     out = np.zeros((len(seeds), 4), dtype=np.uint64)
     mask = (1 << 64) - 1
     for i, sd in enumerate(seeds):
-        st = np.random.default_rng(sd).bit_generator.state["state"]
+        st = np.random.PCG64(sd).state["state"]  # default_rng(sd)'s generator, without building a Generator
         s, inc = int(st["state"]), int(st["inc"])
         out[i] = (s >> 64, s & mask, inc >> 64, inc & mask)
     return out
