@@ -9,7 +9,8 @@ LOGOS authors run their pipeline on:
 
 * Part A, the demonstration model, N = 16, molecule jobs: the reference pipeline (transformers
   ``generate`` + perplexity pass) on the GPU and on all CPU cores; the engine with the planner's
-  choice (layers on the GPU) and on the CPU only; llama.cpp alone (decode + argmax) as the ceiling.
+  choice (layers on the GPU) and on the CPU only; llama.cpp alone (decode + argmax) as the ceiling;
+  one job of 256 samples in N slots, refilled slots against waves.
 * Part B, a random Llama with the shape of LOGOS-pretrain-1B (Llama-3.2-1B: hidden 2048, 16 layers,
   32 heads, 8 KV heads, FFN 8192, untied embeddings, Llama-3's 128,256-token vocabulary: the test
   tokenizer padded to it by the converter; ``LOGOS_GPU_B_VOCAB`` changes it; the first run used
@@ -155,6 +156,8 @@ def _part_a(out, res, be, device, cores):
         _try(out, res, a, "ceiling_gpu_native", be._fresh, _speed, demo, be.N, length, "auto")
     finally:
         del os.environ["LOGOS_SAMPLER"]
+    # one job of 256 samples in N slots: refilled slots against waves (LOGOS_REFILL=0)
+    _try(out, res, a, "big_gpu", be._fresh, be._big_job, demo, 256, threads=None, count_valid=False)
     _try(out, res, a, "printed", _print_a, res)
 
 
@@ -245,6 +248,14 @@ def _print_a(res: dict, valid: dict | None = None) -> None:
         print(f"  ceiling on the {label}: llama.cpp alone, N = {res['N']}, {a['ceiling_length']} tokens: "
               f"{c['bare']:.0f} tokens/s = {c['bare'] / _rate(ref):.1f}x the GPU reference; the engine at that "
               f"fixed length {c['engine']:.0f} tokens/s ({100 * c['engine'] / c['bare']:.0f} % of llama.cpp alone)")
+
+
+    if "big_gpu" in a:
+        big = a["big_gpu"]
+        med = {k: sorted(v["tps"])[len(v["tps"]) // 2] for k, v in big.items()}
+        print(f"  one job of 256 samples in {big['refill']['slots']} slots, planner's choice: refilled slots "
+              f"{med['refill']:.0f} tokens/s ({big['refill']['steps']} steps), waves {med['waves']:.0f} tokens/s "
+              f"({big['waves']['steps']} steps): RATIO {med['refill'] / med['waves']:.2f}x")
 
 
 def _print_b(res: dict) -> None:

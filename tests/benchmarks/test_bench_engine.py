@@ -288,7 +288,8 @@ def _engine_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW, *, t
     return out
 
 
-def _big_job(path: Path, n: int, rounds: int = 4) -> dict:
+def _big_job(path: Path, n: int, rounds: int = 4, *, threads: int | None = THREADS, n_gpu_layers: int | str = "auto",
+             count_valid: bool = True) -> dict:
     """One molecule job of ``n`` samples in the engine's N slots, ``rounds`` times each way,
     alternating in one process: each finished sample's slot starting the next sample (the
     default), and waves (``engine.runtime.llama.REFILL`` off, as LOGOS_REFILL=0). For each way:
@@ -298,7 +299,7 @@ def _big_job(path: Path, n: int, rounds: int = 4) -> dict:
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
-    rt = Runtime.load(path, n_threads=THREADS, n_seq_max=N + 1)
+    rt = Runtime.load(path, n_threads=threads, n_seq_max=N + 1, n_gpu_layers=n_gpu_layers)
     out = {True: [], False: []}
     try:
         stop = rt.token_id("<MoleculeE>")
@@ -310,8 +311,9 @@ def _big_job(path: Path, n: int, rounds: int = 4) -> dict:
                 t0 = time.perf_counter()
                 samples, st = rt.generate(PROMPT, n, params, seed=5, stop_ids=[stop])
                 seconds = time.perf_counter() - t0
-                out[refill].append({"tps": st.tokens_generated / seconds, "vps": _valid_count([x.text for x in samples]) / seconds,
-                                    "valid": _valid_count([x.text for x in samples]), "steps": st.steps,
+                valid = _valid_count([x.text for x in samples]) if count_valid else 0
+                out[refill].append({"tps": st.tokens_generated / seconds, "vps": valid / seconds,
+                                    "valid": valid, "steps": st.steps,
                                     "slots": st.max_batch, "llama_ms": 1e3 * st.llama_s / st.steps,
                                     "host_ms": 1e3 * (st.decode_s - st.llama_s) / st.steps})
     finally:
