@@ -33,7 +33,7 @@ folders on ``PYTHONPATH``, so that the reference is the same program on both mac
 compiled sampler built for the GPU machine's Python (``gcc -O3 -shared -fPIC`` against Python
 3.12's headers, as ``engine/runtime/_stepper.cpython-312-x86_64-linux-gnu.so``).
 
-Both sides run their jobs ``LOGOS_BENCH_ROUNDS`` times (default 2) and keep the faster round: the
+Both sides run their jobs ``LOGOS_BENCH_ROUNDS`` times (default 3) and keep the fastest round: the
 first pass of transformers on LOGOS-1B's shape took 6x longer than the second.
 """
 
