@@ -1,9 +1,8 @@
 """Drawers: how a job picks each live sequence's next token from the step's logits.
 
-A job decodes ``W`` sequences at a time, each in a fixed *slot* 0..W-1. A step draws one token for
-each slot in ``live``: the first ``n_cont`` of them continue, and the step's logits row ``j``
-belongs to ``live[j]``; the others are *fresh* (a sample's first token) and draw from the prompt's
-last row. When a sample finishes, :meth:`restart` gives its slot to the next sample of the job
+A job decodes ``W`` sequences at a time, each in a fixed *slot* 0..W-1. A draw gives one token to
+each slot in ``live``: from the step's logits (row ``j`` belongs to ``live[j]``), or, with
+``first``, from the prompt's last row (the samples' first tokens). When a sample finishes, :meth:`restart` gives its slot to the next sample of the job
 (with that sample's own seed). Every drawer returns, for each live slot, the token and its
 log-probability under the raw logits (for perplexity without a second pass), and remembers what
 each slot has seen (the repetition penalty counts the prompt and the output).
@@ -90,37 +89,28 @@ class LogosDrawer:
         else:
             self.rngs[slot] = np.random.default_rng(seed)
 
-    def draw(self, rows, live: np.ndarray, n_cont: int) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
         n = len(live)
         if self.compiled:
             p = self.params
             tok = np.empty(n, dtype=np.int64)
             lp = np.empty(n, dtype=np.float64)
+            src, stride = (self.prompt_row, 0) if first else (rows, self.n_vocab)
             seen = self.mask if self.mask is not None else b""
             slots = np.ascontiguousarray(live, dtype=np.int64)
-            fresh = (slots[n_cont:], tok[n_cont:], lp[n_cont:])  # rows from the prompt's last row
 
             def part(lo, hi):
-                if lo < n_cont:
-                    _stepper.sample_rows(rows, self.n_vocab, self.n_vocab, lo, min(hi, n_cont), seen, slots,
-                                         p.repetition_penalty, p.temperature, p.top_k, p.top_p, p.min_p,
-                                         self.states, tok, lp)
-                if hi > n_cont:
-                    _stepper.sample_rows(self.prompt_row, self.n_vocab, 0, max(lo, n_cont) - n_cont, hi - n_cont,
-                                         seen, fresh[0], p.repetition_penalty, p.temperature, p.top_k, p.top_p,
-                                         p.min_p, self.states, fresh[1], fresh[2])
+                _stepper.sample_rows(src, self.n_vocab, stride, lo, hi, seen, slots, p.repetition_penalty,
+                                     p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp)
 
             self.rt._chunked(n, part)
         else:
-            if n_cont < n:
-                prompt = np.broadcast_to(self.prompt_row, (n - n_cont, self.n_vocab))
-                rows = prompt if n_cont == 0 else np.concatenate([rows[:n_cont], prompt])
+            if first:
+                rows = np.broadcast_to(self.prompt_row, (n, self.n_vocab))
             empty = np.zeros(0, dtype=np.int64)
             seen = [np.flatnonzero(self.mask[s]) if self.mask is not None else empty for s in live]
             tok = sample_batch(rows, seen, self.params, [self.rngs[s] for s in live])
-            lse = np.full(n, self.lse_prompt)
-            if n_cont:
-                lse[:n_cont] = self.rt._lse(rows[:n_cont])
+            lse = np.full(n, self.lse_prompt) if first else self.rt._lse(rows)
             lp = rows[np.arange(n), tok] - lse
         if self.mask is not None:
             self.mask[live, tok] = 1
@@ -174,7 +164,7 @@ class _SeenPairs:
 class NativeDrawer:
     """llama.cpp's sampler chain per sequence (``LOGOS_SAMPLER=native``), the penalty in numpy.
 
-    At the job's first step the prompt's last row is still the context's last output, so llama.cpp
+    At the job's first draw the prompt's last row is still the context's last output, so llama.cpp
     samples it in place; a sample started later in a freed slot gives its chain a copy."""
 
     can_end = False
@@ -204,27 +194,26 @@ class NativeDrawer:
             self.seen.reset(slot, self.prompt_seen)
             self.seen_sets[slot] = set(self.prompt_seen.tolist())
 
-    def draw(self, rows, live: np.ndarray, n_cont: int) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
         rt = self.rt
         chains = [self.chains[s] for s in live]
         n = len(live)
-        tok = np.empty(n, dtype=np.int64)
-        lp = np.empty(n, dtype=np.float64)
-        if n_cont:  # llama.cpp reads the step's logits row j itself
-            saved = (rt._penalize(rows, *self.seen.pairs(live[:n_cont]), self.params.repetition_penalty)
+        if first and self.at_context_end:
+            if self.penalize:
+                rt._logits_last()[:] = self.prompt_row
+            tok = rt._draw_native(chains, [-1] * n)
+        elif first:
+            tok = np.array([rt._chain_pick(c, self.prompt_row) for c in chains], dtype=np.int64)
+        else:  # llama.cpp reads the step's logits row j itself
+            saved = (rt._penalize(rows, *self.seen.pairs(live), self.params.repetition_penalty)
                      if self.penalize else None)
-            tok[:n_cont] = rt._draw_native(chains[:n_cont], list(range(n_cont)))
+            tok = rt._draw_native(chains, list(range(n)))
             if saved is not None:
                 rt._restore(rows, saved)  # the raw logits, for the log-probabilities
-            lp[:n_cont] = rows[np.arange(n_cont), tok[:n_cont]] - rt._lse(rows[:n_cont])
-        if n_cont < n:
-            if self.at_context_end:
-                if self.penalize:
-                    rt._logits_last()[:] = self.prompt_row
-                tok[n_cont:] = rt._draw_native(chains[n_cont:], [-1] * (n - n_cont))
-            else:
-                tok[n_cont:] = [rt._chain_pick(c, self.prompt_row) for c in chains[n_cont:]]
-            lp[n_cont:] = self.prompt_raw[tok[n_cont:]].astype(np.float64) - self.lse_prompt
+        if first:
+            lp = self.prompt_raw[tok].astype(np.float64) - self.lse_prompt
+        else:
+            lp = rows[np.arange(n), tok] - rt._lse(rows)
         self.at_context_end = False  # the next decode replaces the context's outputs
         if self.penalize:
             for s, t in zip(live.tolist(), tok.tolist()):
@@ -268,16 +257,16 @@ class GrammarDrawer:
         return g
 
     def restart(self, slot: int, seed: int) -> None:
+        new = self._new_grammar()  # before the old one is freed: on failure close() frees the list
         self.rt._ll.llama_sampler_free(self.grammars[slot])
-        self.grammars[slot] = self._new_grammar()
+        self.grammars[slot] = new
         self.rngs[slot] = np.random.default_rng(seed)
         self.seen[slot] = self.prompt_seen
 
-    def draw(self, rows, live: np.ndarray, n_cont: int) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
         n = len(live)
-        if n_cont < n:
-            prompt = np.broadcast_to(self.prompt_row, (n - n_cont, self.prompt_row.shape[0]))
-            rows = prompt if n_cont == 0 else np.concatenate([rows[:n_cont], prompt])
+        if first:
+            rows = np.broadcast_to(self.prompt_row, (n, self.prompt_row.shape[0]))
         masks = [self.rt._grammar_mask(self.grammars[s], rows[j]) for j, s in enumerate(live)]
         picks = [j for j in range(n) if masks[j].any()]  # the others: the grammar admits nothing more
         tok = np.full(n, -1, dtype=np.int64)
@@ -286,10 +275,7 @@ class GrammarDrawer:
             got = sample_batch(rows[picks], [self.seen[live[j]] for j in picks], self.params,
                                [self.rngs[live[j]] for j in picks], [masks[j] for j in picks])
             tok[picks] = got
-            lse = np.full(len(picks), self.lse_prompt)
-            cont = [i for i, j in enumerate(picks) if j < n_cont]
-            if cont:
-                lse[cont] = self.rt._lse(rows[[picks[i] for i in cont]])
+            lse = np.full(len(picks), self.lse_prompt) if first else self.rt._lse(rows[picks])
             lp[picks] = rows[picks, got] - lse
         ll = self.rt._ll
         for j in picks:

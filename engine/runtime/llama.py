@@ -13,9 +13,9 @@ How a job runs (:meth:`Runtime.generate`):
 4. a sample stops on its closing tag by token id (tags typed as control tokens render as empty
    text, so a text stop would never fire), on an end-of-generation token, or at the length limit;
 5. a job with more samples than slots (sequences that fit in the context) keeps its batch full:
-   when a sample finishes, its slot is cleared, gets the prompt's cache again and starts the job's
-   next sample (with that sample's own seed, so the samples do not depend on the slots); the
-   prompt stays in sequence 0.
+   when a sample finishes, its slot drops the sample's tokens from its cache (keeping its copy of
+   the prompt's) and starts the job's next sample in the same step (with that sample's own seed,
+   so the samples do not depend on the slots); the prompt stays in sequence 0.
 
 Cancellation is a ``threading.Event`` checked between steps and, inside llama.cpp, a native abort
 flag polled between graph nodes (:class:`engine.runtime.native.AbortFlag`, no Python callback).
@@ -669,7 +669,7 @@ class Runtime(NativeHandles):
             if cancel.is_set():
                 raise Cancelled("cancelled")
             # every live slot draws (at the first step all from the prompt's last row)
-            tok, lp = drawer.draw(rows, live, 0 if first else len(live))
+            tok, lp = drawer.draw(rows, live, first)
             first = False
             fresh: list[int] = []
             going, going_tok = record(live, tok, lp)
@@ -683,7 +683,7 @@ class Runtime(NativeHandles):
                     break
                 slots = np.array(fresh, dtype=np.int64)
                 fresh = []
-                ftok, flp = drawer.draw(None, slots, 0)  # the restarted samples' first tokens
+                ftok, flp = drawer.draw(None, slots, True)  # the restarted samples' first tokens
                 parts.append(record(slots, ftok, flp))
             if len(parts) > 1:  # the batch goes in slot order
                 going = np.concatenate([g for g, _ in parts])
