@@ -132,18 +132,6 @@ def _flops() -> float:
     return best
 
 
-def _stepper_module():
-    from engine.runtime import _stepper
-
-    return _stepper
-
-
-def stepper_available() -> bool:
-    from engine.runtime.draw import stepper_available as available
-
-    return available()
-
-
 def _fresh(fn, *args, **kwargs):
     """``fn(*args)`` in a new Python process (spawned: torch never loaded there), as the engine
     runs in its own process in the app. In the benchmark's own process, after the reference has
@@ -356,11 +344,12 @@ def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gp
     same context, alternating, best of REPEAT each; for the engine's best run, the time per step
     inside llama_decode and the rest (the host's share). ``simd=False``: the compiled sampler's
     portable code instead of its AVX2 code (both give the same samples)."""
+    from engine.runtime.draw import _stepper  # None where the extension is not built
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
-    if simd is not None and stepper_available():
-        _stepper_module().simd(simd)
+    if simd is not None and _stepper is not None:
+        _stepper.simd(simd)
 
     rt = Runtime.load(path, n_ctx=max(4096, (n + 1) * 512), n_threads=threads, n_seq_max=max(n + 1, 2),
                       n_gpu_layers=n_gpu_layers)
@@ -402,7 +391,7 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
     sample, one thread), "chain" (the penalty in numpy, llama.cpp's chain without it, the
     log-sum-exp over threads: the default until the compiled sampler) and "now" (the compiled
     sampler: one C call for the step, rows spread over the threads)."""
-    from engine.runtime.draw import LogosDrawer
+    from engine.runtime.draw import LogosDrawer, _stepper
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
@@ -436,15 +425,14 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
             return drawer.draw(rows, live, False)
 
         def portable():  # the compiled sampler without its AVX2 code
-            S = _stepper_module()
-            S.simd(False)
+            _stepper.simd(False)
             try:
                 return drawer.draw(rows, live, False)
             finally:
-                S.simd(True)
+                _stepper.simd(True)
 
         runs = [("before", before), ("chain", chain), ("now", now)]
-        if stepper_available() and _stepper_module().simd() == "avx2":
+        if _stepper is not None and _stepper.simd() == "avx2":
             runs.append(("portable", portable))
         times = {name: [] for name, _ in runs}
         for _ in range(repeat):
