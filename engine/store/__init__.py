@@ -19,9 +19,11 @@ from engine.store.errors import (
 )
 from engine.store.project import Project
 from engine.store.queries import (
+    DockingRow,
     InputInfo,
     ModelInfo,
     PageKey,
+    PoseRow,
     ProjectSummary,
     ResultPage,
     ResultQuery,
@@ -32,8 +34,8 @@ from engine.store.queries import (
 )
 
 __all__ = [
-    "CorruptProjectError", "DiskFullError", "InputInfo", "ModelInfo", "NewerSchemaError",
-    "NotAProjectError", "PageKey", "Project", "ProjectError", "ProjectLockedError", "ProjectSummary",
+    "CorruptProjectError", "DiskFullError", "DockingRow", "InputInfo", "ModelInfo", "NewerSchemaError",
+    "NotAProjectError", "PageKey", "PoseRow", "Project", "ProjectError", "ProjectLockedError", "ProjectSummary",
     "ReadOnlyProjectError", "ResultPage", "ResultQuery", "ResultRow", "RunInfo", "TrainingRunInfo",
     "parse_where",
 ]

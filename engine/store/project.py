@@ -43,8 +43,10 @@ from engine.store.errors import (
     ReadOnlyProjectError,
 )
 from engine.store.queries import (
+    DockingRow,
     InputInfo,
     ModelInfo,
+    PoseRow,
     ProjectSummary,
     ResultPage,
     ResultQuery,
@@ -59,11 +61,14 @@ from engine.store.queries import (
     text_candidates,
 )
 from engine.store.schema import (
+    DOCKING_STATUSES,
     HEAD_REVISION,
     RUN_STATUSES,
     TRAINING_STATUSES,
+    DockingRowORM,
     InputRow,
     ModelRow,
+    PoseRowORM,
     ProjectInfoRow,
     ResultPayloadRow,
     ResultRowORM,
@@ -87,6 +92,8 @@ SCORES = ResultScoreRow.__table__
 TAGS = ResultTagRow.__table__
 TRAINING = TrainingRunRow.__table__
 TRAINING_EX = TrainingExampleRow.__table__
+DOCKINGS = DockingRowORM.__table__
+POSES = PoseRowORM.__table__
 
 APP = f"LOGOS Desktop {__version__}"
 _RESULT_COLUMNS = ("id", "run_id", "idx", "task", "smiles", "sequence", "valid", "ppl", "notes", "rating",
@@ -110,6 +117,8 @@ BULK_ROWS = 64
 # A bulk insert may use a larger page cache (KiB, per row, up to the maximum) while it runs.
 BULK_CACHE_KIB_PER_ROW = 1
 BULK_CACHE_KIB_MAX = 262_144
+# scores that add_docked writes into a result's scores (and the score index)
+DOCK_SCORES = ("vina", "vina_rmsd", "posebusters_ok")
 
 
 def library_versions() -> dict[str, str]:
@@ -415,14 +424,8 @@ class Project:
         """Store an input structure by content (SHA-256); the same bytes return the same id."""
         if isinstance(data, str):
             data = data.encode()
-        digest = hashlib.sha256(data).hexdigest()
         with self.session(write=True, doing="storing an input") as conn:
-            found = conn.execute(select(INPUTS.c.id).where(INPUTS.c.sha256 == digest)).scalar()
-            if found is not None:
-                return int(found)
-            res = conn.execute(insert(INPUTS).values(sha256=digest, fmt=fmt, name=name, size=len(data),
-                                                     data=data, created_at=utcnow()))
-            return int(res.inserted_primary_key[0])
+            return _store_input(conn, data, fmt, name)
 
     def add_model(self, path, sha256: str, quant: str | None = None, adapter: str | None = None,
                   base: str | None = None) -> int:
@@ -650,6 +653,148 @@ class Project:
         with self.session() as conn:
             return dict(conn.execute(select(RESULTS.c.task, func.count()).group_by(RESULTS.c.task)).all())
 
+    # ---- docking --------------------------------------------------------------------------
+
+    def start_docking(self, receptor_data: bytes, receptor_fmt: str, receptor_name: str, box: Mapping,
+                      settings: Mapping, versions: Mapping, report: Mapping, reference: Mapping | None = None,
+                      run_id: int | None = None) -> int:
+        """Record a docking run before its first pose: the receptor file is stored whole (as an
+        input, addressed by its SHA-256), with the box, settings, library versions, what receptor
+        preparation removed (``report``) and the reference ligand. One transaction; its id."""
+        if isinstance(receptor_data, str):
+            receptor_data = receptor_data.encode()
+        if not receptor_data:
+            raise ValueError(f"{receptor_name}: the receptor file is empty")
+        for what, value in (("box", box), ("settings", settings), ("versions", versions), ("report", report)):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"the docking's {what} must be a dict, not {type(value).__name__}")
+        if reference is not None and not isinstance(reference, Mapping):
+            raise ValueError(f"the docking's reference must be a dict or None, not {type(reference).__name__}")
+        values = {k: _plain_json(dict(v), f"the docking's {k}") for k, v in
+                  (("box", box), ("settings", settings), ("versions", versions), ("report", report))}
+        values["reference"] = _plain_json(dict(reference), "the docking's reference") if reference is not None else None
+        with self.session(write=True, doing="starting a docking") as conn:
+            if run_id is not None and conn.execute(select(RUNS.c.id).where(RUNS.c.id == run_id)).scalar() is None:
+                raise ProjectError(self.path, f"no run {run_id}")
+            input_id = _store_input(conn, receptor_data, receptor_fmt, receptor_name)
+            res = conn.execute(insert(DOCKINGS).values(
+                run_id=run_id, receptor_input_id=input_id,
+                receptor_sha256=hashlib.sha256(receptor_data).hexdigest(), receptor_name=receptor_name,
+                failures=[], summary=None, status="running", started_at=utcnow(), **values))
+            conn.execute(update(P).values(last_written_by=APP))
+            return int(res.inserted_primary_key[0])
+
+    def add_docked(self, result_id: int, docking_id: int, row: Mapping) -> None:
+        """Store a docked result (the docking engine's ``result`` event): every pose, and the best
+        Vina score in the result's scores as ``vina`` (with ``vina_rmsd`` when there is an RMSD and
+        ``posebusters_ok`` 1.0/0.0 when the checks ran), so the score filters and sorts apply.
+
+        One transaction: an error leaves the file as it was. Adding the same result to the same
+        docking again replaces its poses; the scores are those of the docking added last."""
+        poses = _pose_rows(row, result_id, docking_id)
+        best = poses[0]
+        score = _finite(row.get("score"))
+        if score is None:
+            score = best["score"]
+        rmsd = _finite(row["rmsd"]) if "rmsd" in row else best["rmsd"]
+        checks = row.get("checks") if "checks" in row else best["checks"]
+        passed = checks.get("passed") if isinstance(checks, Mapping) else None
+        new = {"vina": score, "vina_rmsd": rmsd,
+               "posebusters_ok": None if passed is None else (1.0 if passed else 0.0)}
+        with self.session(write=True, doing=f"storing the poses of result {result_id}") as conn:
+            if conn.execute(select(RESULTS.c.id).where(RESULTS.c.id == result_id)).scalar() is None:
+                raise ProjectError(self.path, f"no result {result_id}")
+            if conn.execute(select(DOCKINGS.c.id).where(DOCKINGS.c.id == docking_id)).scalar() is None:
+                raise ProjectError(self.path, f"no docking {docking_id}")
+            conn.execute(delete(POSES).where(POSES.c.result_id == result_id, POSES.c.docking_id == docking_id))
+            conn.execute(insert(POSES), poses)
+            scores = conn.execute(select(PAYLOADS.c.scores).where(PAYLOADS.c.result_id == result_id)).scalar()
+            scores = dict(scores or {})
+            for name, value in new.items():
+                if value is None:
+                    scores.pop(name, None)  # a value of an earlier docking would be taken for this one's
+                else:
+                    scores[name] = value
+            conn.execute(update(PAYLOADS).where(PAYLOADS.c.result_id == result_id).values(scores=scores))
+            conn.execute(delete(SCORES).where(SCORES.c.result_id == result_id, SCORES.c.name.in_(DOCK_SCORES)))
+            numbers = [{"result_id": result_id, "name": k, "value": v} for k, v in new.items() if v is not None]
+            conn.execute(insert(SCORES), numbers)
+
+    def add_docking_failure(self, docking_id: int, smiles: str, message: str, result_id: int | None = None) -> None:
+        """A ligand of the docking that could not be docked, with the reason (kept in the docking's
+        ``failures``; ``result_id`` when it is a stored result)."""
+        with self.session(write=True, doing="storing a docking failure") as conn:
+            found = conn.execute(select(DOCKINGS.c.failures).where(DOCKINGS.c.id == docking_id)).first()
+            if found is None:
+                raise ProjectError(self.path, f"no docking {docking_id}")
+            if result_id is not None and conn.execute(
+                    select(RESULTS.c.id).where(RESULTS.c.id == result_id)).scalar() is None:
+                raise ProjectError(self.path, f"no result {result_id}")
+            failures = list(found[0] or [])
+            failures.append({"result_id": result_id, "smiles": smiles, "message": str(message)})
+            conn.execute(update(DOCKINGS).where(DOCKINGS.c.id == docking_id).values(failures=failures))
+
+    def set_docking_reference(self, docking_id: int, row: Mapping) -> None:
+        """The reference ligand's own docked result (redocking): its best score, RMSD to the crystal
+        pose, checks and best pose, kept in the docking's ``reference`` beside the crystal ligand."""
+        poses = _pose_rows(row, 0, docking_id)
+        best = poses[0]
+        score = _finite(row.get("score"))
+        docked = {"score": score if score is not None else best["score"],
+                  "rmsd": _finite(row["rmsd"]) if "rmsd" in row else best["rmsd"],
+                  "checks": best["checks"] if "checks" not in row else
+                  _plain_json(row["checks"], "the reference's checks"), "pose_molblock": best["molblock"],
+                  "docked_smiles": row.get("docked_smiles"), "n_poses": len(poses)}
+        with self.session(write=True, doing="storing the redocked reference ligand") as conn:
+            found = conn.execute(select(DOCKINGS.c.reference).where(DOCKINGS.c.id == docking_id)).first()
+            if found is None:
+                raise ProjectError(self.path, f"no docking {docking_id}")
+            reference = dict(found[0] or {"name": row.get("name"), "smiles": row.get("smiles")})
+            reference.update(docked)
+            conn.execute(update(DOCKINGS).where(DOCKINGS.c.id == docking_id).values(reference=reference))
+
+    def finish_docking(self, docking_id: int, status: str = "finished", error: str | None = None,
+                       summary: Mapping | None = None) -> None:
+        if status not in DOCKING_STATUSES or status == "running":
+            raise ValueError(f"status must be finished, failed or cancelled, not {status!r}")
+        values = {"status": status, "error": error, "finished_at": utcnow()}
+        if summary is not None:
+            values["summary"] = _plain_json(dict(summary), "the docking's summary")
+        with self.session(write=True, doing="finishing a docking") as conn:
+            res = conn.execute(update(DOCKINGS).where(DOCKINGS.c.id == docking_id).values(**values))
+            if res.rowcount == 0:
+                raise ProjectError(self.path, f"no docking {docking_id}")
+
+    def poses(self, result_id: int, docking_id: int | None = None) -> list[PoseRow]:
+        """The docked poses of a result: the newest docking first, then by rank."""
+        stmt = select(POSES).where(POSES.c.result_id == result_id)
+        if docking_id is not None:
+            stmt = stmt.where(POSES.c.docking_id == docking_id)
+        with self.session(doing="reading poses") as conn:
+            return [PoseRow(**dict(m)) for m in
+                    conn.execute(stmt.order_by(POSES.c.docking_id.desc(), POSES.c.rank, POSES.c.id)).mappings()]
+
+    def get_docking(self, docking_id: int) -> DockingRow:
+        found = self.dockings(ids=[docking_id])
+        if not found:
+            raise ProjectError(self.path, f"no docking {docking_id}")
+        return found[0]
+
+    def dockings(self, run_id: int | None = None, ids: Sequence[int] | None = None) -> list[DockingRow]:
+        """Docking runs, newest first (those of one run with ``run_id``)."""
+        stmt = select(DOCKINGS).order_by(DOCKINGS.c.id.desc())
+        if run_id is not None:
+            stmt = stmt.where(DOCKINGS.c.run_id == run_id)
+        if ids is not None:
+            stmt = stmt.where(DOCKINGS.c.id.in_([int(i) for i in ids]))
+        with self.session(doing="reading dockings") as conn:
+            out = []
+            for m in conn.execute(stmt).mappings():
+                d = dict(m)
+                d["failures"] = list(d["failures"] or [])
+                out.append(DockingRow(**d))
+            return out
+
     # ---- training runs --------------------------------------------------------------------
 
     def start_training(self, base_model_id: int | None, config: Mapping, result_ids: Iterable[int] = (),
@@ -695,7 +840,7 @@ class Project:
             head = conn.execute(select(P)).mappings().first() or {}
             counts = {}
             for name, table in (("inputs", INPUTS), ("models", MODELS), ("runs", RUNS), ("results", RESULTS),
-                                ("training_runs", TRAINING)):
+                                ("training_runs", TRAINING), ("dockings", DOCKINGS)):
                 counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
             tasks = dict(conn.execute(select(RESULTS.c.task, func.count()).group_by(RESULTS.c.task)
                                       .order_by(RESULTS.c.task)).all())
@@ -721,6 +866,65 @@ class Project:
             return
         with db.translated(self.path, "checkpointing"):
             db.pragma(self._engine, "wal_checkpoint(TRUNCATE)")
+
+
+def _store_input(conn: Connection, data: bytes, fmt: str, name: str) -> int:
+    """The id of the input with these bytes, stored now if it is not there yet."""
+    digest = hashlib.sha256(data).hexdigest()
+    found = conn.execute(select(INPUTS.c.id).where(INPUTS.c.sha256 == digest)).scalar()
+    if found is not None:
+        return int(found)
+    res = conn.execute(insert(INPUTS).values(sha256=digest, fmt=fmt, name=name, size=len(data),
+                                             data=data, created_at=utcnow()))
+    return int(res.inserted_primary_key[0])
+
+
+def _finite(value) -> float | None:
+    """A finite float, or None (None, NaN, infinity, or not a number)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _plain_json(value, what: str):
+    """``value`` as JSON holds it (numpy numbers as numbers, NaN as null), checked before any
+    transaction starts: a value JSON cannot hold is a ValueError naming it."""
+    try:
+        return json.loads(db.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} cannot be stored as JSON ({exc})") from None
+
+
+def _pose_rows(row: Mapping, result_id: int, docking_id: int) -> list[dict]:
+    """The ``poses`` rows of a docked result (the docking engine's result event), best first."""
+    if not isinstance(row, Mapping):
+        raise ValueError(f"a docked result must be a dict, not {type(row).__name__}")
+    poses = row.get("poses")
+    if not isinstance(poses, (list, tuple)) or not poses:
+        raise ValueError(f"the docked result of {row.get('smiles') or 'the ligand'} has no poses")
+    out = []
+    for k, pose in enumerate(poses):
+        score = _finite(pose.get("score")) if isinstance(pose, Mapping) else None
+        if score is None:
+            raise ValueError(f"pose {k + 1} of {row.get('smiles') or 'the ligand'} has no finite score")
+        molblock = pose.get("molblock")
+        if not isinstance(molblock, str) or not molblock.strip():
+            raise ValueError(f"pose {k + 1} of {row.get('smiles') or 'the ligand'} has no molblock")
+        rank = pose.get("rank", k + 1)
+        checks, found = pose.get("checks"), pose.get("interactions")
+        what = f"pose {k + 1} of {row.get('smiles') or 'the ligand'}"
+        out.append({"result_id": result_id, "docking_id": docking_id,
+                    "rank": int(rank) if isinstance(rank, int) and not isinstance(rank, bool) else k + 1,
+                    "score": score, "rmsd": _finite(pose.get("rmsd")), "molblock": molblock,
+                    "checks": _plain_json(checks, f"the checks of {what}") if isinstance(checks, Mapping) else None,
+                    "interactions": _plain_json(list(found), f"the interactions of {what}")
+                    if isinstance(found, (list, tuple)) else None})
+    out.sort(key=lambda p: p["rank"])
+    return out
 
 
 def _bulk_cache_kib(n_rows: int) -> int:

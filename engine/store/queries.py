@@ -179,6 +179,43 @@ class TrainingRunInfo:
 
 
 @dataclass
+class PoseRow:
+    """One docked pose of a result (``Project.poses``)."""
+
+    id: int
+    result_id: int
+    docking_id: int
+    rank: int  # 1 = the best pose of its docking
+    score: float  # Vina, kcal/mol (lower is better)
+    rmsd: float | None  # Å to the docking's reference ligand, when it is the same molecule
+    molblock: str  # the pose in the receptor's frame, with hydrogens
+    checks: dict | None  # PoseBusters: {"passed", "failures": [{"check", "reason"}], "n_checks"}
+    interactions: list | None  # ProLIF: [{"type", "label", "residue", "distance", "ligand_xyz", "protein_xyz"}]
+
+
+@dataclass
+class DockingRow:
+    """One docking run with its provenance (``Project.get_docking`` / ``Project.dockings``)."""
+
+    id: int
+    run_id: int | None
+    receptor_input_id: int
+    receptor_sha256: str
+    receptor_name: str
+    box: dict
+    settings: dict
+    versions: dict
+    report: dict
+    reference: dict | None
+    failures: list
+    summary: dict | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+
+@dataclass
 class ProjectSummary:
     path: str
     name: str

@@ -30,10 +30,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Alembic revision that these models correspond to (the newest file in migrations/versions).
-HEAD_REVISION = "v0.1.0.d"
+HEAD_REVISION = "v0.1.0.e"
 
 RUN_STATUSES = ("running", "finished", "failed", "cancelled")
 TRAINING_STATUSES = ("running", "finished", "failed", "cancelled")
+DOCKING_STATUSES = ("running", "finished", "failed", "cancelled")
 
 
 def utcnow() -> datetime:
@@ -211,6 +212,57 @@ class TrainingExampleRow(Base):
                                                  primary_key=True)
     result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True,
                                            index=True)
+
+
+class DockingRowORM(Base):
+    """One docking run: candidates judged against a receptor with AutoDock Vina.
+
+    The receptor file is stored whole in ``inputs`` (content-addressed); the box, the settings,
+    the library versions and what receptor preparation removed are kept with it, so that a pose
+    can be traced to exactly what made it. ``run_id`` is the generation run whose results were
+    docked (or the ``dock`` run that the docked ligands were stored in), if any.
+    """
+
+    __tablename__ = "dockings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    receptor_input_id: Mapped[int] = mapped_column(ForeignKey("inputs.id", ondelete="RESTRICT"), nullable=False,
+                                                   index=True)
+    receptor_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    receptor_name: Mapped[str] = mapped_column(String, nullable=False)
+    box: Mapped[dict] = mapped_column(_JSON, nullable=False)  # {"center", "size", "source"}
+    settings: Mapped[dict] = mapped_column(_JSON, nullable=False)  # exhaustiveness, n_poses, seed, cpus, ...
+    versions: Mapped[dict] = mapped_column(_JSON, nullable=False)  # vina, meeko, ... versions
+    report: Mapped[dict] = mapped_column(_JSON, nullable=False)  # removed residues, summary lines
+    reference: Mapped[dict | None] = mapped_column(_JSON)  # the reference ligand (and its own docking)
+    failures: Mapped[list] = mapped_column(_JSON, nullable=False)  # [{"result_id", "smiles", "message"}]
+    summary: Mapped[dict | None] = mapped_column(_JSON)  # docked, failed, mean -Vina, ...
+    status: Mapped[str] = mapped_column(String, nullable=False, default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PoseRowORM(Base):
+    """A docked pose of a result: its rank and Vina score in one docking, the pose itself
+    (molblock in the receptor's frame), its RMSD to the reference ligand, PoseBusters' checks and
+    ProLIF's interactions."""
+
+    __tablename__ = "poses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), nullable=False)
+    docking_id: Mapped[int] = mapped_column(ForeignKey("dockings.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    rank: Mapped[int] = mapped_column(Integer, nullable=False)
+    score: Mapped[float] = mapped_column(Float, nullable=False)  # kcal/mol
+    rmsd: Mapped[float | None] = mapped_column(Float)  # Å, to the reference ligand
+    molblock: Mapped[str] = mapped_column(Text, nullable=False)
+    checks: Mapped[dict | None] = mapped_column(_JSON)  # {"passed", "failures": [{"check", "reason"}], "n_checks"}
+    interactions: Mapped[list | None] = mapped_column(_JSON)
+
+    __table_args__ = (Index("ix_poses_result_docking_rank", "result_id", "docking_id", "rank"),)
 
 
 metadata = Base.metadata
