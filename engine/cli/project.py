@@ -50,7 +50,8 @@ def _info(args) -> int:
           f"last written by {info.last_written_by}")
     c = info.counts
     print(f"Contents      {c['results']} results ({info.valid} valid, {info.invalid} invalid), "
-          f"{c['runs']} runs, {c['inputs']} inputs, {c['models']} models, {c['training_runs']} training runs")
+          f"{c['runs']} runs, {c['inputs']} inputs, {c['models']} models, {c['training_runs']} training runs, "
+          f"{c.get('dockings', 0)} dockings")
     if info.tasks:
         print("Tasks         " + ", ".join(f"{t}: {n}" for t, n in info.tasks.items()))
     if info.score_names:
@@ -77,9 +78,9 @@ def _export(args) -> int:
     project = _open(args.file)
     try:
         if args.output and args.output != "-":
-            report = export_file(project, args.output, args.format, query)
+            report = export_file(project, args.output, args.format, query, poses=args.poses)
         else:
-            report = export_results(project, sys.stdout, args.format, query)
+            report = export_results(project, sys.stdout, args.format, query, poses=args.poses)
             sys.stdout.flush()
     except (ProjectError, ValueError) as exc:
         raise CliError(str(exc)) from None
@@ -127,6 +128,9 @@ def register(sub) -> None:
     exp.add_argument("--sort", default="id", help="column to sort on, or score:NAME (default id)")
     exp.add_argument("--desc", action="store_true", help="sort descending")
     exp.add_argument("--limit", type=int, default=None, help="at most this many rows")
+    exp.add_argument("--poses", choices=["best", "all"],
+                     help="SDF of the docked poses (best: each result's best pose of its newest docking; "
+                          "all: every pose), with score, RMSD, checks and the docking's provenance")
     exp.add_argument("-o", "--output", help="output file (default: standard output)")
     exp.set_defaults(func=_export)
 

@@ -5,7 +5,9 @@ perplexity, scores (``score_<name>``), tags, notes, rating, and the run's model 
 quantisation, adapter, prompt, seed, sampling parameters and versions. SDF goes through RDKit,
 CIF through gemmi, FASTA through Biopython. A row that cannot be written in the chosen format (no
 SMILES for SDF, no sequence for FASTA, no CIF text for CIF) is skipped and listed in the report,
-never dropped silently.
+never dropped silently. Docked results export their poses as SDF (``poses="best"`` or ``"all"``):
+the pose in the receptor's frame with its Vina score, RMSD, PoseBusters checks (passed and the
+named failures), interactions and the docking's receptor hash, box, settings and versions.
 
 Imports keep every record: a molecule RDKit cannot read is stored as an invalid row with the
 reason, the record number and the line.
@@ -36,6 +38,7 @@ ROW_FIELDS = ["result_id", "run_id", "task", "smiles", "sequence", "valid", "rea
 RUN_FIELDS = ["model_sha256", "model_file", "model_quant", "model_adapter", "model_base", "prompt",
               "seed", "sampling", "versions", "run_started_at", "run_status", "input_sha256"]
 SCORE_PREFIX = "score_"
+POSE_CHOICES = ("best", "all")
 
 
 class ImportFileError(ProjectError):
@@ -130,21 +133,34 @@ def _text(value) -> str:
     return str(value)
 
 
-def export_results(project: Project, out: TextIO, fmt: str, query: ResultQuery | None = None) -> ExportReport:
-    """Write the rows matching ``query`` to the text stream ``out`` in ``fmt``."""
+def export_results(project: Project, out: TextIO, fmt: str, query: ResultQuery | None = None,
+                   poses: str | None = None) -> ExportReport:
+    """Write the rows matching ``query`` to the text stream ``out`` in ``fmt``.
+
+    ``poses`` (SDF only): write the docked poses instead of the stored molecules, ``"best"`` (the
+    best pose of each result's newest docking) or ``"all"`` (every pose of every docking), each
+    with its Vina score, RMSD, PoseBusters checks and the docking's provenance."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise ValueError(f"cannot export as {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if poses is not None:
+        if poses not in POSE_CHOICES:
+            raise ValueError(f"cannot export poses {poses!r}: choose one of {', '.join(POSE_CHOICES)}")
+        if fmt != "sdf":
+            raise ValueError(f"docked poses are exported as SDF, not {fmt.upper()}")
     q = query or ResultQuery(limit=None)
     prov = _Provenance(project)
-    writer = {"sdf": _write_sdf, "csv": _write_csv, "fasta": _write_fasta, "cif": _write_cif}[fmt]
     report = ExportReport(fmt)
+    if poses is not None:
+        _write_pose_sdf(iter_results(project, q), prov, out, report, poses)
+        return report
+    writer = {"sdf": _write_sdf, "csv": _write_csv, "fasta": _write_fasta, "cif": _write_cif}[fmt]
     writer(iter_results(project, q), prov, out, report)
     return report
 
 
 def export_file(project: Project, path: str | os.PathLike, fmt: str | None = None,
-                query: ResultQuery | None = None) -> ExportReport:
+                query: ResultQuery | None = None, poses: str | None = None) -> ExportReport:
     """Export to a file: written beside it first, then renamed, so a failure leaves no half file."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
@@ -153,7 +169,7 @@ def export_file(project: Project, path: str | os.PathLike, fmt: str | None = Non
     tmp = path.with_name(f".{path.name}.part")
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            report = export_results(project, fh, fmt, query)
+            report = export_results(project, fh, fmt, query, poses=poses)
         os.replace(tmp, path)
     except OSError as exc:
         raise ProjectError(path, f"cannot write the export: {exc.strerror or exc}") from exc
@@ -199,6 +215,68 @@ def _write_sdf(rows, prov: _Provenance, out: TextIO, report: ExportReport) -> No
                     mol.SetProp(key, _sd_value(value))
                 writer.write(mol)
                 report.written += 1
+    finally:
+        writer.close()
+
+
+def _checks_text(checks) -> tuple[str, str]:
+    """PoseBusters' verdict as SD values: passed (1, 0 or "not run") and the named failures."""
+    if not isinstance(checks, dict):
+        return "not run", ""
+    fails = "; ".join(f"{f.get('check')}: {f.get('reason')}" for f in checks.get("failures") or [])
+    passed = checks.get("passed")
+    return ("not run" if passed is None else str(int(bool(passed)))), fails
+
+
+def _write_pose_sdf(rows, prov: _Provenance, out: TextIO, report: ExportReport, which: str) -> None:
+    from rdkit import Chem, rdBase
+
+    writer = Chem.SDWriter(out)
+    dockings: dict = {}
+    try:
+        with rdBase.BlockLogs():
+            for row in rows:
+                poses = prov.project.poses(row.id)
+                if which == "best":
+                    poses = poses[:1]  # the newest docking's rank 1
+                if not poses:
+                    report.skipped.append((row.id, "no docked pose"))
+                    continue
+                fields = prov.fields(row)
+                for pose in poses:
+                    mol = Chem.MolFromMolBlock(pose.molblock, removeHs=False)
+                    if mol is None:
+                        report.skipped.append((row.id, f"pose {pose.rank} of docking {pose.docking_id} "
+                                                       "cannot be read by RDKit"))
+                        continue
+                    if pose.docking_id not in dockings:
+                        dockings[pose.docking_id] = prov.project.get_docking(pose.docking_id)
+                    d = dockings[pose.docking_id]
+                    for key in list(mol.GetPropNames()):
+                        mol.ClearProp(key)
+                    mol.SetProp("_Name", f"logos_result_{row.id}_docking_{pose.docking_id}_pose_{pose.rank}")
+                    passed, fails = _checks_text(pose.checks)
+                    ref = d.reference or {}
+                    values = {
+                        "vina_score": pose.score, "vina_rmsd": pose.rmsd, "pose_rank": pose.rank,
+                        "posebusters_passed": passed, "posebusters_failures": fails,
+                        "posebusters_n_checks": (pose.checks or {}).get("n_checks"),
+                        "interactions": "; ".join(f"{i.get('label')} {i.get('residue')} {i.get('distance')} Å"
+                                                  for i in pose.interactions or []),
+                        "docking_id": d.id, "receptor_name": d.receptor_name, "receptor_sha256": d.receptor_sha256,
+                        "box": json.dumps(d.box, sort_keys=True),
+                        "docking_settings": json.dumps(d.settings, sort_keys=True),
+                        "docking_versions": json.dumps(d.versions, sort_keys=True),
+                        "reference_ligand": " ".join(str(ref[k]) for k in ("name", "chain", "resnum")
+                                                     if ref.get(k) not in (None, "")),
+                    }
+                    values.update(fields)
+                    for key, value in values.items():
+                        if value is None or value == "":
+                            continue
+                        mol.SetProp(key, _sd_value(value))
+                    writer.write(mol)
+                    report.written += 1
     finally:
         writer.close()
 
