@@ -64,6 +64,16 @@ def quiet():
         RDLogger.EnableLog("rdApp.*")
 
 
+def _import_quietly():
+    """MDAnalysis (under ProLIF and PoseBusters) puts its own "once" filter for its deprecation
+    warnings in front of ours when it is imported: import it, then silence it again."""
+    import MDAnalysis  # noqa: F401
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    import posebusters  # noqa: F401
+    import prolif  # noqa: F401
+
+
 def _graph_only(mol):
     """The heavy-atom graph with every bond single and no charges: the same molecule before and
     after protonation compares equal."""
@@ -121,6 +131,7 @@ def checks(poses: list, pocket) -> list[dict]:
     with quiet():
         try:
             if _BUSTER is None:
+                _import_quietly()
                 from posebusters import PoseBusters
 
                 _BUSTER = PoseBusters(config="dock")
@@ -144,6 +155,7 @@ def interactions(poses: list, pocket) -> list[list[dict]]:
     if not poses:
         return []
     with quiet():
+        _import_quietly()
         import prolif as plf
 
         prot = plf.Molecule(pocket)

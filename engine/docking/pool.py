@@ -52,9 +52,23 @@ def _kill(executor: Executor) -> None:
         pass
 
 
-def _exit_codes(executor: Executor) -> list[int]:
-    procs = getattr(executor, "_processes", None) or {}
-    return [p.exitcode for p in procs.values() if p.exitcode not in (None, 0)]
+def _processes(executor: Executor) -> dict:
+    return dict(getattr(executor, "_processes", None) or {})
+
+
+def _exit_codes(procs: dict) -> list[int]:
+    """Exit codes of the worker processes that died (a broken pool forgets its processes: the
+    caller keeps its own copy of the table)."""
+    out = []
+    for p in procs.values():
+        try:
+            p.join(0.2)
+        except Exception:  # noqa: BLE001
+            continue
+        if p.exitcode not in (None, 0):
+            out.append(p.exitcode)
+    # a broken pool sends SIGTERM to its other workers: the culprit's own code comes first
+    return sorted(out, key=lambda c: c == -15)
 
 
 def dock_ligands(target: Target, settings: Settings, ligands: Iterable[LigandJob], *,
@@ -83,6 +97,7 @@ def dock_ligands(target: Target, settings: Settings, ligands: Iterable[LigandJob
     t0 = time.perf_counter()
     last_progress = 0.0
     status = "finished"
+    workers: dict = {}
 
     def progress():
         elapsed = time.perf_counter() - t0
@@ -114,6 +129,7 @@ def dock_ligands(target: Target, settings: Settings, ligands: Iterable[LigandJob
                 _kill(pool)
                 pool = local_executor(cpus)
                 continue
+            workers = _processes(pool) or workers
             finished, _ = wait(list(inflight), timeout=0.2, return_when=FIRST_COMPLETED)
             broken = []
             for fut in finished:
@@ -145,7 +161,7 @@ def dock_ligands(target: Target, settings: Settings, ligands: Iterable[LigandJob
                     if suspect:
                         isolate -= 1
                     broken.append((job, suspect))
-                codes = _exit_codes(pool)
+                codes = _exit_codes(workers)
                 _kill(pool)
                 pool = local_executor(cpus)
                 if len(broken) == 1:
