@@ -4,6 +4,7 @@ Headless (no Qt): the GUI draws what these functions return, the CLI may print i
 
     run_summary(rows, reference)   # n, docked, mean −Vina (the paper's metric), best, reference, PoseBusters
     distributions(rows)            # arrays of Vina score, QED, SA and molecular weight
+    reference_values(smiles, score)  # the reference ligand's place on those axes
     chemical_space(smiles, ref)    # (n[+1], 2) map of Morgan fingerprints (t-SNE on Jaccard, PCA when few)
 
 A row is anything with ``scores`` (and optionally ``valid`` and ``smiles``): a store ``ResultRow``,
@@ -180,6 +181,30 @@ def distributions(rows: Iterable[Any]) -> dict:
     return out
 
 
+def reference_values(smiles: str | None, score=None) -> dict:
+    """The reference ligand's own values on the histograms' axes: its docked Vina ``score`` and
+    the QED, SA and molecular weight the tasks compute (``engine.tasks.scoring.drug_scores``);
+    None where unknown."""
+    out = {"vina": _number(score), "qed": None, "sa": None, "mw": None}
+    if not smiles:
+        return out
+    from rdkit import Chem, RDLogger
+
+    from engine.tasks.scoring import drug_scores
+
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(str(smiles))
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    if mol is None:
+        return out
+    scores = drug_scores(mol)
+    for key in ("qed", "sa", "mw"):
+        out[key] = _number(scores.get(key))
+    return out
+
+
 def _fingerprints(smiles: Sequence[str | None]):
     """Boolean (n, FP_BITS) Morgan fingerprints and a mask of the SMILES RDKit could read."""
     from rdkit import Chem, RDLogger
@@ -255,4 +280,5 @@ def chemical_space(smiles: Sequence[str | None], reference: str | None = None, s
     return out
 
 
-__all__ = ["TSNE_MIN_POINTS", "chemical_space", "distributions", "molecular_weight", "run_summary"]
+__all__ = ["TSNE_MIN_POINTS", "chemical_space", "distributions", "molecular_weight", "reference_values",
+           "run_summary"]
