@@ -82,8 +82,11 @@ class Receptor:
         if self.hetero_removed:
             out.append("removed the reference ligand " + ", ".join(self.hetero_removed))
         if self.removed:
+            by_reason: dict[str, list[str]] = {}
+            for r in self.removed:
+                by_reason.setdefault(r["reason"], []).append(r["residue"])
             out.append(f"removed {len(self.removed)} residue(s) that Meeko could not type: "
-                       + _listing([f"{r['residue']} ({r['reason']})" for r in self.removed]))
+                       + "; ".join(f"{why}: {_listing(res)}" for why, res in by_reason.items()))
         return out + list(self.warnings)
 
     def box_from_reference(self, padding: float = DEFAULT_PADDING) -> Box:
@@ -297,11 +300,13 @@ def prepare_receptor(path=None, *, data: bytes | None = None, fmt: str | None = 
         for i in reversed(range(len(ch))):
             r = ch[i]
             if r.name.strip().upper() not in known:
-                kind = ("non-standard amino acid" if _res.is_amino_acid(r.name)
-                        else "ion" if _res.never_ligand(r.name) and len(r) == 1
-                        else "hetero group (ligand, cofactor or additive)")
+                name = r.name.strip().upper()
+                kind = ("non-standard amino acid" if _res.is_amino_acid(name)
+                        else "ion" if name in _res.IONS
+                        else "crystallisation additive" if name in _res.ADDITIVES
+                        else "ligand or cofactor")
                 removed.append({"residue": f"{ch.name}:{r.name}{r.seqid.num}{r.seqid.icode.strip()}",
-                                "reason": f"{kind}; no residue template to type it"})
+                                "reason": f"{kind}, no residue template"})
                 del ch[i]
     removed.reverse()
     st.remove_empty_chains()
@@ -312,25 +317,37 @@ def prepare_receptor(path=None, *, data: bytes | None = None, fmt: str | None = 
     if len({k for k, _ in keys_in}) != len(keys_in):
         warnings.append("some residues share a chain, number and insertion code; Meeko keeps one of each")
     st.setup_entities()
-    pdb = st.make_pdb_string()
 
     from meeko import PDBQTWriterLegacy, Polymer
 
-    try:
-        with _quiet_logs():
-            poly = Polymer.from_pdb_string(pdb, allow_bad_res=True)
-            rigid, _flex = PDBQTWriterLegacy.write_from_polymer(poly)
-    except Exception as exc:  # noqa: BLE001 - Meeko's own reason, on one line
-        raise DockingError(f"{name}: Meeko could not prepare the receptor: {' '.join(str(exc).split())[:300]}") \
-            from None
+    # Meeko stops on a residue it cannot build at all (rather than skipping it): that residue is
+    # removed, listed, and preparation tried again
+    for _attempt in range(50):
+        try:
+            with _quiet_logs():
+                poly = Polymer.from_pdb_string(st.make_pdb_string(), allow_bad_res=True)
+                rigid, _flex = PDBQTWriterLegacy.write_from_polymer(poly)
+            break
+        except Exception as exc:  # noqa: BLE001 - Meeko's own reason, on one line
+            why = " ".join(str(exc).split())
+            hit = re.search(r"key '?([A-Za-z0-9]{1,4}):(-?\d+)([A-Za-z]?)'?", why)
+            if not hit or not _delete_residue(st, hit.group(1), int(hit.group(2)), hit.group(3)):
+                raise DockingError(f"{name}: Meeko could not prepare the receptor: {why[:300]}") from None
+            key = f"{hit.group(1)}:{hit.group(2)}{hit.group(3)}"
+            resname = next((r for k, r in keys_in if k == key), "")
+            removed.append({"residue": f"{hit.group(1)}:{resname}{hit.group(2)}{hit.group(3)}",
+                            "reason": "Meeko could not build it from its atoms (distorted or incomplete residue)"})
+            keys_in = [(k, r) for k, r in keys_in if k != key]
+    else:
+        raise DockingError(f"{name}: Meeko could not prepare the receptor (too many residues it cannot build)")
     valid = set(poly.get_valid_monomers())
     ignored = set(poly.get_ignored_monomers())
     for key, resname in keys_in:
         if key in valid:
             continue
         if key in ignored:
-            why = ("hetero group with no residue template" if not _res.is_amino_acid(resname)
-                   else "no residue template matches its atoms (missing or extra atoms)")
+            why = ("no residue template matches its atoms (missing or extra atoms)" if _res.is_amino_acid(resname)
+                   else "hetero group, no residue template")
         else:
             why = "could not be read as a residue"
         removed.append({"residue": f"{key.split(':')[0]}:{resname}{key.split(':')[1]}", "reason": why})
@@ -357,6 +374,17 @@ def _template_names() -> frozenset:
         names |= set(t.ambiguous)
         _TEMPLATE_NAMES = frozenset(n.upper() for n in names)
     return _TEMPLATE_NAMES
+
+
+def _delete_residue(st, chain: str, num: int, icode: str) -> bool:
+    for ch in st[0]:
+        if ch.name != chain:
+            continue
+        for i, r in enumerate(ch):
+            if r.seqid.num == num and r.seqid.icode.strip() == icode.strip():
+                del ch[i]
+                return True
+    return False
 
 
 def _label_monomers(poly) -> None:

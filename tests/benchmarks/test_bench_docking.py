@@ -51,7 +51,8 @@ def _complexes(tmp: Path):
     out = []
     for name in ("1ia1", "1of6", "1s3v", "1uou"):
         try:
-            prot = datasets.extract("posebusters", f"{PB}/{name}/{name}_protein_one_lig_removed.pdb", tmp)
+            prot = datasets.extract("posebusters", f"{PB}/{name}/{name}_protein_one_lig_removed.pdb",
+                                    tmp / f"{name}.pdb")
             sdf = datasets.read_text("posebusters", f"{PB}/{name}/{name}_ligand.sdf")
         except datasets.DatasetMissing as exc:
             pytest.skip(str(exc))
