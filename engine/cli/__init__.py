@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "engine.cli.models",  # logos models ...
     "engine.cli.project",  # logos project ...
     "engine.cli.generate",  # logos generate
+    "engine.cli.dock",  # logos dock
     "engine.cli.engine_process",  # logos engine --stdio
 ]
 

@@ -228,6 +228,14 @@ def _checks_text(checks) -> tuple[str, str]:
     return ("not run" if passed is None else str(int(bool(passed)))), fails
 
 
+def _reference_label(ref: dict) -> str:
+    """"XK2 A:263" for a ligand of the receptor file, the name alone for one given beside it."""
+    name = ref.get("name") or ""
+    if ref.get("chain"):
+        return f"{name} {ref['chain']}:{ref.get('resnum')}"
+    return name
+
+
 def _write_pose_sdf(rows, prov: _Provenance, out: TextIO, report: ExportReport, which: str) -> None:
     from rdkit import Chem, rdBase
 
@@ -267,8 +275,7 @@ def _write_pose_sdf(rows, prov: _Provenance, out: TextIO, report: ExportReport, 
                         "box": json.dumps(d.box, sort_keys=True),
                         "docking_settings": json.dumps(d.settings, sort_keys=True),
                         "docking_versions": json.dumps(d.versions, sort_keys=True),
-                        "reference_ligand": " ".join(str(ref[k]) for k in ("name", "chain", "resnum")
-                                                     if ref.get(k) not in (None, "")),
+                        "reference_ligand": _reference_label(ref),
                     }
                     values.update(fields)
                     for key, value in values.items():

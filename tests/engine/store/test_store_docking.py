@@ -41,8 +41,8 @@ def _molblocks(smiles: str, n: int) -> list[str]:
 def docked(smiles: str, scores: list[float], rmsd: float | None = None, passed: bool = True) -> dict:
     """A result event of the docking engine, best pose first."""
     checks_ok = {"passed": True, "failures": [], "n_checks": 22}
-    clash = {"passed": False, "failures": [{"check": "minimum_distance_to_protein", "reason": "clash with the protein"}],
-             "n_checks": 22}
+    clash = {"passed": False, "n_checks": 22,
+             "failures": [{"check": "minimum_distance_to_protein", "reason": "clash with the protein"}]}
     contacts = [{"type": "HBDonor", "label": "hydrogen bond (ligand donor)", "residue": "A:ASP25",
                  "distance": 2.91, "ligand_xyz": [1.0, 2.0, 3.0], "protein_xyz": [1.5, 2.5, 3.5]}]
     poses = []
@@ -96,7 +96,8 @@ def test_add_docked_stores_every_pose_and_the_vina_score(filled_project):
         assert p.get_docking(did2).receptor_input_id == d.receptor_input_id
         assert len(p.inputs()) == 2  # aspirin.sdf of fill() and the receptor
         p.add_docked(aspirin.id, did2, docked(MOLECULES["aspirin"], [-5.5, -5.0], passed=False))
-        assert [(x.docking_id, x.rank) for x in p.poses(aspirin.id)] == [(did2, 1), (did2, 2), (did, 1), (did, 2), (did, 3)]
+        assert [(x.docking_id, x.rank) for x in p.poses(aspirin.id)] == [
+            (did2, 1), (did2, 2), (did, 1), (did, 2), (did, 3)]
         assert [x.rank for x in p.poses(aspirin.id, docking_id=did)] == [1, 2, 3]
         row = p.get_result(aspirin.id)
         assert row.scores["vina"] == -5.5 and row.scores["posebusters_ok"] == 0.0 and "vina_rmsd" not in row.scores
@@ -249,7 +250,7 @@ def test_pose_sdf_carries_score_rmsd_checks_and_provenance(filled_project, tmp_p
         assert first["receptor_sha256"] == p.get_docking(did).receptor_sha256
         assert first["seed"] == 1234 and first["prompt"] == "<MoleculeS>" and len(first["model_sha256"]) == 64
         assert '"exhaustiveness": 8' in first["docking_settings"] and '"vina": "1.2.7"' in first["docking_versions"]
-        assert first["reference_ligand"] == "XK2 A 263" and "A:ASP25" in first["interactions"]
+        assert first["reference_ligand"] == "XK2 A:263" and "A:ASP25" in first["interactions"]
         assert recs[1].GetProp("posebusters_passed") == "1" and not recs[1].HasProp("posebusters_failures")
         # the pose's coordinates, hydrogens included, not a 2D drawing
         pose = Chem.MolFromMolBlock(a["poses"][0]["molblock"], removeHs=False)
