@@ -3,6 +3,11 @@
 Prints one line per sample as it arrives (``--json``: one JSON object per line with record,
 objects, valid, reasons, ppl, scores); progress and the run summary go to stderr. The same
 ``--seed`` gives the same samples. ``--project FILE`` also stores every sample, committed one by one.
+
+``--dock`` (ligand task): after sampling, every valid sample is docked into the task's pocket
+(receptor: the ``--input`` file; box: around its ligand, or the ``--residues``) in this process's
+worker pool, never in the engine process; the lines are printed after docking, with ``scores.vina``
+and the ``poses``, and with ``--project`` the poses are attached to the stored results.
 """
 
 from __future__ import annotations
@@ -51,9 +56,36 @@ def _sampling(args) -> dict:
     return out
 
 
+def _dock_setup(args):
+    """The receptor, box and settings for --dock, prepared before any sampling (bad input fails fast)."""
+    from engine.cli import CliError, dock
+    from engine.docking import DockingError, Settings
+
+    if args.task != "ligand":
+        raise CliError(f"--dock docks ligands into a pocket: use it with --task ligand, not --task {args.task}")
+    if not args.input:
+        raise CliError("--dock needs the receptor: give the protein or complex file with --input")
+    try:
+        settings = Settings(exhaustiveness=args.exhaustiveness, n_poses=args.poses, seed=args.seed).check()
+    except DockingError as exc:
+        raise CliError(str(exc)) from None
+    if args.cpus is not None and not 1 <= args.cpus <= 64:
+        raise CliError(f"--cpus must be between 1 and 64, not {args.cpus}")
+    return dock.prepare_for_task(args.input, ligand=args.ligand, residues=args.residues), settings
+
+
 def run(args) -> int:
     from engine.cli import CliError
     from engine.process.client import EngineClient, EngineError
+
+    docking = _dock_setup(args) if args.dock else None
+    held: list[tuple[dict, str]] = []  # with --dock: the lines wait for their docking
+
+    def show(ev: dict, prompt: str) -> None:
+        if docking is not None:
+            held.append((ev, prompt))
+        else:
+            _print_result(ev, args.json, prompt)
 
     model = args.model
     if not args.url and model is None:
@@ -83,8 +115,8 @@ def run(args) -> int:
                             sampling=_sampling(args), project=args.project, prompt=args.prompt,
                             grammar=args.grammar)
         prompt = ""
+        run_id = None
         try:
-            run_id = None
             for ev in client.iter_job(job):
                 kind = ev["type"]
                 if kind == "started":
@@ -93,7 +125,7 @@ def run(args) -> int:
                     if not args.quiet:
                         print(f"prompt: {prompt}", file=sys.stderr)
                 elif kind == "result":
-                    _print_result(ev, args.json, prompt)
+                    show(ev, prompt)
                 elif kind == "progress" and not args.quiet and sys.stderr.isatty():
                     print(f"\r{ev['done']}/{ev['total']} samples, {ev['tokens_per_s']} tokens/s",
                           end="", file=sys.stderr)
@@ -115,11 +147,54 @@ def run(args) -> int:
             client.cancel(job)
             for ev in client.iter_job(job, timeout=10):
                 if ev["type"] == "result":
-                    _print_result(ev, args.json, prompt)
+                    show(ev, prompt)
+            for ev, shown_prompt in held:
+                _print_result(ev, args.json, shown_prompt)
             return 130
     finally:
         client.close()
+    if docking is not None and status != "finished":  # sampling failed: show what came, dock nothing
+        for ev, prompt in held:
+            _print_result(ev, args.json, prompt)
+    elif docking is not None:
+        dock_status = _dock_and_print(args, docking, held, run_id)
+        if dock_status == "cancelled":
+            return 130
+        if dock_status != "finished":
+            return 1
     return 0 if status == "finished" else 1
+
+
+def _dock_and_print(args, docking, held: list, run_id) -> str:
+    """Dock the valid samples (after the engine process is done with them) and print every line."""
+    from engine.cli import dock
+
+    prep, settings = docking
+    ligands = []
+    for ev, _prompt in held:
+        smiles = (ev.get("objects") or {}).get("smiles") if isinstance(ev.get("objects"), dict) else None
+        if ev.get("valid") and smiles:
+            ligands.append(dock.Ligand(ev["index"], smiles, result_id=ev.get("result_id")))
+    status, rows, errors, _summary = dock.dock_samples(
+        prep, settings, ligands, cpus=args.cpus, project_path=args.project if run_id is not None else None,
+        run_id=run_id, quiet=args.quiet)
+    for ev, prompt in held:
+        ev = dict(ev)
+        row = rows.get(ev["index"])
+        if row is not None:
+            scores = dict(ev.get("scores") or {})
+            scores["vina"] = row["score"]
+            if row.get("rmsd") is not None:
+                scores["vina_rmsd"] = row["rmsd"]
+            passed = (row.get("checks") or {}).get("passed")
+            if passed is not None:
+                scores["posebusters_ok"] = 1.0 if passed else 0.0
+            ev["scores"] = scores
+            ev["poses"] = dock.pose_list(row)
+        elif ev["index"] in errors:
+            ev["dock_error"] = errors[ev["index"]]
+        _print_result(ev, args.json, prompt)
+    return status
 
 
 def _mark_run_failed(project: str, run_id: int, error: str) -> None:
@@ -137,7 +212,11 @@ def _print_result(ev: dict, as_json: bool, prompt: str = "") -> None:
     if as_json:
         keys = ("index", "seed", "record", "objects", "valid", "reasons", "ppl", "scores", "stop",
                 "n_tokens", "result_id")
-        print(json.dumps({k: ev.get(k) for k in keys}, ensure_ascii=False), flush=True)
+        out = {k: ev.get(k) for k in keys}
+        for extra in ("poses", "dock_error"):  # --dock
+            if extra in ev:
+                out[extra] = ev[extra]
+        print(json.dumps(out, ensure_ascii=False), flush=True)
     else:
         mark = "valid  " if ev["valid"] else "INVALID"
         ppl = ev.get("ppl")
@@ -147,6 +226,10 @@ def _print_result(ev: dict, as_json: bool, prompt: str = "") -> None:
             f"{ev['index']:>3} {mark} {shown}"
         if ev["reasons"]:
             line += "  # " + "; ".join(ev["reasons"])
+        if "poses" in ev:
+            line += f"  vina={ev['scores']['vina']:.2f} kcal/mol"
+        elif "dock_error" in ev:
+            line += f"  # not docked: {ev['dock_error']}"
         print(line, flush=True)
 
 
@@ -184,4 +267,10 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+    d = p.add_argument_group("docking (--task ligand)")
+    d.add_argument("--dock", action="store_true",
+                   help="dock every valid sample into the task's pocket (receptor: --input) with AutoDock Vina")
+    d.add_argument("--exhaustiveness", type=int, default=8, help="Vina's search effort (1-64, default 8)")
+    d.add_argument("--poses", type=int, default=5, help="poses kept per sample (1-20, default 5)")
+    d.add_argument("--cpus", type=int, help="docking worker processes (default: every CPU this process may use)")
     p.set_defaults(func=run)
