@@ -35,6 +35,16 @@ def _lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def _molblock(smiles: str, name: str) -> str:
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    mol.SetProp("_Name", name)
+    return Chem.MolToMolBlock(Chem.RemoveHs(mol))
+
+
 def _one_line_error(err: str) -> str:
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("logos dock: error: "), err
@@ -45,14 +55,20 @@ def _one_line_error(err: str) -> str:
 def test_dock_json_lines_store_results_then_attach_poses_to_stored_ones(tmp_path):
     project = tmp_path / "screen.logos"
     smiles = ["CCO", ASPIRIN, "OB(O)c1ccccc1", "C1CC", "C[Hg]C"]
-    out = logos("dock", IA1, "--reference", IA1_LIGAND, *[a for s in smiles for a in ("--smiles", s)], *FAST,
-                "--seed", "3", "--json", "--project", project)
+    sdf = tmp_path / "two.sdf"  # a molecule, then a record whose counts line promises atoms it lacks
+    sdf.write_text(_molblock("CC(N)=O", "acetamide") + "$$$$\n"
+                   + _molblock("CCN", "broken").replace("  3  2  0", " 30  2  0", 1) + "$$$$\n")
+    out = logos("dock", IA1, "--reference", IA1_LIGAND, *[a for s in smiles for a in ("--smiles", s)],
+                "--sdf", sdf, *FAST, "--seed", "3", "--json", "--project", project)
     assert out.returncode == 0, out.stderr
     lines = {x["index"]: x for x in _lines(out.stdout)}
-    assert sorted(lines) == [0, 1, 2, 3, 4]
-    for i in (0, 1):
+    assert sorted(lines) == [0, 1, 2, 3, 4, 5, 6]
+    assert lines[5]["name"] == "acetamide" and lines[5]["smiles"] == "CC(N)=O"
+    assert lines[6]["error"] == "two.sdf:14: record 2: RDKit cannot read this molecule"
+    assert lines[6]["name"] == "two.sdf record 2"
+    for i in (0, 1, 5):
         row = lines[i]
-        assert row["smiles"] == smiles[i] and row["score"] < 0 and row["rmsd"] is None  # not the reference molecule
+        assert row["score"] < 0 and row["rmsd"] is None  # not the reference molecule
         assert 1 <= len(row["poses"]) <= 2 and row["poses"][0]["score"] == row["score"]
         assert all("M  END" in p["molblock"] and "rmsd" in p for p in row["poses"])
         assert row["checks"]["n_checks"] > 0 and isinstance(row["checks"]["passed"], bool)
@@ -63,9 +79,9 @@ def test_dock_json_lines_store_results_then_attach_poses_to_stored_ones(tmp_path
     # stderr: what preparation removed (never silent), the box, the paper's figure
     assert "removed 5 residue(s)" in out.stderr and "A:SER104" in out.stderr
     assert "box 20.2 × 18.0 × 18.0 Å" in out.stderr and "ligand TQ3 + 5 Å" in out.stderr
-    mean = -(lines[0]["score"] + lines[1]["score"]) / 2
-    assert f"mean −Vina {mean:.3f} kcal/mol over 2 docked ligand(s)" in out.stderr
-    assert "finished: 2 docked, 3 failed of 5 ligand(s)" in out.stderr
+    mean = -(lines[0]["score"] + lines[1]["score"] + lines[5]["score"]) / 3
+    assert f"mean −Vina {mean:.3f} kcal/mol over 3 docked ligand(s)" in out.stderr
+    assert "finished: 3 docked, 4 failed of 7 ligand(s)" in out.stderr
 
     with Project.open(project) as p:
         (d,) = p.dockings()
@@ -75,11 +91,11 @@ def test_dock_json_lines_store_results_then_attach_poses_to_stored_ones(tmp_path
         assert d.settings["n_poses"] == 2 and d.versions["vina"] and d.box["source"] == "ligand TQ3 + 5 Å"
         assert p.get_input(d.receptor_input_id).data == IA1.read_bytes() and run.input_ids == [d.receptor_input_id]
         assert d.reference["name"] == "TQ3" and "A:SER104" in " ".join(d.report["summary"])
-        assert d.summary["docked"] == 2 and d.summary["failed"] == 3 and d.summary["mean_neg_vina"] == round(mean, 3)
-        assert sorted(f["message"] for f in d.failures) == sorted(lines[i]["error"] for i in (2, 3, 4))
+        assert d.summary["docked"] == 3 and d.summary["failed"] == 4 and d.summary["mean_neg_vina"] == round(mean, 3)
+        assert sorted(f["message"] for f in d.failures) == sorted(lines[i]["error"] for i in (2, 3, 4, 6))
         rows = {r.id: r for r in p.query_results(ResultQuery(run_id=run.id, limit=None)).rows}
-        assert len(rows) == 5
-        for i in (0, 1):
+        assert len(rows) == 7
+        for i in (0, 1, 5):
             r = rows[lines[i]["result_id"]]
             assert r.valid and r.scores["vina"] == lines[i]["score"] and r.scores["posebusters_ok"] in (0.0, 1.0)
             assert [x.score for x in p.poses(r.id)] == [x["score"] for x in lines[i]["poses"]]
@@ -98,16 +114,16 @@ def test_dock_json_lines_store_results_then_attach_poses_to_stored_ones(tmp_path
     events = _lines(out.stdout)
     assert events[0]["type"] == "receptor" and events[-1]["type"] == "finished"
     assert events[0]["box"]["size"] == [20.172, 18.0, 18.0] and events[0]["reference"]["name"] == "TQ3"
-    assert any("A:SER104" in line for line in events[0]["summary"]) and events[0]["ligands"] == 4
+    assert any("A:SER104" in line for line in events[0]["summary"]) and events[0]["ligands"] == 5
     assert {e["type"] for e in events} == {"receptor", "progress", "result", "error", "finished"}
     results = [e for e in events if e["type"] == "result"]
     errors = {e["result_id"]: e["message"] for e in events if e["type"] == "error"}
-    assert sorted(e["result_id"] for e in results) == sorted(lines[i]["result_id"] for i in (0, 1))
+    assert sorted(e["result_id"] for e in results) == sorted(lines[i]["result_id"] for i in (0, 1, 5))
     assert all(e["checks"] is None and e["docking_id"] == events[0]["docking_id"] for e in results)
     assert "atoms Vina cannot type: B" in errors[boron]
     assert errors[no_smiles] == f"result {no_smiles} has no SMILES to dock"
     fin = events[-1]
-    assert fin["status"] == "finished" and fin["summary"]["docked"] == 2 and fin["summary"]["failed"] == 2
+    assert fin["status"] == "finished" and fin["summary"]["docked"] == 3 and fin["summary"]["failed"] == 2
     with Project.open(project) as p:
         second, first = p.dockings()
         assert second.id == events[0]["docking_id"] and second.run_id == first_run  # not a new run
