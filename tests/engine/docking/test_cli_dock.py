@@ -269,13 +269,16 @@ def test_dock_on_a_dask_scheduler(tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         out = logos("dock", IA1, "--reference", IA1_LIGAND, "--smiles", "c1ccccc1O", "--smiles", "CC(=O)N",
-                    "--exhaustiveness", "1", "--poses", "2", "--no-checks", "--json",
+                    "--smiles", "C1#CC#CC#C1", "--exhaustiveness", "1", "--poses", "2", "--no-checks", "--json",
                     "--scheduler", cluster.scheduler_address, "--project", tmp_path / "dask.logos")
         with distributed.Client(cluster) as client:
             worker_pids = set(client.run(os.getpid).values())
     assert out.returncode == 0, out.stderr
-    rows = _lines(out.stdout)
-    assert sorted(r["index"] for r in rows) == [0, 1] and all(r["score"] < 0 for r in rows)
+    rows = sorted(_lines(out.stdout), key=lambda r: r["index"])
+    assert [r["index"] for r in rows] == [0, 1, 2] and all(r["score"] < 0 for r in rows[:2])
+    # parsed, but no 3D structure exists for it: its reason, and the others go on
+    assert rows[2]["error"] == "C1#CC#CC#C1: RDKit could not embed this molecule in 3D"
+    rows = rows[:2]
     assert f"on the Dask scheduler at {cluster.scheduler_address}" in out.stderr
     with Project.open(tmp_path / "dask.logos") as p:
         (d,) = p.dockings()
