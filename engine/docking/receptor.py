@@ -300,10 +300,10 @@ def prepare_receptor(path=None, *, data: bytes | None = None, fmt: str | None = 
         for i in reversed(range(len(ch))):
             r = ch[i]
             if r.name.strip().upper() not in known:
-                name = r.name.strip().upper()
-                kind = ("non-standard amino acid" if _res.is_amino_acid(name)
-                        else "ion" if name in _res.IONS
-                        else "crystallisation additive" if name in _res.ADDITIVES
+                rname = r.name.strip().upper()
+                kind = ("non-standard amino acid" if _res.is_amino_acid(rname)
+                        else "ion" if rname in _res.IONS
+                        else "crystallisation additive" if rname in _res.ADDITIVES
                         else "ligand or cofactor")
                 removed.append({"residue": f"{ch.name}:{r.name}{r.seqid.num}{r.seqid.icode.strip()}",
                                 "reason": f"{kind}, no residue template"})
