@@ -47,6 +47,7 @@ def _events(target, jobs, settings=FAST, **kw):
 
 def test_receptor_lists_what_it_removed_and_keeps_the_reference(hvr):
     assert hvr.reference is not None and hvr.reference.name == "XK2"
+    assert (hvr.source, hvr.name) == ("1hvr.pdb", "1hvr")  # messages name the file
     assert hvr.hetero_removed == ["XK2 A:1"] or hvr.hetero_removed[0].startswith("XK2 ")
     lines = hvr.summary()
     assert any("reference ligand XK2" in line for line in lines)
