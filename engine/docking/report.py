@@ -22,6 +22,9 @@ import numpy as np
 # rows the map embeds with t-SNE from this many valid fingerprints on; fewer are projected by PCA
 # (t-SNE needs its perplexity below the number of points and says little about a handful)
 TSNE_MIN_POINTS = 8
+# up to this many points the Tanimoto distances are computed whole by RDKit (n² floats); more go
+# through scikit-learn's Jaccard metric on the bits (slower, but without the n × n matrix)
+PRECOMPUTED_MAX = 5000
 FP_RADIUS = 2
 FP_BITS = 2048
 
@@ -206,13 +209,15 @@ def reference_values(smiles: str | None, score=None) -> dict:
 
 
 def _fingerprints(smiles: Sequence[str | None]):
-    """Boolean (n, FP_BITS) Morgan fingerprints and a mask of the SMILES RDKit could read."""
+    """Boolean (n, FP_BITS) Morgan fingerprints, a mask of the SMILES RDKit could read, and the
+    RDKit bit vectors of those."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem import rdFingerprintGenerator
 
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_BITS)
     fps = np.zeros((len(smiles), FP_BITS), dtype=bool)
     ok = np.zeros(len(smiles), dtype=bool)
+    vects = []
     RDLogger.DisableLog("rdApp.*")
     try:
         for i, smi in enumerate(smiles):
@@ -224,18 +229,31 @@ def _fingerprints(smiles: Sequence[str | None]):
                 mol = None
             if mol is None or mol.GetNumAtoms() == 0:
                 continue
-            fps[i] = gen.GetFingerprintAsNumPy(mol).astype(bool)
+            fp = gen.GetFingerprint(mol)
+            vects.append(fp)
+            fps[i] = np.frombuffer(fp.ToBitString().encode(), dtype=np.uint8) == ord("1")
             ok[i] = True
     finally:
         RDLogger.EnableLog("rdApp.*")
-    return fps, ok
+    return fps, ok, vects
+
+
+def tanimoto_distances(vects) -> np.ndarray:
+    """1 − Tanimoto similarity between every pair of RDKit bit vectors (RDKit's bulk routine)."""
+    from rdkit import DataStructs
+
+    n = len(vects)
+    d = np.zeros((n, n))
+    for i in range(1, n):
+        d[i, :i] = 1.0 - np.asarray(DataStructs.BulkTanimotoSimilarity(vects[i], vects[:i]))
+    return d + d.T
 
 
 def chemical_space(smiles: Sequence[str | None], reference: str | None = None, seed: int = 0) -> np.ndarray:
     """2D coordinates of the molecules, nearby points being similar molecules.
 
     Morgan fingerprints (radius 2, 2048 bits, RDKit); from ``TSNE_MIN_POINTS`` readable molecules
-    on, t-SNE (scikit-learn) on the Jaccard distance of the bits (1 − Tanimoto similarity);
+    on, t-SNE (scikit-learn) on the Tanimoto distance (1 − similarity, the Jaccard distance of the bits);
     fewer are projected by PCA of the bits. Returns an ``(n, 2)`` array, or ``(n + 1, 2)`` with
     the reference as the last row; a SMILES that does not parse gets a NaN row. The same input
     and seed give the same map.
@@ -244,7 +262,7 @@ def chemical_space(smiles: Sequence[str | None], reference: str | None = None, s
     out = np.full((len(items), 2), np.nan)
     if not items:
         return out
-    fps, ok = _fingerprints(items)
+    fps, ok, vects = _fingerprints(items)
     idx = np.flatnonzero(ok)
     m = len(idx)
     if m == 0:
@@ -269,14 +287,19 @@ def chemical_space(smiles: Sequence[str | None], reference: str | None = None, s
     from sklearn.manifold import TSNE
 
     perplexity = float(max(2.0, min(30.0, (m - 1) / 3.0)))
-    tsne = TSNE(n_components=2, metric="jaccard", init="random", perplexity=perplexity,
-                random_state=seed, n_jobs=1)
     import warnings
 
     with warnings.catch_warnings():
         # scikit-learn warns that a boolean matrix is converted for the Jaccard metric
         warnings.simplefilter("ignore")
-        out[idx] = tsne.fit_transform(x)
+        if m <= PRECOMPUTED_MAX:
+            tsne = TSNE(n_components=2, metric="precomputed", init="random", perplexity=perplexity,
+                        random_state=seed, n_jobs=1)
+            out[idx] = tsne.fit_transform(tanimoto_distances(vects))
+        else:
+            tsne = TSNE(n_components=2, metric="jaccard", init="random", perplexity=perplexity,
+                        random_state=seed, n_jobs=1)
+            out[idx] = tsne.fit_transform(x)
     return out
 
 

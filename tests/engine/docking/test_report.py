@@ -171,3 +171,21 @@ def test_chemical_space_few_points_and_bad_input():
     assert np.array_equal(chemical_space(["CCO"], "CCO"), np.zeros((2, 2)))
     one = chemical_space(["bad(", "CCO"])
     assert np.isnan(one[0]).all() and np.array_equal(one[1], [0.0, 0.0])
+
+
+def test_both_distance_paths_agree(monkeypatch):
+    """RDKit's bulk Tanimoto (up to PRECOMPUTED_MAX points) and scikit-learn's Jaccard on the bits
+    (above it) are the same distance, so the maps are the same."""
+    from engine.docking import report
+
+    fps, ok, vects = report._fingerprints(DRUGS)
+    d = report.tanimoto_distances(vects)
+    assert d.shape == (len(DRUGS), len(DRUGS)) and np.allclose(np.diag(d), 0) and np.allclose(d, d.T)
+    assert d[0, 7] == pytest.approx(1 - _tanimoto(DRUGS[0], DRUGS[7]))
+    from sklearn.metrics import pairwise_distances
+
+    assert np.allclose(d, pairwise_distances(fps[ok], metric="jaccard"))
+    a = chemical_space(DRUGS, seed=1)
+    monkeypatch.setattr(report, "PRECOMPUTED_MAX", 5)
+    b = chemical_space(DRUGS, seed=1)
+    assert np.allclose(a, b, atol=1e-3)
