@@ -144,17 +144,13 @@ def _listing(items: list[str], n: int = 12) -> str:
 
 
 def parse_residues(spec, source: str) -> list[tuple[str | None, int, str]]:
-    """"A:137,A:139,B:45A" → (chain or None, number, insertion code or "")."""
-    items = spec if isinstance(spec, (list, tuple)) else str(spec).replace(";", ",").split(",")
-    out = []
-    for item in items:
-        item = str(item).strip()
-        if not item:
-            continue
-        m = re.fullmatch(r"(?:([A-Za-z0-9]{1,4}):)?(?:[A-Za-z]{3})?(-?\d+)([A-Za-z]?)", item)
-        if not m:
-            raise DockingError(f"{source}: cannot read pocket residue {item!r} (write CHAIN:NUMBER, e.g. A:45)")
-        out.append((m.group(1), int(m.group(2)), m.group(3) or ""))
+    """"A:137,A:139,B:45A" → (chain or None, number, insertion code or ""), the ligand task's reading."""
+    from engine.tasks.protein_input import parse_residue_list
+
+    try:
+        out = [(c, n, i.strip()) for c, n, i in parse_residue_list(spec, source)]
+    except ValueError as exc:
+        raise DockingError(str(exc).replace("cannot read residue", "cannot read pocket residue")) from None
     if not out:
         raise DockingError(f"{source}: the pocket has no residues")
     return out
