@@ -34,6 +34,9 @@ COLUMNS = [
     Column("valid", "Valid", "validity checks; the tooltip lists the failed rules"),
     Column("score:qed", "QED", "quantitative estimate of drug-likeness"),
     Column("score:sa", "SA", "synthetic accessibility (1 easy … 10 hard)"),
+    Column("score:vina", "Vina", "AutoDock Vina score of the best docked pose, kcal/mol (lower binds better)"),
+    Column("score:posebusters_ok", "PoseBusters",
+           "PoseBusters plausibility checks of the best docked pose; the tooltip lists the failed checks"),
     Column("", "Scores", "every score the task computed"),
     Column("ppl", "Perplexity", "perplexity of the generated text under the model"),
     Column("task", "Task"),
@@ -46,6 +49,10 @@ COL = {c.title: i for i, c in enumerate(COLUMNS)}
 
 _GREEN = QColor("#1b7f3b")
 _RED = QColor("#b00020")
+_GREY = QColor("#777777")
+
+# scores shown in their own columns (not repeated in "Scores")
+OWN_COLUMNS = {"qed", "sa", "sa_score", "vina", "posebusters_ok"}
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -56,6 +63,14 @@ def _fmt(value, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def posebusters_verdict(row: ResultRow) -> bool | None:
+    """The stored PoseBusters verdict of a docked row: True (passes), False (fails), None (not checked)."""
+    v = (row.scores or {}).get("posebusters_ok")
+    if v is None or isinstance(v, str):
+        return None
+    return bool(v)
 
 
 def _score(row: ResultRow, *names: str):
@@ -101,7 +116,13 @@ class ResultsTableModel(QAbstractTableModel):
         self.endResetModel()
         self.countChanged.emit(self._total)
 
+    def _forget(self) -> None:
+        forget = getattr(self.source, "forget", None)
+        if forget is not None:
+            forget()
+
     def _reload(self) -> None:
+        self._forget()
         self._pages.clear()
         self._total = self.source.count(self.filter) if self.source is not None else 0
 
@@ -113,6 +134,7 @@ class ResultsTableModel(QAbstractTableModel):
         """
         if self.source is None:
             return
+        self._forget()
         total = self.source.count(self.filter)
         if total == self._total:
             return
@@ -130,7 +152,8 @@ class ResultsTableModel(QAbstractTableModel):
         self.countChanged.emit(self._total)
 
     def reload_rows(self) -> None:
-        """Rows changed in place (tags, notes): read them again, keeping the selection."""
+        """Rows changed in place (tags, notes, docking scores): read them again, keeping the selection."""
+        self._forget()
         self._pages.clear()
         if self._total:
             self.dataChanged.emit(self.index(0, 0), self.index(self._total - 1, len(COLUMNS) - 1))
@@ -156,6 +179,21 @@ class ResultsTableModel(QAbstractTableModel):
             for i, row in enumerate(page):
                 if row.id == result_id:
                     return page_no * PAGE + i
+        return None
+
+    def locate(self, result_id: int, max_rows: int = 20000) -> int | None:
+        """The table row of ``result_id``: from the pages already read, else reading pages in order
+        (at most ``max_rows`` rows); None when it is not among them."""
+        found = self.row_of_id(result_id)
+        if found is not None:
+            return found
+        for start in range(0, min(self._total, max_rows), PAGE):
+            row = self.row(start)  # reads the page
+            if row is None:
+                break
+            found = self.row_of_id(result_id)
+            if found is not None:
+                return found
         return None
 
     @property
@@ -217,11 +255,14 @@ class ResultsTableModel(QAbstractTableModel):
             return self._tooltip(row, title)
         if role == Qt.ItemDataRole.ForegroundRole and title == "Valid":
             return QBrush(_GREEN if row.valid else _RED)
-        if role == Qt.ItemDataRole.FontRole and title == "Valid":
+        if role == Qt.ItemDataRole.ForegroundRole and title == "PoseBusters":
+            verdict = posebusters_verdict(row)
+            return QBrush(_GREY if verdict is None else _GREEN if verdict else _RED)
+        if role == Qt.ItemDataRole.FontRole and title in ("Valid", "PoseBusters"):
             f = QFont()
             f.setBold(True)
             return f
-        if role == Qt.ItemDataRole.TextAlignmentRole and title in ("QED", "SA", "Perplexity", "#", "Run"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and title in ("QED", "SA", "Vina", "Perplexity", "#", "Run"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -239,9 +280,16 @@ class ResultsTableModel(QAbstractTableModel):
             return _fmt(_score(row, "qed", "QED"))
         if title == "SA":
             return _fmt(_score(row, "sa", "sa_score", "SA"))
+        if title == "Vina":
+            return _fmt(_score(row, "vina"))
+        if title == "PoseBusters":
+            if _score(row, "vina") is None:
+                return ""
+            verdict = posebusters_verdict(row)
+            return "– not checked" if verdict is None else "✔ passes" if verdict else "✘ fails"
         if title == "Scores":
             return ", ".join(f"{k} {_fmt(v)}" for k, v in (row.scores or {}).items()
-                             if k.lower() not in ("qed", "sa", "sa_score") and not isinstance(v, (dict, list)))
+                             if k.lower() not in OWN_COLUMNS and not isinstance(v, (dict, list)))
         if title == "Perplexity":
             return _fmt(row.ppl)
         if title == "Task":
@@ -266,5 +314,35 @@ class ResultsTableModel(QAbstractTableModel):
             return row.record
         if title == "Scores":
             return "\n".join(f"{k}: {_fmt(v, 3)}" for k, v in (row.scores or {}).items())
+        if title == "Vina" and _score(row, "vina") is not None:
+            rmsd = _score(row, "vina_rmsd")
+            return (f"Vina score of the best pose: {_fmt(_score(row, 'vina'), 3)} kcal/mol"
+                    + (f"\nRMSD to the reference ligand: {_fmt(rmsd, 2)} Å" if rmsd is not None else "")
+                    + "\nClick the row to see the pose in the pocket.")
+        if title == "PoseBusters" and _score(row, "vina") is not None:
+            return self._checks_tooltip(row)
         return None
+
+    def _checks_tooltip(self, row: ResultRow) -> str:
+        """The failed checks of the best pose, read from the store when the tooltip is shown."""
+        verdict = posebusters_verdict(row)
+        checks = None
+        best_pose = getattr(self.source, "best_pose", None)
+        if best_pose is not None:
+            try:
+                pose = best_pose(row.id)
+            except Exception:  # noqa: BLE001 - the badge still says pass/fail
+                pose = None
+            checks = getattr(pose, "checks", None) if pose is not None else None
+        if verdict is None and not checks:
+            return "PoseBusters did not check this pose"
+        n = (checks or {}).get("n_checks")
+        failures = (checks or {}).get("failures") or []
+        if verdict and not failures:
+            return f"The best pose passes every PoseBusters check{f' ({n})' if n else ''}"
+        lines = [f"• {f.get('reason') or f.get('check')}" + (f" ({f.get('check')})" if f.get("reason") else "")
+                 for f in failures]
+        head = f"The best pose fails {len(failures)} of {n} PoseBusters checks:" if n and failures else \
+            "The best pose fails PoseBusters' checks" + (":" if lines else " (the reasons are not stored)")
+        return "\n".join([head, *lines])
 

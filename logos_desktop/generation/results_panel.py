@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -28,6 +29,7 @@ class QtResultsPanel(QWidget):
     exportRequested = Signal(list)  # list[int] result ids ([] = every row that matches the filter)
     tagRequested = Signal(list)
     fineTuneRequested = Signal(list)
+    dockRequested = Signal(list)  # list[int] result ids: dock them into their task's pocket
 
     def __init__(self, model: ResultsTableModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,11 +75,15 @@ class QtResultsPanel(QWidget):
         vh.setDefaultSectionSize(THUMB_SIZE.height() + 6)
         hh = self.view.horizontalHeader()
         hh.setStretchLastSection(True)
-        for title, width in (("Structure", THUMB_SIZE.width() + 8), ("#", 48), ("SMILES / sequence", 260),
-                             ("Valid", 150), ("QED", 52), ("SA", 52), ("Scores", 160),
+        for title, width in (("Structure", THUMB_SIZE.width() + 8), ("#", 48), ("SMILES / sequence", 230),
+                             ("Valid", 150), ("QED", 52), ("SA", 52), ("Vina", 58), ("PoseBusters", 92),
+                             ("Scores", 160),
                              ("Perplexity", 78), ("Task", 70), ("Run", 40), ("Time", 140), ("Tags", 80)):
             self.view.setColumnWidth(COL[title], width)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.context_menu: QMenu | None = None
         layout.addWidget(self.view, 1)
 
         actions = QHBoxLayout()
@@ -89,7 +95,12 @@ class QtResultsPanel(QWidget):
         self.finetune_button = QPushButton("Fine-tune on these…")
         self.finetune_button.setToolTip("Open the training dialog with the selected rows as data")
         self.finetune_button.clicked.connect(lambda: self.fineTuneRequested.emit(self.selected_ids()))
-        for b in (self.export_button, self.tag_button, self.finetune_button):
+        self.dock_button = QPushButton("Dock selected")
+        self.dock_button.setObjectName("dock-selected")
+        self.dock_button.setToolTip("Dock the selected results into the pocket of their ligand-design task "
+                                    "(AutoDock Vina, in its own process); the scores and poses come back here")
+        self.dock_button.clicked.connect(lambda: self.dockRequested.emit(self.selected_ids()))
+        for b in (self.export_button, self.tag_button, self.dock_button, self.finetune_button):
             actions.addWidget(b)
         actions.addStretch(1)
         layout.addLayout(actions)
@@ -136,9 +147,50 @@ class QtResultsPanel(QWidget):
     def selected_ids(self) -> list[int]:
         return [r.id for r in self.selected_rows()]
 
+    def build_context_menu(self) -> QMenu:
+        """The actions on the selected rows (right click on the table)."""
+        menu = QMenu(self.view)
+        ids = self.selected_ids()
+        n = len(ids)
+        dock = menu.addAction(f"Dock selected ({n})" if n else "Dock selected")
+        dock.setObjectName("context-dock")
+        dock.setEnabled(bool(n))
+        dock.triggered.connect(lambda: self.dockRequested.emit(self.selected_ids()))
+        menu.addSeparator()
+        export = menu.addAction(self.export_button.text())
+        export.triggered.connect(lambda: self.exportRequested.emit(self.selected_ids()))
+        tag = menu.addAction("Tag…")
+        tag.setEnabled(bool(n))
+        tag.triggered.connect(lambda: self.tagRequested.emit(self.selected_ids()))
+        tune = menu.addAction("Fine-tune on these…")
+        tune.setEnabled(bool(n))
+        tune.triggered.connect(lambda: self.fineTuneRequested.emit(self.selected_ids()))
+        return menu
+
+    def _context_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        if index.isValid() and not self.view.selectionModel().isRowSelected(index.row(), index.parent()):
+            self.view.selectRow(index.row())
+        self.context_menu = self.build_context_menu()
+        self.context_menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    def select_result(self, result_id: int) -> bool:
+        """Select (and scroll to) the row of ``result_id``; False when no row of the table has it."""
+        r = self.model.locate(result_id)
+        if r is None:
+            return False
+        index = self.model.index(r, 0)
+        self.view.selectionModel().select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                          | QItemSelectionModel.SelectionFlag.Rows)
+        self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True
+
     def _selection_changed(self, *_args) -> None:
         rows = self.selected_rows()
         self.tag_button.setEnabled(bool(rows))
         self.finetune_button.setEnabled(bool(rows))
+        self.dock_button.setEnabled(bool(rows))
+        self.dock_button.setText(f"Dock {len(rows)} selected" if len(rows) > 1 else "Dock selected")
         self.export_button.setText(f"Export {len(rows)} selected…" if rows else "Export all…")
         self.selectionChanged.emit(rows)

@@ -72,6 +72,21 @@ class StoreResultSource:
 
     def __init__(self, project) -> None:
         self.project = project
+        self._poses: dict[int, object] = {}  # result id -> best pose (tooltips), until forget()
+
+    def best_pose(self, result_id: int):
+        """The best pose of the newest docking of a result (``engine.store`` PoseRow), or None."""
+        if result_id not in self._poses:
+            poses = getattr(self.project, "poses", None)
+            found = poses(result_id) if poses is not None else []
+            if len(self._poses) > 500:
+                self._poses.clear()
+            self._poses[result_id] = found[0] if found else None
+        return self._poses[result_id]
+
+    def forget(self) -> None:
+        """Rows may have changed in the file (a docking added poses): read them again."""
+        self._poses.clear()
 
     def _query(self, flt: ResultFilter, **kw):
         from engine.store.queries import ResultQuery
