@@ -28,6 +28,7 @@ class Item:
     style: str
     visible: bool = True
     pocket: set = field(default_factory=set)  # {(chain, seqid)} highlighted pocket residues
+    ligand_opacity: float = 1.0  # below 1: the ligands are faded (a docked pose is shown over them)
     _table: object = None
     _quick: object = None
     _gen: int = 0
@@ -153,6 +154,12 @@ class Workspace(QObject):
         item = self._items.get(item_id)
         if item is not None and item.style != style:
             item.style = style
+            self.itemChanged.emit(item_id)
+
+    def set_ligand_opacity(self, item_id: int, opacity: float) -> None:
+        item = self._items.get(item_id)
+        if item is not None and item.ligand_opacity != opacity:
+            item.ligand_opacity = float(opacity)
             self.itemChanged.emit(item_id)
 
     def set_visible(self, item_id: int, visible: bool) -> None:

@@ -180,7 +180,8 @@ def _colored_by_element(table, idx, carbon):
     return colors
 
 
-def build_protein(table, style: str = "trace", pocket=None, sse=None) -> Layer:
+def build_protein(table, style: str = "trace", pocket=None, sse=None, ligand_opacity: float = 1.0) -> Layer:
+    """``ligand_opacity`` below 1 fades the ligands (a docked pose is then drawn over its reference)."""
     if style not in STYLES:
         style = "trace"
     polymer, ligand, other = masks(table)
@@ -221,7 +222,15 @@ def build_protein(table, style: str = "trace", pocket=None, sse=None) -> Layer:
     if style != "spacefill":
         lig = np.flatnonzero(ligand)
         if len(lig):
-            actors += atom_actors(table, lig, "ball-and-stick", _colored_by_element(table, lig, LIGAND_CARBON))
+            if ligand_opacity < 1.0:  # faded: thin see-through sticks
+                lig_actors = atom_actors(table, lig, "sticks", _colored_by_element(table, lig, LIGAND_CARBON),
+                                         bond_radius=0.08)[1:]
+                for a in lig_actors:
+                    a.GetProperty().SetOpacity(ligand_opacity)
+            else:
+                lig_actors = atom_actors(table, lig, "ball-and-stick",
+                                         _colored_by_element(table, lig, LIGAND_CARBON))
+            actors += lig_actors
         oth = np.flatnonzero(other)
         if len(oth):
             actors += atom_actors(table, oth, "ball-and-stick")

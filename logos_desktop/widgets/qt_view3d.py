@@ -49,7 +49,8 @@ def build_layer(item) -> Layer:
         from logos_desktop.render.vtk_protein import secondary_structure
 
         sse = secondary_structure(item.obj.structure) if item.style == "tube" else None
-        return build_protein(table, item.style, item.pocket, sse=sse)
+        return build_protein(table, item.style, item.pocket, sse=sse,
+                             ligand_opacity=getattr(item, "ligand_opacity", 1.0))
     if item.obj.crystal is not None:
         return build_crystal(table, item.style)
     return build_molecule(table, item.style)
@@ -124,6 +125,7 @@ class QtView3D(QWidget):
         self.style.AddObserver("StartInteractionEvent", self._drag_started)
         self.style.AddObserver("EndInteractionEvent", self._drag_ended)
         self.layers: dict[int, Layer] = {}
+        self.extras: dict[str, list] = {}  # named actors that are not workspace items (docking scene)
         self._overlay: list = []
         self._labels: list = []
         self.show_atom_labels = False
@@ -182,6 +184,49 @@ class QtView3D(QWidget):
         if layer is not None:
             for a in list(layer.actors) + list(layer.standin or []):
                 self.renderer.RemoveActor(a)
+
+    # -- extra actors (not workspace items) --------------------------------------------------------
+    def set_extra(self, name: str, actors: list) -> None:
+        """Show ``actors`` under ``name``, replacing what was shown under that name before."""
+        for a in self.extras.pop(name, []):
+            self.renderer.RemoveActor(a)
+        if actors:
+            self.extras[name] = list(actors)
+            for a in actors:
+                self.renderer.AddActor(a)
+
+    def clear_extra(self, name: str) -> None:
+        self.set_extra(name, [])
+
+    def focus(self, xyz, radius: float, slab: bool = False, direction=None) -> None:
+        """Look at the centre of ``xyz`` from the current direction, a sphere of ``radius`` Å filling
+        most of the view (e.g. a docked pose in its pocket). ``slab``: what lies in front of that
+        sphere is clipped away (until the view is turned), so a buried pocket is seen.
+        ``direction``: look from there (a vector from the centre towards the camera) instead."""
+        pts = np.asarray(xyz, float).reshape(-1, 3)
+        if not len(pts):
+            return
+        centre = pts.mean(axis=0)
+        cam = self.renderer.GetActiveCamera()
+        if direction is None:
+            direction = np.asarray(cam.GetPosition()) - np.asarray(cam.GetFocalPoint())
+        direction = np.asarray(direction, float)
+        n = np.linalg.norm(direction)
+        direction = direction / n if n > 0 else np.array([0.0, 0.0, 1.0])
+        angle = np.radians(cam.GetViewAngle()) / 2
+        w, h = self.render_window.GetSize()
+        aspect = min(1.0, (w / h) if w > 1 and h > 1 else 1.0)
+        distance = radius / np.sin(angle) / max(aspect, 0.3)
+        cam.SetFocalPoint(*centre)
+        cam.SetPosition(*(centre + direction * distance))
+        up = np.asarray(cam.GetViewUp(), float)
+        if abs(float(up @ direction)) > 0.95:  # the old "up" lies along the new line of sight
+            cam.SetViewUp(*np.cross(direction, [1.0, 0.0, 0.0] if abs(direction[0]) < 0.9 else [0.0, 1.0, 0.0]))
+        cam.OrthogonalizeViewUp()
+        self.renderer.ResetCameraClippingRange()
+        if slab:
+            near, far = cam.GetClippingRange()
+            cam.SetClippingRange(max(0.1, distance - radius), max(far, distance + radius))
 
     def reset_camera(self) -> None:
         self.renderer.ResetCamera()
