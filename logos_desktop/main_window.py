@@ -1,7 +1,7 @@
 """The main window: menus, the workspace (tree, 3D and 2D views), and a status bar that says what
 the engine is doing.
 
-Other areas attach here: ``menus`` ("File", "Edit", "View", "Generate", "Models", "Help"), the
+Other areas attach here: ``menus`` ("File", "Edit", "View", "Generate", "Docking", "Models", "Help"), the
 status bar labels (``model_label``, ``backend_label``), the dock areas (left: workspace tree;
 right: 2D view and measurements; bottom: free for results) and ``workspace`` (what is loaded).
 """
@@ -64,6 +64,10 @@ class MainWindow(QMainWindow):
         from logos_desktop.generation import install_generation
 
         install_generation(self, start_engine=start_engine, model=model)
+        # docking (issue 21): Dock selected, the docking jobs, poses in the pocket, summary and pictures
+        from logos_desktop.docking import install_docking
+
+        install_docking(self)
 
     # -- layout -------------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -100,7 +104,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         self.menus = {}
         self.actions_by_name: dict[str, QAction] = {}
-        for title in ("&File", "&Edit", "&View", "&Generate", "&Models", "&Help"):
+        for title in ("&File", "&Edit", "&View", "&Generate", "&Docking", "&Models", "&Help"):
             self.menus[title.replace("&", "")] = bar.addMenu(title)
         S = QKeySequence.StandardKey
         # File

@@ -42,6 +42,7 @@ class GenerationController(QObject):
         self.bridge = bridge or EngineBridge(parent=self)
         self.job_runs: dict[str, int] = {}  # job id -> run id (from the engine's started event)
         self.job_submitted: dict[str, _dt.datetime] = {}
+        self.dock_after: dict[str, GenerationRequest] = {}  # job -> its request, docked when it ends
         self.preview_item_id: int | None = None
         self._last_real_current = None
         self._failed_model: tuple[str, str] | None = None
@@ -154,7 +155,7 @@ class GenerationController(QObject):
         b.result.connect(self._job_result)
         b.finished.connect(self._job_finished)
         b.error.connect(self._engine_error)
-        self.queue.cancelRequested.connect(self.bridge.cancel)
+        self.queue.cancelRequested.connect(self._cancel_requested)
         self.generate.runRequested.connect(self.run_request)
         self.results.selectionChanged.connect(self._rows_selected)
         self.results.exportRequested.connect(self.export_rows)
@@ -225,6 +226,11 @@ class GenerationController(QObject):
         self.bridge.load_model(str(path), **options)
         self._pending_model = str(path)
 
+    def _cancel_requested(self, job_id: str) -> None:
+        job = self.queue.get(job_id)
+        if job is None or job.kind == "generate":  # docking jobs are cancelled by the docking controller
+            self.bridge.cancel(job_id)
+
     def _engine_state(self, state: str, message: str) -> None:
         colour = {"crashed": "#b00020", "starting": "#8a6d00"}.get(state)
         self.engine_label.setText(f"<span style='color:{colour}'>{message}</span>" if colour else message)
@@ -285,6 +291,9 @@ class GenerationController(QObject):
         if project.message:
             self.window.statusBar().showMessage(project.message, 15000)
         self.results_dock.setWindowTitle(f"Results — {path.name}")
+        docking = getattr(self.window, "docking", None)
+        if docking is not None:
+            docking.project_changed()
         return True
 
     def notice(self, title: str, message: str) -> None:
@@ -352,6 +361,8 @@ class GenerationController(QObject):
                                  project=req.project, prompt=req.prompt)
         self.job_submitted[job] = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
         self.queue.add(Job(job, req.task, req.n, command=req.command_line()))
+        if getattr(req, "dock_after", False):
+            self.dock_after[job] = req
         self.jobs_dock.raise_()
         return job
 
@@ -377,6 +388,12 @@ class GenerationController(QObject):
         self.results.model.refresh()
         if self.project is not None:
             self.results.set_tasks(sorted(self.project.tasks()))
+        req = self.dock_after.pop(job, None)
+        docking = getattr(self.window, "docking", None)
+        if req is not None and docking is not None and ev.get("status") == "finished":
+            run_id = self.job_runs.get(job)
+            if run_id is not None:
+                docking.dock_run(run_id, req)
 
     def _mark_run_failed(self, job: str, reason: str) -> None:
         """The engine died mid-run: its run row still says "running". Mark it failed; the rows it
@@ -418,6 +435,9 @@ class GenerationController(QObject):
         """Put the selected candidate in the workspace (2D and 3D views); a designed ligand is
         placed at the centre of the pocket it was designed for."""
         ws = getattr(self.window, "workspace", None)
+        docking = getattr(self.window, "docking", None)
+        if docking is not None and ws is not None and docking.show_row(row):
+            return  # a docked result: its pose in the pocket
         if ws is None or not row.smiles or not row.valid:
             return
         from logos_desktop.generation.preview import candidate_object

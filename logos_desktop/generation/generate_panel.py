@@ -133,6 +133,11 @@ class QtGeneratePanel(QWidget):
         ol = QVBoxLayout(opts)
         self.options = OptionsForm()
         ol.addWidget(self.options)
+        self.dock_after = QCheckBox("Dock the valid results when the run ends")
+        self.dock_after.setObjectName("dock-after")
+        self.dock_after.setToolTip("Dock this run's valid ligands into the same pocket with AutoDock Vina "
+                                   "(logos dock, in its own process; Docking › Docking settings apply)")
+        ol.addWidget(self.dock_after)
         self.options_box = opts
         layout.addWidget(opts)
         layout.addStretch(1)
@@ -181,7 +186,9 @@ class QtGeneratePanel(QWidget):
         self.sampling.set_schema(self.catalog.sampling_schema(name))
         schema = self.catalog.options_schema(name)
         self.options.set_schema(schema)
-        self.options_box.setVisible(bool(self.options.editors))
+        pocket = self.catalog.input_kind(name) == "pocket"
+        self.dock_after.setVisible(pocket)
+        self.options_box.setVisible(bool(self.options.editors) or pocket)
         self.refresh_inputs()
 
     def refresh_inputs(self) -> None:
@@ -211,7 +218,8 @@ class QtGeneratePanel(QWidget):
         sampling = {k: v for k, v in self.sampling.values().items() if defaults.get(k) != v}
         return GenerationRequest(task=name, input=self.current_input, options=self.options.values(),
                                  n=self.n.value(), seed=seed, sampling=sampling,
-                                 prompt=self.prompt_override)
+                                 prompt=self.prompt_override,
+                                 dock_after=self.dock_after.isChecked() and self.dock_after.isVisibleTo(self))
 
     def _update_command(self) -> None:
         req = self.request()

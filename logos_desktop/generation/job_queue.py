@@ -1,10 +1,12 @@
-"""The job queue: one row per generation job with n of N, tokens/s, ETA, Cancel and the failure reason.
+"""The job queue: one row per job with n of N, its rate (tokens/s for generation, ligands/min for
+docking), ETA, Cancel and the failure reason.
 
 ``JobQueue`` is the state (fed by engine events through the bridge); ``QtJobQueue`` draws it.
 """
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import dataclass, field
 
@@ -38,12 +40,18 @@ class Job:
     valid: int = 0
     results: int = 0
     submitted: float = field(default_factory=time.time)
+    kind: str = "generate"  # "generate": a job of the engine process; "dock": a `logos dock` process
+    ligands_per_minute: float | None = None
+    failed: int = 0  # docking: ligands that could not be docked
+    info: str = ""  # what the job reported for the user (docking: how the receptor was prepared)
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
 
     def progress_text(self) -> str:
+        if self.kind == "dock":
+            return self._docking_text()
         parts = [f"{self.done} of {self.total}"]
         if self.tokens_per_s is not None and self.status == "running":
             parts.append(f"{self.tokens_per_s:,.0f} tokens/s")
@@ -51,6 +59,17 @@ class Job:
             parts.append(f"ETA {format_eta(self.eta_s)}")
         if self.results:
             parts.append(f"{self.valid} valid")
+        return " · ".join(parts)
+
+
+    def _docking_text(self) -> str:
+        parts = [f"{self.done} of {self.total} ligands"]
+        if self.ligands_per_minute and self.status == "running":
+            parts.append(f"{self.ligands_per_minute:,.1f} ligands/min")
+        if self.eta_s is not None and self.status == "running":
+            parts.append(f"ETA {format_eta(self.eta_s)}")
+        if self.failed:
+            parts.append(f"{self.failed} not docked")
         return " · ".join(parts)
 
 
@@ -101,7 +120,9 @@ class JobQueue(QObject):
             return
         self._update(job.job, status="running" if job.status == "queued" else job.status,
                      done=int(ev.get("done", job.done)), total=int(ev.get("total", job.total) or job.total),
-                     tokens_per_s=ev.get("tokens_per_s"), eta_s=ev.get("eta_s"))
+                     tokens_per_s=ev.get("tokens_per_s"), eta_s=ev.get("eta_s"),
+                     ligands_per_minute=ev.get("ligands_per_minute", job.ligands_per_minute),
+                     failed=int(ev.get("failed", job.failed) or 0))
 
     def on_result(self, ev: dict) -> None:
         job = self.get(ev.get("job"))
@@ -126,6 +147,9 @@ class JobQueue(QObject):
         job = self.get(ev.get("job")) if ev.get("job") is not None else None
         if job is not None:
             self._update(job.job, error=str(ev.get("message") or "error"))
+
+    def set_info(self, job_id: str, text: str) -> None:
+        self._update(job_id, info=text)
 
     def fail(self, job_id: str, reason: str) -> None:
         job = self.get(job_id)
@@ -169,7 +193,7 @@ class _JobRow(QFrame):
 
     def refresh(self) -> None:
         job = self.queue.get(self.job_id)
-        self.title.setText(f"<b>{job.task}</b> · job {job.job}")
+        self.title.setText(f"<b>{job.task}</b> · job {job.job}" if job.kind != "dock" else f"<b>{job.task}</b>")
         self.title.setToolTip(job.command)
         colour = {"failed": "#b00020", "cancelled": "#8a6d00", "finished": "#1b7f3b"}.get(job.status, "#333")
         self.status.setText(f"<span style='color:{colour}'>{job.status}</span>")
@@ -178,12 +202,14 @@ class _JobRow(QFrame):
         self.bar.setFormat(job.progress_text())
         self.cancel_button.setEnabled(job.status in ("queued", "running"))
         self.cancel_button.setVisible(job.active)
+        info = html.escape(job.info).replace("\n", "<br>") if job.info else ""
         if job.status == "failed":
-            self.detail.setText(f"<span style='color:#b00020'>Failed: {job.error or 'unknown reason'}</span>")
+            text = f"<span style='color:#b00020'>Failed: {html.escape(job.error or 'unknown reason')}</span>"
+            self.detail.setText(text + (f"<br>{info}" if info else ""))
         elif job.error:
-            self.detail.setText(job.error)
+            self.detail.setText(html.escape(job.error) + (f"<br>{info}" if info else ""))
         else:
-            self.detail.setText("")
+            self.detail.setText(info)
         self.detail.setVisible(bool(self.detail.text()))
 
 

@@ -66,6 +66,7 @@ class GenerationRequest:
     prompt: str | None = None  # the user's edited prompt (None: the task builds it)
     model: str | None = None
     project: str | None = None
+    dock_after: bool = False  # dock the run's valid results when it ends (ligand design)
 
     def engine_options(self) -> dict:
         """The task options as the engine takes them: the form's values (empty ones dropped) plus
