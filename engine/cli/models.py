@@ -62,6 +62,13 @@ def _user_errors():
     return (ModelFileError, RegistryError, FileNotFoundError, ValueError)
 
 
+def _refused(action: str, exc: Exception) -> int:
+    """A model file we cannot use (a damaged, partial or crafted GGUF): one line naming the file,
+    the offset and the field, exit code 1."""
+    print(f"logos models {action}: error: {exc}", file=sys.stderr)
+    return 1
+
+
 def _entry_line(e, default_id) -> str:
     mark = "*" if e.id == default_id else " "
     tags = "tags ok" if e.tags_single else f"tags split: {len(e.tags_missing)}"
@@ -89,6 +96,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from engine.models.errors import ModelFileError
     from engine.models.registry import Registry
 
     reg = Registry()
@@ -96,6 +104,8 @@ def cmd_import(args) -> int:
         entry = reg.import_file(args.path, copy=not args.reference, name=args.name, progress=_progress(args.json))
         if args.default:
             reg.set_default(entry.id)
+    except ModelFileError as exc:
+        return _refused("import", exc)
     except _user_errors() as exc:
         raise CliError(str(exc)) from None
     if args.json:
@@ -146,10 +156,13 @@ def cmd_default(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from engine.models.errors import ModelFileError
     from engine.models.gguf_info import inspect_gguf
 
     try:
         info = inspect_gguf(args.path, with_hash=not args.no_hash, progress=_progress(args.json))
+    except ModelFileError as exc:
+        return _refused("info", exc)
     except _user_errors() as exc:
         raise CliError(str(exc)) from None
     if args.json:
@@ -231,9 +244,15 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from engine.models.errors import ModelFileError
+    from engine.models.gguf_info import read_header
     from engine.models.parity import check_parity, read_corpus
 
     quants = [q.strip().upper() for q in args.quants.split(",") if q.strip()] if args.quants else []
+    try:
+        read_header(args.gguf)  # a damaged GGUF is refused before the reference model runs
+    except ModelFileError as exc:
+        return _refused("check", exc)
     try:
         texts = read_corpus(args.corpus) if args.corpus else None
         report = check_parity(args.gguf, args.hf, texts=texts, max_tokens=args.max_tokens, quants=quants,

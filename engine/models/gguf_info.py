@@ -24,49 +24,95 @@ LOGOS_TAGS = (
 )  # the tag table of docs LOGOS-GRAMMAR.md
 TOKEN_TYPES = {1: "normal", 2: "unknown", 3: "control", 4: "user_defined", 5: "unused", 6: "byte"}
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_INTEGER = {0, 1, 2, 3, 4, 5, 10, 11}
 _STRING, _ARRAY = 8, 9
 DEFAULT_ALIGNMENT = 32
+# Limits of the reader (a header beyond them is refused, never allocated). Every count and length
+# is also bounded by the bytes left in the file.
+MAX_NESTING = 4             # arrays of arrays: llama.cpp itself reads none; 4 levels is generous
+MAX_ARRAY_ITEMS = 1 << 24   # items in one array (the largest vocabularies have ~260k tokens)
+MAX_STRING_BYTES = 1 << 30
+MAX_KEYS = 1 << 20
+MAX_TENSORS = 1 << 24
+MAX_DIMS = 4                # GGML_MAX_DIMS
+MAX_ALIGNMENT = 1 << 30
 Progress = Callable[[str, int, int], None]
 
 
-class _Truncated(Exception):
-    pass
-
-
 class _Stream:
-    def __init__(self, fh: BinaryIO, path: Path | None = None):
+    """Reads a GGUF header, knowing how many bytes are left: a count or a length that needs more
+    bytes than the file has is refused before anything is allocated."""
+
+    def __init__(self, fh: BinaryIO, path: Path, size: int):
         self.fh = fh
         self.path = path  # named in every error
+        self.size = size
+        self.pos = 0
 
-    def read(self, n: int) -> bytes:
+    @property
+    def left(self) -> int:
+        return self.size - self.pos
+
+    def fail(self, reason: str, field: str | None, offset: int | None = None) -> ModelFileError:
+        return ModelFileError(self.path, reason, field=field, offset=self.pos if offset is None else offset)
+
+    def need(self, n: int, field: str, what: str = "") -> None:
+        """Refuse (PartialFileError) when ``n`` bytes are not left in the file."""
+        if n > self.left:
+            what = what or f"{n:,} bytes"
+            raise PartialFileError(self.path, f"the file ends inside its header after {self.size:,} bytes: "
+                                   f"{what} needed, {self.left:,} left (a partial copy or a damaged header; "
+                                   "copy it again from the source)", field=field, offset=self.pos)
+
+    def read(self, n: int, field: str) -> bytes:
+        self.need(n, field)
         data = self.fh.read(n)
-        if len(data) < n:
-            raise _Truncated()
+        if len(data) < n:  # the file shrank while we read it
+            raise PartialFileError(self.path, f"the file ends inside its header after {self.pos + len(data):,} "
+                                   "bytes (it changed while being read)", field=field, offset=self.pos)
+        self.pos += n
         return data
 
-    def unpack(self, fmt: str):
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
+    def unpack(self, fmt: str, field: str):
+        return struct.unpack(fmt, self.read(struct.calcsize(fmt), field))[0]
 
-    def string(self) -> str:
-        n = self.unpack("<Q")
-        if n > 1 << 30:
-            raise ModelFileError(self.path, f"string length {n} is implausible: corrupt header")
-        return self.read(n).decode("utf-8", errors="replace")
+    def string(self, field: str) -> str:
+        at = self.pos
+        n = self.unpack("<Q", field)
+        if n > MAX_STRING_BYTES:
+            raise self.fail(f"string length {n:,} is implausible: corrupt header", field, at)
+        self.need(n, field, f"a string of {n:,} bytes")
+        return self.read(n, field).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int):
+    def value(self, vtype: int, field: str, depth: int = 0):
+        """One typed value. Arrays nest at most MAX_NESTING deep (bounded recursion)."""
         if vtype in _SCALAR:
-            return self.unpack(_SCALAR[vtype])
+            return self.unpack(_SCALAR[vtype], field)
         if vtype == _STRING:
-            return self.string()
-        if vtype == _ARRAY:
-            itype, n = self.unpack("<I"), self.unpack("<Q")
-            if itype in _SCALAR:
-                fmt = _SCALAR[itype]
-                size = struct.calcsize(fmt)
-                raw = self.read(size * n)
-                return list(struct.unpack(f"<{n}{fmt[1]}", raw)) if n else []
-            return [self.value(itype) for _ in range(n)]
-        raise ModelFileError(self.path, f"unknown value type {vtype}: corrupt header")
+            return self.string(field)
+        if vtype != _ARRAY:
+            raise self.fail(f"unknown value type {vtype}: corrupt header", field, self.pos - 4)
+        if depth >= MAX_NESTING:
+            raise self.fail(f"arrays nested more than {MAX_NESTING} deep: corrupt header", field, self.pos - 4)
+        at = self.pos
+        itype = self.unpack("<I", field)
+        n = self.unpack("<Q", field)
+        if itype in _SCALAR:
+            item = struct.calcsize(_SCALAR[itype])
+        elif itype == _STRING:
+            item = 8             # each string has at least its length
+        elif itype == _ARRAY:
+            item = 12            # each inner array has at least its type and count
+        else:
+            raise self.fail(f"array of unknown value type {itype}: corrupt header", field, at)
+        if n > MAX_ARRAY_ITEMS:
+            raise self.fail(f"array of {n:,} items is over the reader's limit of {MAX_ARRAY_ITEMS:,}: "
+                            "corrupt header", field, at)
+        self.need(n * item, field, f"an array of {n:,} items ({n * item:,} bytes at least)")
+        if itype in _SCALAR:
+            raw = self.read(item * n, field)
+            return list(struct.unpack(f"<{n}{_SCALAR[itype][1]}", raw)) if n else []
+        return [self.value(itype, f"{field}[{i}]", depth + 1) for i in range(n)]
 
 
 @dataclass
@@ -96,55 +142,134 @@ class GGUFHeader:
     data_start: int
     expected_size: int
     file_size: int
+    offsets: dict = field(default_factory=dict)  # key -> byte offset of its value type
+
+    def get(self, key: str, kind: str, default=None):
+        """``kv[key]`` checked against ``kind`` ("str", "int", "uint", "bool", "number", "list[str]",
+        "list[int]", "int|list[int]"); a value of another type raises ModelFileError naming the key and
+        its offset (a crafted file must not reach the code that uses it)."""
+        if key not in self.kv:
+            return default
+        value = self.kv[key]
+        if not _is_kind(value, kind):
+            shown = repr(value)[:40] if not isinstance(value, list) else f"an array of {len(value)} items"
+            raise ModelFileError(self.path, f"expected {kind}, found {type(value).__name__} {shown}",
+                                 field=key, offset=self.offsets.get(key))
+        return value
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_kind(v, kind: str) -> bool:
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "int":
+        return _is_int(v)
+    if kind == "uint":
+        return _is_int(v) and v >= 0
+    if kind == "bool":
+        return isinstance(v, bool) or (_is_int(v) and v in (0, 1))
+    if kind == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind == "list[str]":
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if kind == "list[int]":
+        return isinstance(v, list) and all(_is_int(x) for x in v)
+    if kind == "int|list[int]":
+        return (_is_int(v) and v >= 0) or (isinstance(v, list) and all(_is_int(x) and x >= 0 for x in v))
+    raise ValueError(kind)
+
+
+def _alignment(kv: dict, path: Path, offsets: dict) -> int:
+    """``general.alignment``: an unsigned integer, a positive power of two (ggml's docs/gguf.md)."""
+    if "general.alignment" not in kv:
+        return DEFAULT_ALIGNMENT
+    align = kv["general.alignment"]
+    at = offsets.get("general.alignment")
+    if not isinstance(align, int) or isinstance(align, bool):
+        raise ModelFileError(path, f"must be an unsigned integer, not {type(align).__name__} {str(align)[:40]!r}",
+                             field="general.alignment", offset=at)
+    if align <= 0 or align & (align - 1) or align > MAX_ALIGNMENT:
+        raise ModelFileError(path, f"{align} is not a positive power of two up to {MAX_ALIGNMENT:,}",
+                             field="general.alignment", offset=at)
+    return align
 
 
 def read_header(path: str | Path) -> GGUFHeader:
-    """Parse and check a GGUF header; PartialFileError when the file is shorter than it says."""
+    """Parse and check a GGUF header. Every problem raises :class:`ModelFileError` (a file shorter
+    than it says: its subclass :class:`PartialFileError`) naming the file, the byte offset and the
+    field; nothing is allocated beyond what the file's own bytes can hold."""
     import gguf
 
     path = Path(path)
     try:
         size = path.stat().st_size
+        if path.is_dir():
+            raise ModelFileError(path, "is a folder, not a GGUF file")
+        fh = open(path, "rb")
     except FileNotFoundError:
         raise ModelFileError(path, "file not found") from None
-    if path.is_dir():
-        raise ModelFileError(path, "is a folder, not a GGUF file")
-    with open(path, "rb") as fh:
-        s = _Stream(fh, path)
-        try:
-            magic = s.read(4)
-        except _Truncated:
-            raise PartialFileError(path, f"only {size} bytes: not a GGUF file, or a copy that stopped at once") from None
+    except OSError as exc:
+        raise ModelFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    with fh:
+        s = _Stream(fh, path, size)
+        if size < 4:
+            raise PartialFileError(path, f"only {size} bytes: not a GGUF file, or a copy that stopped at once")
+        magic = s.read(4, "magic")
         if magic != b"GGUF":
             raise ModelFileError(path, f"not a GGUF file (starts with {magic!r}, expected b'GGUF')")
-        try:
-            version = s.unpack("<I")
-            if version not in (2, 3):
-                raise ModelFileError(path, f"GGUF version {version} is not supported (2 or 3)", field="version")
-            n_tensors, n_kv = s.unpack("<Q"), s.unpack("<Q")
-            if n_tensors > 1 << 24 or n_kv > 1 << 24:
-                raise ModelFileError(path, f"implausible counts ({n_tensors} tensors, {n_kv} keys): corrupt header")
-            kv = {}
-            for _ in range(n_kv):
-                key = s.string()
-                kv[key] = s.value(s.unpack("<I"))
-            tensors = []
-            for _ in range(n_tensors):
-                name = s.string()
-                n_dims = s.unpack("<I")
-                dims = tuple(s.unpack("<Q") for _ in range(n_dims))
-                type_id, offset = s.unpack("<I"), s.unpack("<Q")
-                block, type_size = gguf.GGML_QUANT_SIZES.get(gguf.GGMLQuantizationType(type_id), (1, 0)) \
-                    if type_id in gguf.GGMLQuantizationType._value2member_map_ else (1, 0)
-                n_el = 1
-                for d in dims:
-                    n_el *= d
-                tensors.append(TensorInfo(name, dims, type_id, offset, n_el // block * type_size))
-            header_end = fh.tell()
-        except _Truncated:
-            raise PartialFileError(path, f"the file ends inside its header after {size} bytes: a partial copy "
-                                   "(copy it again from the source)") from None
-    align = int(kv.get("general.alignment", DEFAULT_ALIGNMENT))
+        version = s.unpack("<I", "version")
+        if version not in (2, 3):
+            raise ModelFileError(path, f"GGUF version {version} is not supported (2 or 3)", field="version", offset=4)
+        n_tensors = s.unpack("<Q", "tensor_count")
+        n_kv = s.unpack("<Q", "metadata_kv_count")
+        if n_tensors > MAX_TENSORS or n_kv > MAX_KEYS:
+            raise ModelFileError(path, f"implausible counts ({n_tensors:,} tensors, {n_kv:,} keys): corrupt header",
+                                 field="tensor_count" if n_tensors > MAX_TENSORS else "metadata_kv_count", offset=8)
+        # each key/value needs at least 8 (key length) + 4 (type) + 1 bytes; each tensor info 8+4+4+8
+        s.need(n_kv * 13 + n_tensors * 24, "metadata_kv_count",
+               f"{n_kv:,} keys and {n_tensors:,} tensor infos ({n_kv * 13 + n_tensors * 24:,} bytes at least)")
+        kv: dict = {}
+        offsets: dict[str, int] = {}
+        for i in range(n_kv):
+            at = s.pos
+            key = s.string(f"key #{i}")
+            if key in kv:
+                raise s.fail("the key appears twice: corrupt header", key, at)
+            offsets[key] = s.pos
+            kv[key] = s.value(s.unpack("<I", key), key)
+        align = _alignment(kv, path, offsets)
+        known_types = gguf.GGMLQuantizationType._value2member_map_
+        tensors = []
+        names: set[str] = set()
+        for i in range(n_tensors):
+            at = s.pos
+            name = s.string(f"tensor #{i} name")
+            field = f"tensor {name[:60]!r}"
+            if name in names:
+                raise s.fail("the tensor name appears twice: corrupt header", field, at)
+            names.add(name)
+            n_dims = s.unpack("<I", field)
+            if not 1 <= n_dims <= MAX_DIMS:
+                raise s.fail(f"{n_dims} dimensions (ggml has 1 to {MAX_DIMS})", field, s.pos - 4)
+            dims = tuple(s.unpack("<Q", field) for _ in range(n_dims))
+            type_at = s.pos
+            type_id, offset = s.unpack("<I", field), s.unpack("<Q", field)
+            if type_id not in known_types:
+                raise s.fail(f"unknown tensor type {type_id}", field, type_at)
+            block, type_size = gguf.GGML_QUANT_SIZES.get(gguf.GGMLQuantizationType(type_id), (1, 0))
+            n_el = 1
+            for d in dims:
+                n_el *= d
+            if dims and dims[0] % block:
+                raise s.fail(f"first dimension {dims[0]} is not a multiple of the {block}-element block of its "
+                             "type", field, at)
+            if offset % align:
+                raise s.fail(f"data offset {offset:,} is not a multiple of the alignment {align}", field, type_at + 4)
+            tensors.append(TensorInfo(name, dims, type_id, offset, n_el // block * type_size))
+        header_end = s.pos
     data_start = (header_end + align - 1) // align * align
     end = max((t.offset + t.nbytes for t in tensors), default=0)
     expected = data_start + end
@@ -152,7 +277,7 @@ def read_header(path: str | Path) -> GGUFHeader:
         pct = 100.0 * size / expected if expected else 0.0
         raise PartialFileError(path, f"tensor data incomplete: {size:,} of {expected:,} bytes present ({pct:.1f}%): "
                                "a partial copy or interrupted download; copy the file again")
-    return GGUFHeader(path, version, kv, tensors, data_start, expected, size)
+    return GGUFHeader(path, version, kv, tensors, data_start, expected, size, offsets)
 
 
 def quant_name(file_type: int | None, tensors: list[TensorInfo] | None = None) -> str:
@@ -223,12 +348,11 @@ def inspect_gguf(path: str | Path, with_hash: bool = True, progress: Progress | 
                  tags: tuple[str, ...] = LOGOS_TAGS) -> GGUFInfo:
     """Check the file (PartialFileError / ModelFileError) and read its metadata."""
     h = read_header(path)
-    kv = h.kv
-    arch = kv.get("general.architecture")
+    arch = h.get("general.architecture", "str")
     if not arch:
         raise ModelFileError(h.path, "missing: not a model file", field="general.architecture")
-    tokens = kv.get("tokenizer.ggml.tokens") or []
-    types = kv.get("tokenizer.ggml.token_type") or []
+    tokens = h.get("tokenizer.ggml.tokens", "list[str]") or []
+    types = h.get("tokenizer.ggml.token_type", "list[int]") or []
     index = {}
     for i, t in enumerate(tokens):
         index.setdefault(t, i)
@@ -246,13 +370,15 @@ def inspect_gguf(path: str | Path, with_hash: bool = True, progress: Progress | 
         for d in t.shape:
             n *= d
         n_params += n
+    add_bos = h.get("tokenizer.ggml.add_bos_token", "bool")
     info = GGUFInfo(
-        path=str(h.path), size=h.file_size, architecture=arch, name=str(kv.get("general.name", h.path.stem)),
-        n_params=n_params, context_length=kv.get(f"{arch}.context_length"),
-        embedding_length=kv.get(f"{arch}.embedding_length"), block_count=kv.get(f"{arch}.block_count"),
-        quant=quant_name(kv.get("general.file_type"), h.tensors), tokenizer=kv.get("tokenizer.ggml.model"),
-        pre_tokenizer=kv.get("tokenizer.ggml.pre"), n_vocab=len(tokens), bos_id=kv.get("tokenizer.ggml.bos_token_id"),
-        eos_id=kv.get("tokenizer.ggml.eos_token_id"), add_bos=kv.get("tokenizer.ggml.add_bos_token"), tags=tag_info,
+        path=str(h.path), size=h.file_size, architecture=arch, name=str(h.get("general.name", "str", h.path.stem)),
+        n_params=n_params, context_length=h.get(f"{arch}.context_length", "uint"),
+        embedding_length=h.get(f"{arch}.embedding_length", "uint"), block_count=h.get(f"{arch}.block_count", "uint"),
+        quant=quant_name(h.get("general.file_type", "uint"), h.tensors), tokenizer=h.get("tokenizer.ggml.model", "str"),
+        pre_tokenizer=h.get("tokenizer.ggml.pre", "str"), n_vocab=len(tokens),
+        bos_id=h.get("tokenizer.ggml.bos_token_id", "uint"), eos_id=h.get("tokenizer.ggml.eos_token_id", "uint"),
+        add_bos=bool(add_bos) if add_bos is not None else None, tags=tag_info,
     )
     if with_hash:
         info.sha256 = sha256_file(h.path, progress)

@@ -15,6 +15,7 @@ from engine.models.errors import ModelFileError  # one error type for model file
 # architectures LOGOS uses (and llama.cpp runs); when llama.cpp refuses a file of another
 # architecture, the error says "unsupported architecture"
 TESTED_ARCHITECTURES = ("llama", "qwen3", "qwen2", "mistral", "gemma", "phi3", "gpt2")
+MAX_COUNT = 1 << 32  # layers, heads, lengths: anything larger is a damaged header, not a model
 
 
 @dataclass
@@ -48,18 +49,20 @@ def read_facts(path: str | os.PathLike) -> GGUFFacts:
     from engine.models.gguf_info import read_header
 
     h = read_header(path)
-    kv = h.kv
-    arch = kv.get("general.architecture")
+    arch = h.get("general.architecture", "str")
     if not arch:
         raise ModelFileError(path, "missing: not a language model file", field="general.architecture")
-    arch = str(arch)
 
     def num(key: str, default: int = 0) -> int:
-        v = kv.get(f"{arch}.{key}")
+        name = f"{arch}.{key}"
+        v = h.get(name, "int|list[int]")  # a count, or per-layer counts (take the largest)
+        if isinstance(v, list):
+            v = max(v) if v else default
         if v is None:
             return default
-        if isinstance(v, (list, tuple)):  # per-layer arrays: take the largest
-            v = max(v) if v else default
+        if v > MAX_COUNT:
+            raise ModelFileError(h.path, f"{v:,} is implausible (over {MAX_COUNT:,})", field=name,
+                                 offset=h.offsets.get(name))
         return int(v)
 
     n_embd = num("embedding_length")
@@ -67,11 +70,11 @@ def read_facts(path: str | os.PathLike) -> GGUFFacts:
     n_head_kv = num("attention.head_count_kv", n_head) or n_head
     head_k = num("attention.key_length", n_embd // n_head if n_head else 0)
     head_v = num("attention.value_length", head_k)
-    tokens = kv.get("tokenizer.ggml.tokens")
-    n_vocab = len(tokens) if isinstance(tokens, (list, tuple)) else num("vocab_size")
+    tokens = h.get("tokenizer.ggml.tokens", "list[str]")
+    n_vocab = len(tokens) if tokens is not None else num("vocab_size")
     return GGUFFacts(
         path=str(path), file_bytes=h.file_size, architecture=arch, n_layer=num("block_count"),
         n_embd=n_embd, n_head=n_head, n_head_kv=n_head_kv, head_dim_k=head_k, head_dim_v=head_v,
         n_ctx_train=num("context_length"), n_vocab=int(n_vocab or 0),
-        tensor_bytes=sum(int(t.nbytes) for t in h.tensors), name=str(kv.get("general.name") or ""),
+        tensor_bytes=sum(int(t.nbytes) for t in h.tensors), name=str(h.get("general.name", "str") or ""),
     )

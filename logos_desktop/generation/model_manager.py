@@ -366,7 +366,17 @@ class QtModelManager(QDialog):
                 self.progress.hide()
                 self._timer.stop()
                 self.message.setText(f"<span style='color:#b00020'>Refused: {msg[1]}</span>")
+                self._show_refusal(msg[1])
                 self.refresh()
+
+    def _show_refusal(self, reason: str) -> None:
+        """The import error in a message box (window-modal, not blocking the event loop): one line
+        naming the file, the offset and the field; the registry and the loaded model are untouched."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Model not imported", f"The model was not imported.\n\n{reason}",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.error_box = box
+        box.open()
 
     # -- convert / quantise (subprocess) ----------------------------------------------------
     def convert_dialog(self) -> None:

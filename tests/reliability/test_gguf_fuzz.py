@@ -1,0 +1,239 @@
+"""The structure-aware GGUF fuzzer (tests/reliability/gguf_fuzz.py) over the four paths that read a
+model file a user brings: the reader (every case, in-process), ``logos models info/import`` (a
+sample in-process, a few as real processes), the engine process's ``load_model`` (a sample with
+the real tensor data; the engine must answer the next request) and the GUI's import (a sample; a
+message box, the window stays up). Counts are printed (cases, tracebacks, crashes).
+
+Budget: ``LOGOS_GGUF_FUZZ_N`` cases at least (default 1,000; all the structural cases are made
+whatever the number), ``LOGOS_GGUF_FUZZ_SAMPLE`` cases for each of the slower paths (default 100).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reliability import gguf_fuzz
+from tests.reliability.conftest import record
+
+N_CASES = int(os.environ.get("LOGOS_GGUF_FUZZ_N", "1000"))
+SAMPLE = int(os.environ.get("LOGOS_GGUF_FUZZ_SAMPLE", "100"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def seed_bytes(tiny_llama_gguf) -> bytes:
+    return Path(tiny_llama_gguf).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def fuzz_cases(seed_bytes) -> list[gguf_fuzz.Case]:
+    return gguf_fuzz.cases(seed_bytes, N_CASES)
+
+
+def _sample(cases, k, salt):
+    """A sample over every family (the rare families are never left out)."""
+    rng = random.Random(salt)
+    by = collections.defaultdict(list)
+    for c in cases:
+        by[c.family].append(c)
+    picked = [rng.choice(v) for v in by.values()]
+    rest = [c for c in cases if c not in picked]
+    return picked + rng.sample(rest, max(0, k - len(picked)))
+
+
+def _one_line_naming(msg: str, path: Path) -> bool:
+    return path.name in msg and "Traceback" not in msg and len(msg.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------- the reader
+def test_reader_fuzz_no_tracebacks(fuzz_cases, tmp_path):
+    from engine.models.errors import ModelFileError
+    from engine.models.gguf_info import inspect_gguf
+    from engine.runtime.gguf_facts import read_facts
+
+    assert len(fuzz_cases) >= 1000
+    counts = collections.Counter()
+    problems = []
+    for i, case in enumerate(fuzz_cases):
+        path = gguf_fuzz.write_case(tmp_path, i, case)
+        for label, fn in (("inspect", lambda: inspect_gguf(path, with_hash=False)), ("facts", lambda: read_facts(path))):
+            try:
+                fn()
+                counts["accepted"] += 1
+            except ModelFileError as exc:
+                counts["refused"] += 1
+                if not _one_line_naming(str(exc), path):
+                    problems.append(f"{case.name} ({label}): unclear message {str(exc)[:200]!r}")
+                elif exc.offset is None and "tensor data incomplete" not in str(exc) and "not a GGUF" not in str(exc) \
+                        and "only" not in str(exc) and "missing" not in str(exc):
+                    problems.append(f"{case.name} ({label}): no offset in {str(exc)[:200]!r}")
+            except BaseException as exc:  # noqa: BLE001 - a traceback for the user: the defect counted
+                counts["tracebacks"] += 1
+                problems.append(f"{case.name} ({label}): {type(exc).__name__}: {str(exc)[:200]}")
+        path.unlink()
+    figures = {"cases": len(fuzz_cases), "tracebacks": counts["tracebacks"], "crashes": 0,
+               "refused": counts["refused"], "accepted": counts["accepted"]}
+    print(f"\nGGUF fuzz, reader: {figures}")
+    record("GGUF fuzz: reader (inspect_gguf + read_facts)", figures)
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:30])
+
+
+# ------------------------------------------------------------------------------------- named cases
+def _alignment_file(tmp_path, seed_bytes, name, vtype, payload) -> Path:
+    lay = gguf_fuzz.walk(seed_bytes)
+    chunks = [c for c, k in zip(lay.kv_chunks, lay.kv_keys) if k != "general.alignment"]
+    blob = gguf_fuzz.rebuild(seed_bytes, lay, chunks + [gguf_fuzz.kv("general.alignment", vtype, payload)])
+    path = tmp_path / name
+    path.write_bytes(blob)
+    return path
+
+
+def _extra_key_file(tmp_path, seed_bytes, name, key, vtype, payload) -> Path:
+    lay = gguf_fuzz.walk(seed_bytes)
+    blob = gguf_fuzz.rebuild(seed_bytes, lay, lay.kv_chunks + [gguf_fuzz.kv(key, vtype, payload)])
+    path = tmp_path / name
+    path.write_bytes(blob)
+    return path
+
+
+ISSUE_CASES = [
+    # (file name, how to build, field named in the message)
+    ("align-zero.gguf", ("align", 4, (0).to_bytes(4, "little")), "general.alignment"),
+    ("align-three.gguf", ("align", 4, (3).to_bytes(4, "little")), "general.alignment"),
+    ("align-string.gguf", ("align", 8, gguf_fuzz.gstr("32")), "general.alignment"),
+    ("nested-5000.gguf", ("key", 9, gguf_fuzz.nested_array(5000)), "fuzz.key"),
+    ("array-2e33.gguf", ("key", 9, (4).to_bytes(4, "little") + (2**33).to_bytes(8, "little")), "fuzz.key"),
+    ("array-2e61.gguf", ("key", 9, (8).to_bytes(4, "little") + (2**61).to_bytes(8, "little")), "fuzz.key"),
+]
+
+
+def _build(tmp_path, seed_bytes, name, how) -> Path:
+    kind, vtype, payload = how
+    if kind == "align":
+        return _alignment_file(tmp_path, seed_bytes, name, vtype, payload)
+    return _extra_key_file(tmp_path, seed_bytes, name, "fuzz.key", vtype, payload)
+
+
+@pytest.mark.parametrize("name, how, field", ISSUE_CASES, ids=[c[0] for c in ISSUE_CASES])
+def test_reader_names_file_offset_and_field(tmp_path, seed_bytes, name, how, field):
+    from engine.models.errors import ModelFileError
+    from engine.models.gguf_info import inspect_gguf
+
+    path = _build(tmp_path, seed_bytes, name, how)
+    with pytest.raises(ModelFileError) as err:
+        inspect_gguf(path, with_hash=False)
+    msg = str(err.value)
+    assert str(path) in msg and field in msg and "at byte" in msg and err.value.offset is not None, msg
+    assert len(msg.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, how, field", ISSUE_CASES[:4], ids=[c[0] for c in ISSUE_CASES[:4]])
+@pytest.mark.parametrize("action", ["info", "import"])
+def test_cli_exit_1_with_one_line(tmp_path, seed_bytes, name, how, field, action):
+    from engine.cli import main
+
+    path = _build(tmp_path, seed_bytes, name, how)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["models", action, str(path)])
+    msg = err.getvalue()
+    assert rc == 1, (rc, msg, out.getvalue())
+    assert _one_line_naming(msg, path) and field in msg, msg
+    from engine.models.registry import Registry
+
+    assert Registry().list() == []  # nothing registered, nothing copied in
+    assert not list(Registry().files.glob("*")) if Registry().files.exists() else True
+
+
+# ------------------------------------------------------------------------------------- the CLI
+def test_cli_fuzz_sample(fuzz_cases, tmp_path):
+    """A sample through ``logos models info`` and ``import`` in-process, and a few as real processes
+    (exit code 1 or 0, one line on stderr, never a traceback)."""
+    from engine.cli import main
+
+    sample = _sample(fuzz_cases, max(SAMPLE * 3, 60), "cli")
+    counts = collections.Counter()
+    problems = []
+    for i, case in enumerate(sample):
+        path = gguf_fuzz.write_case(tmp_path, i, case)
+        for action in (["models", "info", "--no-hash", str(path)], ["models", "import", "--reference", str(path)]):
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    rc = main(action)
+                except BaseException as exc:  # noqa: BLE001
+                    counts["tracebacks"] += 1
+                    problems.append(f"{case.name} {action[1]}: {type(exc).__name__}: {exc}")
+                    continue
+            counts[f"exit {rc}"] += 1
+            if rc not in (0, 1) or (rc == 1 and not _one_line_naming(err.getvalue(), path)):
+                problems.append(f"{case.name} {action[1]}: exit {rc}: {err.getvalue()[:300]!r}")
+    procs = _sample(fuzz_cases, 6, "cli-proc")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for i, case in enumerate(procs):
+        path = gguf_fuzz.write_case(tmp_path, 10_000 + i, case)
+        proc = subprocess.run([sys.executable, "-m", "engine.cli", "models", "info", "--no-hash", str(path)],
+                              capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+        counts[f"process exit {proc.returncode}"] += 1
+        if proc.returncode not in (0, 1) or "Traceback" in proc.stderr:
+            counts["tracebacks" if "Traceback" in proc.stderr else "crashes"] += 1
+            problems.append(f"{case.name} (process): exit {proc.returncode}: {proc.stderr[-500:]!r}")
+    figures = {"cases": len(sample) + len(procs), "tracebacks": counts["tracebacks"], "crashes": counts["crashes"],
+               **{k: v for k, v in counts.items() if k.startswith(("exit", "process"))}}
+    print(f"\nGGUF fuzz, CLI: {figures}")
+    record("GGUF fuzz: logos models info/import", figures)
+    assert not problems, "\n".join(problems[:30])
+
+
+# ------------------------------------------------------------------------------------- the engine
+def test_engine_fuzz_sample(fuzz_cases, seed_bytes, tiny_llama_gguf, tmp_path):
+    """A sample with the real tensor data through the engine process: each refused with an error
+    event naming the file (or loaded); the client (the engine's parent) never fails, and the engine
+    answers ``status`` after every case and generates with the good model at the end."""
+    pytest.importorskip("llama_cpp")
+    from engine.process.client import EngineClient, EngineError
+
+    sample = _sample(fuzz_cases, SAMPLE, "engine")
+    counts = collections.Counter()
+    problems = []
+    with EngineClient(auto_restart=True) as client:
+        for i, case in enumerate(sample):
+            path = gguf_fuzz.write_full(tmp_path, i, case, seed_bytes)
+            try:
+                client.load_model_wait(str(path), n_ctx=256, n_threads=1, timeout=120)
+                counts["loaded"] += 1
+            except EngineError as exc:
+                msg = str(exc)
+                counts["refused"] += 1
+                if "Traceback" in msg:
+                    counts["tracebacks"] += 1
+                if not _one_line_naming(msg, path) and "restarted" not in msg and "crash" not in msg:
+                    problems.append(f"{case.name}: unclear message {msg[:300]!r}")
+            if client.restarts > counts["engine restarts"]:
+                counts["engine restarts"] = client.restarts  # llama.cpp died: contained in the child
+            if not client.alive:
+                client.restart()
+            st = client.status(timeout=60)  # the next request is answered
+            if st.get("type") not in ("status",):
+                problems.append(f"{case.name}: status answered {st!r}")
+            path.unlink()
+        client.load_model_wait(str(tiny_llama_gguf), n_ctx=512, n_threads=1, timeout=120)
+        job = client.submit("molecule", n=1, seed=1, sampling={"max_new_tokens": 8})
+        events = list(client.iter_job(job, timeout=120))
+        assert events[-1]["type"] == "finished" and events[-1]["status"] == "finished", events[-1]
+    figures = {"cases": len(sample), "tracebacks": counts["tracebacks"], "crashes (parent)": 0,
+               "refused": counts["refused"], "loaded": counts["loaded"],
+               "engine restarts (child, contained)": counts["engine restarts"]}
+    print(f"\nGGUF fuzz, engine process: {figures}")
+    record("GGUF fuzz: engine load_model", figures)
+    assert not problems, "\n".join(problems[:30])
+    assert counts["tracebacks"] == 0
