@@ -16,15 +16,59 @@ import sys
 import threading
 import traceback
 
-from engine.process.protocol import PROTOCOL_VERSION, ProtocolError, dumps, event, parse_request
+from engine.process.protocol import PROTOCOL_VERSION, ProtocolError, dumps, event, max_line, parse_request
 from engine.runtime.planner import PlanError
 
 _STOP = object()
+DEFAULT_MAX_QUEUE = 64  # requests waiting for the worker (jobs, loads, unloads); LOGOS_ENGINE_MAX_QUEUE
+_CHUNK = 1 << 16
+
+
+def max_queue() -> int:
+    try:
+        value = int(os.environ.get("LOGOS_ENGINE_MAX_QUEUE", DEFAULT_MAX_QUEUE))
+    except ValueError:
+        return DEFAULT_MAX_QUEUE
+    return value if value > 0 else DEFAULT_MAX_QUEUE
+
+
+class LineTooLong:
+    """What the line reader yields for a line over the cap (its bytes are read and dropped)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def read_lines(stream, cap: int):
+    """Lines of a binary stream as bytes (newline stripped), never holding more than ``cap`` bytes
+    of one line: a longer line is read to its end in chunks, dropped, and reported as LineTooLong."""
+    while True:
+        line = stream.readline(cap + 1)
+        if not line:
+            return
+        if line.endswith(b"\n"):
+            yield line[:-1]
+            continue
+        if len(line) <= cap:  # the last line, without a newline
+            yield line
+            return
+        size = len(line)
+        while True:  # skip the rest of the long line
+            chunk = stream.readline(_CHUNK)
+            size += len(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                break
+        yield LineTooLong(size - (1 if chunk.endswith(b"\n") else 0) if chunk else size)
+        if not chunk:
+            return
 
 
 class EngineServer:
-    def __init__(self, out) -> None:
+    def __init__(self, out, *, max_queue_size: int | None = None, max_line_bytes: int | None = None) -> None:
         self.out = out
+        self.max_queue = max_queue_size or max_queue()
+        self.max_line = max_line_bytes or max_line()
+        self._waiting = 0  # requests on the worker's queue, not yet taken
         self._out_lock = threading.Lock()
         self.runtime = None
         self.queue: queue.Queue = queue.Queue()
@@ -53,14 +97,41 @@ class EngineServer:
         self.emit(ev)
 
     # ---------------------------------------------------------------- requests
-    def handle_line(self, line: str) -> None:
+    def _enqueue(self, kind: str, rid) -> bool:
+        """Count a request onto the worker's queue (call with self._lock held); False when full."""
+        if self._waiting >= self.max_queue:
+            return False
+        self._waiting += 1
+        return True
+
+    def _busy(self, kind: str, rid) -> None:
+        """The queue is full: an error event, and for a job its ``finished`` (failed) so a client
+        waiting on that job id is answered too."""
+        message = (f"busy: {self.max_queue} requests are already waiting (the limit, "
+                   f"LOGOS_ENGINE_MAX_QUEUE); this {kind} was not queued: wait for a job to finish "
+                   "or cancel one, then send it again")
+        self.error(message, rid=rid, job=rid if kind == "submit" else None)
+        if kind == "submit":
+            self.emit(event("finished", job=rid, status="failed", error=message, summary=None, stats=None))
+
+    def handle_line(self, line: str | bytes) -> None:
         line = line.strip()
         if not line:
             return
         try:
             req = parse_request(line)
         except ProtocolError as exc:
-            self.error(str(exc), rid=exc.request_id)
+            rid = exc.request_id
+            if exc.kind == "submit" and rid is not None:
+                # a client waiting on this job id gets its end too (unless the id is a live job's)
+                with self._lock:
+                    live = rid in self._pending
+                self.error(str(exc), rid=rid, job=None if live else rid)
+                if not live:
+                    self.emit(event("finished", job=rid, status="failed", error=str(exc), summary=None,
+                                    stats=None))
+            else:
+                self.error(str(exc), rid=rid)
             return
         kind = req["type"]
         rid = req.get("id")
@@ -82,13 +153,25 @@ class EngineServer:
                 if rid in self._pending:
                     self.error(f"submit: job id {rid!r} is already in use", rid=rid)
                     return
-                cancel = threading.Event()
-                self._pending[rid] = cancel
-                self._queued.append(rid)
-                position = len(self._queued) + (1 if self._running is not None else 0)
+                if not self._enqueue(kind, rid):
+                    busy = True
+                else:
+                    busy = False
+                    cancel = threading.Event()
+                    self._pending[rid] = cancel
+                    self._queued.append(rid)
+                    position = len(self._queued) + (1 if self._running is not None else 0)
+            if busy:
+                self._busy(kind, rid)
+                return
             self.emit(event("accepted", id=rid, job=rid, position=position))
             self.queue.put((req, cancel))
         else:  # load_model, unload
+            with self._lock:
+                ok = self._enqueue(kind, rid)
+            if not ok:
+                self._busy(kind, rid)
+                return
             self.queue.put((req, None))
 
     def cancel(self, job, rid=None) -> None:
@@ -126,6 +209,8 @@ class EngineServer:
             item = self.queue.get()
             if item is _STOP:
                 break
+            with self._lock:
+                self._waiting -= 1
             req, cancel = item
             kind = req["type"]
             rid = req.get("id")
@@ -245,15 +330,28 @@ class EngineServer:
         return 0
 
     def _read(self, stdin) -> None:
-        for line in stdin:
+        lines = read_lines(stdin, self.max_line) if _is_binary(stdin) else stdin
+        for line in lines:
             if self._shutdown.is_set():
                 break
             try:
+                if isinstance(line, LineTooLong):
+                    self.error(f"request line too long ({line.size} bytes; at most {self.max_line}, "
+                               "LOGOS_ENGINE_MAX_LINE): ignored")
+                    continue
+                if isinstance(line, bytes):
+                    line = line.decode("utf-8", errors="replace")
                 self.handle_line(line)
             except Exception as exc:  # noqa: BLE001 - the reader must never die
                 sys.stderr.write(traceback.format_exc())
                 self.error(f"internal error: {type(exc).__name__}: {exc}")
         self.shutdown()  # stdin closed: the client is gone
+
+
+def _is_binary(stream) -> bool:
+    import io
+
+    return isinstance(stream, (io.RawIOBase, io.BufferedIOBase)) or "b" in getattr(stream, "mode", "")
 
 
 def _is_user_error(exc: Exception) -> bool:
@@ -272,5 +370,6 @@ def main() -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # native prints go to stderr
     sys.stdout = sys.stderr
     server = EngineServer(proto_out)
-    stdin = open(sys.stdin.fileno(), "r", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+    # binary: the reader caps the length of a line before decoding it
+    stdin = open(sys.stdin.fileno(), "rb", buffering=_CHUNK, closefd=False)
     return server.serve(stdin)

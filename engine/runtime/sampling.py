@@ -12,6 +12,7 @@ as a separate perplexity pass would compute it, not the probability after the wa
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -26,6 +27,10 @@ REFERENCE_DEFAULTS = {
     "repetition_penalty": 1.05,
     "max_new_tokens": 1000,
 }
+# upper bounds: far above any useful value, low enough that no arithmetic overflows
+MAX_TEMPERATURE = 1e6
+MAX_PENALTY = 1e6
+MAX_TOKENS = 1 << 24
 
 
 @dataclass
@@ -53,26 +58,52 @@ class SamplingParams:
             if value is None:
                 continue
             kind = type(getattr(out, key))
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError(f"sampling field {key!r} must be a number, got {value!r}")
             try:
-                setattr(out, key, kind(value))
-            except (TypeError, ValueError):
+                number = float(value)
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"sampling field {key!r} must be a number, got {value!r}") from None
+            if not math.isfinite(number):
+                raise ValueError(f"sampling field {key!r} must be a finite number, got {value!r}")
+            if kind is int:
+                if number != int(number):
+                    raise ValueError(f"sampling field {key!r} must be a whole number, got {value!r}")
+                setattr(out, key, int(number))
+            else:
+                setattr(out, key, number)
         out.check()
         return out
 
     def check(self) -> None:
+        """Every field a finite number in its range (NaN fails every comparison, so it is named
+        first: a NaN temperature or penalty would otherwise pass and the sampler draw garbage)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ValueError(f"{f.name} must be a number, got {value!r}")
+            if not math.isfinite(float(value)):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0 (0 = greedy)")
+        if self.temperature > MAX_TEMPERATURE:
+            raise ValueError(f"temperature must be <= {MAX_TEMPERATURE:g}")
         if self.top_k < 0:
             raise ValueError("top_k must be >= 0 (0 = off)")
+        if self.top_k > MAX_TOKENS:
+            raise ValueError(f"top_k must be <= {MAX_TOKENS}")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError("top_p must be in (0, 1]")
         if not 0.0 <= self.min_p < 1.0:
             raise ValueError("min_p must be in [0, 1)")
         if self.repetition_penalty <= 0:
             raise ValueError("repetition_penalty must be > 0 (1 = off)")
+        if self.repetition_penalty > MAX_PENALTY:
+            raise ValueError(f"repetition_penalty must be <= {MAX_PENALTY:g}")
         if self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
+        if self.max_new_tokens > MAX_TOKENS:
+            raise ValueError(f"max_new_tokens must be <= {MAX_TOKENS}")
 
     def as_dict(self) -> dict:
         return asdict(self)

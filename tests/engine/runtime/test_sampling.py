@@ -111,3 +111,29 @@ def test_batch_sampler_draws_what_the_row_sampler_draws(params):
              for j in range(n)]
         assert a.tolist() == b
         assert a[2] in (5, 9, 11)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("temperature", float("nan")), ("temperature", float("inf")), ("repetition_penalty", float("nan")),
+    ("repetition_penalty", float("inf")), ("top_p", float("nan")), ("min_p", float("nan")),
+    ("temperature", 1e300), ("repetition_penalty", 1e300),
+])
+def test_non_finite_or_huge_sampling_values_are_refused(field, value):
+    """A NaN temperature or penalty fails every comparison, so it used to pass ``check`` and the
+    sampler drew from a NaN distribution."""
+    with pytest.raises(ValueError, match=field):
+        SamplingParams(**{field: value}).check()
+    with pytest.raises(ValueError, match=field):
+        SamplingParams.from_dict({field: value})
+    with pytest.raises(ValueError, match=field):
+        SamplingParams.from_dict({field: str(value)})
+
+
+@pytest.mark.parametrize("data,words", [
+    ({"top_k": True}, "must be a number"), ({"top_k": 2.5}, "whole number"), ({"max_new_tokens": [3]}, "number"),
+    ({"temperature": {"a": 1}}, "number"), ({"max_new_tokens": 10**30}, "max_new_tokens must be <="),
+])
+def test_sampling_types_are_checked(data, words):
+    with pytest.raises(ValueError, match=words):
+        SamplingParams.from_dict(data)
+    assert SamplingParams.from_dict({"top_k": 10.0, "temperature": "0.7"}) == SamplingParams(top_k=10, temperature=0.7)
