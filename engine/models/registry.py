@@ -159,56 +159,68 @@ class Registry:
                     base: str | None = None, progress: Progress | None = None) -> ModelEntry:
         """Check ``path`` (refusing partial or foreign files), hash it, copy it into the registry
         (or reference it where it is) and enter it. Importing a file already registered (same
-        SHA-256) returns the existing entry."""
+        SHA-256) returns the existing entry.
+
+        Two imports at once (threads, or the GUI and the CLI) never collide: a copy is written to
+        a temporary file of its own (unique name), and the id, the final file name and the
+        manifest entry are chosen and written under the registry's lock, where the temporary file
+        is renamed (atomically) to its final name."""
         src = Path(path).expanduser().resolve()
         info = inspect_gguf(src, with_hash=not copy, progress=progress)
-        entry_id = _slug(name or src.stem)
-        with _locked(self.root):
-            data = self._read()
-            if info.sha256:
-                for d in data["models"]:
-                    if d["sha256"] == info.sha256:
-                        return ModelEntry.from_dict(d)
-            ids = {d["id"] for d in data["models"]}
-            if name and entry_id in ids:
-                raise RegistryError(f"the name {entry_id!r} is already used in the registry")
-            base_id, n = entry_id, 2
-            while entry_id in ids:
-                entry_id, n = f"{base_id}-{n}", n + 1
+        if name:
+            with _locked(self.root):  # refuse early, before copying gigabytes
+                if _slug(name) in {d["id"] for d in self._read()["models"]}:
+                    raise RegistryError(f"the name {_slug(name)!r} is already used in the registry")
         if copy:
-            dest, sha = self._copy_in(src, entry_id, progress)
+            part, sha = self._copy_in(src, progress)
         else:
-            dest, sha = src, info.sha256
-        entry = self._entry(entry_id, dest, sha, info, managed=copy, source=str(src), base=base, name=name or src.stem)
+            part, sha = None, info.sha256
         try:
             with _locked(self.root):
                 data = self._read()
                 for d in data["models"]:
-                    if d["sha256"] == sha:  # imported meanwhile by another process
-                        if copy:
-                            dest.unlink(missing_ok=True)
+                    if d["sha256"] == sha:  # already registered (or imported meanwhile by another process)
                         return ModelEntry.from_dict(d)
+                ids = {d["id"] for d in data["models"]}
+                entry_id = _slug(name or src.stem)
+                if name and entry_id in ids:
+                    raise RegistryError(f"the name {entry_id!r} is already used in the registry")
+                base_id, n = entry_id, 2
+                while entry_id in ids or (copy and (self.files / f"{entry_id}.gguf").exists()):
+                    entry_id, n = f"{base_id}-{n}", n + 1
+                dest = src
+                if part is not None:
+                    dest = self.files / f"{entry_id}.gguf"
+                    os.replace(part, dest)
+                entry = self._entry(entry_id, dest, sha, info, managed=copy, source=str(src), base=base,
+                                    name=name or src.stem)
                 data["models"].append(entry.as_dict())
                 if data["default"] is None:
                     data["default"] = entry.id
-                self._write(data)
-        except BaseException:
-            if copy:
-                dest.unlink(missing_ok=True)
-            raise
+                try:
+                    self._write(data)
+                except BaseException:
+                    if part is not None:
+                        dest.unlink(missing_ok=True)
+                    raise
+        finally:
+            if part is not None:
+                part.unlink(missing_ok=True)  # renamed already, or not wanted
         return entry
 
-    def _copy_in(self, src: Path, entry_id: str, progress: Progress | None) -> tuple[Path, str]:
+    def _copy_in(self, src: Path, progress: Progress | None) -> tuple[Path, str]:
+        """Copy ``src`` into ``files/`` under a unique temporary name, hashing it on the way, and
+        check the copy; returns (temporary path, SHA-256)."""
         import hashlib
 
         self.files.mkdir(parents=True, exist_ok=True)
-        dest = self.files / f"{entry_id}.gguf"
-        part = dest.with_name(dest.name + ".part")
+        fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".gguf.part", dir=self.files)
+        part = Path(tmp)
         total = src.stat().st_size
         h = hashlib.sha256()
         done = 0
         try:
-            with open(src, "rb") as fin, open(part, "wb") as fout:
+            with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
                 while True:
                     block = fin.read(16 << 20)
                     if not block:
@@ -222,12 +234,14 @@ class Registry:
                 os.fsync(fout.fileno())
             if part.stat().st_size != total:
                 raise ModelFileError(src, f"copy incomplete ({part.stat().st_size} of {total} bytes)")
-            inspect_gguf(part, with_hash=False)
-            os.replace(part, dest)
+            try:
+                inspect_gguf(part, with_hash=False)
+            except ModelFileError as exc:  # named by its source, not by the temporary copy
+                raise ModelFileError(src, f"the copy in the registry does not read back: {exc.reason}") from None
         except BaseException:
             part.unlink(missing_ok=True)
             raise
-        return dest, h.hexdigest()
+        return part, h.hexdigest()
 
     @staticmethod
     def _entry(entry_id: str, path: Path, sha: str, info: GGUFInfo, *, managed: bool, source: str | None,

@@ -104,82 +104,89 @@ def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
     cmd = command_line(req, model=model_label)
     project = None
     run_id = None
+    status = "finished"
+    stats = None
+    error = None
     if req.get("project"):
         from engine.store.project import Project
 
         project = Project.open(req["project"], create=True)
-        model_id = None
-        if getattr(runtime, "path", None):
-            model_id = project.add_model(str(runtime.path), file_sha256(runtime.path))
-        input_ids = [project.add_input(r.data, r.fmt, r.name) for r in prompt.inputs]
-        run_params = {"sampling": params.as_dict(), "n": n, "options": options, "command": cmd,
-                      "grammar": bool(grammar), "stop_ids": stop_ids, "stop_texts": stop_texts,
-                      "model": model_label, "backend": runtime.describe().get("backend")}
-        sampler_name = getattr(runtime, "sampler_name", None)
-        if sampler_name is not None:
-            run_params["sampler"] = sampler_name(grammar)
-        run_id = project.start_run(task.name, prompt.text, run_params, seed, model_id=model_id,
-                                   input_ids=input_ids, versions=versions())
-    emit(event("started", job=job, task=task.name, prompt=prompt.text, command=cmd, n=n, seed=seed,
-               sampling=params.as_dict(), stop_ids=stop_ids, stop_texts=stop_texts, run_id=run_id))
-
-    last = [0.0]
-    t0 = time.perf_counter()
-
-    def on_progress(done: int, total: int, tokens: int, seconds: float) -> None:
-        now = time.perf_counter()
-        if now - last[0] < 0.25 and done < total:
-            return
-        last[0] = now
-        tps = tokens / seconds if seconds > 0 else 0.0
-        # by finished samples when there are some; else an upper bound from the token budget
-        etas = []
-        if done:
-            etas.append(seconds / done * (total - done))
-        if tps > 0:
-            etas.append(max(0.0, total * params.max_new_tokens - tokens) / tps)
-        eta = min(etas) if etas else None
-        emit(event("progress", job=job, stage="generate", done=done, total=total, tokens=tokens,
-                   tokens_per_s=round(tps, 1), eta_s=round(eta, 1) if eta is not None else None,
-                   elapsed_s=round(now - t0, 2)))
-
-    def on_prompt(done_tokens: int, total_tokens: int) -> None:
-        if total_tokens > PROMPT_PROGRESS_MIN:
-            emit(event("progress", job=job, stage="prompt", done=0, total=n, prompt_done=done_tokens,
-                       prompt_total=total_tokens, tokens=0, tokens_per_s=0.0, eta_s=None,
-                       elapsed_s=round(time.perf_counter() - t0, 2)))
-
-    def on_sample(sample) -> None:
-        cand = task.evaluate(sample.text, prompt)
-        scores = dict(cand.scores)
-        scores.update(tracker.add(cand.key, cand.valid))
-        scores["ppl_output"] = sample.ppl_output
-        rid = None
-        if project is not None:
-            rid = project.add_result(run_id, cand.record, objects=cand.objects, smiles=cand.smiles,
-                                     sequence=cand.sequence, valid=cand.valid, reasons=cand.reasons,
-                                     scores=scores, ppl=sample.ppl)
-        emit(event("result", job=job, index=sample.index, seed=sample.seed, record=cand.record,
-                   objects=cand.objects, valid=cand.valid, reasons=cand.reasons, ppl=sample.ppl,
-                   scores=scores, stop=sample.stop, n_tokens=sample.n_tokens, result_id=rid))
-
-    status = "finished"
-    stats = None
-    error = None
+    # From here the project is closed on every path: a failing add_model/add_input/start_run, a
+    # failing emit, a failed or cancelled generation (the run, once started, is finished too).
     try:
-        _, stats = runtime.generate(prompt.text, n, params, seed, stop_ids=stop_ids,
-                                    stop_count=prompt.stop_count, stop_texts=stop_texts,
-                                    grammar=grammar, cancel=cancel, on_sample=on_sample,
-                                    on_progress=on_progress, on_prompt=on_prompt)
-    except Cancelled:
-        status = "cancelled"
-    except Exception as exc:
+        if project is not None:
+            model_id = None
+            if getattr(runtime, "path", None):
+                model_id = project.add_model(str(runtime.path), file_sha256(runtime.path))
+            input_ids = [project.add_input(r.data, r.fmt, r.name) for r in prompt.inputs]
+            run_params = {"sampling": params.as_dict(), "n": n, "options": options, "command": cmd,
+                          "grammar": bool(grammar), "stop_ids": stop_ids, "stop_texts": stop_texts,
+                          "model": model_label, "backend": runtime.describe().get("backend")}
+            sampler_name = getattr(runtime, "sampler_name", None)
+            if sampler_name is not None:
+                run_params["sampler"] = sampler_name(grammar)
+            run_id = project.start_run(task.name, prompt.text, run_params, seed, model_id=model_id,
+                                       input_ids=input_ids, versions=versions())
+        emit(event("started", job=job, task=task.name, prompt=prompt.text, command=cmd, n=n, seed=seed,
+                   sampling=params.as_dict(), stop_ids=stop_ids, stop_texts=stop_texts, run_id=run_id))
+
+        last = [0.0]
+        t0 = time.perf_counter()
+
+        def on_progress(done: int, total: int, tokens: int, seconds: float) -> None:
+            now = time.perf_counter()
+            if now - last[0] < 0.25 and done < total:
+                return
+            last[0] = now
+            tps = tokens / seconds if seconds > 0 else 0.0
+            # by finished samples when there are some; else an upper bound from the token budget
+            etas = []
+            if done:
+                etas.append(seconds / done * (total - done))
+            if tps > 0:
+                etas.append(max(0.0, total * params.max_new_tokens - tokens) / tps)
+            eta = min(etas) if etas else None
+            emit(event("progress", job=job, stage="generate", done=done, total=total, tokens=tokens,
+                       tokens_per_s=round(tps, 1), eta_s=round(eta, 1) if eta is not None else None,
+                       elapsed_s=round(now - t0, 2)))
+
+        def on_prompt(done_tokens: int, total_tokens: int) -> None:
+            if total_tokens > PROMPT_PROGRESS_MIN:
+                emit(event("progress", job=job, stage="prompt", done=0, total=n, prompt_done=done_tokens,
+                           prompt_total=total_tokens, tokens=0, tokens_per_s=0.0, eta_s=None,
+                           elapsed_s=round(time.perf_counter() - t0, 2)))
+
+        def on_sample(sample) -> None:
+            cand = task.evaluate(sample.text, prompt)
+            scores = dict(cand.scores)
+            scores.update(tracker.add(cand.key, cand.valid))
+            scores["ppl_output"] = sample.ppl_output
+            rid = None
+            if project is not None:
+                rid = project.add_result(run_id, cand.record, objects=cand.objects, smiles=cand.smiles,
+                                         sequence=cand.sequence, valid=cand.valid, reasons=cand.reasons,
+                                         scores=scores, ppl=sample.ppl)
+            emit(event("result", job=job, index=sample.index, seed=sample.seed, record=cand.record,
+                       objects=cand.objects, valid=cand.valid, reasons=cand.reasons, ppl=sample.ppl,
+                       scores=scores, stop=sample.stop, n_tokens=sample.n_tokens, result_id=rid))
+
+        try:
+            _, stats = runtime.generate(prompt.text, n, params, seed, stop_ids=stop_ids,
+                                        stop_count=prompt.stop_count, stop_texts=stop_texts,
+                                        grammar=grammar, cancel=cancel, on_sample=on_sample,
+                                        on_progress=on_progress, on_prompt=on_prompt)
+        except Cancelled:
+            status = "cancelled"
+    except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         if project is not None:
-            project.finish_run(run_id, status="failed" if error else status, error=error)
-            project.close()
+            try:
+                if run_id is not None:
+                    project.finish_run(run_id, status="failed" if error else status, error=error)
+            finally:
+                project.close()
     return event("finished", job=job, status=status, summary=tracker.summary(),
                  stats=stats.as_dict() if stats is not None else None, run_id=run_id)
 

@@ -128,3 +128,65 @@ def test_default_model_falls_back_to_bundled(tmp_path, monkeypatch, tiny_llama_g
     assert default_model() == Path(e.path)
     Path(e.path).rename(tmp_path / "moved.gguf")  # the registered file vanished: fall back again
     assert default_model() == demo
+
+
+def _imports_at_once(reg, jobs):
+    """Run ``reg.import_file(path, copy=True)`` for each path in its own thread, all of them
+    copying at the same moment (a barrier in the copy's progress callback)."""
+    import threading
+
+    barrier = threading.Barrier(len(jobs), timeout=5)
+    results, errors = [None] * len(jobs), []
+
+    def progress(stage, done, total):
+        if stage == "copy":
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:  # an import that copies under the lock: no overlap
+                pass
+
+    def run(i, path):
+        try:
+            results[i] = reg.import_file(path, copy=True, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, p)) for i, p in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results, errors
+
+
+def test_two_imports_at_once_do_not_collide(tiny_llama_gguf, tiny_gguf, tmp_path):
+    """Two different models with the same file name, imported at the same moment: two entries,
+    two ids, two files, each file the model its entry says (by SHA-256); no temporary file left."""
+    reg = Registry()
+    a, b = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for p, src in ((a, tiny_llama_gguf), (b, tiny_gguf("qwen3", "special", "f16"))):
+        p.parent.mkdir()
+        shutil.copy(src, p)
+    results, errors = _imports_at_once(reg, [a, b])
+    assert not errors, errors
+    entries = reg.list()
+    assert len(entries) == 2 and len({e.id for e in entries}) == 2 and len({e.path for e in entries}) == 2
+    for e in entries:
+        assert sha256_file(e.path) == e.sha256, f"{e.id}: its file is not its model"
+    assert {e.sha256 for e in entries} == {sha256_file(a), sha256_file(b)}
+    assert sorted(p.name for p in reg.files.iterdir()) == sorted(Path(e.path).name for e in entries)
+
+
+def test_same_file_imported_twice_at_once(tiny_llama_gguf, tmp_path):
+    """The same model imported twice at once: one entry, one file, the other import returns it."""
+    reg = Registry()
+    a, b = tmp_path / "a" / "m.gguf", tmp_path / "b" / "m.gguf"
+    for p in (a, b):
+        p.parent.mkdir()
+        shutil.copy(tiny_llama_gguf, p)
+    results, errors = _imports_at_once(reg, [a, b])
+    assert not errors, errors
+    assert len(reg.list()) == 1 and results[0].id == results[1].id
+    entry = reg.list()[0]
+    assert Path(entry.path).is_file() and sha256_file(entry.path) == entry.sha256
+    assert [p.name for p in reg.files.iterdir()] == [Path(entry.path).name]
