@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea
 
 from logos_desktop.docking.panel import QtDockingPanel
 from logos_desktop.docking.runner import DockingProcess, DockRequest, DockSettings
@@ -97,7 +97,12 @@ class DockingController(QObject):
         self.panel = QtDockingPanel(self.settings)
         self.dock = QDockWidget("Docking", window)
         self.dock.setObjectName("dock-docking")
-        self.dock.setWidget(self.panel)
+        scroll = QScrollArea()  # a small window scrolls the panel instead of growing for it
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.panel)
+        self.dock.setWidget(scroll)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         prov = getattr(generation, "provenance_dock", None)
         if prov is not None:
@@ -229,8 +234,9 @@ class DockingController(QObject):
     def submit(self, request: DockRequest) -> str:
         job = f"dock-{next(self._ids)}"
         self.requests[job] = request
-        what = f"run {request.run}" if request.run is not None else f"{request.total} result(s)"
-        self.queue.add(Job(job, f"docking {what} · {request.label}", request.total or 0,
+        what = f"the valid results of run {request.run}" if request.run is not None else \
+            f"{request.total} result{'s' if request.total != 1 else ''}"
+        self.queue.add(Job(job, f"Docking {what} into {request.label}", request.total or 0,
                            command=request.command_line(), kind="dock"))
         self.waiting.append(job)
         jobs_dock = getattr(self.gen, "jobs_dock", None)
@@ -279,6 +285,7 @@ class DockingController(QObject):
             self.queue.set_info(job, f"Receptor {name}: " + "; ".join(lines))
             self.panel.show_receptor(lines, name)
             self.window.statusBar().showMessage(f"Docking into {name}: " + "; ".join(lines), 15000)
+            self.raise_dock()  # what preparation removed, and the summary as the scores arrive
             j = self.queue.get(job)
             if j is not None and ev.get("ligands"):
                 self.queue.on_progress({"job": job, "done": j.done, "total": int(ev["ligands"])})
@@ -515,6 +522,7 @@ class DockingController(QObject):
             results = getattr(self.gen, "results_dock", None)
             if results is not None and not self.dock.isFloating():
                 self.window.resizeDocks([results, self.dock], [830, 570], Qt.Orientation.Horizontal)
+                self.window.resizeDocks([results], [410], Qt.Orientation.Vertical)
 
     def step_pose(self, delta: int) -> None:
         if not self.scene_poses:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -133,7 +134,7 @@ class QtDockingPanel(QWidget):
         top.addWidget(QLabel("Run:"))
         self.run_box = QComboBox()
         self.run_box.setObjectName("docking-run")
-        self.run_box.setMinimumWidth(200)
+        self.run_box.setMinimumWidth(120)
         self.run_box.currentIndexChanged.connect(self._run_changed)
         top.addWidget(self.run_box, 1)
         self.pictures_button = QPushButton("Pictures…")
@@ -220,6 +221,7 @@ class QtDockingPanel(QWidget):
         self.interactions.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.interactions.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.interactions.verticalHeader().setDefaultSectionSize(20)
+        self.interactions.setMinimumHeight(46)
         self.interactions.setWordWrap(False)
         v.addWidget(self.interactions, 1)
         self.tabs.addTab(w, "Pose")
@@ -291,23 +293,27 @@ class QtDockingPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("CPUs", self.cpus)
         form.addRow("Dask scheduler", self.scheduler)
-        self.redock = QCheckBox("also dock the reference ligand (its score is shown beside the candidates')")
+        self.redock = QCheckBox("dock it too, beside the candidates")
         self.redock.setObjectName("docking-redock")
         self.redock.setToolTip("Redock the complex's own ligand with the same settings: the paper compares "
                                "the candidates' mean −Vina with it, and its RMSD to the crystal pose checks "
                                "the set-up")
-        form.addRow("Reference", self.redock)
-        note = QLabel("Docking runs as <tt>logos dock</tt> in its own process; these settings are passed to it.")
+        form.addRow("Reference ligand", self.redock)
+        note = QLabel("Docking runs as <tt>logos dock</tt> in its own process with these settings.")
         note.setWordWrap(True)
         note.setStyleSheet("color:#555")
         form.addRow(note)
         self.set_settings(s)
+        scroll = QScrollArea()  # the form scrolls: it never makes the dock taller
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(w)
         for box in (self.exhaustiveness, self.poses, self.seed, self.cpus):
             box.valueChanged.connect(lambda _v: self.settingsChanged.emit(self.settings()))
         self.scheduler.editingFinished.connect(lambda: self.settingsChanged.emit(self.settings()))
         self.redock.toggled.connect(lambda _on: self.settingsChanged.emit(self.settings()))
-        self.tabs.addTab(w, "Settings")
-        self.settings_tab = w
+        self.tabs.addTab(scroll, "Settings")
+        self.settings_tab = scroll
 
     def set_settings(self, s: DockSettings) -> None:
         self.exhaustiveness.setValue(int(s.exhaustiveness))

@@ -174,6 +174,7 @@ class _JobRow(QFrame):
         outer.setContentsMargins(6, 4, 6, 4)
         top = QHBoxLayout()
         self.title = QLabel()
+        self.title.setWordWrap(True)
         self.status = QLabel()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop this job; samples already produced stay in the project")
@@ -183,6 +184,8 @@ class _JobRow(QFrame):
         top.addWidget(self.cancel_button)
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
+        self.bar.setMinimumWidth(60)  # a long text is cut, not a row wider than the dock
+        self.bar.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.detail = QLabel()
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
