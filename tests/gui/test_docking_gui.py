@@ -324,9 +324,7 @@ def test_dock_selected_end_to_end_then_refused_input(qtbot, win, test_data):
     qtbot.mouseClick(d.panel.dock_button, Qt.MouseButton.LeftButton)
     assert d.messages[-1] == "Select the results to dock in the Results table first."
     assert d.panel.message.isVisible() and len(d.requests) == 1
-    from engine.store.project import Project as P
-
-    with P.open(path) as p:
+    with Project.open(path) as p:
         other = p.start_run("molecule", "<MoleculeS>", {"n": 1}, 1)
         lone = p.add_result(other, "<MoleculeS>CCO<MoleculeE>", smiles="CCO", valid=True)
     panel.model.refresh()
@@ -382,7 +380,9 @@ def test_dock_after_the_run_and_settings_reach_the_command(qtbot, win, test_data
     d.panel.cpus.setValue(3)
     d.panel.redock.setChecked(False)
     # the generation job ends (the engine's finished event for the run it started)
-    gen.queue.add(__import__("logos_desktop.generation.job_queue", fromlist=["Job"]).Job("gui-1", "ligand", 8))
+    from logos_desktop.generation.job_queue import Job
+
+    gen.queue.add(Job("gui-1", "ligand", 8))
     gen.dock_after["gui-1"] = req
     gen.job_runs["gui-1"] = run
     gen.bridge.finished.emit({"job": "gui-1", "status": "finished"})
