@@ -62,9 +62,32 @@ def _make_dumps():
 dumps = _make_dumps()
 
 
+def harden(connection: sqlite3.Connection) -> None:
+    """SQLite's defensive mode (SQLITE_DBCONFIG_DEFENSIVE: no writable_schema, no direct writes to
+    shadow tables or sqlite_dbpage, no journal_mode=OFF), where Python exposes it:
+    ``Connection.setconfig`` is new in Python 3.12. Python 3.11 has no way to set it (the
+    sqlite3 module does not expose sqlite3_db_config), so there only ``trusted_schema`` applies."""
+    flag = getattr(sqlite3, "SQLITE_DBCONFIG_DEFENSIVE", None)
+    setconfig = getattr(connection, "setconfig", None)
+    if flag is not None and setconfig is not None:
+        setconfig(flag, True)
+
+
+def defensive_available() -> bool:
+    return hasattr(sqlite3, "SQLITE_DBCONFIG_DEFENSIVE") and hasattr(sqlite3.Connection, "setconfig")
+
+
 def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 5.0,
-                pragmas: dict | None = None) -> Engine:
-    """An Engine on one project file. ``pragmas``: extra per-connection pragmas (tests)."""
+                pragmas: dict | None = None, trusted_schema: bool = False) -> Engine:
+    """An Engine on one project file. ``pragmas``: extra per-connection pragmas (tests).
+
+    Every connection runs with ``PRAGMA trusted_schema = OFF`` (functions with side effects and
+    virtual tables that are not marked innocuous may not be used from the file's triggers and
+    views) and, where Python offers it, defensive mode. ``trusted_schema=True`` is for a file
+    whose schema was compared equal to the one this version writes (``schemacheck``), or that we
+    just created: its only triggers are our own, which keep the FTS5 substring index, and SQLite
+    does not mark FTS5 innocuous, so with the pragma OFF those triggers fail
+    ("unsafe use of virtual table")."""
     path = Path(path).resolve()
     # file:///C:/... on Windows, file:///home/... elsewhere; '?', '#', '%' and spaces escaped
     uri = path.as_uri() + ("?mode=ro" if read_only else "?mode=rw")
@@ -73,8 +96,10 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
 
     def creator():
         # isolation_level=None: the driver never begins transactions on its own; we do.
-        return sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None,
-                               check_same_thread=False)
+        con = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None,
+                              check_same_thread=False)
+        harden(con)
+        return con
 
     engine = create_engine(f"sqlite:///{path}", creator=creator, poolclass=QueuePool,
                            pool_size=2, max_overflow=8, json_serializer=dumps)
@@ -85,6 +110,7 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
         cur = dbapi_connection.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA trusted_schema = {'ON' if trusted_schema else 'OFF'}")
         # FULL: a committed result survives a power cut, not just a crash of the process.
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")

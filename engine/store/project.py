@@ -34,7 +34,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from engine._version import __version__
-from engine.store import db, migrate, textindex
+from engine.store import db, migrate, schemacheck, textindex
 from engine.store.errors import (
     CorruptProjectError,
     NewerSchemaError,
@@ -202,7 +202,7 @@ class Project:
                 path.touch(exist_ok=False)
             except OSError as exc:
                 raise ProjectError(path, f"cannot create the project: {exc.strerror or exc}") from exc
-        engine = db.make_engine(path, busy_timeout_s=busy_timeout_s, pragmas=pragmas)
+        engine = db.make_engine(path, busy_timeout_s=busy_timeout_s, pragmas=pragmas, trusted_schema=True)
         try:
             with db.translated(path, "creating the project"):
                 db.pragma(engine, "journal_mode = WAL")
@@ -245,7 +245,20 @@ class Project:
                         raise NotAProjectError(path, f"not a LOGOS project: {exc}") from None
                     if revision is None:
                         raise NotAProjectError(path, "not a LOGOS project: no schema revision is stamped in it")
+                    # before anything is written: the file's tables, indexes and triggers are ours
+                    problems = schemacheck.differences(schemacheck.actual(conn), revision)
                     conn.rollback()
+            if problems:
+                engine.dispose()
+                engine = db.make_engine(path, read_only=True, busy_timeout_s=busy_timeout_s, pragmas=pragmas)
+                return cls(path, engine, read_only=True, revision=revision,
+                           message=schemacheck.reason(problems, revision), backup=None)
+            if not read_only and problems is not None:
+                # the schema is the one this version writes: its triggers (the substring index's,
+                # on FTS5 tables SQLite does not mark innocuous) may run
+                engine.dispose()
+                engine = db.make_engine(path, busy_timeout_s=busy_timeout_s, pragmas=pragmas,
+                                        trusted_schema=True)
             head = HEAD_REVISION
             known = [head] if revision == head else migrate.known_revisions()  # alembic only when needed
             backup = None
