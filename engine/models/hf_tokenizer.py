@@ -10,6 +10,7 @@ embedding size become UNUSED padding tokens ``[PAD<id>]``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,9 +39,38 @@ class GGUFVocab:
 
 
 @lru_cache(maxsize=1)
-def known_pretokenizers() -> dict:
+def _pretokenizer_table() -> dict:
     text = resources.files("engine.models").joinpath("pretokenizers.json").read_text(encoding="utf-8")
-    return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
+    return json.loads(text)
+
+
+def known_pretokenizers() -> dict:
+    """name -> {"patterns", "chkhsh", "ignore_merges", "normalizers"} (engine/models/pretokenizers.json)."""
+    return {k: v for k, v in _pretokenizer_table().items() if not k.startswith("_")}
+
+
+def check_text() -> str:
+    """The text llama.cpp's converter encodes to recognise a pre-tokenizer by its token ids."""
+    return _pretokenizer_table()["_check_text"]
+
+
+def check_hash(tj_path: Path) -> str | None:
+    """SHA-256 of ``str(ids)``, the token ids the checkpoint's own tokenizer (tokenizer.json, its
+    post-processor included, as ``tokenizer.encode`` does) gives for :func:`check_text`: the
+    fingerprint llama.cpp's converter compares with the published checkpoints it knows. None when
+    the ``tokenizers`` library cannot load the file (the exact-regex rule still applies)."""
+    try:
+        from tokenizers import Tokenizer
+
+        ids = Tokenizer.from_file(str(tj_path)).encode(check_text()).ids
+    except Exception:  # noqa: BLE001 - an unloadable file falls back to the regex rule
+        return None
+    return hashlib.sha256(str(list(ids)).encode()).hexdigest()
+
+
+def _gpt2_regex() -> str:
+    """The regex the Hugging Face ByteLevel pre-tokenizer applies when ``use_regex`` is true."""
+    return known_pretokenizers()["gpt-2"]["patterns"][0]
 
 
 def _load_json(path: Path, required: bool = True) -> dict:
@@ -55,7 +85,8 @@ def _load_json(path: Path, required: bool = True) -> dict:
 
 
 def _split_patterns(pre: dict | None, path: Path) -> tuple[list[str], bool]:
-    """(Split regexes in order, whether a ByteLevel step is present) of a pre_tokenizer tree."""
+    """(Split regexes in order, whether a ByteLevel step is present) of a pre_tokenizer tree. A
+    ByteLevel step with ``use_regex`` contributes the GPT-2 regex it applies."""
     if not pre:
         raise TokenizerMappingError(path, "no pre-tokenizer: only byte-level BPE tokenizers are supported",
                                     field="pre_tokenizer")
@@ -75,30 +106,42 @@ def _split_patterns(pre: dict | None, path: Path) -> tuple[list[str], bool]:
             raise TokenizerMappingError(path, f"unsupported Split step {pattern!r}", field="pre_tokenizer")
         return [regex], False
     if kind == "ByteLevel":
+        if pre.get("add_prefix_space"):
+            raise TokenizerMappingError(path, "ByteLevel add_prefix_space=true has no llama.cpp equivalent "
+                                        "(llama.cpp does not add a space before the text)", field="pre_tokenizer")
         if pre.get("use_regex", True):
-            return ["<gpt2 byte-level regex>"], True
+            return [_gpt2_regex()], True
         return [], True
     raise TokenizerMappingError(path, f"pre-tokenizer step {kind!r} has no llama.cpp equivalent",
                                 field="pre_tokenizer")
 
 
 def recognise_pretokenizer(tok: dict, path: Path) -> str:
+    """The ``tokenizer.ggml.pre`` name llama.cpp's converter would write for this tokenizer: by the
+    token ids of the check text (a published checkpoint's tokenizer), else by the exact regexes
+    (a tokenizer of its own with a known pre-tokenizer); anything else is refused with the list."""
     patterns, byte_level = _split_patterns(tok.get("pre_tokenizer"), path)
     if not byte_level:
         raise TokenizerMappingError(path, "no ByteLevel step: only byte-level BPE tokenizers are supported",
                                     field="pre_tokenizer")
     normalizer = tok.get("normalizer")
     norm_kind = normalizer.get("type") if normalizer else None
-    for name, spec in known_pretokenizers().items():
-        if patterns == spec["patterns"]:
-            if norm_kind not in spec["normalizers"]:
-                raise TokenizerMappingError(path, f"normalizer {norm_kind!r} is not supported with pre-tokenizer "
-                                            f"{name!r}", field="normalizer")
-            return name
-    shown = patterns[0] if patterns else "(none)"
-    raise TokenizerMappingError(
-        path, f"unrecognised pre-tokenizer regex {shown[:80]!r}; known: {', '.join(known_pretokenizers())} "
-        "(engine/models/pretokenizers.json)", field="pre_tokenizer")
+    known = known_pretokenizers()
+    name = None
+    chkhsh = check_hash(path) if path.is_file() else None
+    if chkhsh is not None:
+        name = next((n for n, spec in known.items() if chkhsh in spec.get("chkhsh", {})), None)
+    if name is None:
+        name = next((n for n, spec in known.items() if patterns == spec["patterns"]), None)
+    if name is None:
+        shown = patterns[0] if patterns else "(none)"
+        raise TokenizerMappingError(
+            path, f"unrecognised pre-tokenizer regex {shown[:80]!r} (check-text hash {str(chkhsh)[:16]}); "
+            f"known: {', '.join(known)} (engine/models/pretokenizers.json)", field="pre_tokenizer")
+    if norm_kind not in known[name]["normalizers"]:
+        raise TokenizerMappingError(path, f"normalizer {norm_kind!r} is not supported with pre-tokenizer "
+                                    f"{name!r}", field="normalizer")
+    return name
 
 
 def _token_text(value) -> str | None:
@@ -147,7 +190,7 @@ def map_tokenizer(folder: Path, n_vocab: int, config: dict | None = None) -> GGU
     model = tok.get("model") or {}
     if model.get("type") != "BPE":
         raise TokenizerMappingError(tj_path, f"tokenizer model {model.get('type')!r} is not supported; only "
-                                    "byte-level BPE (Llama-3 and Qwen2 style)", field="model.type")
+                                    "byte-level BPE (GPT-2, Llama-3 and Qwen2 style)", field="model.type")
     for key in ("continuing_subword_prefix", "end_of_word_suffix"):
         if model.get(key):
             raise TokenizerMappingError(tj_path, f"{key}={model[key]!r} has no llama.cpp equivalent", field=f"model.{key}")
