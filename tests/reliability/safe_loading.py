@@ -18,7 +18,9 @@ Rules (each finding names the file, line and rule):
                        process set ``HF_HUB_OFFLINE``.
 
 Aliases are followed within a module (``import torch as T``, ``from torch import load``,
-``from pickle import loads as l``).
+``from pickle import loads as l``). Python kept in a string (a script run with ``python -c``) is
+parsed and scanned too, its findings reported at the string's line: a script hidden in a string is
+no way around the rules (product code runs such programs as real modules instead).
 """
 
 from __future__ import annotations
@@ -100,6 +102,20 @@ class _Scanner(ast.NodeVisitor):
 
     def _add(self, node: ast.AST, rule: str, text: str) -> None:
         self.findings.append(Finding(self.rel, getattr(node, "lineno", 0), rule, text))
+
+    # code in strings -------------------------------------------------------------------
+    def visit_Constant(self, node: ast.Constant) -> None:
+        text = node.value
+        if isinstance(text, str) and "\n" in text and ("import " in text or "from_pretrained" in text):
+            try:
+                tree = ast.parse(text)
+            except (SyntaxError, ValueError):
+                return
+            inner = _Scanner(self.rel)
+            inner.visit(tree)
+            for f in inner.findings:
+                self.findings.append(Finding(self.rel, node.lineno + f.line - 1, f.rule,
+                                             f"{f.text} (Python kept in a string)"))
 
     # calls -----------------------------------------------------------------------------
     def visit_keyword(self, node: ast.keyword) -> None:
