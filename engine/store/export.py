@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,23 +160,46 @@ def export_results(project: Project, out: TextIO, fmt: str, query: ResultQuery |
     return report
 
 
+def _new_file_mode(path: Path) -> int:
+    """The permissions the export gets: those of the file it replaces, else what ``open`` would
+    give a new file under the current umask (mkstemp makes its file 0600)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def export_file(project: Project, path: str | os.PathLike, fmt: str | None = None,
                 query: ResultQuery | None = None, poses: str | None = None) -> ExportReport:
-    """Export to a file: written beside it first, then renamed, so a failure leaves no half file."""
+    """Export to a file through a private temporary file in the same folder (``mkstemp``: a name
+    nobody can guess or plant a link at, created exclusively, mode 0600 while written), flushed
+    to disk, then renamed over the destination in one step: a failure leaves no half file and the
+    old file, if any, as it was."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt in ("fa", "faa"):
         fmt = "fasta"
-    tmp = path.with_name(f".{path.name}.part")
+    tmp: str | None = None
     try:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        mode = _new_file_mode(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             report = export_results(project, fh, fmt, query, poses=poses)
+            fh.flush()
+            os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), mode)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         raise ProjectError(path, f"cannot write the export: {exc.strerror or exc}") from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return report
 
 
@@ -300,8 +324,32 @@ def _write_csv(rows, prov: _Provenance, out: TextIO, report: ExportReport) -> No
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _text(v) for k, v in prov.fields(row).items()})
+        writer.writerow({k: _csv_cell(v) for k, v in prov.fields(row).items()})
         report.written += 1
+
+
+# A text cell that starts with one of these is read as a formula by spreadsheets (OWASP, "CSV
+# Injection"): =, +, -, @, and tab and carriage return, which some spreadsheets skip before
+# looking at the next character.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value) -> str:
+    """One CSV cell. Numbers (ints and floats, negative scores included) are written as numbers;
+    a text cell that could start a formula gets a leading apostrophe, the rule OWASP gives for
+    CSV injection and the one spreadsheets themselves use to mark a cell as text (it is shown,
+    not evaluated). ``import_file`` takes the apostrophe off again."""
+    text = _text(value)
+    if isinstance(value, str) and text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def _csv_uncell(text):
+    """What ``_csv_cell`` wrote, back: an apostrophe before a formula character is taken off."""
+    if isinstance(text, str) and len(text) > 1 and text[0] == "'" and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text
 
 
 def _write_fasta(rows, prov: _Provenance, out: TextIO, report: ExportReport) -> None:
@@ -490,6 +538,7 @@ def read_csv_rows(path: Path) -> list[dict]:
             rows = []
             with rdBase.BlockLogs():
                 for rec in reader:
+                    rec = {k: _csv_uncell(v) for k, v in rec.items()}
                     line = reader.line_num
                     where = f"{name}:{line}"
                     props = {k: v for k, v in rec.items() if k not in (smiles_col, seq_col, cif_col)}
