@@ -319,3 +319,17 @@ def test_generate_ligands_then_dock_them(tmp_path):
                 assert any(f["result_id"] == r.id for f in d.failures)
             else:
                 assert r.scores["vina"] == x["scores"]["vina"] and len(p.poses(r.id)) == len(x["poses"])
+    # the poses of the ligand-design run, exported as SDF: score, RMSD and checks on every pose
+    from rdkit import Chem
+
+    sdf = tmp_path / "poses.sdf"
+    out = logos("project", "export", project, "--format", "sdf", "--poses", "all", "-o", sdf)
+    assert out.returncode == 0, out.stderr
+    mols = [m for m in Chem.SDMolSupplier(str(sdf)) if m is not None]
+    docked = [x for x in valid if "dock_error" not in x]
+    assert len(mols) == sum(len(x["poses"]) for x in docked)
+    for m in mols:
+        props = m.GetPropsAsDict()
+        assert float(props["vina_score"]) < 0
+        assert "vina_rmsd" not in props  # designed ligands are other molecules than XK2: no RMSD to it
+        assert str(props["posebusters_passed"]) in ("1", "0")
