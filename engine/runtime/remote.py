@@ -7,15 +7,27 @@ sample is one request with its own seed (``min(n, concurrency)`` in flight); per
 the returned log-probabilities of the generated tokens (``ppl`` and ``ppl_output`` are the same:
 the API does not return prompt log-probabilities without echo support). Nothing is sent anywhere
 except ``url``; the URL is whatever the user configured.
+
+What is accepted from the URL and the server: ``http://`` and ``https://`` only (a ``file://`` or
+``ftp://`` URL is refused before anything is opened); redirects are not followed (a 3xx answer is
+an error naming where it pointed, so the ``Authorization`` header never goes to another host);
+an answer larger than ``max_response_bytes`` (32 MiB, ``LOGOS_REMOTE_MAX_BYTES``) is refused
+after reading that much. Credentials are kept out of everything written: a ``user:password@`` in
+the URL becomes a Basic ``Authorization`` header and is removed from ``url``, the query string's
+values are shown as ``***``; ``url`` (the redacted form) is what the run's provenance, events,
+messages and logs carry, and the API key is only ever sent in the header.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Iterable
@@ -28,16 +40,85 @@ class RemoteError(RuntimeError):
     """The server could not be reached or refused the request; the message quotes it."""
 
 
+DEFAULT_MAX_RESPONSE = 32 * 1024 * 1024
+SCHEMES = ("http", "https")
+
+
+def _max_response() -> int:
+    try:
+        value = int(os.environ.get("LOGOS_REMOTE_MAX_BYTES", DEFAULT_MAX_RESPONSE))
+    except ValueError:
+        return DEFAULT_MAX_RESPONSE
+    return value if value > 0 else DEFAULT_MAX_RESPONSE
+
+
+def split_url(url: str) -> tuple[str, str, str | None, str]:
+    """(URL to send requests to, URL safe to show and store, Basic credentials or None, query).
+
+    Refuses anything but an http(s) URL with a host. The shown form has no ``user:password@``
+    and no query values."""
+    if not isinstance(url, str) or not url.strip():
+        raise RemoteError("the server URL is empty: give one like http://127.0.0.1:8000/v1")
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port  # raises ValueError for a bad port
+    except ValueError as exc:
+        raise RemoteError(f"not a usable server URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in SCHEMES:
+        raise RemoteError(f"the server URL must start with http:// or https://, not "
+                          f"{(scheme + '://') if scheme else repr(url[:20])} (nothing was opened)")
+    if not host:
+        raise RemoteError("the server URL has no host: give one like http://127.0.0.1:8000/v1")
+    netloc = host if ":" not in host else f"[{host}]"
+    if port is not None:
+        netloc += f":{port}"
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1"):
+        path += "/v1"
+    query = parts.query
+    send = urllib.parse.urlunsplit((scheme, netloc, path, "", ""))
+    shown_query = "&".join(f"{k}=***" for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True))
+    shown = send + (f"?{shown_query}" if shown_query else "")
+    credentials = None
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return send, shown, credentials, query
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: urllib would send the same headers, Authorization included,
+    to wherever the server points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D401
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _where(location: str | None) -> str:
+    if not location:
+        return "no location"
+    try:
+        parts = urllib.parse.urlsplit(location)
+        return f"{parts.scheme}://{parts.hostname}" if parts.hostname else "a path on the same server"
+    except ValueError:
+        return "an unreadable location"
+
+
 class RemoteRuntime:
     def __init__(self, url: str, model: str | None = None, api_key: str | None = None,
-                 concurrency: int = 4, timeout: float = 600.0) -> None:
-        self.url = url.rstrip("/")
-        if not self.url.endswith("/v1"):
-            self.url += "/v1"
+                 concurrency: int = 4, timeout: float = 600.0, max_response_bytes: int | None = None) -> None:
+        self._send_url, self.url, self._basic, self._query = split_url(url)
         self.model = model
         self.api_key = api_key
         self.concurrency = max(1, int(concurrency))
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes or _max_response()
         self.path = None
         self._models = self._get("/models").get("data", [])
         if self.model is None and self._models:
@@ -46,20 +127,34 @@ class RemoteRuntime:
     # ---------------------------------------------------------------- HTTP
     def _request(self, method: str, route: str, body: dict | None = None, timeout: float | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + route, data=data, method=method,
+        target = self._send_url + route + (f"?{self._query}" if self._query else "")
+        req = urllib.request.Request(target, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         if self.api_key:
             req.add_header("Authorization", f"Bearer {self.api_key}")
+        elif self._basic:
+            req.add_header("Authorization", f"Basic {self._basic}")
+        cap = self.max_response_bytes
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
-                return json.loads(resp.read().decode("utf-8"))
+            with _OPENER.open(req, timeout=timeout or self.timeout) as resp:
+                raw = resp.read(cap + 1)
+                if len(raw) > cap:
+                    raise RemoteError(f"{self.url}{route}: the answer is larger than {cap} bytes "
+                                      "(LOGOS_REMOTE_MAX_BYTES); not read")
+                return json.loads(raw.decode("utf-8"))
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", errors="replace")[:500]
+            if 300 <= exc.code < 400:
+                raise RemoteError(f"{self.url}{route}: the server redirects (HTTP {exc.code} to "
+                                  f"{_where(exc.headers.get('Location'))}); redirects are not followed: "
+                                  "give the final URL") from None
+            detail = exc.read(500).decode("utf-8", errors="replace")
             raise RemoteError(f"{self.url}{route}: HTTP {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except UnicodeDecodeError:
+            raise RemoteError(f"{self.url}{route}: the answer is not UTF-8 text") from None
+        except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                raise RemoteError(f"{self.url}{route}: the answer is not JSON ({exc})") from None
             raise RemoteError(f"{self.url}{route}: cannot reach the server ({getattr(exc, 'reason', exc)})") from None
-        except json.JSONDecodeError as exc:
-            raise RemoteError(f"{self.url}{route}: the answer is not JSON ({exc})") from None
 
     def _get(self, route: str) -> dict:
         return self._request("GET", route, timeout=30)
