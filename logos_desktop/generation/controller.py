@@ -173,26 +173,23 @@ class GenerationController(QObject):
         return item is not None and getattr(item.obj, "_logos_preview", False)
 
     def current_selection(self) -> Selection:
+        """The workspace selection. A result shown in the views is an ordinary molecule here (the
+        product of a retrosynthesis, a reactant); tasks that cannot take it (ligand design needs a
+        pocket) fall back to what the user selected before it."""
         ws = getattr(self.window, "workspace", None)
-        if ws is not None:
-            cur = ws.current()
-            if self._is_preview(cur):  # a result shown in the views: the input is what was selected before
-                real = self._last_real_current
-                if real is not None and ws.item(real.id) is not None:
-                    return read_selection(self.window, current=real)
-                sel = read_selection(self.window)
-                sel.current, sel.residues = None, []
-                return sel
-        return read_selection(self.window)
+        sel = read_selection(self.window)
+        if ws is not None and self._is_preview(ws.current()):
+            real = self._last_real_current
+            if real is not None and ws.item(real.id) is not None:
+                sel.fallback = read_selection(self.window, current=real)
+        return sel
 
     def _workspace_selection_changed(self, *_args) -> None:
-        """The selection changed: the Generate panel takes its inputs from it, unless the change
-        is a result shown in the views (the task input stays what the user selected)."""
+        """The selection changed: the Generate panel takes its inputs from it (a result shown in
+        the views included); the last object the user picked is remembered as the fallback."""
         ws = getattr(self.window, "workspace", None)
         cur = ws.current() if ws is not None else None
-        if self._is_preview(cur):
-            return
-        if cur is not None:
+        if cur is not None and not self._is_preview(cur):
             self._last_real_current = cur
         self.generate.refresh_inputs_keep_prompt()
 

@@ -105,7 +105,11 @@ class QtGeneratePanel(QWidget):
         self.input_label.setWordWrap(True)
         self.input_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         refresh = QPushButton("Use current selection")
+        refresh.setObjectName("use-selection")
+        refresh.setToolTip("Take the task's input from what is selected in the workspace now "
+                           "(a result shown in the views included)")
         refresh.clicked.connect(self.refresh_inputs)
+        self.use_selection_button = refresh
         bl.addWidget(self.input_label)
         bl.addWidget(refresh, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(box)

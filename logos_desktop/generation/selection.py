@@ -19,6 +19,9 @@ class Selection:
     current: Any = None  # the LoadedObject that is selected (or holds the selected atoms/residues)
     residues: list[tuple[str, str, str]] = field(default_factory=list)  # (chain, seqid, resname) in current
     selected_objects: list[Any] = field(default_factory=list)  # every object with a selected atom
+    # what the user selected before a result was shown: the input of a task that cannot take the
+    # shown result (a designed ligand is not a pocket; the pocket stays the complex's)
+    fallback: "Selection | None" = None
 
     @property
     def kind(self) -> str | None:

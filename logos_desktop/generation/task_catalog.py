@@ -175,6 +175,17 @@ class TaskCatalog:
 
     # -- inputs from the selection ----------------------------------------------------------
     def inputs_from_selection(self, name: str, sel: Selection) -> tuple[TaskInput | None, str | None]:
+        """The task's input from the selection; when the current object (a result shown in the
+        views, say) is not of the kind the task takes, from what was selected before it."""
+        found, problem = self._inputs_from(name, sel)
+        fallback = getattr(sel, "fallback", None)
+        if problem and fallback is not None:
+            again, problem2 = self._inputs_from(name, fallback)
+            if not problem2:
+                return again, None
+        return found, problem
+
+    def _inputs_from(self, name: str, sel: Selection) -> tuple[TaskInput | None, str | None]:
         kind = self.input_kind(name)
         if kind is None:
             return TaskInput(needed=False), None

@@ -73,6 +73,42 @@ def test_provenance_and_preview_in_the_pocket(qtbot, window, test_data):
     assert req.engine_options()["ligand"] == "XK2" and "XK2" in gen.generate.input_label.text()
 
 
+def test_a_clicked_result_is_the_input_of_retrosynthesis_and_forward(qtbot, window, test_data):
+    from PySide6.QtCore import Qt
+    from rdkit import Chem
+
+    w, gen, _path = window
+    complex_item = w.open_paths([str(test_data / "structures" / "1hvr.pdb")])[0]
+    table = complex_item.table()
+    w.workspace.set_current(complex_item.id)
+    w.workspace.set_selection([(complex_item.id, i) for i, r in enumerate(table.res_names) if r == "XK2"])
+    panel = gen.generate
+    panel.set_task("retro")
+    assert "needs a product molecule" in panel.input_label.text()  # a complex is not a product
+    # click result 3 (paracetamol) in the table, as a user does
+    view = gen.results.view
+    rect = view.visualRect(gen.results.model.index(2, 1))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert w.workspace.current().name == "result 3"
+    want = Chem.MolToSmiles(Chem.MolFromSmiles(SMILES[2]))
+    assert "result 3" in panel.input_label.text() and want in panel.input_label.text()
+    assert panel.request().engine_options()["smiles"] == want
+    assert f"smiles={want}" in panel.command.text()
+    # "Use current selection" keeps reflecting it
+    panel.use_selection_button.click()
+    assert panel.request().engine_options()["smiles"] == want
+    panel.set_task("forward")
+    assert panel.request().engine_options()["smiles"] == want
+    # ligand design cannot take a molecule: its pocket stays the complex's selected ligand
+    panel.set_task("ligand")
+    assert panel.request().engine_options()["ligand"] == "XK2"
+    # another result clicked: the product follows
+    rect = view.visualRect(gen.results.model.index(0, 1))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    panel.set_task("retro")
+    assert panel.request().engine_options()["smiles"] == Chem.MolToSmiles(Chem.MolFromSmiles(SMILES[0]))
+
+
 def test_export_tag_and_finetune_file(qtbot, window, tmp_path, monkeypatch):
     _w, gen, _path = window
     from PySide6.QtCore import QItemSelectionModel
