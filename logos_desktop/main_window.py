@@ -32,6 +32,9 @@ RECENT_MAX = 10
 PROJECT_SUFFIXES = (".logos", ".db")
 
 
+SIDE_DOCK_WIDTH = (310, 330)  # left (workspace, Generate) and right (2D, measurements, Jobs) docks
+
+
 class MainWindow(QMainWindow):
     DEFAULT_SIZE = (1400, 900)
 
@@ -80,8 +83,9 @@ class MainWindow(QMainWindow):
         self.measure_list = QListWidget()
         self.measure_dock = self._dock("Selection and measurements", self.measure_list,
                                        Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.tree_dock], [340], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.view2d_dock], [380], Qt.Orientation.Horizontal)
+        # the side docks together leave the 3D view at least half of the default 1400 px
+        self.resizeDocks([self.tree_dock], [SIDE_DOCK_WIDTH[0]], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.view2d_dock], [SIDE_DOCK_WIDTH[1]], Qt.Orientation.Horizontal)
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -96,6 +96,11 @@ class GenerationController(QObject):
 
     def _size_docks(self) -> None:
         w = self.window
+        from logos_desktop.main_window import SIDE_DOCK_WIDTH
+
+        sides = [d for d in (getattr(w, "tree_dock", None), getattr(w, "view2d_dock", None)) if d is not None]
+        if len(sides) == 2:  # the 3D view keeps at least half the window's width
+            w.resizeDocks(sides, list(SIDE_DOCK_WIDTH), Qt.Orientation.Horizontal)
         w.resizeDocks([self.results_dock, self.provenance_dock], [950, 400], Qt.Orientation.Horizontal)
         w.resizeDocks([self.results_dock], [340], Qt.Orientation.Vertical)
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from logos_desktop.generation.options_form import OptionsForm
 from logos_desktop.generation.task_catalog import GenerationRequest, TaskCatalog, TaskInput
+from logos_desktop.widgets.qt_elided import QtElidedLabel
 
 
 class PromptDialog(QDialog):
@@ -116,6 +117,7 @@ class QtGeneratePanel(QWidget):
 
         samp = QGroupBox("Samples and sampling")
         sl = QFormLayout(samp)
+        sl.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.n = QSpinBox()
         self.n.setObjectName("samples")
         self.n.setRange(1, 10000)
@@ -137,7 +139,7 @@ class QtGeneratePanel(QWidget):
         ol = QVBoxLayout(opts)
         self.options = OptionsForm()
         ol.addWidget(self.options)
-        self.dock_after = QCheckBox("Dock the valid results when the run ends")
+        self.dock_after = QCheckBox("Dock valid results when done")
         self.dock_after.setObjectName("dock-after")
         self.dock_after.setToolTip("Dock this run's valid ligands into the same pocket with AutoDock Vina "
                                    "(logos dock, in its own process; Docking › Docking settings apply)")
@@ -149,10 +151,18 @@ class QtGeneratePanel(QWidget):
         self.message = QLabel()
         self.message.setObjectName("generate-message")
         self.message.setWordWrap(True)
-        self.command = QLabel()
-        self.command.setWordWrap(True)
-        self.command.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # the equivalent command line: one elided line (a pocket of many residues makes it long;
+        # it never widens the dock), the full text in the tooltip and behind Copy
+        self.command = QtElidedLabel()
+        self.command.setObjectName("command-line")
         self.command.setStyleSheet("color:#555; font-family:monospace; font-size:9pt")
+        self.copy_command_button = QPushButton("Copy")
+        self.copy_command_button.setObjectName("copy-command")
+        self.copy_command_button.setToolTip("Copy the equivalent logos generate command")
+        self.copy_command_button.clicked.connect(self.copy_command)
+        command_row = QHBoxLayout()
+        command_row.addWidget(self.command, 1)
+        command_row.addWidget(self.copy_command_button)
         buttons = QHBoxLayout()
         self.show_prompt_button = QPushButton("Show prompt…")
         self.show_prompt_button.clicked.connect(self.show_prompt)
@@ -164,7 +174,7 @@ class QtGeneratePanel(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.run_button)
         outer.addWidget(self.message)
-        outer.addWidget(self.command)
+        outer.addLayout(command_row)
         outer.addLayout(buttons)
         if self.task.count():
             self._task_changed()
@@ -227,7 +237,18 @@ class QtGeneratePanel(QWidget):
 
     def _update_command(self) -> None:
         req = self.request()
-        self.command.setText(req.command_line() if req else "")
+        self.command.set_full_text(req.command_line() if req else "")
+        self.copy_command_button.setEnabled(bool(self.command.full_text()))
+
+    def command_line_text(self) -> str:
+        """The full equivalent command line (the label shows it elided)."""
+        return self.command.full_text()
+
+    def copy_command(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.clipboard().setText(self.command.full_text())
+        self.message.setText("Command line copied.")
 
     # -- actions ----------------------------------------------------------------------------
     def show_prompt(self) -> None:

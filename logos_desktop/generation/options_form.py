@@ -68,6 +68,8 @@ class OptionsForm(QWidget):
     def __init__(self, schema: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.layout_ = QFormLayout(self)
+        # a narrow dock puts long labels above their fields instead of widening the dock
+        self.layout_.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.editors: dict[str, tuple[str, QWidget]] = {}
         self.set_schema(schema)

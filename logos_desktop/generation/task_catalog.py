@@ -214,6 +214,18 @@ def _source_payload(obj) -> tuple[dict, list[str]]:
     return {"file": str(tmp)}, ["--input", str(tmp)]
 
 
+SHOWN_SMILES = 48  # characters of a SMILES shown in the panel (the command line holds all of it)
+
+
+def _shown(smiles: str) -> str:
+    """A SMILES as the panel shows it: long ones (a line QLabel cannot wrap) shortened in the
+    middle, with the length said; the full text is in the command line and its Copy button."""
+    if len(smiles) <= SHOWN_SMILES:
+        return smiles
+    half = SHOWN_SMILES // 2
+    return f"{smiles[:half]}…{smiles[-half:]} ({len(smiles)} characters)"
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in (name or "input"))[:60] or "input"
 
@@ -276,7 +288,7 @@ def _molecule_input(sel: Selection, one: bool):
                       "molecule.")
     joined = ".".join(smiles)
     names = ", ".join(o.name for o in chosen)
-    return TaskInput(True, f"{'Product' if one else 'Reactants'} <b>{names}</b>: <tt>{joined}</tt>", {},
+    return TaskInput(True, f"{'Product' if one else 'Reactants'} <b>{names}</b>: <tt>{_shown(joined)}</tt>", {},
                      {"smiles": joined}, chosen[0], ["--smiles", joined]), None
 
 

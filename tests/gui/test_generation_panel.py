@@ -71,7 +71,7 @@ def test_ligand_from_selected_ligand_prompt_shown_and_edited(qtbot, window, test
     req = panel.request()
     assert req.engine_inputs() == {"file": str(test_data / "structures" / "1hvr.pdb")}
     assert req.engine_options()["ligand"] == "XK2"
-    assert "--ligand XK2" in panel.command.text()
+    assert "--ligand XK2" in panel.command_line_text()
 
     # Show prompt: the exact text the engine will send; edit it, and the edit is what runs
     shown = {}

@@ -93,7 +93,7 @@ def test_a_clicked_result_is_the_input_of_retrosynthesis_and_forward(qtbot, wind
     want = Chem.MolToSmiles(Chem.MolFromSmiles(SMILES[2]))
     assert "result 3" in panel.input_label.text() and want in panel.input_label.text()
     assert panel.request().engine_options()["smiles"] == want
-    assert f"smiles={want}" in panel.command.text()
+    assert f"smiles={want}" in panel.command_line_text()
     # "Use current selection" keeps reflecting it
     panel.use_selection_button.click()
     assert panel.request().engine_options()["smiles"] == want
