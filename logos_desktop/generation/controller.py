@@ -287,6 +287,7 @@ class GenerationController(QObject):
         self.project, self.project_path = project, path
         self.results.model.set_source(StoreResultSource(project))
         self.results.set_tasks(sorted(project.tasks()))
+        self.results.set_runs(project.runs())
         ro = " (read-only)" if project.read_only else ""
         self.project_label.setText(f"project: {path.name}{ro}")
         self.project_label.setToolTip(f"{path}\n{project.message or ''}".strip())
@@ -390,12 +391,28 @@ class GenerationController(QObject):
         self.results.model.refresh()
         if self.project is not None:
             self.results.set_tasks(sorted(self.project.tasks()))
+            self.results.set_runs(self.project.runs())
+            self._show_new_run(self.job_runs.get(job))
         req = self.dock_after.pop(job, None)
         docking = getattr(self.window, "docking", None)
         if req is not None and docking is not None and ev.get("status") == "finished":
             run_id = self.job_runs.get(job)
             if run_id is not None:
                 docking.dock_run(run_id, req)
+
+    def _show_new_run(self, run_id: int | None) -> None:
+        """The run's first row is selected and scrolled into view (shown in the views, its
+        provenance on the right)."""
+        if run_id is None or self.project is None:
+            return
+        from engine.store.queries import ResultQuery
+
+        try:
+            page = self.project.query_results(ResultQuery(run_id=run_id, sort="id", limit=1, count_total=False))
+        except Exception:  # noqa: BLE001 - the table still shows the rows
+            return
+        if page.rows:
+            self.results.show_new_result(page.rows[0].id)
 
     def _mark_run_failed(self, job: str, reason: str) -> None:
         """The engine died mid-run: its run row still says "running". Mark it failed; the rows it

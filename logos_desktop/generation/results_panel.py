@@ -53,10 +53,17 @@ class QtResultsPanel(QWidget):
         self.task_filter.addItem("All tasks", None)
         self.task_filter.currentIndexChanged.connect(
             lambda _i: self.model.set_filter(task=self.task_filter.currentData()))
+        self.run_filter = QComboBox()
+        self.run_filter.setObjectName("run-filter")
+        self.run_filter.setToolTip("Show the rows of one run")
+        self.run_filter.addItem("All runs", None)
+        self.run_filter.currentIndexChanged.connect(
+            lambda _i: self.model.set_filter(run_id=self.run_filter.currentData()))
         self.count_label = QLabel()
         bar.addWidget(self.search, 1)
         bar.addWidget(self.validity)
         bar.addWidget(self.task_filter)
+        bar.addWidget(self.run_filter)
         bar.addWidget(self.count_label)
         layout.addLayout(bar)
 
@@ -75,6 +82,8 @@ class QtResultsPanel(QWidget):
         vh.setDefaultSectionSize(THUMB_SIZE.height() + 6)
         hh = self.view.horizontalHeader()
         hh.setStretchLastSection(True)
+        self._sorted_column = COL["#"]
+        hh.sortIndicatorChanged.connect(self._sort_indicator_changed)
         for title, width in (("Structure", THUMB_SIZE.width() + 8), ("#", 48), ("SMILES / sequence", 230),
                              ("Valid", 150), ("QED", 52), ("SA", 52), ("Vina", 58), ("PoseBusters", 92),
                              ("Scores", 160),
@@ -121,6 +130,34 @@ class QtResultsPanel(QWidget):
         idx = self.task_filter.findData(current)
         self.task_filter.setCurrentIndex(max(idx, 0))
         self.task_filter.blockSignals(False)
+
+    def set_runs(self, runs) -> None:
+        """The run filter's choices: ``runs`` are the project's runs (``RunInfo``), newest first."""
+        current = self.run_filter.currentData()
+        self.run_filter.blockSignals(True)
+        self.run_filter.clear()
+        self.run_filter.addItem("All runs", None)
+        for r in runs:
+            n = f" · {r.n_results} rows" if r.n_results is not None else ""
+            self.run_filter.addItem(f"run {r.id} · {r.task}{n}", r.id)
+        idx = self.run_filter.findData(current)
+        self.run_filter.setCurrentIndex(max(idx, 0))
+        self.run_filter.blockSignals(False)
+        if idx < 0 and current is not None:  # the run it showed is gone (another project)
+            self.model.set_filter(run_id=None)
+
+    def set_run_filter(self, run_id: int | None) -> None:
+        self.run_filter.setCurrentIndex(max(self.run_filter.findData(run_id), 0))
+
+    def sort_newest_run_first(self) -> None:
+        self.view.horizontalHeader().setSortIndicator(COL["Run"], Qt.SortOrder.DescendingOrder)
+
+    def _sort_indicator_changed(self, column: int, order) -> None:
+        """A first click on the Run header sorts newest run first (Qt starts every column ascending)."""
+        first_click = column != self._sorted_column
+        self._sorted_column = column
+        if first_click and column == COL["Run"] and order == Qt.SortOrder.AscendingOrder:
+            QTimer.singleShot(0, self.sort_newest_run_first)
 
     def _apply_search(self) -> None:
         self.model.set_filter(text=self.search.text().strip())
@@ -174,7 +211,7 @@ class QtResultsPanel(QWidget):
         self.context_menu = self.build_context_menu()
         self.context_menu.popup(self.view.viewport().mapToGlobal(pos))
 
-    def select_result(self, result_id: int) -> bool:
+    def select_result(self, result_id: int, hint=QAbstractItemView.ScrollHint.PositionAtCenter) -> bool:
         """Select (and scroll to) the row of ``result_id``; False when no row of the table has it."""
         r = self.model.locate(result_id)
         if r is None:
@@ -183,8 +220,18 @@ class QtResultsPanel(QWidget):
         self.view.selectionModel().select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect
                                           | QItemSelectionModel.SelectionFlag.Rows)
         self.view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
-        self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.view.scrollTo(index, hint)
         return True
+
+    def show_new_result(self, result_id: int) -> bool:
+        """A new run's first row: selected and scrolled into view (a run filter that hides it is
+        cleared first)."""
+        if self.select_result(result_id, QAbstractItemView.ScrollHint.PositionAtTop):
+            return True
+        if self.run_filter.currentData() is not None:
+            self.set_run_filter(None)
+            return self.select_result(result_id, QAbstractItemView.ScrollHint.PositionAtTop)
+        return False
 
     def _selection_changed(self, *_args) -> None:
         rows = self.selected_rows()

@@ -94,5 +94,9 @@ def test_generate_click_a_result_and_retrosynthesise_it(qtbot, window, tmp_path)
     with Project.open(project) as p:
         retro = [r for r in p.runs() if r.task == "retro"]
         assert len(retro) == 1
+        first = p.query_results(ResultQuery(run_id=retro[0].id, sort="id", limit=1)).rows[0].id
+    # the new run's first row is selected and in view
+    assert gen.results.selected_ids() == [first]
+    with Project.open(project) as p:
         assert product in retro[0].prompt
         assert p.count_results(ResultQuery(task="retro")) == 2
