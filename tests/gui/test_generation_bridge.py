@@ -9,7 +9,9 @@ import threading
 
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)
 
 from logos_desktop.engine_bridge import EngineBridge  # noqa: E402
 
@@ -96,7 +98,7 @@ def test_repeated_crashes_stop_the_restarts_until_asked(qtbot):
 
 @pytest.mark.slow
 def test_failed_load_leaves_the_previous_model_loaded(qtbot, bridge, tiny_llama_gguf, tmp_path):
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     bridge.start()
     with qtbot.waitSignal(bridge.modelLoaded, timeout=120000):
         bridge.load_model(str(tiny_llama_gguf))

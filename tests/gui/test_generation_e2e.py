@@ -10,8 +10,10 @@ import signal
 
 import pytest
 
-pytest.importorskip("pytestqt")
-pytest.importorskip("llama_cpp")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)
+require_module("llama_cpp", allow_module_level=True)
 
 pytestmark = pytest.mark.slow
 

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from tests.fixtures.required import missing
 from tests.reliability import mutations
 from tests.reliability.conftest import record
 
@@ -91,7 +92,7 @@ def _encode_available() -> bool:
 @pytest.mark.slow
 def test_logos_encode_survives_the_mutations(fuzz_corpus, fuzz_pool):
     if not _encode_available():
-        pytest.skip("`logos encode` (engine/cli/codec.py) is not in this build yet")
+        missing("`logos encode` (engine/cli/codec.py) is not in this build")
     answers = fuzz_pool.run([{"path": str(p), "mode": "encode"} for _, p in fuzz_corpus])
     pairs = list(zip((c for c, _ in fuzz_corpus), answers))
     record("fuzz logos encode", {
@@ -106,7 +107,7 @@ def test_logos_encode_survives_the_mutations(fuzz_corpus, fuzz_pool):
 def test_logos_encode_as_a_command_prints_one_message_and_no_traceback(fuzz_corpus, tmp_path):
     """A sample run as real ``logos encode`` processes: exit code, stderr, no traceback."""
     if not _encode_available():
-        pytest.skip("`logos encode` (engine/cli/codec.py) is not in this build yet")
+        missing("`logos encode` (engine/cli/codec.py) is not in this build")
     by_reader: dict = {}
     for case, path in fuzz_corpus:
         if case.kind in ("truncate", "nan_number", "empty", "damaged_gzip", "wrong_extension"):

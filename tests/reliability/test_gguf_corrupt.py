@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from tests.fixtures.required import missing
 from tests.reliability import gguf_corpus
 from tests.reliability.conftest import record
 
@@ -60,7 +61,7 @@ def test_model_check_refuses_each_bad_file_with_its_name(bad_ggufs):
 @pytest.mark.slow
 def test_engine_refuses_bad_models_and_stays_usable(bad_ggufs, tiny_llama_gguf):
     if not _llama_available():
-        pytest.skip("llama_cpp is not installed in this environment yet")
+        missing("llama_cpp is not installed")
     from engine.process.client import EngineClient, EngineError
 
     outcomes = collections.Counter()
@@ -100,7 +101,7 @@ def test_engine_refuses_bad_models_and_stays_usable(bad_ggufs, tiny_llama_gguf):
 @pytest.mark.slow
 def test_gui_stays_up_when_a_bad_model_is_loaded(qtbot, bad_ggufs, tiny_llama_gguf):
     if not _llama_available():
-        pytest.skip("llama_cpp is not installed in this environment yet")
+        missing("llama_cpp is not installed")
     os.environ.setdefault("LIBGL_ALWAYS_SOFTWARE", "1")
     from logos_desktop.engine_bridge import EngineBridge
 

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.fixtures.required import missing
 from tests.reliability.conftest import record
 
 pytestmark = pytest.mark.slow
@@ -24,7 +25,7 @@ def _need_llama():
     import importlib.util
 
     if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama_cpp is not installed in this environment yet")
+        missing("llama_cpp is not installed")
 
 
 def _engine_pids(parent_pid: int) -> list[int]:

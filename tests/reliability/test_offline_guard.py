@@ -17,6 +17,7 @@ import textwrap
 import pytest
 
 from tests.fixtures.netguard import GUARD_DIR, read_net_log
+from tests.fixtures.required import missing
 from tests.reliability.offline import unshare_available
 
 PROBE = textwrap.dedent("""
@@ -115,7 +116,7 @@ def test_network_namespace_is_available_for_the_full_session_test():
 
     ok = unshare_available()
     if not ok:
-        pytest.skip("unshare -n is not permitted here (needs root or user namespaces)")
+        missing("unshare -n is not permitted here (needs root or user namespaces)")
     proc = subprocess.run(["unshare", "-n", sys.executable, "-c",
                            "import socket\ntry:\n socket.create_connection(('192.0.2.1', 53), timeout=1)\n"
                            "except OSError as e:\n print(type(e).__name__, e.errno)"],
@@ -132,7 +133,7 @@ def test_strace_sees_a_connect_that_the_audit_hook_does_not(tmp_path):
     from tests.reliability.offline import strace_available, traced_addresses, wrap
 
     if not (strace_available() and unshare_available()):
-        pytest.skip("needs strace and unshare -n")
+        missing("needs strace (requirements/apt.txt) and unshare -n")
     trace = tmp_path / "t.strace"
     code = ("import socket\nfor a in [('127.0.0.1', 9), ('192.0.2.5', 443)]:\n"
             " try: socket.create_connection(a, timeout=1)\n except OSError: pass")

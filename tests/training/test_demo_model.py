@@ -7,6 +7,7 @@ import re
 import pytest
 
 from engine import paths
+from tests.fixtures.required import require_module
 
 
 def _demo():
@@ -45,7 +46,7 @@ def test_default_model_is_the_demo_without_a_registry():
 
 
 def test_demo_generates_grammar_through_the_engine_runtime():
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine.grammar import codec
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures.required import require_module
 from training import evaluate as E
 
 from tests.training.conftest import tiny_config
@@ -46,7 +47,7 @@ def test_torch_generate_uses_the_named_sampling(tiny_tokenizer):
 
 
 def test_llama_cpp_moses_over_several_seeds_on_the_shipped_model(monkeypatch):
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine import paths
     from engine.runtime.llama import Runtime
 

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from tests.fixtures.required import require_module
 from tests.training.conftest import tiny_config
 from training import tokenizer as tk
 from training.config import LoraConfig
@@ -110,7 +111,7 @@ def test_export_registers_with_provenance(real_rows, tiny_tokenizer, tmp_path):
 
 
 def test_export_q8_0_through_llama_cpp(real_rows, tiny_tokenizer, tmp_path):
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine.models.gguf_info import inspect_gguf
     from training import export as X
 

@@ -9,13 +9,14 @@ from engine import datasets
 from engine.grammar import codec
 from engine.structures import io as sio
 from engine.structures import pocket
+from tests.fixtures.required import missing
 
 
 def _moses(n: int) -> list[str]:
     try:
         text = datasets.read_text("molsets", "moses/dataset/data/test_scaffolds.csv.gz")
     except datasets.DatasetMissing as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     return [ln.split(",")[0] for ln in text.splitlines()[1:] if ln.strip()][:n]
 
 
@@ -46,7 +47,7 @@ def test_posebusters_complex_pockets_round_trip(code):
         prot = datasets.read_bytes("posebusters", f"datasets/pdb/{code}/{code}_protein_one_lig_removed.pdb")
         lig = datasets.read_text("posebusters", f"datasets/pdb/{code}/{code}_ligand.sdf")
     except datasets.DatasetMissing as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     obj = sio.read_bytes(prot, "pdb", name=f"{code}.pdb")[0]
     mol = sio.read_text(lig, "sdf", name=f"{code}_ligand.sdf")[0].mol
     pk = pocket.find_pocket(obj, ligand_mol=mol)

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-pytest.importorskip("llama_cpp")
+from tests.fixtures.required import require_module
+
+require_module("llama_cpp", allow_module_level=True)
 
 from engine.cli import main as logos  # noqa: E402
 from engine.models.gguf_info import read_header  # noqa: E402

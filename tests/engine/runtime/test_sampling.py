@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from engine.runtime.sampling import REFERENCE_DEFAULTS, SamplingParams, distribution, sample_row, sample_seed
+from tests.fixtures.required import require_module
 
 
 def _hf_probs(logits: np.ndarray, seen: np.ndarray, p: SamplingParams) -> np.ndarray:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     from transformers.generation.logits_process import (
         LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
         TopPLogitsWarper,

@@ -21,6 +21,7 @@ from engine.store import (
     ResultQuery,
 )
 from tests.engine.store.conftest import file_digest
+from tests.fixtures.required import missing
 
 
 def _side_files(path: Path) -> list[str]:
@@ -48,7 +49,7 @@ def test_create_never_overwrites_a_file_that_is_not_a_project(tmp_path):
 def test_real_sdf_renamed_is_not_a_project(tmp_path, test_data):
     sdf = test_data / "structures" / "1ia1_ligand.sdf"
     if not sdf.exists():
-        pytest.skip("structures fixture not present")
+        missing("structures fixture not present")
     path = tmp_path / "ligand.logos"
     path.write_bytes(sdf.read_bytes())
     with pytest.raises(NotAProjectError, match="not an SQLite database"):

@@ -12,6 +12,7 @@ import pytest
 from engine.store import Project, ResultQuery
 from engine.store.export import ImportFileError, export_file, export_to_string, import_file
 from tests.engine.store.conftest import MOLECULES, SAMPLING, UBIQUITIN
+from tests.fixtures.required import missing
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def test_cif_export_of_materials(tmp_path, test_data):
 
     cifs = [test_data / "structures" / n for n in ("CaCO3-Calcite.cif", "FUDQIF_clean.cif")]
     if not all(c.exists() for c in cifs):
-        pytest.skip("crystal fixtures not present")
+        missing("crystal fixtures not present")
     with Project.open(tmp_path / "mat.logos", create=True) as p:
         run = p.start_run("material", "<MaterialS>", SAMPLING, 3)
         ids = [p.add_result(run, "<MaterialS>...<MaterialE>", cif=c.read_text(), scores={"vnu": 1}) for c in cifs]
@@ -128,7 +129,7 @@ def test_import_of_a_real_sdf_keeps_coordinates(tmp_path, test_data):
 
     src = test_data / "structures" / "1ia1_ligand.sdf"
     if not src.exists():
-        pytest.skip("structures fixture not present")
+        missing("structures fixture not present")
     with Project.open(tmp_path / "i.logos", create=True) as p:
         rep = import_file(p, src)
         assert rep.added >= 1 and rep.invalid == 0

@@ -11,6 +11,7 @@ from engine import datasets
 from engine.grammar import codec
 from engine.structures import framework as F
 from engine.structures import io as sio
+from tests.fixtures.required import missing
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "structures"
 SLOW_OK = 120.0  # correctness tests: a loaded CI machine must not turn them into timing tests
@@ -71,7 +72,7 @@ def test_core_mof_sample_rates():
     try:
         sample = list(F.iter_core_mof(limit=30, every=400))
     except datasets.DatasetMissing as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     assert len(sample) == 30
     results = [F.decompose(text, name, timeout=20) for name, text in sample]
     decomposed = sum(r.decomposed for r in results)
