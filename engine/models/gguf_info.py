@@ -36,6 +36,7 @@ MAX_KEYS = 1 << 20
 MAX_TENSORS = 1 << 24
 MAX_DIMS = 4                # GGML_MAX_DIMS
 MAX_ALIGNMENT = 1 << 30
+GGML_TENSOR_ALIGNMENT = 32  # ggml asserts (aborts the process) when a tensor's data is not aligned so
 Progress = Callable[[str, int, int], None]
 
 
@@ -266,11 +267,21 @@ def read_header(path: str | Path) -> GGUFHeader:
             if dims and dims[0] % block:
                 raise s.fail(f"first dimension {dims[0]} is not a multiple of the {block}-element block of its "
                              "type", field, at)
+            if n_dims == 1 and type_id != 0:
+                # norms, biases and rope factors: llama.cpp's converter writes every 1-D tensor as F32
+                # (its kernels take F32 only there; another type aborts the process inside ggml)
+                raise s.fail(f"a one-dimensional tensor stored as {gguf.GGMLQuantizationType(type_id).name} "
+                             "(llama.cpp needs F32 here)", field, type_at)
             if offset % align:
                 raise s.fail(f"data offset {offset:,} is not a multiple of the alignment {align}", field, type_at + 4)
             tensors.append(TensorInfo(name, dims, type_id, offset, n_el // block * type_size))
         header_end = s.pos
     data_start = (header_end + align - 1) // align * align
+    for t in tensors:
+        if (data_start + t.offset) % GGML_TENSOR_ALIGNMENT:
+            raise ModelFileError(path, f"tensor data not aligned to {GGML_TENSOR_ALIGNMENT} bytes (data section at "
+                                 f"byte {data_start:,}, general.alignment {align}); ggml needs every tensor aligned",
+                                 field=f"tensor {t.name[:60]!r}", offset=data_start + t.offset)
     end = max((t.offset + t.nbytes for t in tensors), default=0)
     expected = data_start + end
     if size < expected:

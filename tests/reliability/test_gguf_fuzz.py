@@ -5,7 +5,8 @@ the real tensor data; the engine must answer the next request) and the GUI's imp
 message box, the window stays up). Counts are printed (cases, tracebacks, crashes).
 
 Budget: ``LOGOS_GGUF_FUZZ_N`` cases at least (default 1,000; all the structural cases are made
-whatever the number), ``LOGOS_GGUF_FUZZ_SAMPLE`` cases for each of the slower paths (default 100).
+whatever the number), ``LOGOS_GGUF_FUZZ_SAMPLE`` cases for each of the slower paths (default
+100; the engine also gets every case the reader accepts: those are the ones llama.cpp reads).
 """
 
 from __future__ import annotations
@@ -154,6 +155,52 @@ def test_cli_exit_1_with_one_line(tmp_path, seed_bytes, name, how, field, action
     assert not list(Registry().files.glob("*")) if Registry().files.exists() else True
 
 
+def test_cli_check_refuses_a_bad_gguf_before_the_reference(tmp_path, seed_bytes, tiny_llama_hf):
+    from engine.cli import main
+
+    path = _build(tmp_path, seed_bytes, "align-zero.gguf", ISSUE_CASES[0][1])
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        rc = main(["models", "check", str(path), "--hf", str(tiny_llama_hf), "--quants", ""])
+    assert rc == 1 and _one_line_naming(err.getvalue(), path) and "general.alignment" in err.getvalue(), err.getvalue()
+
+
+def test_engine_names_file_offset_and_field(tmp_path, seed_bytes, tiny_llama_gguf):
+    """The issue's cases through the engine process: an error event naming the file, the offset and
+    the field (one line); the engine keeps its loaded model and answers the next request."""
+    pytest.importorskip("llama_cpp")
+    from engine.process.client import EngineClient, EngineError
+
+    with EngineClient(auto_restart=False) as client:
+        client.load_model_wait(str(tiny_llama_gguf), n_ctx=256, n_threads=1, timeout=120)
+        for name, how, field in ISSUE_CASES:
+            path = _build(tmp_path, seed_bytes, name, how)
+            with pytest.raises(EngineError) as err:
+                client.load_model_wait(str(path), n_ctx=256, n_threads=1, timeout=120)
+            msg = str(err.value)
+            assert _one_line_naming(msg, path) and field in msg and "at byte" in msg, msg
+            assert "stays loaded" in msg, msg
+            assert client.status(timeout=30)["type"] == "status"
+        assert client.restarts == 0
+
+
+@pytest.mark.parametrize("case_name, field", [
+    ("alignment-u32=1", "tensor"),                          # ggml: "buffer pointer must be aligned"
+    ("field-ttype-rope_freqs.weight-@17890=9", "rope_freqs.weight"),  # ggml: rope factors must be F32
+])
+def test_reader_refuses_what_aborts_ggml(fuzz_cases, tmp_path, case_name, field):
+    """Files the fuzzer found that passed the check and then aborted the engine process inside
+    ggml (GGML_ASSERT): refused by the check, naming the tensor."""
+    from engine.models.errors import ModelFileError
+    from engine.models.gguf_info import inspect_gguf
+
+    case = next(c for c in fuzz_cases if c.name == case_name)
+    path = gguf_fuzz.write_case(tmp_path, 0, case)
+    with pytest.raises(ModelFileError) as err:
+        inspect_gguf(path, with_hash=False)
+    assert field in str(err.value) and err.value.offset is not None, str(err.value)
+
+
 # ------------------------------------------------------------------------------------- the CLI
 def test_cli_fuzz_sample(fuzz_cases, tmp_path):
     """A sample through ``logos models info`` and ``import`` in-process, and a few as real processes
@@ -196,43 +243,69 @@ def test_cli_fuzz_sample(fuzz_cases, tmp_path):
 
 # ------------------------------------------------------------------------------------- the engine
 def test_engine_fuzz_sample(fuzz_cases, seed_bytes, tiny_llama_gguf, tmp_path):
-    """A sample with the real tensor data through the engine process: each refused with an error
-    event naming the file (or loaded); the client (the engine's parent) never fails, and the engine
-    answers ``status`` after every case and generates with the good model at the end."""
+    """Every case our check accepts (those reach llama.cpp) and a sample of the others, with the
+    real tensor data, through the engine process: each refused with an error event naming the file
+    (or loaded, and then a job runs to its end); the client (the engine's parent) never fails, and
+    the engine answers ``status`` after every case and generates with the good model at the end."""
     pytest.importorskip("llama_cpp")
+    from engine.models.errors import ModelFileError
     from engine.process.client import EngineClient, EngineError
+    from engine.runtime.gguf_facts import read_facts
 
-    sample = _sample(fuzz_cases, SAMPLE, "engine")
+    accepted, rest = [], []
+    for i, case in enumerate(fuzz_cases):
+        path = gguf_fuzz.write_case(tmp_path, i, case)
+        try:
+            read_facts(path)
+            accepted.append(case)
+        except ModelFileError:
+            rest.append(case)
+        path.unlink()
+    sample = accepted + _sample(rest, SAMPLE, "engine")
     counts = collections.Counter()
     problems = []
-    with EngineClient(auto_restart=True) as client:
+    client = EngineClient(auto_restart=True)
+    client.start()
+    try:
         for i, case in enumerate(sample):
             path = gguf_fuzz.write_full(tmp_path, i, case, seed_bytes)
+            restarts = client.restarts
             try:
-                client.load_model_wait(str(path), n_ctx=256, n_threads=1, timeout=120)
+                client.load_model_wait(str(path), n_ctx=256, n_threads=1, timeout=60)
                 counts["loaded"] += 1
+                # a damaged model that loads generates, or fails its job cleanly
+                job = client.submit("molecule", n=1, seed=1, sampling={"max_new_tokens": 4})
+                kinds = [e["type"] for e in client.iter_job(job, timeout=120)]
+                if not kinds or kinds[-1] != "finished":
+                    problems.append(f"{case.name}: loaded, then the job ended with {kinds[-3:]}")
             except EngineError as exc:
                 msg = str(exc)
                 counts["refused"] += 1
                 if "Traceback" in msg:
                     counts["tracebacks"] += 1
-                if not _one_line_naming(msg, path) and "restarted" not in msg and "crash" not in msg:
+                if client.restarts > restarts or not client.alive:
+                    # llama.cpp aborted the engine process: contained there (the client survives),
+                    # but the request must still be answered with an error event
+                    counts["engine crashes (child, contained)"] += 1
+                    problems.append(f"{case.name}: the engine process died loading it ({msg[:120]})")
+                    client.close()
+                    client = EngineClient(auto_restart=True)  # a fresh engine without that load to replay
+                    client.start()
+                elif not _one_line_naming(msg, path):
                     problems.append(f"{case.name}: unclear message {msg[:300]!r}")
-            if client.restarts > counts["engine restarts"]:
-                counts["engine restarts"] = client.restarts  # llama.cpp died: contained in the child
-            if not client.alive:
-                client.restart()
             st = client.status(timeout=60)  # the next request is answered
-            if st.get("type") not in ("status",):
+            if st.get("type") != "status":
                 problems.append(f"{case.name}: status answered {st!r}")
             path.unlink()
         client.load_model_wait(str(tiny_llama_gguf), n_ctx=512, n_threads=1, timeout=120)
         job = client.submit("molecule", n=1, seed=1, sampling={"max_new_tokens": 8})
         events = list(client.iter_job(job, timeout=120))
         assert events[-1]["type"] == "finished" and events[-1]["status"] == "finished", events[-1]
-    figures = {"cases": len(sample), "tracebacks": counts["tracebacks"], "crashes (parent)": 0,
-               "refused": counts["refused"], "loaded": counts["loaded"],
-               "engine restarts (child, contained)": counts["engine restarts"]}
+    finally:
+        client.close()
+    figures = {"cases": len(sample), "accepted by the check": len(accepted), "tracebacks": counts["tracebacks"],
+               "crashes (parent)": 0, "refused": counts["refused"], "loaded": counts["loaded"],
+               "engine crashes (child, contained)": counts["engine crashes (child, contained)"]}
     print(f"\nGGUF fuzz, engine process: {figures}")
     record("GGUF fuzz: engine load_model", figures)
     assert not problems, "\n".join(problems[:30])
