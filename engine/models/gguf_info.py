@@ -30,7 +30,7 @@ DEFAULT_ALIGNMENT = 32
 # Limits of the reader (a header beyond them is refused, never allocated). Every count and length
 # is also bounded by the bytes left in the file.
 MAX_NESTING = 4             # arrays of arrays: llama.cpp itself reads none; 4 levels is generous
-MAX_ARRAY_ITEMS = 1 << 24   # items in one array (the largest vocabularies have ~260k tokens)
+MAX_ARRAY_ITEMS = 1 << 22   # items in one array (the largest vocabularies have ~260k tokens, ~500k merges)
 MAX_STRING_BYTES = 1 << 30
 MAX_KEYS = 1 << 20
 MAX_TENSORS = 1 << 24

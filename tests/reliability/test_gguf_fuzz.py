@@ -129,12 +129,20 @@ def test_reader_names_file_offset_and_field(tmp_path, seed_bytes, name, how, fie
     from engine.models.errors import ModelFileError
     from engine.models.gguf_info import inspect_gguf
 
+    import tracemalloc
+
     path = _build(tmp_path, seed_bytes, name, how)
-    with pytest.raises(ModelFileError) as err:
-        inspect_gguf(path, with_hash=False)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError) as err:
+            inspect_gguf(path, with_hash=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     msg = str(err.value)
     assert str(path) in msg and field in msg and "at byte" in msg and err.value.offset is not None, msg
     assert len(msg.splitlines()) == 1
+    assert peak < 32 << 20, f"{peak:,} bytes allocated to refuse it"  # nothing sized by the file's claims
 
 
 @pytest.mark.parametrize("name, how, field", ISSUE_CASES[:4], ids=[c[0] for c in ISSUE_CASES[:4]])
