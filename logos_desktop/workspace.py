@@ -19,6 +19,18 @@ BIG_STRUCTURE = 20000  # atoms: above this a protein's first frame is a quick tr
 DEFAULT_STYLE = {"molecule": "ball-and-stick", "protein": "trace", "complex": "trace",
                  "crystal": "ball-and-stick", "sequence": "trace"}
 POCKET_RADIUS = 5.0
+FREE_FRAME_GAP = 4.0  # Å between an object laid beside the others and what is already shown
+
+
+def has_free_frame(obj) -> bool:
+    """True for an object whose coordinates share the workspace frame only by accident: a molecule
+    read from SMILES (its 3D coordinates are made up around the origin) or a result preview not
+    placed in a pocket. Such objects are laid beside what is shown instead of on top of it."""
+    flag = getattr(obj, "_logos_free_frame", None)
+    if flag is not None:
+        return bool(flag)
+    mol = getattr(obj, "mol", None)
+    return getattr(obj, "fmt", None) == "smi" and mol is not None and mol.GetNumConformers() == 0
 
 
 @dataclass
@@ -29,6 +41,7 @@ class Item:
     visible: bool = True
     pocket: set = field(default_factory=set)  # {(chain, seqid)} highlighted pocket residues
     ligand_opacity: float = 1.0  # below 1: the ligands are faded (a docked pose is shown over them)
+    offset: object = None  # (3,) Å added to the drawn coordinates of a free-frame object (None: as read)
     _table: object = None
     _quick: object = None
     _gen: int = 0
@@ -49,8 +62,19 @@ class Item:
         if self._table is None:
             from engine.structures.atoms import atom_table
 
-            self._table = atom_table(self.obj)
+            table = atom_table(self.obj)
+            if self.offset is not None:  # laid beside the others (display only: the object is unchanged)
+                from dataclasses import replace
+
+                import numpy as np
+
+                table = replace(table, xyz=(table.xyz + np.asarray(self.offset, np.float32)).astype(np.float32))
+            self._table = table
         return self._table
+
+    @property
+    def free_frame(self) -> bool:
+        return has_free_frame(self.obj)
 
     def has_table(self) -> bool:
         return self._table is not None
@@ -122,6 +146,8 @@ class Workspace(QObject):
                 item.style = "tube"  # small enough for a smooth tube; big ones keep the line trace
             if obj.kind in ("complex", "protein") and obj.structure is not None:
                 item.pocket = set(self.ligand_pocket(item))
+            if item.free_frame:
+                item.offset = self._beside_the_others(item)
             self._items[item.id] = item
             added.append(item)
         if added:
@@ -133,6 +159,23 @@ class Workspace(QObject):
 
                 QTimer.singleShot(0, lambda: [self._build_table_later(i) for i in big if i.id in self._items])
         return added
+
+    def _beside_the_others(self, item: Item):
+        """The offset that puts ``item`` beside everything shown (along +x, centred on the others in
+        y and z, ``FREE_FRAME_GAP`` apart); None when nothing is shown yet."""
+        import numpy as np
+
+        shown = [i.view_table().xyz for i in self._items.values() if i.visible and len(i.view_table().xyz)]
+        own = item.table().xyz
+        if not shown or not len(own):
+            return None
+        allxyz = np.vstack(shown)
+        lo, hi = allxyz.min(axis=0), allxyz.max(axis=0)
+        olo, ohi = own.min(axis=0), own.max(axis=0)
+        centre, ocentre = (lo + hi) / 2, (olo + ohi) / 2
+        offset = np.array([hi[0] + FREE_FRAME_GAP - olo[0], centre[1] - ocentre[1], centre[2] - ocentre[2]])
+        item.invalidate()  # the table is rebuilt with the offset
+        return offset
 
     def remove(self, item_id: int) -> None:
         if self._items.pop(item_id, None) is not None:

@@ -67,4 +67,6 @@ def candidate_object(row, anchor=None):
     name = f"result {row.id}"
     heavy = Chem.RemoveHs(molh)  # the heavy atoms keep their 3D coordinates
     heavy.SetProp("_Name", name)
-    return LoadedObject(kind="molecule", name=name, source=None, fmt="sdf", mol=heavy, warnings=warnings)
+    obj = LoadedObject(kind="molecule", name=name, source=None, fmt="sdf", mol=heavy, warnings=warnings)
+    obj._logos_free_frame = centre is None  # not in a pocket: laid beside what is shown
+    return obj

@@ -148,11 +148,39 @@ class QtView3D(QWidget):
         current = {i.id for i in self.workspace.items()}
         for gone in set(self.layers) - current:
             self._remove_layer(gone)
-        for new in sorted(current - set(self.layers)):  # only new items are built
-            self.rebuild(new)
+        new = sorted(current - set(self.layers))
+        for item_id in new:  # only new items are built
+            self.rebuild(item_id)
         if first or len(self.layers) <= 1:
             self.reset_camera()
+        elif new:
+            self._follow(new)
         self.render()
+
+    def _follow(self, new: list[int]) -> None:
+        """The view follows what was loaded: a structure with its own frame is fitted on its own;
+        objects laid beside the others (SMILES) and result previews bring the whole scene into view
+        unless they are already on screen."""
+        items = [self.workspace.item(i) for i in new if i in self.layers]
+        if not items:
+            return
+        def passive(i) -> bool:  # shown beside the others, or a result preview (in its pocket or not)
+            return getattr(i, "free_frame", False) or getattr(i.obj, "_logos_preview", False)
+
+        if all(passive(i) for i in items):
+            if not self._on_screen([i.id for i in items]):
+                self.reset_camera()
+        else:
+            self.reset_camera([i.id for i in items if not passive(i)])
+
+    def _on_screen(self, ids: list[int]) -> bool:
+        w, h = self.render_window.GetSize()
+        pts = [self.workspace.item(i).view_table().xyz for i in ids if len(self.workspace.item(i).view_table().xyz)]
+        if not pts or w <= 1 or h <= 1:
+            return True
+        xy = self.project(np.vstack(pts))
+        return bool((xy[:, 0] >= 0).all() and (xy[:, 0] <= w).all() and (xy[:, 1] >= 0).all()
+                    and (xy[:, 1] <= h).all())
 
     def _item_changed(self, item_id: int) -> None:
         self.rebuild(item_id)
@@ -228,17 +256,23 @@ class QtView3D(QWidget):
             near, far = cam.GetClippingRange()
             cam.SetClippingRange(max(0.1, distance - radius), max(far, distance + radius))
 
-    def reset_camera(self) -> None:
-        self.renderer.ResetCamera()
+    def reset_camera(self, ids: list[int] | None = None) -> None:
+        """Fit the view to every item (``ids``: to those items only)."""
+        layers = {i: layer for i, layer in self.layers.items() if ids is None or i in ids}
         # the bounding sphere leaves wide margins: zoom until the drawn atoms fill ~85% of the view
-        pts = [self.workspace.item(i).view_table().xyz[layer.pickable[:: max(1, len(layer.pickable) // 4000)]]
-               for i, layer in self.layers.items() if len(layer.pickable)]
-        for i in self.layers:
+        pts = [self._fit_points(i, layer) for i, layer in layers.items() if len(layer.pickable)]
+        for i in layers:
             cell = self.workspace.item(i).view_table().cell
             if cell is not None:  # the whole unit cell stays in view
                 from logos_desktop.render.vtk_crystal import cell_outline
 
                 pts.append(cell_outline(cell)[0])
+        if ids is not None and pts:
+            allp = np.vstack(pts).astype(float)
+            lo, hi = allp.min(axis=0) - 2.0, allp.max(axis=0) + 2.0
+            self.renderer.ResetCamera(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
+        else:
+            self.renderer.ResetCamera()
         w, h = self.render_window.GetSize()
         if pts and w > 1 and h > 1:
             xy = self.project(np.vstack(pts))
@@ -246,6 +280,14 @@ class QtView3D(QWidget):
             self.renderer.GetActiveCamera().Zoom(min(3.0, max(0.5, 0.85 / span)))
         self.renderer.ResetCameraClippingRange()
         self.renderer.ResetCameraClippingRange()
+
+    def _fit_points(self, item_id: int, layer) -> np.ndarray:
+        """The points a fit keeps in view: every atom of the table (side chains stick out of a
+        trace), at most ~4000 of them."""
+        xyz = self.workspace.item(item_id).view_table().xyz
+        if not len(xyz):
+            xyz = xyz[layer.pickable]
+        return xyz[:: max(1, len(xyz) // 4000)]
 
     def render(self) -> float:
         if not self._initialized and self.isVisible():
