@@ -136,7 +136,10 @@ def _decode(args) -> int:
     records = lines if len(lines) > 1 and all(ln.startswith("<") for ln in lines) else ["".join(lines)]
     for rec in records:
         d = codec.decode(rec)
+        checks = _reaction_check(d)
         row = d.to_dict()
+        if checks is not None:
+            row["reaction_check"] = checks
         if d.valid:
             row["record"] = "".join(codec.encode(r) for r in d.records)
         if args.json:
@@ -153,6 +156,21 @@ def _decode(args) -> int:
         if len(records) > 1:
             print()
     return 0
+
+
+def _reaction_check(d) -> list[dict] | None:
+    """A grammatically valid reaction or retrosynthesis record is valid only when its reactants can
+    make its products (the engine's one reaction check, as the tasks use it): reasons are added to
+    ``d``; returns the per-product details for the JSON row."""
+    if d.kind not in ("reaction", "retrosynthesis") or not d.valid or not d.records:
+        return None
+    from engine.tasks.reaction_check import check_reaction_record
+
+    reasons, checks = check_reaction_record(d.records[0])
+    if reasons:
+        d.reasons = list(d.reasons) + reasons
+        d.valid = False
+    return [c.to_dict() for c in checks]
 
 
 def _describe(o: dict) -> str:

@@ -1,6 +1,9 @@
 """Forward reaction: reactant blocks, ``<React><MoleculeS>`` → the product SMILES → ``<MoleculeE>``.
 
-Valid when the product is a valid molecule whose heavy atoms all come from the reactants.
+Valid when the product is a valid molecule that the reactants can make
+(``engine.tasks.reaction_check``: its heavy atoms come from the reactants up to what reagents
+bring, with few bonds made or broken; reactants that supply nothing are allowed, a prompt may list
+reagents).
 """
 
 from __future__ import annotations
@@ -8,8 +11,9 @@ from __future__ import annotations
 from engine.grammar import tags as T
 from engine.tasks.base import Option, Prompt, Task
 from engine.tasks.molecule import SMILES_GBNF, molecule_objects, until_close
+from engine.tasks.reaction_check import reactants_supply_product
 from engine.tasks.reactions import input_molecules
-from engine.tasks.scoring import balance, check_molecule, drug_scores
+from engine.tasks.scoring import check_molecule, drug_scores
 
 
 class ForwardTask(Task):
@@ -35,18 +39,13 @@ class ForwardTask(Task):
         return objs, reasons
 
     def validate(self, objects: dict, prompt: Prompt) -> list[str]:
-        prod, _, _ = check_molecule(objects["product"])
-        reac = [check_molecule(s)[0] for s in objects["reactants"]]
-        ok, info = balance([prod], reac)
-        if not ok:
-            missing = ", ".join(f"{n} {el}" for el, n in sorted(info["missing"].items()))
-            return [f"heavy atoms of the product not in the reactants: {missing}"]
-        return []
+        return reactants_supply_product(objects["product"], objects["reactants"], every_reactant=False).reasons
 
     def score(self, objects: dict, prompt: Prompt) -> dict:
         mol, _, _ = check_molecule(objects["product"])
         out = drug_scores(mol)
-        out["balanced"] = True
+        check = reactants_supply_product(objects["product"], objects["reactants"], every_reactant=False)
+        out.update(balanced=True, supplied=check.supplied, bond_edits=check.bond_edits)
         return out
 
     def key(self, objects: dict):

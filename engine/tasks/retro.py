@@ -1,7 +1,9 @@
 """Retrosynthesis: ``<MoleculeS>{product}<MoleculeE><ReverseReact>`` → reactant blocks → end of text.
 
-Valid when every reactant is a valid molecule and every heavy atom of the product can come from
-the reactants (element counts; leaving groups allowed).
+Valid when every reactant is a valid molecule, none is the product itself, and the reactants can
+make the product (``engine.tasks.reaction_check``: every reactant supplies part of the product, the
+product's heavy atoms all come from the reactants up to what reagents bring, few bonds made or
+broken).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from engine.grammar import tags as T
 from engine.tasks.base import Option, Prompt, Task, block_contents
 from engine.tasks.molecule import SMILES_GBNF
+from engine.tasks.reaction_check import reactants_supply_product
 from engine.tasks.reactions import input_molecules
 from engine.tasks.scoring import balance, check_molecule
 
@@ -39,23 +42,19 @@ class RetroTask(Task):
         return {"type": "retrosynthesis", "product": prompt.context["product"], "reactants": reactants}, reasons
 
     def validate(self, objects: dict, prompt: Prompt) -> list[str]:
-        prod, _, _ = check_molecule(objects["product"])
-        reac = [check_molecule(s)[0] for s in objects["reactants"]]
-        ok, info = balance([prod], reac)
-        if not ok:
-            missing = ", ".join(f"{n} {el}" for el, n in sorted(info["missing"].items()))
-            return [f"heavy atoms of the product missing from the reactants: {missing}"]
         if objects["product"] in objects["reactants"]:
             return ["the product itself is among the reactants"]
-        return []
+        return reactants_supply_product(objects["product"], objects["reactants"]).reasons
 
     def score(self, objects: dict, prompt: Prompt) -> dict:
         prod, _, _ = check_molecule(objects["product"])
         reac = [check_molecule(s)[0] for s in objects["reactants"]]
         ok, info = balance([prod], reac)
+        check = reactants_supply_product(objects["product"], objects["reactants"])
         return {"n_reactants": len(reac), "balanced": ok, "product_heavy": info["product_heavy"],
                 "reactant_heavy": info["reactant_heavy"],
-                "leaving_heavy": info["reactant_heavy"] - info["product_heavy"]}
+                "leaving_heavy": info["reactant_heavy"] - info["product_heavy"],
+                "supplied": check.supplied, "bond_edits": check.bond_edits}
 
     def key(self, objects: dict):
         return ".".join(sorted(objects.get("reactants", [])))
