@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.required import require_module
 from tests.reliability import gguf_fuzz
 from tests.reliability.conftest import record
 
@@ -176,7 +177,7 @@ def test_cli_check_refuses_a_bad_gguf_before_the_reference(tmp_path, seed_bytes,
 def test_engine_names_file_offset_and_field(tmp_path, seed_bytes, tiny_llama_gguf):
     """The issue's cases through the engine process: an error event naming the file, the offset and
     the field (one line); the engine keeps its loaded model and answers the next request."""
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine.process.client import EngineClient, EngineError
 
     with EngineClient(auto_restart=False) as client:
@@ -255,7 +256,7 @@ def test_engine_fuzz_sample(fuzz_cases, seed_bytes, tiny_llama_gguf, tmp_path):
     real tensor data, through the engine process: each refused with an error event naming the file
     (or loaded, and then a job runs to its end); the client (the engine's parent) never fails, and
     the engine answers ``status`` after every case and generates with the good model at the end."""
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine.models.errors import ModelFileError
     from engine.process.client import EngineClient, EngineError
     from engine.runtime.gguf_facts import read_facts

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.required import require_module
 from tests.reliability import gguf_fuzz
 from tests.reliability.conftest import record
 from tests.reliability.test_gguf_fuzz import SAMPLE, _sample
 
-pytest.importorskip("pytestqt")
+require_module("pytestqt", allow_module_level=True)
 
 
 @pytest.mark.gui

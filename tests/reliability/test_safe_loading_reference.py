@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.required import require_module
 from tests.reliability.safe_loading import ROOT, product_files, scan_source
 
 SCRIPT_IN_A_STRING = textwrap.dedent('''
@@ -44,7 +45,7 @@ def test_reference_is_a_scanned_module_without_findings():
 def test_reference_refuses_pickle_weights_and_missing_folders(tiny_llama_hf, tmp_path):
     """A checkpoint whose weights are only a pickle (pytorch_model.bin) is refused, and a folder
     that does not exist is an error, not a Hub lookup."""
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     from safetensors.torch import load_file
 
     from engine.models.errors import ModelFileError

@@ -14,7 +14,8 @@ import pytest
 from engine.models import hf_tokenizer
 from engine.models.errors import TokenizerMappingError
 from engine.models.hf_tokenizer import map_tokenizer
-from tests.engine.models.gpt2_tiny import build_gpt2_tokenizer_model, train_gpt2_tokenizer
+from tests.fixtures.required import require_module
+from tests.engine.models.gpt2_tiny import build_gpt2_tokenizer_model
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_check_text_is_llama_cpps():
 @pytest.mark.parametrize("arch", ["llama", "qwen3"])
 @pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])
 def test_gpt2_tokenizer_models_convert_with_token_parity(gpt2_hf, tmp_path, capsys, arch, quant):
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine.cli import main as logos
     from engine.models.gguf_info import inspect_gguf
     from engine.models.parity import check_parity, default_corpus
