@@ -85,6 +85,7 @@ class QtModelManager(QDialog):
         self.resize(1000, 620)
         self._jobs: queue.Queue = queue.Queue()
         self._busy = False
+        self.error_box: QMessageBox | None = None  # the last import refusal shown (window-modal, not blocking)
         self.process: QProcess | None = None
 
         self.table = QTableWidget(0, len(COLUMNS))
