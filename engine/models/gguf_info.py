@@ -85,16 +85,18 @@ class _Stream:
         self.need(n, field, f"a string of {n:,} bytes")
         return self.read(n, field).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int, field: str, depth: int = 0):
-        """One typed value. Arrays nest at most MAX_NESTING deep (bounded recursion)."""
+    def value(self, vtype: int, field: str, depth: int = 0, type_at: int | None = None):
+        """One typed value (its type read at ``type_at``: just before it, or in its array's
+        header). Arrays nest at most MAX_NESTING deep (bounded recursion)."""
         if vtype in _SCALAR:
             return self.unpack(_SCALAR[vtype], field)
         if vtype == _STRING:
             return self.string(field)
         if vtype != _ARRAY:
-            raise self.fail(f"unknown value type {vtype}: corrupt header", field, self.pos - 4)
+            raise self.fail(f"unknown value type {vtype}: corrupt header", field,
+                            self.pos - 4 if type_at is None else type_at)
         if depth >= MAX_NESTING:
-            raise self.fail(f"arrays nested more than {MAX_NESTING} deep: corrupt header", field, self.pos - 4)
+            raise self.fail(f"arrays nested more than {MAX_NESTING} deep: corrupt header", field, self.pos)
         at = self.pos
         itype = self.unpack("<I", field)
         n = self.unpack("<Q", field)
@@ -113,7 +115,7 @@ class _Stream:
         if itype in _SCALAR:
             raw = self.read(item * n, field)
             return list(struct.unpack(f"<{n}{_SCALAR[itype][1]}", raw)) if n else []
-        return [self.value(itype, f"{field}[{i}]", depth + 1) for i in range(n)]
+        return [self.value(itype, f"{field}[{i}]", depth + 1, at) for i in range(n)]
 
 
 @dataclass
@@ -282,12 +284,14 @@ def read_header(path: str | Path) -> GGUFHeader:
             raise ModelFileError(path, f"tensor data not aligned to {GGML_TENSOR_ALIGNMENT} bytes (data section at "
                                  f"byte {data_start:,}, general.alignment {align}); ggml needs every tensor aligned",
                                  field=f"tensor {t.name[:60]!r}", offset=data_start + t.offset)
-    end = max((t.offset + t.nbytes for t in tensors), default=0)
+    last = max(tensors, key=lambda t: t.offset + t.nbytes, default=None)
+    end = last.offset + last.nbytes if last is not None else 0
     expected = data_start + end
     if size < expected:
         pct = 100.0 * size / expected if expected else 0.0
         raise PartialFileError(path, f"tensor data incomplete: {size:,} of {expected:,} bytes present ({pct:.1f}%): "
-                               "a partial copy or interrupted download; copy the file again")
+                               "a partial copy or interrupted download; copy the file again",
+                               field=f"tensor {last.name[:60]!r}", offset=size)
     return GGUFHeader(path, version, kv, tensors, data_start, expected, size, offsets)
 
 
