@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LOGOS Desktop")
     app.setOrganizationName("LOGOS Desktop")
-    window = MainWindow(model=args.model, start_engine=not args.no_engine)
+    # a --screenshot run opens only what it is given and leaves the recent lists alone
+    window = MainWindow(model=args.model, start_engine=not args.no_engine, remember=not args.screenshot)
     window.show()
     projects = [f for f in args.files if f.lower().endswith(".logos")]  # results projects
     for project in projects:

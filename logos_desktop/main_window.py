@@ -38,9 +38,12 @@ SIDE_DOCK_WIDTH = (310, 330)  # left (workspace, Generate) and right (2D, measur
 class MainWindow(QMainWindow):
     DEFAULT_SIZE = (1400, 900)
 
-    def __init__(self, model: str | None = None, start_engine: bool = True) -> None:
+    def __init__(self, model: str | None = None, start_engine: bool = True, remember: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("LOGOS Desktop")
+        # remember: keep the recent files and projects lists and reopen the last project on start
+        # (off for --screenshot runs, which must leave the user's lists alone)
+        self.remember = remember
         self.resize(*self.DEFAULT_SIZE)
         self.setAcceptDrops(True)
         self.model_path = model
@@ -71,6 +74,8 @@ class MainWindow(QMainWindow):
         from logos_desktop.docking import install_docking
 
         install_docking(self)
+        if remember:  # the project the user had open last, with its rows
+            self.generation.reopen_last_project()
 
     # -- layout -------------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -113,7 +118,7 @@ class MainWindow(QMainWindow):
         S = QKeySequence.StandardKey
         # File
         self._action("File", "&Open…", self.open_dialog, S.Open)
-        self.recent_menu = self.menus["File"].addMenu("Open &Recent")
+        self.recent_menu = self.menus["File"].addMenu("Recent structure &files")
         self._action("File", "&Paste SMILES or FASTA", self.paste_text, QKeySequence("Ctrl+Shift+V"))
         self.menus["File"].addSeparator()
         self._action("File", "&Save session to project…", self.save_to_project, S.Save)
@@ -366,6 +371,8 @@ class MainWindow(QMainWindow):
             return []
 
     def _remember_recent(self, path: str) -> None:
+        if not getattr(self, "remember", True):
+            return
         path = str(Path(path).resolve())
         items = [path] + [p for p in self.recent_files() if p != path]
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMenu, QMessageBox
 
 from logos_desktop.engine_bridge import EngineBridge
 from logos_desktop.generation.generate_panel import QtGeneratePanel
@@ -22,6 +22,7 @@ from logos_desktop.generation.selection import Selection, read_selection
 from logos_desktop.generation.task_catalog import GenerationRequest, TaskCatalog
 
 PROJECT_SUFFIX = ".logos"
+RECENT_PROJECTS = 10
 
 
 def default_project_path() -> Path:
@@ -123,14 +124,80 @@ class GenerationController(QObject):
     def _build_menus(self) -> None:
         self.run_action = self._action("Generate", "&Run", self.generate.run, "Ctrl+R")
         self._action("Generate", "Show &prompt…", self.generate.show_prompt)
-        self._action("Generate", "&New project…", self.new_project_dialog)
-        self._action("Generate", "&Open project…", self.open_project_dialog)
+        self._build_project_menu()
         self._menu("Generate").addSeparator()
         for dock in (self.generate_dock, self.jobs_dock, self.results_dock, self.provenance_dock):
             self._menu("Generate").addAction(dock.toggleViewAction())
         self._action("Models", "&Manage models…", self.show_model_manager)
         self._action("Models", "&Fine-tune…", lambda: self.show_training([]))
         self._action("Models", "&Restart engine", self.restart_engine)
+
+    def _build_project_menu(self) -> None:
+        """File › New project…, Open project…, Recent projects, above the structure entries."""
+        menu = self._menu("File")
+        first = menu.actions()[0] if menu.actions() else None
+        self.new_project_action = QAction("&New project…", self.window)
+        self.new_project_action.triggered.connect(self.new_project_dialog)
+        self.open_project_action = QAction("Open &project…", self.window)
+        self.open_project_action.triggered.connect(self.open_project_dialog)
+        self.recent_projects_menu = QMenu("Recent pro&jects", self.window)
+        self.recent_projects_menu.setObjectName("recent-projects")
+        for act in (self.new_project_action, self.open_project_action):
+            menu.insertAction(first, act) if first is not None else menu.addAction(act)
+        if first is not None:
+            menu.insertMenu(first, self.recent_projects_menu)
+            menu.insertSeparator(first)
+        else:
+            menu.addMenu(self.recent_projects_menu)
+        self._refresh_recent_projects()
+
+    # -- recent projects ---------------------------------------------------------------------
+    def _recent_projects_path(self) -> Path:
+        from engine import paths
+
+        return paths.data_dir() / "recent_projects.json"
+
+    def recent_projects(self) -> list[str]:
+        try:
+            data = json.loads(self._recent_projects_path().read_text())
+            return [str(p) for p in data if isinstance(p, str)][:RECENT_PROJECTS]
+        except (OSError, ValueError):
+            return []
+
+    def _remember_project(self, path: Path) -> None:
+        if not getattr(self.window, "remember", True):
+            return
+        path_s = str(Path(path).resolve())
+        items = [path_s] + [p for p in self.recent_projects() if p != path_s]
+        try:
+            target = self._recent_projects_path()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(json.dumps(items[:RECENT_PROJECTS]))
+            tmp.replace(target)
+        except OSError:
+            pass
+        self._refresh_recent_projects()
+
+    def _refresh_recent_projects(self) -> None:
+        menu = self.recent_projects_menu
+        menu.clear()
+        projects = self.recent_projects()
+        for p in projects:
+            act = menu.addAction(f"{Path(p).name} — {Path(p).parent}")
+            act.setData(p)
+            act.setToolTip(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_project(p))
+        menu.setEnabled(bool(projects))
+
+    def reopen_last_project(self) -> bool:
+        """On start: the most recent project that still exists (else the default project when it
+        holds earlier results) is opened, with its rows."""
+        candidates = [Path(p) for p in self.recent_projects()] + [default_project_path()]
+        for path in candidates:
+            if path.is_file():
+                return self.open_project(path)
+        return False
 
     def _build_status(self) -> None:
         bar = self.window.statusBar()
@@ -294,6 +361,9 @@ class GenerationController(QObject):
         if project.message:
             self.window.statusBar().showMessage(project.message, 15000)
         self.results_dock.setWindowTitle(f"Results — {path.name}")
+        self.window.setWindowTitle(f"{path.name}{ro} — LOGOS Desktop")
+        self.window.setWindowFilePath(str(path))
+        self._remember_project(path)
         docking = getattr(self.window, "docking", None)
         if docking is not None:
             docking.project_changed()
@@ -318,6 +388,8 @@ class GenerationController(QObject):
         self.project = None
         self.project_path = None
         self.project_label.setText("project: none")
+        self.window.setWindowTitle("LOGOS Desktop")
+        self.window.setWindowFilePath("")
 
     def ensure_project(self) -> bool:
         if self.project is not None:
