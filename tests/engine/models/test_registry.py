@@ -190,3 +190,44 @@ def test_same_file_imported_twice_at_once(tiny_llama_gguf, tmp_path):
     entry = reg.list()[0]
     assert Path(entry.path).is_file() and sha256_file(entry.path) == entry.sha256
     assert [p.name for p in reg.files.iterdir()] == [Path(entry.path).name]
+
+
+def _import_in_process(root, path, barrier, out):
+    def progress(stage, done, total):
+        if stage == "copy":
+            try:
+                barrier.wait(5)
+            except Exception:  # noqa: BLE001 - BrokenBarrierError: no overlap
+                pass
+
+    try:
+        e = Registry(root).import_file(path, copy=True, progress=progress)
+        out.put(("ok", e.id, e.path, e.sha256))
+    except Exception as exc:  # noqa: BLE001
+        out.put(("error", type(exc).__name__, str(exc), ""))
+
+
+def test_two_processes_import_at_once(tiny_llama_gguf, tiny_gguf, tmp_path):
+    """The GUI and the CLI importing at the same moment (two processes, one registry folder)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    root = tmp_path / "registry"
+    a, b = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for p, src in ((a, tiny_llama_gguf), (b, tiny_gguf("qwen3", "special", "f16"))):
+        p.parent.mkdir()
+        shutil.copy(src, p)
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_import_in_process, args=(root, p, barrier, out)) for p in (a, b)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert all(r[0] == "ok" for r in results), results
+    entries = Registry(root).list()
+    assert len(entries) == 2 and len({e.id for e in entries}) == 2 and len({e.path for e in entries}) == 2
+    for e in entries:
+        assert sha256_file(e.path) == e.sha256
+    assert sorted(p.name for p in Registry(root).files.iterdir()) == sorted(Path(e.path).name for e in entries)
