@@ -233,6 +233,7 @@ class GenerationController(QObject):
         self.results.exportRequested.connect(self.export_rows)
         self.results.tagRequested.connect(self.tag_rows)
         self.results.fineTuneRequested.connect(self.show_training)
+        self.results.keepRequested.connect(self.keep_preview)
         self.provenance.rerunRequested.connect(self.rerun)
         ws = getattr(self.window, "workspace", None)
         if ws is not None:
@@ -544,6 +545,22 @@ class GenerationController(QObject):
         if items:
             self.preview_item_id = items[0].id
             ws.set_current(items[0].id)
+
+    def keep_preview(self):
+        """The result shown in the views becomes an ordinary workspace object: the next result
+        clicked is shown beside it instead of replacing it. Returns its workspace item."""
+        ws = getattr(self.window, "workspace", None)
+        item = ws.item(self.preview_item_id) if ws is not None and self.preview_item_id is not None else None
+        if item is None:
+            self.window.statusBar().showMessage("Click a result first: the one shown in the views is kept.", 8000)
+            return None
+        item.obj._logos_preview = False
+        self.preview_item_id = None
+        self._last_real_current = item
+        ws.itemsChanged.emit()
+        self.generate.refresh_inputs_keep_prompt()
+        self.window.statusBar().showMessage(f"{item.name} kept in the workspace", 8000)
+        return item
 
     def export_rows(self, ids: list[int]) -> None:
         if self.project is None:

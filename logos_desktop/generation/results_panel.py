@@ -30,6 +30,7 @@ class QtResultsPanel(QWidget):
     tagRequested = Signal(list)
     fineTuneRequested = Signal(list)
     dockRequested = Signal(list)  # list[int] result ids: dock them into their task's pocket
+    keepRequested = Signal()  # keep the result shown in the views as an ordinary workspace object
 
     def __init__(self, model: ResultsTableModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,7 +110,12 @@ class QtResultsPanel(QWidget):
         self.dock_button.setToolTip("Dock the selected results into the pocket of their ligand-design task "
                                     "(AutoDock Vina, in its own process); the scores and poses come back here")
         self.dock_button.clicked.connect(lambda: self.dockRequested.emit(self.selected_ids()))
-        for b in (self.export_button, self.tag_button, self.dock_button, self.finetune_button):
+        self.keep_button = QPushButton("Keep in workspace")
+        self.keep_button.setObjectName("keep-result")
+        self.keep_button.setToolTip("Keep the result shown in the views as a workspace object (the next "
+                                    "result you click no longer replaces it)")
+        self.keep_button.clicked.connect(self.keepRequested.emit)
+        for b in (self.export_button, self.tag_button, self.dock_button, self.finetune_button, self.keep_button):
             actions.addWidget(b)
         actions.addStretch(1)
         layout.addLayout(actions)
@@ -238,6 +244,7 @@ class QtResultsPanel(QWidget):
         self.tag_button.setEnabled(bool(rows))
         self.finetune_button.setEnabled(bool(rows))
         self.dock_button.setEnabled(bool(rows))
+        self.keep_button.setEnabled(bool(rows))
         self.dock_button.setText(f"Dock {len(rows)} selected" if len(rows) > 1 else "Dock selected")
         self.export_button.setText(f"Export {len(rows)} selected…" if rows else "Export all…")
         self.selectionChanged.emit(rows)

@@ -109,6 +109,35 @@ def test_a_clicked_result_is_the_input_of_retrosynthesis_and_forward(qtbot, wind
     assert panel.request().engine_options()["smiles"] == Chem.MolToSmiles(Chem.MolFromSmiles(SMILES[0]))
 
 
+def test_keep_a_result_in_the_workspace(qtbot, window):
+    from PySide6.QtCore import Qt
+    from rdkit import Chem
+
+    w, gen, _path = window
+    view = gen.results.view
+
+    def click(row):
+        rect = view.visualRect(gen.results.model.index(row, 1))
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+    click(2)
+    gen.results.keep_button.click()
+    kept = w.workspace.current()
+    assert kept.name == "result 3" and not getattr(kept.obj, "_logos_preview", False)
+    click(0)  # the next result does not replace the kept one
+    names = sorted(i.name for i in w.workspace.items())
+    assert names == ["result 1", "result 3"]
+    xyz1, xyz3 = w.workspace.current().view_table().xyz, kept.view_table().xyz
+    assert (((xyz1[:, None, :] - xyz3[None, :, :]) ** 2).sum(-1) ** 0.5).min() > 3.0  # side by side
+    click(1)
+    assert sorted(i.name for i in w.workspace.items()) == ["result 2", "result 3"]
+    # the kept result is an ordinary object: selected, it is the product of a retrosynthesis
+    w.workspace.set_current(kept.id)
+    gen.generate.set_task("retro")
+    assert gen.generate.request().engine_options()["smiles"] == Chem.MolToSmiles(Chem.MolFromSmiles(SMILES[2]))
+    assert "result 3" in gen.generate.input_label.text()
+
+
 def test_export_tag_and_finetune_file(qtbot, window, tmp_path, monkeypatch):
     _w, gen, _path = window
     from PySide6.QtCore import QItemSelectionModel
