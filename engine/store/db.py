@@ -103,6 +103,7 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
 
     engine = create_engine(f"sqlite:///{path}", creator=creator, poolclass=QueuePool,
                            pool_size=2, max_overflow=8, json_serializer=dumps)
+    engine.logos_trusted = {"on": bool(trusted_schema)}  # read by every new connection; see trust()
     extra = dict(pragmas or {})
 
     @event.listens_for(engine, "connect")
@@ -110,7 +111,7 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
         cur = dbapi_connection.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute(f"PRAGMA trusted_schema = {'ON' if trusted_schema else 'OFF'}")
+        cur.execute(f"PRAGMA trusted_schema = {'ON' if engine.logos_trusted['on'] else 'OFF'}")
         # FULL: a committed result survives a power cut, not just a crash of the process.
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
@@ -128,6 +129,15 @@ def make_engine(path: Path, *, read_only: bool = False, busy_timeout_s: float = 
     return engine
 
 
+def trust(engine: Engine, conn: Connection) -> None:
+    """The file's schema was verified as ours: ``trusted_schema`` ON for ``conn`` (open, in the
+    pool) and every connection opened from now on. The pool is not disposed for this: closing
+    the last connection of this process at that moment would let SQLite checkpoint and remove
+    the WAL under another process whose locks a plain open()/close() of the file dropped."""
+    engine.logos_trusted["on"] = True
+    conn.connection.driver_connection.execute("PRAGMA trusted_schema = ON")
+
+
 def needs_immutable(path: Path) -> bool:
     """A WAL file read from a folder we cannot write (a read-only medium, an archive) can only be
     opened as immutable: SQLite could not create its shared-memory file there otherwise."""
@@ -136,8 +146,36 @@ def needs_immutable(path: Path) -> bool:
 
 
 def read_header(path: Path) -> bytes:
+    """The first 16 bytes of a file. NOT for a project this process may have open: closing any
+    descriptor of a file drops every POSIX lock this process holds on it, SQLite's included
+    (see ``is_sqlite``)."""
     with open(path, "rb") as fh:
         return fh.read(len(SQLITE_HEADER))
+
+
+def is_sqlite(path: Path) -> bool:
+    """Whether the file is an SQLite database, asked through SQLite itself.
+
+    Not with open()/close(): POSIX drops all of a process's locks on a file when any descriptor
+    of it is closed. A process holding a project open (the GUI) that read the header that way
+    lost its locks, so another process (the engine) closing its last connection took the
+    exclusive lock, checkpointed and deleted the WAL under the first one's open connections,
+    and rows it committed afterwards were lost. SQLite's own file layer keeps a closed
+    descriptor open while locks on that file are held in the process."""
+    path = Path(path).resolve()
+    uri = path.as_uri() + "?mode=ro" + ("&immutable=1" if needs_immutable(path) else "")
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=0.5)
+    except sqlite3.Error:
+        return True  # cannot open it at all: the real open says why
+    try:
+        con.execute("PRAGMA schema_version").fetchone()
+        return True
+    except sqlite3.DatabaseError as exc:
+        text = str(exc).lower()
+        return not ("not a database" in text or "encrypted" in text)
+    finally:
+        con.close()
 
 
 def translate(exc: BaseException, path: Path, doing: str = "") -> ProjectError:

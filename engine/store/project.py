@@ -180,11 +180,9 @@ class Project:
             if not create:
                 raise ProjectError(path, "no such project file")
             return cls._create(path, busy_timeout_s, _pragmas)
-        try:
-            header = db.read_header(path)
-        except OSError as exc:
-            raise ProjectError(path, f"cannot read the file: {exc.strerror or exc}") from exc
-        if header != db.SQLITE_HEADER:
+        if not os.access(path, os.R_OK):
+            raise ProjectError(path, "cannot read the file: Permission denied")
+        if not db.is_sqlite(path):  # through SQLite: an open()/close() here would drop its locks
             raise NotAProjectError(path, "not a LOGOS project: the file is not an SQLite database")
         if not read_only and not os.access(path, os.W_OK):
             read_only = True
@@ -248,17 +246,15 @@ class Project:
                     # before anything is written: the file's tables, indexes and triggers are ours
                     problems = schemacheck.differences(schemacheck.actual(conn), revision)
                     conn.rollback()
+                    if not read_only and problems == []:
+                        # the schema is the one this version writes: its triggers (the substring
+                        # index's, on FTS5 tables SQLite does not mark innocuous) may run
+                        db.trust(engine, conn)
             if problems:
                 engine.dispose()
                 engine = db.make_engine(path, read_only=True, busy_timeout_s=busy_timeout_s, pragmas=pragmas)
                 return cls(path, engine, read_only=True, revision=revision,
                            message=schemacheck.reason(problems, revision), backup=None)
-            if not read_only and problems is not None:
-                # the schema is the one this version writes: its triggers (the substring index's,
-                # on FTS5 tables SQLite does not mark innocuous) may run
-                engine.dispose()
-                engine = db.make_engine(path, busy_timeout_s=busy_timeout_s, pragmas=pragmas,
-                                        trusted_schema=True)
             head = HEAD_REVISION
             known = [head] if revision == head else migrate.known_revisions()  # alembic only when needed
             backup = None
