@@ -56,7 +56,8 @@ class GenerationController(QObject):
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(250)
-        self._refresh_timer.timeout.connect(self.results.model.refresh)
+        self._refresh_timer.timeout.connect(self._refresh_rows)
+        self._first_result: dict[str, int | None] = {}  # job -> its first stored row, until scrolled to
 
         if start_engine is None:
             start_engine = getattr(window, "start_engine", True)
@@ -453,12 +454,25 @@ class GenerationController(QObject):
 
     def _job_result(self, ev: dict) -> None:
         self.queue.on_result(ev)
+        job = ev.get("job")
+        if ev.get("result_id") is not None and job not in self._first_result:
+            self._first_result[job] = int(ev["result_id"])  # scrolled into view at the next refresh
         if ev.get("result_id") is not None and not self._refresh_timer.isActive():
             self._refresh_timer.start()
+
+    def _refresh_rows(self) -> None:
+        """Read the new rows; a run's first row is scrolled into view as soon as it is stored (it is
+        selected when the run ends, so that a row the user is reading stays selected meanwhile)."""
+        self.results.model.refresh()
+        for job, rid in list(self._first_result.items()):
+            if rid is not None:
+                self.results.scroll_to_result(rid)
+                self._first_result[job] = None
 
     def _job_finished(self, ev: dict) -> None:
         job = ev.get("job")
         self.queue.on_finished(ev)
+        self._first_result.pop(job, None)
         if ev.get("status") == "failed":
             self._mark_run_failed(job, str(ev.get("error") or "failed"))
         self.results.model.refresh()

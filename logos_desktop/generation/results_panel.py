@@ -229,6 +229,14 @@ class QtResultsPanel(QWidget):
         self.view.scrollTo(index, hint)
         return True
 
+    def scroll_to_result(self, result_id: int) -> bool:
+        """Scroll the row of ``result_id`` into view (the selection stays as it is)."""
+        r = self.model.locate(result_id)
+        if r is None:
+            return False
+        self.view.scrollTo(self.model.index(r, 1), QAbstractItemView.ScrollHint.PositionAtTop)
+        return True
+
     def show_new_result(self, result_id: int) -> bool:
         """A new run's first row: selected and scrolled into view (a run filter that hides it is
         cleared first)."""

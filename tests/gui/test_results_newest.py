@@ -55,6 +55,13 @@ def test_a_finished_run_is_selected_and_scrolled_into_view(qtbot, window):
     run, ids = _add_run(path, "retro", 5, smiles_offset=2)
     gen.queue.add(Job("j2", "retro", 5))
     gen.job_runs["j2"] = run
+    # while the run goes on, its first stored row is scrolled into view (the selection is left alone)
+    table.view.selectRow(0)
+    for i, rid in enumerate(ids[:2]):
+        gen.bridge.result.emit({"type": "result", "job": "j2", "index": i, "result_id": rid, "valid": True})
+    qtbot.waitUntil(lambda: table.model.rowCount() == 45, timeout=5000)
+    qtbot.waitUntil(lambda: table.model.locate(ids[0]) in _visible_rows(table.view), timeout=5000)
+    assert table.selected_ids() == [1]
     gen.bridge.finished.emit({"type": "finished", "job": "j2", "status": "finished"})
     qtbot.waitUntil(lambda: table.model.rowCount() == 45, timeout=5000)
     assert table.selected_ids() == [ids[0]]
