@@ -44,7 +44,7 @@ def _visible_rows(view):
 
 
 def test_a_finished_run_is_selected_and_scrolled_into_view(qtbot, window):
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import QPoint, Qt
 
     from logos_desktop.generation.job_queue import Job
 
@@ -83,14 +83,13 @@ def test_a_finished_run_is_selected_and_scrolled_into_view(qtbot, window):
     header = table.view.horizontalHeader()
     from logos_desktop.generation.results_model import COL
 
-    x = header.sectionViewportPosition(COL["Run"]) + header.sectionSize(COL["Run"]) // 2
     table.view.scrollTo(table.model.index(0, COL["Run"]))
-    x = header.sectionViewportPosition(COL["Run"]) + header.sectionSize(COL["Run"]) // 2
-    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=header.rect().center().__class__(x, 5))
+    at = QPoint(header.sectionViewportPosition(COL["Run"]) + header.sectionSize(COL["Run"]) // 2, 5)
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=at)
     qtbot.waitUntil(lambda: header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder, timeout=2000)
     assert header.sortIndicatorSection() == COL["Run"]
     runs = [table.model.row(i).run_id for i in range(45)]
     assert runs[:5] == [run] * 5 and runs == sorted(runs, reverse=True)
     # a second click: oldest first
-    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=header.rect().center().__class__(x, 5))
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=at)
     assert [table.model.row(i).run_id for i in range(45)][0] == 1
