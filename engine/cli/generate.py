@@ -109,7 +109,7 @@ def run(args) -> int:
         plan = ev.get("plan") or {}
         if not args.quiet:
             where = plan.get("device") or ev.get("backend")
-            print(f"model {ev.get('path') or args.url} on {where}: " + "; ".join(plan.get("reasons", [])),
+            print(f"model {ev.get('path') or _shown_url(args.url)} on {where}: " + "; ".join(plan.get("reasons", [])),
                   file=sys.stderr)
         job = client.submit(args.task, inputs=inputs, options=_options(args), n=args.n, seed=args.seed,
                             sampling=_sampling(args), project=args.project, prompt=args.prompt,
@@ -195,6 +195,16 @@ def _dock_and_print(args, docking, held: list, run_id) -> str:
             ev["dock_error"] = errors[ev["index"]]
         _print_result(ev, args.json, prompt)
     return status
+
+
+def _shown_url(url: str | None) -> str:
+    """The server URL without user:password or query values (what may be printed or logged)."""
+    from engine.runtime.remote import RemoteError, split_url
+
+    try:
+        return split_url(url)[1]
+    except RemoteError:
+        return "the server"
 
 
 def _mark_run_failed(project: str, run_id: int, error: str) -> None:
