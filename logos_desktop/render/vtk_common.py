@@ -147,6 +147,39 @@ def segments_actor(points, segments, colors, radius: float | None = None, width:
     return actor
 
 
+def label_actor(points, texts, *, size: int = 12, colour=(1.0, 1.0, 1.0), bold: bool = False,
+                shadow: bool = False, background: float | None = None):
+    """One 2D actor drawing ``texts`` at the 3D ``points`` (screen-aligned labels). ``background``:
+    the opacity of a black box behind each label, or None for none."""
+    from vtkmodules.vtkCommonCore import vtkStringArray
+    from vtkmodules.vtkRenderingCore import vtkActor2D
+    from vtkmodules.vtkRenderingLabel import vtkLabeledDataMapper
+
+    pd = vtkPolyData()
+    pd.SetPoints(_points(points))
+    arr = vtkStringArray()
+    arr.SetName("labels")
+    for t in texts:
+        arr.InsertNextValue(t)
+    pd.GetPointData().AddArray(arr)
+    mapper = vtkLabeledDataMapper()
+    mapper.SetInputData(pd)
+    mapper.SetLabelModeToLabelFieldData()
+    mapper.SetFieldDataName("labels")
+    tp = mapper.GetLabelTextProperty()
+    tp.SetFontSize(size)
+    tp.SetBold(bold)
+    tp.SetColor(*colour)
+    if shadow:
+        tp.ShadowOn()
+    if background is not None:
+        tp.SetBackgroundColor(0.0, 0.0, 0.0)
+        tp.SetBackgroundOpacity(background)
+    actor = vtkActor2D()
+    actor.SetMapper(mapper)
+    return actor
+
+
 def half_bonds(xyz, bonds, atom_colors):
     """Split every bond at its midpoint: (points, segments, colours) with each half coloured by its atom."""
     xyz = np.asarray(xyz, np.float32).reshape(-1, 3)

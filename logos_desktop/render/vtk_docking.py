@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from logos_desktop.render.vtk_common import LIGAND_CARBON, segments_actor
+from logos_desktop.render.vtk_common import LIGAND_CARBON, label_actor, segments_actor
 
 DASH, GAP = 0.22, 0.16  # Å
 LINE_RADIUS = 0.075
@@ -94,12 +94,6 @@ def label_text(it: dict) -> str:
 def label_actors(drawn: list[dict]) -> list:
     """One 2D label per interaction, at the protein end of its line, coloured like it; a residue
     with several interactions of the same colour is labelled once."""
-    from vtkmodules.util.numpy_support import numpy_to_vtk
-    from vtkmodules.vtkCommonCore import vtkPoints, vtkStringArray
-    from vtkmodules.vtkCommonDataModel import vtkPolyData
-    from vtkmodules.vtkRenderingCore import vtkActor2D
-    from vtkmodules.vtkRenderingLabel import vtkLabeledDataMapper
-
     groups: dict[tuple, list] = {}
     seen = set()
     for it in drawn:
@@ -112,28 +106,8 @@ def label_actors(drawn: list[dict]) -> list:
         groups.setdefault(colour, []).append((a + 0.8 * (b - a), label_text(it)))
     actors = []
     for colour, items in groups.items():
-        pd = vtkPolyData()
-        p = vtkPoints()
-        p.SetData(numpy_to_vtk(np.asarray([x for x, _ in items], np.float32), deep=True))
-        pd.SetPoints(p)
-        arr = vtkStringArray()
-        arr.SetName("labels")
-        for _, t in items:
-            arr.InsertNextValue(t)
-        pd.GetPointData().AddArray(arr)
-        mapper = vtkLabeledDataMapper()
-        mapper.SetInputData(pd)
-        mapper.SetLabelModeToLabelFieldData()
-        mapper.SetFieldDataName("labels")
-        tp = mapper.GetLabelTextProperty()
-        tp.SetFontSize(14)
-        tp.SetBold(True)
-        tp.SetColor(*colour)
-        tp.SetBackgroundColor(0.0, 0.0, 0.0)
-        tp.SetBackgroundOpacity(0.65)
-        actor = vtkActor2D()
-        actor.SetMapper(mapper)
-        actors.append(actor)
+        actors.append(label_actor([x for x, _ in items], [t for _, t in items], size=14, colour=colour,
+                                  bold=True, background=0.65))
     return actors
 
 

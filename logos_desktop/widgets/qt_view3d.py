@@ -22,17 +22,14 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QRubberBand, QVBoxLayout, QWidget  # noqa: E402
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor  # noqa: E402
-from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy  # noqa: E402
-from vtkmodules.vtkCommonCore import vtkStringArray  # noqa: E402
-from vtkmodules.vtkCommonDataModel import vtkPolyData  # noqa: E402
+from vtkmodules.util.numpy_support import vtk_to_numpy  # noqa: E402
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera  # noqa: E402
-from vtkmodules.vtkRenderingCore import vtkActor2D, vtkRenderer, vtkWindowToImageFilter  # noqa: E402
-from vtkmodules.vtkRenderingLabel import vtkLabeledDataMapper  # noqa: E402
+from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter  # noqa: E402
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: E402,F401  (registers the OpenGL back end)
 import vtkmodules.vtkRenderingFreeType  # noqa: E402,F401  (text for labels)
 
-from logos_desktop.render.vtk_common import SELECTION, Layer, segments_actor, sphere_actor  # noqa: E402
+from logos_desktop.render.vtk_common import SELECTION, Layer, label_actor, segments_actor, sphere_actor  # noqa: E402
 
 BACKGROUND = (0.08, 0.09, 0.12)
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
@@ -383,28 +380,7 @@ class QtView3D(QWidget):
                         break
         if not pts:
             return []
-        from vtkmodules.vtkCommonCore import vtkPoints
-
-        pd = vtkPolyData()
-        p = vtkPoints()
-        p.SetData(numpy_to_vtk(np.asarray(pts, np.float32), deep=True))
-        pd.SetPoints(p)
-        arr = vtkStringArray()
-        arr.SetName("labels")
-        for t in texts:
-            arr.InsertNextValue(t)
-        pd.GetPointData().AddArray(arr)
-        mapper = vtkLabeledDataMapper()
-        mapper.SetInputData(pd)
-        mapper.SetLabelModeToLabelFieldData()
-        mapper.SetFieldDataName("labels")
-        tp = mapper.GetLabelTextProperty()
-        tp.SetFontSize(12)
-        tp.SetColor(1.0, 1.0, 1.0)
-        tp.ShadowOn()
-        actor = vtkActor2D()
-        actor.SetMapper(mapper)
-        return [actor]
+        return [label_actor(pts, texts, size=12, shadow=True)]
 
     def set_labels(self, atoms: bool | None = None, residues: bool | None = None) -> None:
         if atoms is not None:
