@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.grammar.chem import canonicalize
+
 PROG = "logos dock"
 REFERENCE_INDEX = -1  # the index of the redocked reference ligand in events and JSON lines
 DOCK_TASK = "dock"  # the task of the run that docked SMILES/SDF ligands are stored in
@@ -357,7 +359,7 @@ class Store:
             objects = {"type": "molecule", "smiles": ev.get("smiles"), "name": lig.name,
                        "docked_smiles": ev.get("docked_smiles")}
             rid = self.project.add_result(self.run_id, f"<MoleculeS>{lig.smiles}<MoleculeE>", objects=objects,
-                                          smiles=_canonical(lig.smiles), valid=True)
+                                          smiles=canonicalize(lig.smiles) if lig.smiles else None, valid=True)
         if rid is not None:
             self.project.add_docked(rid, self.docking_id, ev)
         return rid
@@ -367,7 +369,7 @@ class Store:
         if rid is None and self.new_run and not lig.reference:
             rid = self.project.add_result(self.run_id, f"<MoleculeS>{lig.smiles}<MoleculeE>",
                                           objects={"type": "molecule", "smiles": lig.smiles, "name": lig.name},
-                                          smiles=_canonical(lig.smiles), valid=False, reasons=[message])
+                                          smiles=canonicalize(lig.smiles) if lig.smiles else None, valid=False, reasons=[message])
         self.project.add_docking_failure(self.docking_id, lig.smiles,
                                          ("reference ligand: " if lig.reference else "") + message, result_id=rid)
         return rid
@@ -376,17 +378,6 @@ class Store:
         self.project.finish_docking(self.docking_id, status, error=error, summary=summary)
         if self.new_run:
             self.project.finish_run(self.run_id, status, error=error)
-
-
-def _canonical(smiles: str) -> str | None:
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(smiles) if smiles else None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    return Chem.MolToSmiles(mol) if mol is not None else None
 
 
 def open_project(path: str, *, create: bool):

@@ -19,6 +19,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from engine.grammar.chem import parse_smiles
+
 # rows the map embeds with t-SNE from this many valid fingerprints on; fewer are projected by PCA
 # (t-SNE needs its perplexity below the number of points and says little about a handful)
 TSNE_MIN_POINTS = 8
@@ -149,14 +151,9 @@ def molecular_weight(smiles: str | None) -> float | None:
     SMILES does not parse."""
     if not smiles:
         return None
-    from rdkit import Chem, RDLogger
     from rdkit.Chem import Descriptors
 
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(str(smiles))
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    mol, _ = parse_smiles(str(smiles))
     return round(float(Descriptors.MolWt(mol)), 2) if mol is not None else None
 
 
@@ -191,15 +188,9 @@ def reference_values(smiles: str | None, score=None) -> dict:
     out = {"vina": _number(score), "qed": None, "sa": None, "mw": None}
     if not smiles:
         return out
-    from rdkit import Chem, RDLogger
-
     from engine.tasks.scoring import drug_scores
 
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(str(smiles))
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    mol, _ = parse_smiles(str(smiles))
     if mol is None:
         return out
     scores = drug_scores(mol)
