@@ -226,6 +226,21 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _pool_workers(parent: int) -> set[int]:
+    """The spawned pool workers among the children of ``parent``: their full command line (read from
+    /proc, never cut to a terminal's width) runs ``spawn_main``; the resource tracker does not."""
+    out = set()
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(path.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (path.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            out.add(int(path.parent.name))
+    return out
+
+
 def test_ctrl_c_cancels_the_run_and_stops_the_workers(tmp_path):
     project = tmp_path / "cancel.logos"
     proc = subprocess.Popen([sys.executable, "-m", "engine", "dock", str(HVR), "--ligand", "XK2", "--redock",
@@ -239,9 +254,7 @@ def test_ctrl_c_cancels_the_run_and_stops_the_workers(tmp_path):
         deadline = time.monotonic() + 30
         workers: set[int] = set()
         while time.monotonic() < deadline and len(workers) < 2:  # both workers are docking
-            kids = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True,
-                                  text=True).stdout.splitlines()
-            workers = {int(k.split()[0]) for k in kids if "multiprocessing" in k and "resource_tracker" not in k}
+            workers = _pool_workers(proc.pid)
             time.sleep(0.2)
         assert len(workers) == 2
         time.sleep(1.0)
