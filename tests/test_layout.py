@@ -18,6 +18,18 @@ def test_packages_and_folders_exist():
         assert (ROOT / folder).is_dir(), folder
 
 
+def test_architecture_names_only_paths_that_exist():
+    """docs/ARCHITECTURE.md describes the folders and files that exist (no stale names)."""
+    import re
+
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:engine|logos_desktop|training|installer|resources|requirements|docs|tests)"
+                           r"/[A-Za-z0-9_./-]*)`", text))
+    assert len(named) > 30, named  # the document names the parts it describes
+    missing = sorted(n for n in named if not (ROOT / n.rstrip("/")).exists())
+    assert not missing, f"docs/ARCHITECTURE.md names paths that do not exist: {missing}"
+
+
 def test_pyproject_entry_points_and_python():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert meta["project"]["requires-python"] == ">=3.11"
