@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 APP_NAME = "logos-desktop"
@@ -42,3 +44,35 @@ def bundled_models() -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.gguf") if p.is_file())
+
+
+# where an installed (non-editable) package puts resources/examples: pyproject.toml's data-files
+INSTALLED_EXAMPLES = Path("share") / APP_NAME / "examples"
+
+
+def examples_dir() -> Path:
+    """The example structures (``resources/examples`` of the checkout, or where a wheel installed
+    them: ``<prefix>/share/logos-desktop/examples``)."""
+    here = resources_dir() / "examples"
+    if (here / "examples.json").is_file():
+        return here
+    for prefix in (sys.prefix, sys.base_prefix):
+        installed = Path(prefix) / INSTALLED_EXAMPLES
+        if (installed / "examples.json").is_file():
+            return installed
+    return here
+
+
+def examples() -> list[dict]:
+    """The shipped examples from ``examples.json``: ``{"kind", "file", "title", "detail", "path"}``,
+    only those whose file is present."""
+    folder = examples_dir()
+    try:
+        listed = json.loads((folder / "examples.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for entry in listed if isinstance(listed, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str) and (folder / entry["file"]).is_file():
+            out.append({**entry, "path": folder / entry["file"]})
+    return out
