@@ -1,11 +1,18 @@
-"""Binding pockets of protein–ligand complexes and their LOGOS records.
+"""Binding pockets of protein–ligand complexes and their LOGOS records: the one definition of
+"ligand" and "pocket" that the ligand task, the CLI, docking and the desktop's marking and colouring use.
 
-The ligand is the hetero residue named by the user (optionally chain and number), a separate ligand
-molecule (e.g. a docked pose from an SDF), or else the largest hetero group that is not water, a
-common ion, a crystallisation additive or a polymer cap. Contact residues: amino-acid residues with
-any heavy atom within ``cutoff`` Å (DEFAULT 4.5) of any ligand heavy atom. The ligand's SMILES takes
-its bond orders and charges from the PDB Chemical Component Dictionary shipped with biotite, matched
-by atom name, and its stereochemistry from the 3D coordinates.
+What a residue is (``residue_class``, by name, whatever its ATOM/HETATM record): ``polymer`` (an
+amino acid or nucleotide, modified ones such as MSE or CSO included), ``water``, ``other`` (a common
+ion, crystallisation additive or polymer cap: ``residues.never_ligand``) or ``ligand`` (anything
+else). ``atom_classes`` applies the same rule to per-atom residue names (an AtomTable's).
+
+The ligand is the residue named by the user (``"XK2"``, or ``"XK2 A:263"`` with chain and number:
+``ligand_spec`` writes it, ``select_ligand`` reads it), a separate ligand molecule (e.g. a docked
+pose from an SDF), or else the largest ligand-class residue (``ligands``, largest first). Contact
+residues (``ligand_site``): amino-acid residues with any heavy atom within ``cutoff`` Å (DEFAULT
+4.5) of any ligand heavy atom. The ligand's SMILES takes its bond orders and charges from the PDB
+Chemical Component Dictionary shipped with biotite, matched by atom name, and its stereochemistry
+from the 3D coordinates.
 """
 
 from __future__ import annotations
@@ -108,24 +115,109 @@ def _heavy(atom) -> bool:
     return atom.element.name not in ("H", "D")
 
 
+POLYMER, LIGAND, WATER, OTHER = "polymer", "ligand", "water", "other"
+CLASSES = (POLYMER, LIGAND, WATER, OTHER)
+
+
+def residue_class(name: str) -> str:
+    """``polymer``, ``water``, ``other`` (ion, additive, cap) or ``ligand``, from the residue name."""
+    name = str(name).strip().upper()
+    if _res.is_water(name):
+        return WATER
+    if _res.is_polymer_residue(name):
+        return POLYMER
+    if _res.never_ligand(name):
+        return OTHER
+    return LIGAND
+
+
+def is_ligand(name: str) -> bool:
+    return residue_class(name) == LIGAND
+
+
+def atom_classes(res_names) -> dict[str, np.ndarray]:
+    """Per-atom boolean masks ``{polymer, ligand, water, other}`` from per-atom residue names
+    (``residue_class`` evaluated once per distinct name); exactly one is true for each atom."""
+    names = list(res_names)
+    verdict = {n: residue_class(n) for n in set(names)}
+    cls = np.array([verdict[n] for n in names], dtype=object) if names else np.zeros(0, object)
+    return {c: (cls == c).astype(bool) if len(names) else np.zeros(0, bool) for c in CLASSES}
+
+
+@dataclass(frozen=True)
+class LigandRef:
+    """A ligand-class residue of a structure and the spec that selects it (``"XK2 A:263"``)."""
+
+    resname: str
+    chain: str
+    resnum: int
+    icode: str = ""
+    heavy_atoms: int = 0
+
+    @property
+    def spec(self) -> str:
+        return f"{self.resname} {self.chain}:{self.resnum}{self.icode}"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(chain, "number+icode"): how the desktop names a residue."""
+        return (self.chain, f"{self.resnum}{self.icode}")
+
+
 def ligand_candidates(st) -> list[tuple]:
-    """(chain, residue) pairs of hetero residues that could be a ligand, largest first."""
+    """(chain, residue) pairs of the ligand-class residues, largest first (file order among equals)."""
     out = []
     for ch in st[0]:
         for res in ch:
-            if res.het_flag != "H" and _res.is_polymer_residue(res.name):
-                continue
-            if _res.is_polymer_residue(res.name) or _res.never_ligand(res.name):
-                continue
-            out.append((ch, res))
+            if residue_class(res.name) == LIGAND:
+                out.append((ch, res))
     out.sort(key=lambda cr: -sum(1 for a in cr[1] if _heavy(a)))
     return out
+
+
+def _ref(ch, res) -> LigandRef:
+    return LigandRef(res.name, ch.name, res.seqid.num, res.seqid.icode.strip(),
+                     sum(1 for a in res if _heavy(a)))
+
+
+def ligands(obj) -> list[LigandRef]:
+    """The ligands of a structure (LoadedObject or gemmi.Structure), largest first: the first is the
+    one ``find_pocket`` and the ligand task pick when none is named."""
+    st = _structure(obj)
+    if len(st) == 0:
+        return []
+    return [_ref(ch, res) for ch, res in ligand_candidates(st)]
+
+
+def ligand_spec(ch, res) -> str:
+    """The spec that ``select_ligand`` reads back as exactly this residue: ``"XK2 A:263"``."""
+    return _ref(ch, res).spec
+
+
+def parse_ligand_spec(spec: str) -> tuple[str | None, str | None, int | None, str | None]:
+    """``"XK2"`` → (XK2, None, None, None); ``"XK2 A:263"`` → (XK2, A, 263, ""); ``"XK2 A:263B"``
+    carries an insertion code. Anything else is a plain residue name."""
+    import re
+
+    text = str(spec).strip()
+    m = re.fullmatch(r"(\S+)\s+(\S*):(-?\d+)([A-Za-z]?)", text)
+    if m is None:
+        return (text or None), None, None, None
+    return m.group(1), m.group(2), int(m.group(3)), m.group(4)
 
 
 def select_ligand(st, resname: str | None = None, chain: str | None = None, resnum: int | None = None):
     """(chain, residue, warnings) of the ligand."""
     warns = []
     model = st[0]
+    icode = None
+    if resname is not None:
+        resname, chain2, resnum2, icode = parse_ligand_spec(resname)
+        if chain2 is not None:
+            if (chain is not None and chain != chain2) or (resnum is not None and int(resnum) != resnum2):
+                raise PocketError(f"ligand {resname} {chain2}:{resnum2} disagrees with chain {chain} "
+                                  f"number {resnum}")
+            chain, resnum = chain2, resnum2
     if resname is None and chain is None and resnum is None:
         cands = ligand_candidates(st)
         if not cands:
@@ -145,6 +237,8 @@ def select_ligand(st, resname: str | None = None, chain: str | None = None, resn
             if resname is not None and res.name.upper() != resname.strip().upper():
                 continue
             if resnum is not None and res.seqid.num != int(resnum):
+                continue
+            if icode is not None and res.seqid.icode.strip() != icode:
                 continue
             hits.append((ch, res))
     if not hits:
@@ -335,44 +429,80 @@ def _mol_via_geometry(atoms, resname):
     return mol
 
 
+@dataclass
+class LigandSite:
+    """A ligand residue and its contact residues (no SMILES: cheap enough to mark on load)."""
+
+    ligand: LigandRef
+    residues: list[PocketResidue]
+    cutoff: float = DEFAULT_CUTOFF
+    warnings: list[str] = field(default_factory=list)
+    residue: object = None  # the gemmi.Residue of the ligand
+    chain: object = None  # its gemmi.Chain
+
+    @property
+    def keys(self) -> set[tuple[str, str]]:
+        """{(chain, "number+icode")} of the contact residues: how the desktop names residues."""
+        return {(r.chain, f"{r.resnum}{r.icode}") for r in self.residues}
+
+
+def _check_cutoff(cutoff: float) -> float:
+    try:
+        cutoff = float(cutoff)
+    except (TypeError, ValueError):
+        raise PocketError(f"cutoff must be a number of Å, not {cutoff!r}") from None
+    if not (0 < cutoff <= 20):
+        raise PocketError(f"cutoff must be between 0 and 20 Å, not {cutoff}")
+    return cutoff
+
+
+def ligand_site(obj, ligand: str | None = None, chain: str | None = None, resnum: int | None = None,
+                cutoff: float = DEFAULT_CUTOFF) -> LigandSite:
+    """The pocket of a ligand residue: the one pocket rule (``find_pocket`` adds the SMILES and the
+    sequences). ``ligand`` is a residue name or a spec (``"XK2 A:263"``); none: the largest ligand."""
+    cutoff = _check_cutoff(cutoff)
+    st = _structure(obj)
+    if len(st) == 0:
+        raise PocketError("the structure has no model")
+    ch, res, warns = select_ligand(st, ligand, chain, resnum)
+    if _res.is_amino_acid(res.name) and res.het_flag != "H":
+        warns.append(f"{res.name} {ch.name}{res.seqid.num} is a polymer residue; using it as the ligand")
+    lig_xyz = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in res if _heavy(a)], float).reshape(-1, 3)
+    residues = contact_residues(st, lig_xyz, cutoff, exclude=res)
+    if not residues:
+        warns.append(f"no protein residue within {cutoff} Å of the ligand")
+    return LigandSite(_ref(ch, res), residues, cutoff, warns, res, ch)
+
+
 def find_pocket(obj, ligand: str | None = None, chain: str | None = None, resnum: int | None = None,
                 cutoff: float = DEFAULT_CUTOFF, ligand_mol=None) -> Pocket:
     """The pocket of a complex (LoadedObject or gemmi.Structure).
 
-    ``ligand``/``chain``/``resnum`` select a hetero residue; ``ligand_mol`` (an RDKit Mol with a
-    conformer, e.g. from a PoseBusters SDF) supplies the ligand from outside the structure instead.
+    ``ligand``/``chain``/``resnum`` select a ligand residue (``ligand_site``); ``ligand_mol`` (an
+    RDKit Mol with a conformer, e.g. from a PoseBusters SDF) supplies the ligand from outside the
+    structure instead.
     """
-    if cutoff <= 0 or cutoff > 20:
-        raise PocketError(f"cutoff must be between 0 and 20 Å, not {cutoff}")
+    cutoff = _check_cutoff(cutoff)
     st = _structure(obj)
     if len(st) == 0:
         raise PocketError("the structure has no model")
     seqs = {c: "".join(_res.one_letter(r.name) for r in rs) for c, rs in chain_residues(st).items()}
     if not seqs:
         raise PocketError("no protein chain (no amino-acid residues) in the structure")
-    warns: list[str] = []
     if ligand_mol is not None:
         if ligand_mol.GetNumConformers() == 0:
             raise PocketError("the ligand molecule has no coordinates")
         pos = ligand_mol.GetConformer().GetPositions()
         heavy = [a.GetIdx() for a in ligand_mol.GetAtoms() if a.GetAtomicNum() > 1]
-        lig_xyz = pos[heavy]
         name = ligand_mol.GetProp("_Name").strip() if ligand_mol.HasProp("_Name") else ""
         info = LigandInfo(ligand or (name[:3].upper() if name else "LIG"), "", 0,
                           canonical_smiles(ligand_mol), ligand_mol, len(heavy))
-        exclude = None
-    else:
-        ch, res, w = select_ligand(st, ligand, chain, resnum)
-        warns += w
-        if _res.is_amino_acid(res.name) and res.het_flag != "H":
-            warns.append(f"{res.name} {ch.name}{res.seqid.num} is a polymer residue; using it as the ligand")
-        lig_xyz = np.array([[a.pos.x, a.pos.y, a.pos.z] for a in res if _heavy(a)], float).reshape(-1, 3)
-        mol, w = ligand_mol_from_residue(res)
-        warns += w
-        smiles = canonical_smiles(mol) if mol is not None else None
-        info = LigandInfo(res.name, ch.name, res.seqid.num, smiles, mol, len(lig_xyz))
-        exclude = res
-    residues = contact_residues(st, lig_xyz, cutoff, exclude=exclude)
-    if not residues:
-        warns.append(f"no protein residue within {cutoff} Å of the ligand")
-    return Pocket(info, residues, seqs, cutoff, warns)
+        residues = contact_residues(st, pos[heavy], cutoff)
+        warns = [] if residues else [f"no protein residue within {cutoff} Å of the ligand"]
+        return Pocket(info, residues, seqs, cutoff, warns)
+    site = ligand_site(st, ligand, chain, resnum, cutoff)
+    mol, w = ligand_mol_from_residue(site.residue)
+    smiles = canonical_smiles(mol) if mol is not None else None
+    info = LigandInfo(site.residue.name, site.chain.name, site.residue.seqid.num, smiles, mol,
+                      site.ligand.heavy_atoms)
+    return Pocket(info, site.residues, seqs, cutoff, site.warnings + w)
