@@ -81,6 +81,12 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         self.view3d = QtView3D(self.workspace, self)
         self.setCentralWidget(self.view3d)
+        # the first-run welcome in the empty view: examples open as File › Open would open them
+        from logos_desktop.widgets.welcome import QtWelcome
+
+        self.welcome = QtWelcome()
+        self.welcome.exampleRequested.connect(lambda path: self.open_paths([path]))
+        self.view3d.set_welcome(self.welcome)
         self.tree = QtWorkspaceTree(self.workspace)
         self.tree_dock = self._dock("Workspace", self.tree, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.view2d = QtView2D(self.workspace)
@@ -694,6 +700,8 @@ class MainWindow(QMainWindow):
     def window_image(self) -> QImage:
         """The whole window with the 3D view read from its render window and painted in."""
         QApplication.processEvents()
+        if self.view3d.welcome_shown():  # no render window on screen: the welcome is a Qt widget
+            return self.grab().toImage()
         view = self.view3d.grab_image()
         image = self.grab().toImage()
         painter = QPainter(image)

@@ -7,6 +7,10 @@
 * A click (press and release without moving) picks the nearest atom along the view ray; Shift +
   drag draws a rubber band and selects the atoms inside it.
 * ``grab_image()`` reads the render window itself (``QWidget.grab`` returns noise for GL widgets).
+* While the workspace is empty a placeholder (the first-run welcome, ``set_welcome``) takes the
+  render window's place; it comes back, sized and fitted, with the first object.
+* ``show_note(text)``: one line above the scene (e.g. a result that has no 3D coordinates); the next
+  object loaded clears it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ vtkmodules.qt.PyQtImpl = "PySide6"
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
-from PySide6.QtWidgets import QRubberBand, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtWidgets import QLabel, QRubberBand, QVBoxLayout, QWidget  # noqa: E402
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor  # noqa: E402
 from vtkmodules.util.numpy_support import vtk_to_numpy  # noqa: E402
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera  # noqa: E402
@@ -108,9 +112,17 @@ class QtView3D(QWidget):
         super().__init__(parent)
         self.workspace = workspace
         self.vtk_widget = _Interactor(self)
+        self.note = QLabel()
+        self.note.setObjectName("view3d-note")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("QLabel { background: #2b3040; color: #e5e9f0; padding: 5px 8px; }")
+        self.note.hide()
+        self.welcome: QWidget | None = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.vtk_widget)
+        lay.setSpacing(0)
+        lay.addWidget(self.note)
+        lay.addWidget(self.vtk_widget, 1)
         self.render_window = self.vtk_widget.GetRenderWindow()
         self.render_window.SetMultiSamples(0)
         self.renderer = vtkRenderer()
@@ -139,13 +151,41 @@ class QtView3D(QWidget):
         workspace.tableReady.connect(self._item_changed)
         workspace.selectionChanged.connect(self._selection_changed)
 
+    # -- welcome placeholder and note ---------------------------------------------------------
+    def set_welcome(self, widget: QWidget) -> None:
+        """Show ``widget`` in the render window's place while there is nothing to draw."""
+        self.welcome = widget
+        self.layout().addWidget(widget, 1)
+        self._update_welcome()
+
+    def welcome_shown(self) -> bool:
+        return self.welcome is not None and not self.welcome.isHidden()
+
+    def _update_welcome(self) -> None:
+        if self.welcome is None:
+            return
+        empty = not self.workspace.items() and not self.extras
+        if empty == self.vtk_widget.isHidden() and empty == self.welcome_shown():
+            return
+        self.welcome.setVisible(empty)
+        self.vtk_widget.setVisible(not empty)
+        if not empty:  # the render window gets its size now, before the camera is fitted to it
+            self.layout().activate()
+
+    def show_note(self, text: str = "") -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
     # -- scene --------------------------------------------------------------------------------
     def _items_changed(self) -> None:
+        self._update_welcome()
         first = not self.layers
         current = {i.id for i in self.workspace.items()}
         for gone in set(self.layers) - current:
             self._remove_layer(gone)
         new = sorted(current - set(self.layers))
+        if new:
+            self.show_note("")
         for item_id in new:  # only new items are built
             self.rebuild(item_id)
         if first or len(self.layers) <= 1:
@@ -219,6 +259,7 @@ class QtView3D(QWidget):
             self.extras[name] = list(actors)
             for a in actors:
                 self.renderer.AddActor(a)
+        self._update_welcome()
 
     def clear_extra(self, name: str) -> None:
         self.set_extra(name, [])
@@ -287,6 +328,9 @@ class QtView3D(QWidget):
         return xyz[:: max(1, len(xyz) // 4000)]
 
     def render(self) -> float:
+        if self.welcome_shown():  # nothing to draw; the render window is hidden
+            self.last_frame_s = 0.0
+            return 0.0
         if not self._initialized and self.isVisible():
             self.vtk_widget.Initialize()
             self._initialized = True
