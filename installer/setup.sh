@@ -7,6 +7,7 @@
 #   bash installer/setup.sh doctor           set up, then print `logos doctor`
 #   bash installer/setup.sh check            only check the prerequisites, change nothing
 #   bash installer/setup.sh build-llama      only build the llama-cpp-python wheel into the cache
+#   bash installer/setup.sh uninstall-desktop  remove the menu entry and file types that setup/app install
 #
 # Options (before the action or after it):
 #   --bundle DIR   install from an offline bundle made by installer/bundle (no network used)
@@ -41,14 +42,14 @@ die()  { printf '[setup] cannot continue: %s\n' "$*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    app|test|setup|doctor|check|build-llama) ACTION="$1" ;;
+    app|test|setup|doctor|check|build-llama|uninstall-desktop) ACTION="$1" ;;
     --bundle) BUNDLE="${2:?--bundle needs a folder}"; shift ;;
     --bundle=*) BUNDLE="${1#*=}" ;;
     --backend) BACKEND="${2:?--backend needs cpu, cuda or metal}"; shift ;;
     --backend=*) BACKEND="${1#*=}" ;;
     --force) FORCE=1 ;;
     --) shift; PASS=("$@"); break ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) PASS+=("$1") ;;
   esac
   shift
@@ -344,7 +345,9 @@ if [ "$ACTION" = check ]; then
   say "all prerequisites are present (llama.cpp backend: $BACKEND, because: $BACKEND_WHY)"
   exit 0
 fi
+[ "$ACTION" = uninstall-desktop ] && exec bash "$ROOT/installer/desktop.sh" uninstall
 do_setup
+case "$ACTION" in setup|app) bash "$ROOT/installer/desktop.sh" install || say "warning: menu entry and file types not installed (installer/desktop.sh)" ;; esac
 export LOGOS_CACHE_DIR="$CACHE"
 case "$ACTION" in
   setup) ;;
