@@ -11,6 +11,11 @@ An edit snapshots the field it changes (``mol``, ``structure`` or ``crystal``) b
 apply and computes its result once, so undo/redo never re-runs a random or iterative step and
 never corrupts bonds. A molecule edit refuses (``EditError``) a result that fails RDKit
 sanitisation and says why; ``warnings`` lists what the user should know about an applied edit.
+
+An object keeps the edits of its atoms that are applied now: ``obj.edit_log`` (each edit's
+``summary``, oldest first; ``revert`` takes it off again) and ``obj.modified`` (the log is not
+empty: the object is no longer what its file holds, so a task must be sent the object as it is
+now, not the file). ``edit_summary(obj)`` says it in a few words.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ class Edit:
         self._done = False
 
     # -- public -------------------------------------------------------------------------------
+    @property
+    def summary(self) -> str:
+        """What the edit did, in a few words, for the provenance of an edited input."""
+        return self._summary or self.label
+
+    _summary: str = ""
+
     def apply(self, obj) -> None:
         current = getattr(obj, self.field)
         if current is None:
@@ -51,12 +63,20 @@ class Edit:
             self._after = self._compute(_copy(current), obj)
         setattr(obj, self.field, _copy(self._after))
         self._done = True
+        if self.changes_atoms:
+            _log(obj).append(self.summary)
+            obj.modified = True
 
     def revert(self, obj) -> None:
         if not self._done:
             raise EditError(f"{self.label}: cannot revert an edit that was not applied")
         setattr(obj, self.field, _copy(self._before))
         self._done = False
+        if self.changes_atoms:
+            log = _log(obj)
+            if self.summary in log:  # undo runs newest first: the last entry is this edit's
+                del log[len(log) - 1 - log[::-1].index(self.summary)]
+            obj.modified = bool(log)
 
     # -- subclass hook ------------------------------------------------------------------------
     def _compute(self, value, obj):  # pragma: no cover - abstract
@@ -64,6 +84,25 @@ class Edit:
 
     def _what(self) -> str:
         return {"mol": "molecule", "structure": "macromolecular structure", "crystal": "crystal"}[self.field]
+
+
+def _log(obj) -> list:
+    log = getattr(obj, "edit_log", None)
+    if log is None:
+        log = []
+        obj.edit_log = log
+    return log
+
+
+def edit_summary(obj, most: int = 2) -> str:
+    """The applied edits of ``obj`` in a few words ("mutated A25 ASP→ALA; deleted 2 atoms and 3
+    more edits"); "" for an unedited object."""
+    log = list(getattr(obj, "edit_log", None) or [])
+    if not log:
+        return ""
+    shown = "; ".join(log[:most])
+    rest = len(log) - most
+    return shown + (f" and {rest} more edit{'s' if rest != 1 else ''}" if rest > 0 else "")
 
 
 def _copy(value):
@@ -143,6 +182,7 @@ class DeleteAtoms(Edit):
                     doomed.add(nb.GetIdx())
         if len(doomed) >= mol.GetNumAtoms():
             raise EditError("delete atoms: that would delete every atom; nothing was changed")
+        self._summary = f"deleted {len(doomed)} atom{'s' if len(doomed) != 1 else ''}"
         rw = _kekulized(mol)
         for i in sorted(doomed, reverse=True):
             rw.RemoveAtom(i)
@@ -337,6 +377,7 @@ class MutateResidue(Edit):
         if res.name not in STANDARD_RESIDUES:
             raise EditError(f"{self.label}: {res.name} is not a standard amino acid")
         old = res.name
+        self._summary = f"mutated {self.chain}{self.seqid} {old}→{self.new_name}"
         keep = set(BACKBONE) | ({"CB"} if self.new_name != "GLY" else set())
         for i in reversed(range(len(res))):
             if res[i].name not in keep:
@@ -392,24 +433,6 @@ class SetPocket(Edit):
         for r in self._changed:
             (target.discard if self.mark else target.add)(r)
         self._done = False
-
-
-def residues_near(structure, centre_atoms, radius: float = 5.0) -> list[tuple[str, str]]:
-    """Polymer residues with any atom within ``radius`` Å of the given positions (x, y, z)."""
-    import gemmi
-
-    from engine.structures import residues
-
-    model = structure[0]
-    ns = gemmi.NeighborSearch(model, structure.cell, max(radius, 5.0)).populate()
-    found: set[tuple[str, str]] = set()
-    for x, y, z in centre_atoms:
-        for mark in ns.find_atoms(gemmi.Position(float(x), float(y), float(z)), "\0", radius=radius):
-            cra = mark.to_cra(model)
-            if cra.residue.is_water() or not residues.is_polymer_residue(cra.residue.name):
-                continue
-            found.add((cra.chain.name, str(cra.residue.seqid.num) + cra.residue.seqid.icode.strip()))
-    return sorted(found, key=lambda r: (r[0], int("".join(ch for ch in r[1] if ch.isdigit() or ch == "-") or 0)))
 
 
 # -- crystals -------------------------------------------------------------------------------

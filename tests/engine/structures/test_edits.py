@@ -139,15 +139,6 @@ def test_protein_mutation_and_pocket(protein):
         edits.SetPocket([("Z", "1")], pocket=pocket).apply(protein)
 
 
-def test_pocket_around_ligand_is_the_active_site(protein):
-    centres = [(a.pos.x, a.pos.y, a.pos.z) for ch in protein.structure[0] for r in ch if r.name == "XK2" for a in r]
-    assert centres
-    near = edits.residues_near(protein.structure, centres, 4.0)
-    assert ("A", "25") in near and ("B", "25") in near  # the catalytic Asp25 of both chains
-    assert all(c in "AB" for c, _ in near)
-    assert ("A", "1") not in near
-
-
 def test_crystal_supercell_and_substitution(nacl):
     n = len(nacl.crystal)
     sc = edits.Supercell(2, 2, 1)
@@ -230,3 +221,35 @@ def test_clean_up_and_new_smiles_stay_where_the_molecule_was(ligand):
     clean.revert(ligand)
     edits.SetSmiles("c1ccccc1O").apply(ligand)
     assert np.linalg.norm(ligand.mol.GetConformer().GetPositions().mean(0) - centre) < 0.01
+
+
+def test_edit_log_marks_the_object_modified_until_undone(protein, ligand):
+    """``modified`` and ``edit_log`` follow the applied edits of the atoms: undo back to the file's
+    state clears them, redo sets them again; a pocket marking is no edit of the atoms."""
+    assert not getattr(protein, "modified", False) and edits.edit_summary(protein) == ""
+    mutate = edits.MutateResidue("A", 25, "ALA")
+    mutate.apply(protein)
+    assert protein.modified and protein.edit_log == ["mutated A25 ASP→ALA"]
+    pocket: set = set()
+    mark = edits.SetPocket([("A", "27")], pocket=pocket)
+    mark.apply(protein)
+    assert protein.edit_log == ["mutated A25 ASP→ALA"]
+    mutate2 = edits.MutateResidue("B", 25, "GLY")
+    mutate2.apply(protein)
+    assert edits.edit_summary(protein) == "mutated A25 ASP→ALA; mutated B25 ASP→GLY"
+    assert edits.edit_summary(protein, most=1) == "mutated A25 ASP→ALA and 1 more edit"
+    mutate2.revert(protein)
+    mark.revert(protein)
+    mutate.revert(protein)
+    assert not protein.modified and protein.edit_log == []
+    mutate.apply(protein)  # redo
+    assert protein.modified and protein.edit_log == ["mutated A25 ASP→ALA"]
+    with pytest.raises(edits.EditError):  # a refused edit logs nothing
+        edits.MutateResidue("A", 25, "XYZ").apply(protein)
+    assert protein.edit_log == ["mutated A25 ASP→ALA"]
+    heavy = next(a.GetIdx() for a in ligand.mol.GetAtoms() if a.GetSymbol() == "S")
+    delete = edits.DeleteAtoms([heavy])
+    delete.apply(ligand)
+    assert ligand.modified and ligand.edit_log == ["deleted 1 atom"]
+    delete.revert(ligand)
+    assert not ligand.modified
