@@ -39,7 +39,7 @@ def listed_packages() -> dict[str, str]:
         line = raw.split("#", 1)[0].strip()
         if "==" in line:
             name, ver = line.split("==", 1)
-            out[_norm(name)] = ver.strip()
+            out[_norm(name)] = (ver.split() or [""])[0]  # "1.0 --hash=sha256:..." -> "1.0"
     return out
 
 
