@@ -18,7 +18,6 @@ BIG_STRUCTURE = 20000  # atoms: above this a protein's first frame is a quick tr
 
 DEFAULT_STYLE = {"molecule": "ball-and-stick", "protein": "trace", "complex": "trace",
                  "crystal": "ball-and-stick", "sequence": "trace"}
-POCKET_RADIUS = 5.0
 FREE_FRAME_GAP = 4.0  # Å between an object laid beside the others and what is already shown
 
 
@@ -40,6 +39,11 @@ class Item:
     style: str
     visible: bool = True
     pocket: set = field(default_factory=set)  # {(chain, seqid)} highlighted pocket residues
+    # the ligand whose pocket was marked (engine spec "XK2 A:263") and the cutoff (Å) it was marked at;
+    # ``pocket`` is that ligand's pocket until the user marks residues by hand
+    pocket_ligand: str | None = None
+    pocket_cutoff: float | None = None
+    ligand_pocket: frozenset = frozenset()
     ligand_opacity: float = 1.0  # below 1: the ligands are faded (a docked pose is shown over them)
     offset: object = None  # (3,) Å added to the drawn coordinates of a free-frame object (None: as read)
     _table: object = None
@@ -75,6 +79,10 @@ class Item:
     @property
     def free_frame(self) -> bool:
         return has_free_frame(self.obj)
+
+    def pocket_follows_ligand(self) -> bool:
+        """True while the marked pocket is exactly the engine's pocket of ``pocket_ligand``."""
+        return self.pocket_ligand is not None and self.pocket == self.ligand_pocket
 
     def has_table(self) -> bool:
         return self._table is not None
@@ -145,7 +153,7 @@ class Workspace(QObject):
             if item.style == "trace" and obj.structure is not None and not item.is_big():
                 item.style = "tube"  # small enough for a smooth tube; big ones keep the line trace
             if obj.kind in ("complex", "protein") and obj.structure is not None:
-                item.pocket = set(self.ligand_pocket(item))
+                self._mark(item, None, None)
             if item.free_frame:
                 item.offset = self._beside_the_others(item)
             self._items[item.id] = item
@@ -219,7 +227,10 @@ class Workspace(QObject):
         if not atoms:
             self.itemChanged.emit(item_id)
             return
+        follows = item.pocket_follows_ligand()
         item.invalidate()
+        if follows:  # an edited structure: the marking stays the ligand's pocket (what the task sends)
+            self._mark(item, item.pocket_ligand, item.pocket_cutoff)
         if item.is_big():
             self._build_table_later(item)
         if any(s[0] == item_id for s in self.selection):
@@ -346,21 +357,51 @@ class Workspace(QObject):
         return list(dict.fromkeys((table.chains[i], str(int(table.res_nums[i]))) for i in indices))
 
     # -- pocket -------------------------------------------------------------------------------
-    def ligand_pocket(self, item: Item, radius: float = POCKET_RADIUS) -> list[tuple[str, str]]:
-        """Polymer residues within ``radius`` Å of any ligand (non-water HETATM, ≥ 6 atoms)."""
-        from engine.structures.edits import residues_near
+    def mark_ligand_pocket(self, item_id: int, ligand: str | None = None, cutoff: float | None = None) -> bool:
+        """Mark the pocket of ``ligand`` (an engine spec such as ``"XK2 A:263"``; None: the ligand the
+        ligand task takes by default) at ``cutoff`` Å (None: the engine's default): the residues of
+        ``engine.structures.pocket.ligand_site``, the pocket the ligand task encodes. Returns True when
+        the marking changed (the views are told)."""
+        item = self._items.get(item_id)
+        if item is None or item.obj.structure is None:
+            return False
+        before = (set(item.pocket), item.pocket_ligand, item.pocket_cutoff)
+        problem = self._mark(item, ligand, cutoff)
+        if problem:
+            self.failed.emit(item.name, f"{item.name}: {problem}")
+        if (set(item.pocket), item.pocket_ligand, item.pocket_cutoff) == before:
+            return False
+        self.itemChanged.emit(item_id)
+        return True
 
-        st = item.obj.structure
-        if st is None or len(st) == 0:
-            return []
-        from engine.structures import residues
+    @staticmethod
+    def _mark(item: Item, ligand, cutoff) -> str | None:
+        """Set ``item``'s pocket to the engine's pocket of the ligand (in place: the pocket edits on the
+        undo stack hold this set). No ligand in the structure: nothing marked. Returns a problem."""
+        from engine.structures import pocket as P
 
-        centres = []
-        for ch in st[0]:
-            for res in ch:
-                if (res.het_flag == "H" and len(res) >= 6 and not residues.is_polymer_residue(res.name)
-                        and not residues.never_ligand(res.name)):
-                    centres += [(a.pos.x, a.pos.y, a.pos.z) for a in res]
-        if not centres:
-            return []
-        return residues_near(st, centres, radius)
+        try:
+            site = P.ligand_site(item.obj, ligand, cutoff=P.DEFAULT_CUTOFF if cutoff is None else cutoff)
+        except P.PocketError as exc:
+            if ligand is None:  # no ligand at all: a bare protein
+                item.pocket.clear()
+                item.pocket_ligand, item.ligand_pocket = None, frozenset()
+                return None
+            return str(exc)
+        item.pocket.clear()
+        item.pocket.update(site.keys)
+        item.pocket_ligand, item.pocket_cutoff = site.ligand.spec, site.cutoff
+        item.ligand_pocket = frozenset(site.keys)
+        return None
+
+    def follow_task_pocket(self, obj, ligand: str, cutoff: float | None, chosen: bool = False) -> bool:
+        """The ligand task's pocket changed (its ligand or cutoff): mark it on the object's item.
+        ``chosen`` (the user picked the ligand in the task options): the atoms selected on that item,
+        which chose the ligand before, are let go. Returns True when the marking changed."""
+        item = next((i for i in self._items.values() if i.obj is obj), None)
+        if item is None:
+            return False
+        changed = self.mark_ligand_pocket(item.id, ligand, cutoff)
+        if chosen and any(s[0] == item.id for s in self.selection):
+            self.set_selection([s for s in self.selection if s[0] != item.id])
+        return changed

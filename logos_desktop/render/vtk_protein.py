@@ -15,7 +15,6 @@ from logos_desktop.render.vtk_common import (
 from logos_desktop.render.vtk_molecule import atom_actors
 
 STYLES = ("trace", "tube", "sticks", "spacefill")
-WATERS = {"HOH", "WAT", "DOD", "H2O", "TIP", "TIP3", "SOL"}
 TRACE_ATOMS = {"CA": 4.3, "P": 7.8}  # atom name -> longest link (Å) between consecutive residues
 
 
@@ -24,29 +23,20 @@ def chain_colors(chains) -> np.ndarray:
     return CHAIN_PALETTE[np.array([names[c] % len(CHAIN_PALETTE) for c in chains], int)] if chains else np.zeros((0, 3))
 
 
-def _name_mask(table, test) -> np.ndarray:
-    """Per-atom boolean from a per-residue-name test (evaluated once per distinct name)."""
-    if not len(table):
-        return np.zeros(0, bool)
-    verdict = {n: bool(test(n)) for n in set(table.res_names)}
-    return np.fromiter((verdict[n] for n in table.res_names), bool, len(table))
-
-
 def masks(table):
-    """(polymer, ligand, other) atom masks: modified residues (CSO…) count as polymer, waters
-    are hidden, ions and additives (``residues.never_ligand``) are 'other'. Cached per table."""
+    """(polymer, ligand, other) atom masks by the engine's one rule (``engine.structures.pocket.
+    atom_classes``): modified residues (CSO…) are polymer, waters are hidden (in no mask), ions and
+    additives are 'other'. Cached per table."""
     cached = _MASKS.get(id(table))
     if cached is not None and cached[0] is table:
         return cached[1]
-    from engine.structures import residues
+    from engine.structures.pocket import atom_classes
 
-    water = _name_mask(table, lambda n: residues.is_water(n) or n in WATERS)
-    polymer = ~table.hetero | (_name_mask(table, residues.is_polymer_residue) & ~water)
-    other = table.hetero & ~polymer & ~water & _name_mask(table, residues.never_ligand)
-    ligand = table.hetero & ~polymer & ~water & ~other
+    m = atom_classes(table.res_names)
+    out = (m["polymer"], m["ligand"], m["other"])
     _MASKS.clear()  # keep only the latest table: tables are big
-    _MASKS[id(table)] = (table, (polymer, ligand, other))
-    return polymer, ligand, other
+    _MASKS[id(table)] = (table, out)
+    return out
 
 
 _MASKS: dict = {}
@@ -251,20 +241,23 @@ def build_protein(table, style: str = "trace", pocket=None, sse=None, ligand_opa
 
 
 def trace_table(structure):
-    """A quick AtomTable of trace atoms (CA, P) and non-water HETATM atoms, without bonds.
+    """A quick AtomTable of the polymer's trace atoms (CA, P) and every atom of the other residues
+    but water (the engine's ``residue_class``), without bonds.
 
     Used for the first frame of a big structure while the full table (with bonds) is built.
     """
     from engine.structures.atoms import AtomTable
+    from engine.structures.pocket import POLYMER, WATER, residue_class
 
     xyz, el, z, names, resn, resi, chains, het = [], [], [], [], [], [], [], []
     for ch in structure[0]:
         cname = ch.name
         for res in ch:
             rname = res.name
-            if res.het_flag == "H":
-                if rname in WATERS or res.is_water():
-                    continue
+            kind = residue_class(rname)
+            if kind == WATER:
+                continue
+            if kind != POLYMER:
                 atoms, hetero = list(res), True
             else:
                 a = res.get_ca() or res.get_p()
