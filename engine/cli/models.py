@@ -4,7 +4,8 @@
     logos models import GGUF [--reference] [--name NAME] [--default] [--json]
     logos models remove MODEL [--keep-file | --delete-file]
     logos models default [MODEL] [--json]
-    logos models info GGUF [--no-hash] [--json]
+    logos models info GGUF [--no-hash] [--json]        (with the card per task under "tasks")
+    logos models card MODEL [--json] [--set CARD.json]
     logos models verify MODEL
     logos models convert HF_DIR OUT.gguf [--quant Q8_0|Q5_K_M|Q4_K_M|F16] [--outtype f16|f32|bf16] [--register]
     logos models quantize IN.gguf OUT.gguf --quant Q4_K_M [--register]
@@ -165,8 +166,15 @@ def cmd_info(args) -> int:
         return _refused("info", exc)
     except _user_errors() as exc:
         raise CliError(str(exc)) from None
+    from engine.models.card import card_for
+
+    try:
+        card = card_for(info.path, sha256=info.sha256)
+    except ModelFileError as exc:
+        return _refused("info", exc)
     if args.json:
-        print(json.dumps(info.as_dict(), indent=2))
+        print(json.dumps(dict(info.as_dict(), card={k: v for k, v in card.as_dict().items() if k != "tasks"},
+                              tasks=card.as_dict()["tasks"]), indent=2, ensure_ascii=False))
         return 0
     print(f"{info.path}")
     print(f"  architecture   {info.architecture} ({info.name})")
@@ -180,6 +188,51 @@ def cmd_info(args) -> int:
         print(f"  sha256         {info.sha256}")
     split = [t for t, v in info.tags.items() if not v["single"]]
     print(f"  LOGOS tags     {'all single tokens' if not split else 'NOT single tokens: ' + ', '.join(split)}")
+    _print_card(card)
+    return 0
+
+
+def _print_card(card) -> None:
+    """The card as a table: task, status, what the Generate panel shows."""
+    where = {"gguf": "in the GGUF", "sidecar": "registry sidecar", "none": "none"}[card.origin]
+    print(f"  card           {where}" + (f": {card.summary}" if card.summary else ""))
+    if card.source:
+        print(f"                 {card.source}")
+    print(f"  {'task':<14} {'status':<12} figures / what to expect")
+    for name, t in card.tasks.items():
+        print(f"  {name:<14} {t.status:<12} {t.line()}")
+        for d in t.details() if t.status != "unknown" else ():
+            print(f"  {'':<14} {'':<12}   {d}")
+
+
+def cmd_card(args) -> int:
+    """Show a model's card, or set the registry's sidecar card of an imported model."""
+    from engine.models.card import card_for, load_card_json
+    from engine.models.errors import ModelFileError
+    from engine.models.registry import Registry
+
+    reg = Registry()
+    try:
+        if args.set:
+            card = load_card_json(args.set)
+            entry = reg.get(args.model)
+            path = reg.set_card(entry.id, card)
+            print(f"card of {entry.id} written to {path}")
+            return 0
+        ref = Path(args.model)
+        if ref.is_file():
+            card = card_for(ref, registry=reg)
+        else:
+            entry = reg.get(args.model)
+            card = card_for(entry.path, sha256=entry.sha256, registry=reg)
+    except ModelFileError as exc:
+        return _refused("card", exc)
+    except _user_errors() as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(card.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_card(card)
     return 0
 
 
@@ -311,6 +364,14 @@ def register(subparsers) -> None:
     s.add_argument("--no-hash", action="store_true", help="skip the SHA-256")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("card", help="a model's card per task (trained or not, data, figures); "
+                                    "--set writes the registry's sidecar card of an imported GGUF")
+    s.add_argument("model", help="a GGUF file or a registered model")
+    s.add_argument("--set", metavar="CARD.json", help="a card (the JSON of logos models card --json, or "
+                                                      "logos_card.json) to keep beside a registered model")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_card)
 
     s = sub.add_parser("verify", help="re-hash a registered model against its manifest")
     s.add_argument("model")

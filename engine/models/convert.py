@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine.models.card import CARD_FILE, add_card_to_writer, load_card_json
 from engine.models.errors import ModelFileError
 from engine.models.hf_config import ModelConfig, read_config
 from engine.models.hf_tokenizer import GGUFVocab, map_tokenizer
@@ -300,12 +301,20 @@ def convert_hf_to_gguf(hf_dir: str | Path, out_path: str | Path, progress: Progr
         progress("tokenizer", 1, 1)
     planned, warnings = plan_tensors(cfg, refs, outtype)
     warnings = vocab.warnings + warnings
+    card = None
+    if (hf_dir / CARD_FILE).is_file():  # written by the training: per task, trained or not, figures
+        card = load_card_json(hf_dir / CARD_FILE)
+    else:
+        warnings.append(f"no {CARD_FILE} in the checkpoint folder: the GGUF carries no card "
+                        "(every task reads 'unknown: no card')")
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     part = out_path.with_name(out_path.name + ".part")
     writer = gguf.GGUFWriter(part, cfg.gguf_arch)
     try:
         _write_metadata(writer, cfg, vocab, outtype)
+        if card is not None:
+            add_card_to_writer(writer, card)
         for t in planned:
             dtype = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16}[t.ggml_type]
             raw = gguf.GGMLQuantizationType.BF16 if t.ggml_type == "BF16" else None

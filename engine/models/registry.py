@@ -253,6 +253,43 @@ class Registry:
             source=source, added=_now(), base=base, tags_single=info.all_tags_single, tags_missing=missing, name=name,
         )
 
+    # ------------------------------------------------------------------ cards (sidecars)
+    def card_path(self, entry_id: str) -> Path:
+        return self.root / "cards" / f"{entry_id}.json"
+
+    def card(self, ref: str | Path):
+        """The sidecar card of a registered model (``cards/<id>.json``), or None. A model whose GGUF
+        carries its own card keys is read from the file (``engine.models.card.card_for``)."""
+        from engine.models.card import load_card_json
+
+        try:
+            entry = self.get(ref)
+        except RegistryError:
+            return None
+        path = self.card_path(entry.id)
+        return load_card_json(path) if path.is_file() else None
+
+    def set_card(self, ref: str | Path, card) -> Path:
+        """Write (atomically) the sidecar card of a registered model; ``card`` is a
+        ``engine.models.card.ModelCard`` or its dict (checked: unknown tasks or statuses refused)."""
+        from engine.models.card import ModelCard, card_json
+
+        if isinstance(card, dict):
+            card = ModelCard.from_dict(card)
+        with _locked(self.root):
+            entry = self.get(ref)
+            path = self.card_path(entry.id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{entry.id}-", suffix=".json", dir=path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(card_json(card))
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return path
+
     def remove(self, ref: str | Path, *, delete_file: bool | None = None) -> ModelEntry:
         """Take a model out of the registry. Its file is deleted when the registry owns it (copied
         in) unless ``delete_file=False``; a referenced file is never deleted unless asked."""
@@ -263,6 +300,7 @@ class Registry:
             if data["default"] == entry.id:
                 data["default"] = None
             self._write(data)
+            self.card_path(entry.id).unlink(missing_ok=True)
         if delete_file if delete_file is not None else entry.managed:
             Path(entry.path).unlink(missing_ok=True)
         return entry

@@ -263,7 +263,8 @@ class EngineServer:
         d = rt.describe()
         self.emit(event("model_loaded", id=rid, path=d.get("path"), backend=d.get("backend"),
                         n_gpu_layers=d.get("n_gpu_layers"), plan=d.get("plan"),
-                        architecture=d.get("architecture"), n_vocab=d.get("n_vocab"), n_ctx=d.get("n_ctx")))
+                        architecture=d.get("architecture"), n_vocab=d.get("n_vocab"), n_ctx=d.get("n_ctx"),
+                        card=_card(d.get("path"))))
 
     def _open_model(self, req: dict, rid):
         if req.get("url"):
@@ -373,3 +374,10 @@ def main() -> int:
     # binary: the reader caps the length of a line before decoding it
     stdin = open(sys.stdin.fileno(), "rb", buffering=_CHUNK, closefd=False)
     return server.serve(stdin)
+
+
+def _card(path) -> dict:
+    """The model's card per task (engine.models.card): trained or not, data, measured figures."""
+    from engine.models.card import card_event
+
+    return card_event(path)
