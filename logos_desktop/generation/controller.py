@@ -241,8 +241,18 @@ class GenerationController(QObject):
             ws.selectionChanged.connect(self._workspace_selection_changed)
             ws.currentChanged.connect(self._workspace_selection_changed)
             ws.itemsChanged.connect(self._workspace_selection_changed)
+            self.generate.pocketChanged.connect(self._pocket_changed)
 
     # -- selection --------------------------------------------------------------------------
+    def _pocket_changed(self, obj, ligand: str, cutoff, picked: bool) -> None:
+        """The ligand task's pocket is the one marked in the workspace: its ligand (picked in the
+        task options, or chosen by the selection) and its cutoff; a picked ligand is read back."""
+        ws = getattr(self.window, "workspace", None)
+        if ws is not None:
+            ws.follow_task_pocket(obj, ligand, cutoff, chosen=picked)
+            if picked:
+                self.generate.refresh_inputs_keep_prompt()
+
     def _is_preview(self, item) -> bool:
         return item is not None and getattr(item.obj, "_logos_preview", False)
 

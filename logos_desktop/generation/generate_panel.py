@@ -67,6 +67,9 @@ class PromptDialog(QDialog):
 
 class QtGeneratePanel(QWidget):
     runRequested = Signal(object)  # GenerationRequest
+    # the ligand task's pocket: (object, ligand spec, cutoff Å or None, picked in the task options);
+    # the controller has the workspace mark it, so the pocket shown is the pocket sent
+    pocketChanged = Signal(object, str, object, bool)
 
     def __init__(self, catalog: TaskCatalog, selection_provider, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -138,6 +141,8 @@ class QtGeneratePanel(QWidget):
         opts = QGroupBox("Task options")
         ol = QVBoxLayout(opts)
         self.options = OptionsForm()
+        self.options.changed.connect(self._options_changed)
+        self._schema = None
         ol.addWidget(self.options)
         self.dock_after = QCheckBox("Dock valid results when done")
         self.dock_after.setObjectName("dock-after")
@@ -198,7 +203,7 @@ class QtGeneratePanel(QWidget):
         self.description.setText(self.catalog.description(name))
         self.n.setValue(self.catalog.default_n(name))
         self.sampling.set_schema(self.catalog.sampling_schema(name))
-        schema = self.catalog.options_schema(name)
+        schema = self._schema = self.catalog.options_schema(name, self.selection_provider())
         self.options.set_schema(schema)
         pocket = self.catalog.input_kind(name) == "pocket"
         self.dock_after.setVisible(pocket)
@@ -219,6 +224,31 @@ class QtGeneratePanel(QWidget):
         else:
             self.input_label.setText(self.current_input.description)
         self.message.setText("")
+        schema = self.catalog.options_schema(name, sel)  # the ligand choice follows the structure
+        if schema != self._schema:
+            self._schema = schema
+            self.options.set_schema(schema, self.options.values())
+        self._follow_pocket()
+        self._update_command()
+
+    def _follow_pocket(self, picked: str | None = None) -> None:
+        """A pocket around a ligand: the ligand choice shows it and the workspace marks it (or the
+        ligand ``picked`` in the task options, which the input then follows)."""
+        got = self.catalog.pocket_of_input(self.current_input)
+        if got is None:
+            return
+        obj, spec = got
+        _kind, combo = self.options.editors.get("ligand", (None, None))
+        if combo is not None and picked is None and combo.currentData() != spec:
+            combo.blockSignals(True)
+            combo.setCurrentIndex(max(0, combo.findData(spec)))
+            combo.blockSignals(False)
+        self.pocketChanged.emit(obj, picked or spec, self.options.values().get("cutoff"), picked is not None)
+
+    def _options_changed(self) -> None:
+        got = self.catalog.pocket_of_input(self.current_input)
+        picked = self.options.values().get("ligand")
+        self._follow_pocket(picked if got is not None and picked and picked != got[1] else None)
         self._update_command()
 
     def request(self) -> GenerationRequest | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -63,7 +64,10 @@ def _kind(spec: dict) -> str:
 
 
 class OptionsForm(QWidget):
-    """One editor per option; ``values()`` returns the current values by name."""
+    """One editor per option; ``values()`` returns the current values by name; ``changed`` is emitted
+    when the user changes one."""
+
+    changed = Signal()
 
     def __init__(self, schema: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +118,9 @@ class OptionsForm(QWidget):
             label = spec.get("label") or spec.get("title") or name.replace("_", " ")
             self.layout_.addRow(str(label), w)
             self.editors[name] = (kind, w)
+            signal = {"int": "valueChanged", "float": "valueChanged", "bool": "toggled",
+                      "choice": "currentIndexChanged"}.get(kind, "textChanged")
+            getattr(w, signal).connect(lambda *_a: self.changed.emit())
 
     def values(self) -> dict:
         out = {}

@@ -19,6 +19,10 @@ class Selection:
     current: Any = None  # the LoadedObject that is selected (or holds the selected atoms/residues)
     residues: list[tuple[str, str, str]] = field(default_factory=list)  # (chain, seqid, resname) in current
     selected_objects: list[Any] = field(default_factory=list)  # every object with a selected atom
+    # nothing picked and ``residues`` are the marked pocket, which is the engine's pocket of this
+    # ligand (spec "XK2 A:263") at this cutoff (Å): the ligand task sends that ligand
+    pocket_ligand: str | None = None
+    pocket_cutoff: float | None = None
     # what the user selected before a result was shown: the input of a task that cannot take the
     # shown result (a designed ligand is not a pocket; the pocket stays the complex's)
     fallback: "Selection | None" = None
@@ -59,6 +63,8 @@ def read_selection(window, current=None) -> Selection:
     elif getattr(current, "pocket", None) and current.obj.structure is not None:
         names = _residue_names(current.obj.structure)
         sel.residues = [(c, s, names.get((c, s), "")) for c, s in sorted(current.pocket)]
+        if getattr(current, "pocket_follows_ligand", lambda: False)():
+            sel.pocket_ligand, sel.pocket_cutoff = current.pocket_ligand, current.pocket_cutoff
     return sel
 
 

@@ -71,7 +71,7 @@ class GenerationRequest:
     def engine_options(self) -> dict:
         """The task options as the engine takes them: the form's values (empty ones dropped) plus
         what the selection decided (ligand, residues, smiles ...)."""
-        opts = {k: v for k, v in self.options.items() if v not in ("", None)}
+        opts = {k: v for k, v in self.options.items() if v not in ("", None) and k not in INPUT_OPTIONS}
         if self.input is not None:
             opts.update(self.input.options)
         return opts
@@ -126,14 +126,29 @@ class TaskCatalog:
     def kind_for(self, name: str) -> str | None:
         return self.input_kind(name)
 
-    def options_schema(self, name: str) -> list[dict]:
+    def options_schema(self, name: str, sel: Selection | None = None) -> list[dict]:
+        """The task's options as a form; for a pocket task on a structure with ligands, first a
+        ``ligand`` choice of them (the engine's list, largest first): picking one marks its pocket."""
         out = []
         for o in getattr(self.task(name), "options", ()) or ():
             d = o.as_dict() if hasattr(o, "as_dict") else dict(o)
             if d.get("type") in ("file", "list") or d["name"] in INPUT_OPTIONS:
                 continue  # inputs come from the selection, not from a form
             out.append(d)
+        refs = _ligands_of(_pocket_object(sel)) if sel is not None and self.input_kind(name) == "pocket" else []
+        if refs:
+            out.insert(0, {"name": "ligand", "type": "choice", "choices": [r.spec for r in refs],
+                           "default": refs[0].spec, "label": "ligand",
+                           "help": "the ligand whose pocket the task encodes (protein residues within the "
+                                   "cutoff); its pocket is marked in orange in the views"})
         return out
+
+    @staticmethod
+    def pocket_of_input(inp: TaskInput | None) -> tuple[Any, str] | None:
+        """(object, ligand spec) when ``inp`` is a pocket around a ligand, else None."""
+        if inp is None or not inp.needed or not (inp.options or {}).get("ligand") or inp.object is None:
+            return None
+        return inp.object, str(inp.options["ligand"])
 
     def sampling_defaults(self, name: str) -> dict:
         """The reference sampling (engine.runtime.sampling) with the task's own overrides."""
@@ -201,17 +216,62 @@ class TaskCatalog:
 
 
 def _source_payload(obj) -> tuple[dict, list[str]]:
-    """{"file": path} for an object read from a file, else {"text": ...} written by the structures layer."""
+    """{"file": path} of the object as it is now: its file while it is unedited, else the object
+    written from memory by the structures layer (``edited_file``)."""
     src = getattr(obj, "source", None)
     if src is not None and Path(src).is_file() and not getattr(obj, "modified", False):
         return {"file": str(src)}, ["--input", str(src)]
+    path = edited_file(obj)
+    return {"file": str(path)}, ["--input", str(path)]
+
+
+EDITED_DIR: Path | None = None  # this session's folder of objects written from memory
+
+
+def edited_file(obj) -> Path:
+    """The object as it is now, written by ``engine.structures.io`` into a file named for the
+    provenance: ``1hvr (edited, mutated A25 ASP→ALA).pdb`` (the engine stores the file under its
+    name and its own SHA-256). One folder per content, so a queued job's file is never overwritten;
+    written again only after the object changed."""
+    import hashlib
+
+    from engine.structures import edits
     from engine.structures import io as sio
 
-    fmt = "pdb" if obj.structure is not None else "sdf" if obj.mol is not None else "fasta"
+    global EDITED_DIR
+    value = obj.structure if obj.structure is not None else obj.mol if obj.mol is not None else obj.crystal
+    cached = getattr(obj, "_logos_written", None)
+    if cached is not None and cached[0] is value and cached[1].is_file():
+        return cached[1]
+    if obj.structure is not None:
+        mmcif = str(getattr(obj, "fmt", "")).lower() in ("cif", "mmcif")
+        fmt, ext = ("mmcif", "cif") if mmcif else ("pdb", "pdb")
+    elif obj.mol is not None:
+        fmt = ext = "sdf"
+    elif obj.crystal is not None:
+        fmt = ext = "cif"
+    else:
+        fmt = ext = "fasta"
     text = sio.write_text(obj, fmt)
-    tmp = Path(tempfile.mkdtemp(prefix="logos-input-")) / f"{_safe(obj.name)}.{fmt}"
-    tmp.write_text(text)
-    return {"file": str(tmp)}, ["--input", str(tmp)]
+    stem = Path(getattr(obj, "source", None) or obj.name or "input").name
+    stem = stem[:-3] if stem.endswith(".gz") else stem
+    stem = Path(stem).stem or "input"
+    what = edits.edit_summary(obj)
+    name = f"{stem} (edited, {what})" if what else stem
+    name = _file_safe(name)[:150] + f".{ext}"
+    if EDITED_DIR is None:
+        EDITED_DIR = Path(tempfile.mkdtemp(prefix="logos-edited-"))
+    folder = EDITED_DIR / hashlib.sha256(text.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    obj._logos_written = (value, path)
+    return path
+
+
+def _file_safe(name: str) -> str:
+    """A file name on every system: no path separators, no characters Windows refuses."""
+    return "".join("-" if c in '<>:"/\\|?*' or ord(c) < 32 else c for c in name).strip(" .") or "input"
 
 
 SHOWN_SMILES = 48  # characters of a SMILES shown in the panel (the command line holds all of it)
@@ -226,50 +286,61 @@ def _shown(smiles: str) -> str:
     return f"{smiles[:half]}…{smiles[-half:]} ({len(smiles)} characters)"
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in (name or "input"))[:60] or "input"
+def _pocket_object(sel):
+    obj = getattr(sel, "current", None)
+    return obj if obj is not None and getattr(obj, "structure", None) is not None else None
 
 
-def _hetero_residues(structure) -> list[tuple[str, str, str]]:
-    from engine.structures import residues as R
+def _ligands_of(obj) -> list:
+    """The engine's ligands of a structure (largest first); [] for none."""
+    if obj is None:
+        return []
+    from engine.structures import pocket
 
-    out = []
-    for chain in structure[0]:
-        for res in chain:
-            if res.het_flag == "H" and not R.is_water(res.name) and not R.never_ligand(res.name):
-                out.append((chain.name, str(res.seqid.num) + (res.seqid.icode.strip() or ""), res.name))
-    return out
+    try:
+        return pocket.ligands(obj)
+    except pocket.PocketError:
+        return []
 
 
 def _pocket_input(sel: Selection):
-    obj = sel.current
-    if obj is None or getattr(obj, "structure", None) is None:
+    """The pocket: a ligand among the picked residues; else the ligand whose pocket is marked (the
+    marking is the engine's pocket of that ligand); else the protein residues picked or marked by
+    hand; else the ligand the task takes by default (the largest)."""
+    obj = _pocket_object(sel)
+    if obj is None:
         return None, "Ligand design needs a pocket: " + WHAT_TO_SELECT["pocket"] + "."
+    refs = _ligands_of(obj)
+    by_key = {r.key: r for r in refs}
     residues = list(sel.residues)
-    het = set(_hetero_residues(obj.structure))
-    ligands = [r for r in residues if r in het]
+    marked = getattr(sel, "pocket_ligand", None)
+    ligand = next((by_key[(c, s)] for c, s, _n in residues if (c, s) in by_key), None)
+    how = "selected"
+    if ligand is None and marked:
+        ligand = next((r for r in refs if r.spec == marked), None)
+        how = "marked"
+    protein_res = [r for r in residues if (r[0], r[1]) not in by_key]
+    if ligand is None and not protein_res and refs:
+        ligand, how = refs[0], "default"
     payload, cli = _source_payload(obj)
-    if ligands:
-        chain, seqid, name = ligands[0]
-        return TaskInput(True, f"Pocket around ligand <b>{name}</b> {chain}:{seqid} of <b>{obj.name}</b> "
-                               "(protein residues within the contact cutoff).", payload, {"ligand": name},
-                         obj, cli + ["--ligand", name]), None
-    protein_res = [r for r in residues if r not in het]
+    edited = " (as edited)" if getattr(obj, "modified", False) else ""
+    if ligand is not None:
+        n = len(residues) if how == "marked" else None
+        cutoff = getattr(sel, "pocket_cutoff", None)
+        within = (f": {n} protein residues within {cutoff:g} Å, marked in orange" if n and cutoff
+                  else " (protein residues within the contact cutoff)")
+        return TaskInput(True, f"Pocket around ligand <b>{ligand.resname}</b> {ligand.chain}:{ligand.resnum}"
+                               f"{ligand.icode} of <b>{obj.name}</b>{edited}{within}.", payload,
+                         {"ligand": ligand.spec}, obj, cli + ["--ligand", ligand.spec]), None
     if protein_res:
         spec = [f"{c}:{s}" for c, s, _n in protein_res]
         listed = ", ".join(f"{n} {c}:{s}" for c, s, n in protein_res[:8])
         more = f" and {len(protein_res) - 8} more" if len(protein_res) > 8 else ""
-        return TaskInput(True, f"Pocket of {len(protein_res)} selected residues of <b>{obj.name}</b>: "
+        return TaskInput(True, f"Pocket of {len(protein_res)} selected residues of <b>{obj.name}</b>{edited}: "
                                f"{listed}{more}.", payload, {"residues": spec}, obj,
                          cli + ["--option", "residues=" + ",".join(spec)]), None
-    if len({n for _c, _s, n in het}) == 1:
-        chain, seqid, name = sorted(het)[0]
-        return TaskInput(True, f"Pocket around the only ligand <b>{name}</b> {chain}:{seqid} of "
-                               f"<b>{obj.name}</b>.", payload, {"ligand": name}, obj,
-                         cli + ["--ligand", name]), None
-    names = ", ".join(sorted({n for _c, _s, n in het})) or "none found"
-    return None, (f"Ligand design needs a pocket in {obj.name}: select its ligand (ligands: {names}) "
-                  "or the pocket residues.")
+    return None, (f"Ligand design needs a pocket in {obj.name}: it has no ligand (water, ions and additives "
+                  "are not ligands); select the pocket residues.")
 
 
 def _molecule_input(sel: Selection, one: bool):

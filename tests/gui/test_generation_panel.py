@@ -70,8 +70,8 @@ def test_ligand_from_selected_ligand_prompt_shown_and_edited(qtbot, window, test
     assert "XK2" in text and "1hvr" in text
     req = panel.request()
     assert req.engine_inputs() == {"file": str(test_data / "structures" / "1hvr.pdb")}
-    assert req.engine_options()["ligand"] == "XK2"
-    assert "--ligand XK2" in panel.command_line_text()
+    assert req.engine_options()["ligand"] == "XK2 A:263"  # the engine's spec: this copy of XK2
+    assert "--ligand 'XK2 A:263'" in panel.command_line_text()
 
     # Show prompt: the exact text the engine will send; edit it, and the edit is what runs
     shown = {}
