@@ -554,6 +554,10 @@ class GenerationController(QObject):
         docking = getattr(self.window, "docking", None)
         if docking is not None and ws is not None and docking.show_row(row):
             return  # a docked result: its pose in the pocket
+        from logos_desktop.generation.preview import show_picture
+
+        if ws is not None and show_picture(self, row):
+            return  # a material, sequence or reaction: its picture in the 2D view
         if ws is None or not row.smiles or not row.valid:
             return
         from logos_desktop.generation.preview import candidate_object

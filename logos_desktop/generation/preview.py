@@ -70,3 +70,65 @@ def candidate_object(row, anchor=None):
     obj = LoadedObject(kind="molecule", name=name, source=None, fmt="sdf", mol=heavy, warnings=warnings)
     obj._logos_free_frame = centre is None  # not in a pocket: laid beside what is shown
     return obj
+
+
+# -- results that are not molecules: their picture (engine.grammar.pictures) -----------------------
+
+KIND_WORDS = {"material": ("material", "metal node and linkers"),
+              "sequence": ("sequence", "sequence with its pocket residues"),
+              "reaction": ("reaction", "reactants and product")}
+
+
+def row_picture(row) -> dict | None:
+    """What the engine says a stored result is made of (its decoded record)."""
+    from engine.grammar.pictures import result_picture
+
+    return result_picture(getattr(row, "objects", None), getattr(row, "record", None),
+                          getattr(row, "smiles", None), getattr(row, "sequence", None))
+
+
+def crystal_object(row):
+    """A crystal LoadedObject from a row's stored CIF (a material whose record has coordinates)."""
+    if not getattr(row, "cif", None):
+        return None
+    from engine.structures import io
+
+    try:
+        objs = io.read_bytes(row.cif.encode(), fmt="cif", name=f"result {row.id}")
+    except Exception:  # noqa: BLE001 - unreadable coordinates: the building blocks are still drawn
+        return None
+    crystals = [o for o in objs if o.crystal is not None]
+    return crystals[0] if crystals else None
+
+
+def show_picture(gen, row) -> bool:
+    """Show a valid result that is not a molecule (a material, a sequence, a reaction): its picture
+    in the 2D view; in 3D its crystal when the row has coordinates, else nothing (the previous
+    result's preview is removed, a line says why). False for molecules and rows without a picture."""
+    if not getattr(row, "valid", False) or getattr(row, "smiles", None):
+        return False
+    picture = row_picture(row)
+    if picture is None or picture.get("kind") not in KIND_WORDS:
+        return False
+    window = gen.window
+    ws = window.workspace
+    if gen.preview_item_id is not None and ws.item(gen.preview_item_id) is not None:
+        ws.remove(gen.preview_item_id)  # the previous result would be left on screen as if it were this one
+    gen.preview_item_id = None
+    what, parts = KIND_WORDS[picture["kind"]]
+    crystal = crystal_object(row) if picture["kind"] == "material" else None
+    view3d = getattr(window, "view3d", None)
+    if crystal is not None:
+        crystal._logos_preview = True
+        crystal._logos_free_frame = True
+        items = ws.add_objects([crystal])
+        if items:
+            gen.preview_item_id = items[0].id
+            ws.set_current(items[0].id)
+    elif view3d is not None and hasattr(view3d, "show_note"):
+        view3d.show_note(f"Result {row.id} ({what}) has no 3D coordinates: its {parts} are drawn in the 2D view.")
+    view2d = getattr(window, "view2d", None)
+    if view2d is not None and hasattr(view2d, "show_result"):
+        task = getattr(row, "task", None)
+        view2d.show_result(picture, f"<b>result {row.id}</b> · {task or what}")
+    return True

@@ -18,6 +18,7 @@ from logos_desktop.generation.thumbnails import THUMB_SIZE, ThumbnailCache
 
 PAGE = 200
 MAX_PAGES = 50  # pages kept in memory (LRU); a 100k-row project is never held whole
+PICTURES_KEPT = 500  # drawn pictures of non-molecule rows kept (LRU)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Column:
 
 
 COLUMNS = [
-    Column("", "Structure", "2D depiction (RDKit)"),
+    Column("", "Structure", "2D depiction (RDKit); a material's metal node and linkers, a sequence with its "
+                            "pocket residues, a retrosynthesis's reaction"),
     Column("id", "#", "result id in the project"),
     Column("smiles", "SMILES / sequence", "canonical SMILES, sequence or material record"),
     Column("valid", "Valid", "validity checks; the tooltip lists the failed rules"),
@@ -95,6 +97,7 @@ class ResultsTableModel(QAbstractTableModel):
         self._total = 0
         self._pages: OrderedDict[int, list[ResultRow]] = OrderedDict()
         self.thumbs = ThumbnailCache()
+        self._pictures: OrderedDict[str, object] = OrderedDict()  # record -> QPixmap | None
         self.page_queries = 0  # how many page queries ran (tests check that paging is lazy)
         self._reload()
 
@@ -248,7 +251,9 @@ class ResultsTableModel(QAbstractTableModel):
             return self._display(row, title)
         if role == Qt.ItemDataRole.DecorationRole and title == "Structure":
             # only rows that passed validation are drawn: a failed row's text may parse partly
-            return self.thumbs.get(row.smiles) if row.smiles and row.valid else None
+            if not row.valid:
+                return None
+            return self.thumbs.get(row.smiles) if row.smiles else self.picture(row)
         if role == Qt.ItemDataRole.SizeHintRole and title == "Structure":
             return QSize(THUMB_SIZE.width() + 4, THUMB_SIZE.height() + 4)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -265,6 +270,25 @@ class ResultsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and title in ("QED", "SA", "Vina", "Perplexity", "#", "Run"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def picture(self, row: ResultRow):
+        """The thumbnail of a row that is not a molecule: its material, sequence or reaction as the
+        engine decodes it (``engine.grammar.pictures``), drawn once and kept by record."""
+        key = row.record or f"#{row.id}"
+        if key in self._pictures:
+            self._pictures.move_to_end(key)
+            return self._pictures[key]
+        from logos_desktop.generation.preview import row_picture
+        from logos_desktop.widgets.qt_view2d import picture_pixmap
+
+        try:
+            pix = picture_pixmap(row_picture(row), THUMB_SIZE, small=True)
+        except Exception:  # noqa: BLE001 - a row the engine cannot decode gets no picture, not a crash
+            pix = None
+        self._pictures[key] = pix
+        if len(self._pictures) > PICTURES_KEPT:
+            self._pictures.popitem(last=False)
+        return pix
 
     def _display(self, row: ResultRow, title: str):
         if title == "#":
