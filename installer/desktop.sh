@@ -146,9 +146,13 @@ remove_empty_section() {  # the [Default Applications] header install added, whe
 desktop_escape() {  # a string value of a desktop entry: backslash, newline, tab
   local s="${1//\\/\\\\}"; s="${s//$'\n'/\\n}"; printf '%s' "${s//$'\t'/\\t}"
 }
-exec_arg() {  # one quoted argument of an Exec key (desktop entry spec: quoting, then string escapes)
-  local s="$1"
-  s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; s="${s//\`/\\\`}"; s="${s//\$/\\\$}"; s="${s//%/%%}"
+exec_arg() {  # one argument of an Exec key (desktop entry spec: quoting, then string escapes)
+  local s="${1//%/%%}" c quote=0
+  for c in ' ' $'\t' $'\n' '"' "'" '\' '>' '<' '~' '|' '&' ';' '$' '*' '?' '#' '(' ')' '`'; do
+    case "$s" in *"$c"*) quote=1; break ;; esac   # the spec's reserved characters
+  done
+  if [ "$quote" = 0 ]; then desktop_escape "$s"; return; fi  # quoted only when it must be (xdg-mime reads it bare)
+  s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; s="${s//\`/\\\`}"; s="${s//\$/\\\$}"
   desktop_escape "\"$s\""
 }
 
@@ -285,7 +289,18 @@ linux_install() {
   local t new=()
   for t in $ALL_TYPES; do has_default "$t" || new+=("$t"); done
   add_defaults "${new[@]+"${new[@]}"}"
+  # the per-type files update-mime-database writes for our types (it never deletes them itself)
+  local media gen=()
+  for t in $ALL_TYPES; do
+    media="$DATA/mime/${t%%/*}"
+    [ -d "$media" ] || gen+=("gendir $media")
+    [ -e "$DATA/mime/$t.xml" ] || gen+=("generated $DATA/mime/$t.xml")
+  done
   refresh_databases
+  for t in "${gen[@]+"${gen[@]}"}"; do
+    case " ${RECORDS[*]} " in *" $t "*) continue ;; esac
+    [ -e "${t#* }" ] && record "$t"
+  done
   printf '%s\n' "${RECORDS[@]}" > "$MANIFEST"
   touch "$DATA/icons/hicolor" 2>/dev/null || true  # icon caches notice a changed folder
   say "installed the menu entry $DATA/applications/$DESKTOP_ID (runs $EXEC) and file types for .${EXTENSIONS// /, .}"
@@ -296,12 +311,14 @@ linux_install() {
 }
 
 uninstall_records() {  # $1: "quiet" to say nothing (reinstall)
-  local line kind path types="" dirs=() mimeapps=0 section=0
+  local line kind path types="" dirs=() generated=() gendirs=() mimeapps=0 section=0
   while IFS= read -r line; do
     kind="${line%% *}"; path="${line#* }"
     case "$kind" in
       file) rm -f "$path" ;;
       dir) dirs=("$path" "${dirs[@]+"${dirs[@]}"}") ;;   # innermost first
+      generated) generated+=("$path") ;;
+      gendir) gendirs+=("$path") ;;
       default) types="$types $path" ;;
       mimeapps) mimeapps=1 ;;
       section) section=1 ;;
@@ -312,7 +329,7 @@ uninstall_records() {  # $1: "quiet" to say nothing (reinstall)
   [ "$section" = 1 ] && remove_empty_section
   if [ "$mimeapps" = 1 ] && [ -f "$MIMEAPPS" ] && ! grep -q '[^[:space:]]' "$MIMEAPPS"; then rm -f "$MIMEAPPS"; fi
   # the generated databases: regenerated without our types, or removed when we made their folder
-  local d created=" ${dirs[*]+"${dirs[*]}"} " f
+  local d created=" ${dirs[*]+"${dirs[*]}"} " f t
   if [ -d "$DATA/mime" ]; then
     if [[ "$created" == *" $DATA/mime "* ]] && [ -z "$(ls -A "$DATA/mime/packages" 2>/dev/null)" ]; then
       for f in $MIME_GENERATED; do rm -f "$DATA/mime/$f"; done
@@ -321,6 +338,11 @@ uninstall_records() {  # $1: "quiet" to say nothing (reinstall)
       done
     elif command -v update-mime-database >/dev/null 2>&1 && [ -d "$DATA/mime/packages" ]; then
       update-mime-database "$DATA/mime" >/dev/null 2>&1 || true
+      for f in "${generated[@]+"${generated[@]}"}"; do   # unless another package still defines the type
+        t="${f#"$DATA/mime/"}"; t="${t%.xml}"
+        grep -qs "type=\"$t\"" "$DATA/mime/packages"/*.xml || rm -f "$f"
+      done
+      for d in "${gendirs[@]+"${gendirs[@]}"}"; do rmdir "$d" 2>/dev/null || true; done
     fi
   fi
   if [ -d "$DATA/applications" ]; then
