@@ -92,8 +92,13 @@ class QtProvenancePanel(QWidget):
             _row("options", prov.options),
             _row("samples", prov.n),
         ]
+        from logos_desktop.generation.task_catalog import is_edited_input
+
         for name, sha in prov.inputs:
-            rows.append(_row("input", f"{name} (SHA-256 {sha})"))
+            if is_edited_input(name):  # the object as edited in the workspace, not its file
+                rows.append(_row("input (edited in the workspace)", f"{name} (SHA-256 {sha})"))
+            else:
+                rows.append(_row("input", f"{name} (SHA-256 {sha})"))
         rows += [
             _row("versions", prov.versions),
             _row("started", prov.started),

@@ -226,6 +226,12 @@ def _source_payload(obj) -> tuple[dict, list[str]]:
 
 
 EDITED_DIR: Path | None = None  # this session's folder of objects written from memory
+EDITED_MARK = " (edited, "  # in the name of an input written from an edited object
+
+
+def is_edited_input(name: str) -> bool:
+    """True for the stored name of an input that was an edited object (see ``edited_file``)."""
+    return EDITED_MARK in str(name or "")
 
 
 def edited_file(obj) -> Path:
@@ -257,7 +263,7 @@ def edited_file(obj) -> Path:
     stem = stem[:-3] if stem.endswith(".gz") else stem
     stem = Path(stem).stem or "input"
     what = edits.edit_summary(obj)
-    name = f"{stem} (edited, {what})" if what else stem
+    name = f"{stem}{EDITED_MARK}{what})" if what else stem
     name = _file_safe(name)[:150] + f".{ext}"
     if EDITED_DIR is None:
         EDITED_DIR = Path(tempfile.mkdtemp(prefix="logos-edited-"))
