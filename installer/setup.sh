@@ -177,7 +177,7 @@ make_venv() {
     return 0
   fi
   local py; py="$(find_python)"
-  say "creating the virtual environment .venv with $py ($("$py" --version 2>&1))"
+  say "creating the virtual environment $VENV with $py ($("$py" --version 2>&1))"
   rm -rf "$VENV"
   "$py" -m venv "$VENV" 2>/dev/null || die "$py cannot create a virtual environment: missing venv/ensurepip (Debian package python3-venv)"
 }

@@ -7,8 +7,14 @@ on the reader thread).
 
 If the process dies without being asked to, the client emits ``{"type": "engine_exited",
 "returncode", "stderr_tail"}``, a ``finished`` event with status ``failed`` for every job in
-flight, and (``auto_restart``) starts a new process, re-sends the last ``load_model`` and emits
-``{"type": "engine_restarted"}``.
+flight, and (``auto_restart``) starts a new process, re-sends the last ``load_model`` that loaded
+and emits ``{"type": "engine_restarted"}``.
+
+If the process dies while it loads a model (llama.cpp aborting on a hostile GGUF), that load is
+never sent again: the new process starts with no model, and the load is answered (after
+``engine_restarted``) with an ``error`` event naming the file and how the process died (signal or
+exit code, and its last stderr line). Loads queued behind it are answered with an error too. A
+client such as the GUI's bridge can then load the previous model itself.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import itertools
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +34,26 @@ from typing import Callable, Iterator
 
 class EngineError(RuntimeError):
     """The engine process could not be started or answered with an error."""
+
+
+def exit_reason(rc: int, abort_line: str = "") -> str:
+    """How a process ended, in words: 'killed by SIGABRT (signal 6)' or 'exit code 1', with the
+    native abort message it wrote on stderr when given."""
+    if rc is not None and rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        why = f"killed by {name} (signal {-rc})"
+    else:
+        why = f"exit code {rc}"
+    line = abort_line.strip()
+    if line:
+        why += ": " + (line if len(line) <= 240 else line[:237] + "...")
+    return why
+
+
+_ABORT_MARKS = ("GGML_ASSERT", "GGML_ABORT", "terminate called", "Fatal Python error")
 
 
 class EngineClient:
@@ -45,10 +72,13 @@ class EngineClient:
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
         self._closing = False
-        self._last_load: dict | None = None
+        self._last_load: dict | None = None  # the last load_model that loaded (replayed on restart)
+        self._loads: dict = {}  # id -> load_model request sent and not yet answered, in order
+        self._loading = None  # id of the load the engine said it started (load_progress)
         self._jobs: set = set()
         self._stderr: collections.deque[str] = collections.deque(maxlen=200)
         self._hello_event = threading.Event()
+        self._abort_line = ""  # the first native abort message the current process wrote
 
     # ---------------------------------------------------------------- process
     def start(self, timeout: float = 60.0) -> dict:
@@ -56,6 +86,7 @@ class EngineClient:
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self._hello_event.clear()
+        self._abort_line = ""
         try:
             self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, env=env, text=True, encoding="utf-8",
@@ -76,7 +107,10 @@ class EngineClient:
 
     def _read_stderr(self, proc) -> None:
         for line in proc.stderr:
-            self._stderr.append(line.rstrip("\n"))
+            line = line.rstrip("\n")
+            self._stderr.append(line)
+            if proc is self.proc and not self._abort_line and any(m in line for m in _ABORT_MARKS):
+                self._abort_line = line
 
     def _read_stdout(self, proc) -> None:
         for line in proc.stdout:
@@ -91,8 +125,19 @@ class EngineClient:
             if ev.get("type") == "hello":
                 self.hello = ev
                 self._hello_event.set()
-            if ev.get("type") == "finished":
+            kind = ev.get("type")
+            if kind == "finished":
                 self._jobs.discard(ev.get("job"))
+            elif kind == "load_progress" and ev.get("id") in self._loads:
+                self._loading = ev.get("id")
+            elif kind in ("model_loaded", "error") and ev.get("id") in self._loads:
+                req = self._loads.pop(ev.get("id"))
+                if self._loading == ev.get("id"):
+                    self._loading = None
+                if kind == "model_loaded":
+                    self._last_load = req
+            elif kind == "unloaded":
+                self._last_load = None
             self._deliver(ev)
         rc = proc.wait()
         if proc is not self.proc or self._closing:
@@ -115,15 +160,35 @@ class EngineClient:
             self._deliver({"type": "finished", "job": job, "status": "failed",
                            "error": f"the engine process exited (code {rc})"})
         self._jobs.clear()
+        # loads in flight are answered, never replayed: the one being loaded is what crashed it
+        crashed_load, self._loading = self._loading, None
+        abort_line = self._abort_line
+        lost = list(self._loads.items())
+        self._loads.clear()
+        if crashed_load is not None:
+            self._last_load = None  # the load may have freed the previous model: start with none
+        restarted = False
         if self.auto_restart and self.restarts < self.max_restarts:
             self.restarts += 1
             try:
                 self.start()
                 if self._last_load is not None:
-                    self._send(dict(self._last_load))
+                    self._send_load(dict(self._last_load))
+                restarted = True
                 self._deliver({"type": "engine_restarted", "restarts": self.restarts})
             except EngineError as exc:
                 self._deliver({"type": "error", "message": f"restart failed: {exc}"})
+        after = ("; the engine was restarted without a model and the file was not loaded again"
+                 if restarted and crashed_load is not None else
+                 "; the engine was restarted" if restarted else "; the engine was not restarted")
+        for rid, req in lost:
+            what = req.get("path") or req.get("url") or "the model"
+            if rid == crashed_load:
+                message = f"{what}: the engine process crashed while loading it ({exit_reason(rc, abort_line)}){after}"
+            else:
+                message = f"{what}: not loaded: the engine process exited before it got to it ({exit_reason(rc)}){after}"
+            self._deliver({"type": "error", "id": rid, "message": message, "path": req.get("path"),
+                           "returncode": rc})
 
     def restart(self) -> dict:
         """Stop the process (whatever state it is in) and start a new one; reloads the model.
@@ -133,9 +198,11 @@ class EngineClient:
             self._deliver({"type": "finished", "job": job, "status": "failed",
                            "error": "the engine was restarted"})
         self._jobs.clear()
+        self._loads.clear()
+        self._loading = None
         hello = self.start()
         if self._last_load is not None:
-            self._send(dict(self._last_load))
+            self._send_load(dict(self._last_load))
         return hello
 
     def _kill(self) -> None:
@@ -192,9 +259,18 @@ class EngineClient:
     def load_model(self, path: str | None = None, *, url: str | None = None, **kw) -> object:
         req = {"type": "load_model", **({"path": str(path)} if path else {}), **({"url": url} if url else {}),
                **{k: v for k, v in kw.items() if v is not None}}
-        rid = self._send(req)
-        self._last_load = {k: v for k, v in req.items() if k != "id"}
-        return rid
+        return self._send_load(req)
+
+    def _send_load(self, req: dict) -> object:
+        """Send a load_model, keeping it among the loads in flight until the engine answers."""
+        req.setdefault("id", f"r{next(self._ids)}")
+        rid = req["id"]
+        self._loads[rid] = {k: v for k, v in req.items() if k != "id"}
+        try:
+            return self._send(req)
+        except EngineError:
+            self._loads.pop(rid, None)
+            raise
 
     def submit(self, task: str, *, inputs: dict | None = None, options: dict | None = None, n: int = 1,
                seed: int = 0, sampling: dict | None = None, project: str | None = None,

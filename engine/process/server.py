@@ -273,7 +273,10 @@ class EngineServer:
             return RemoteRuntime(req["url"], model=req.get("model"), api_key=req.get("api_key"))
         from engine.runtime.llama import Runtime
 
-        last = [-1.0]
+        # said before llama.cpp touches the file: a client that sees the process die now knows
+        # this load is what it died of (and does not send it again)
+        self.emit(event("load_progress", id=rid, fraction=0.0))
+        last = [0.0]
 
         def progress(frac: float) -> None:
             if frac - last[0] >= 0.1 or frac >= 1.0:
