@@ -85,7 +85,7 @@ class TaskCard:
             return "trained" + (f": {fig}" if fig else ": no figures measured")
         if self.status == "not_learnt":
             return ("seen in training but not learnt" + (f": {fig}" if fig else "")
-                    + f"; expect invalid output; {IMPORT_HINT}")
+                    + f"; {self.note or 'expect invalid output'}; {IMPORT_HINT}")
         if self.status == "not_trained":
             return f"not trained for this task: expect invalid output; {IMPORT_HINT}"
         return f"unknown: no card ({self.note or 'the model file carries no LOGOS card'})"
@@ -103,7 +103,7 @@ class TaskCard:
         out = [f.text(with_source=True) for f in self.figures]
         if self.data:
             out.append(f"training data: {self.data}")
-        if self.note:
+        if self.note and self.status != "not_learnt":  # a not_learnt note is in the line already
             out.append(self.note)
         return out
 

@@ -1,0 +1,78 @@
+"""The demonstration model's card: embedded in the shipped GGUF, the same as logos-demo-card.json and
+MODEL_CARD.md, its tensors those of the trained run; training.card embeds and measures it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from engine import paths
+from engine.models.card import card_json, load_card_json, read_card, tensor_data_hash
+from engine.models.gguf_info import sha256_file
+from tests.fixtures.required import require_module
+
+# the tensors of the shipped model as trained on 2026-11-26 (the card rewrite must not change them)
+DEMO_TENSORS = "5da7f96f2cae2eb1"
+
+
+def _demo():
+    return paths.bundled_models()[0]
+
+
+def test_the_shipped_card_is_embedded_and_honest(repo_root):
+    demo = _demo()
+    card = read_card(demo)
+    assert card is not None and card.origin == "gguf"
+    assert card_json(card) == card_json(load_card_json(demo.with_name("logos-demo-card.json")))
+    mol = card.task("molecule")
+    assert mol.status == "trained" and mol.figures[0].name == "MOSES validity" and mol.figures[0].value >= 90
+    assert "app sampling" in mol.figures[0].on and "samples" in mol.figures[0].on
+    for task in ("retro", "binding-site", "ligand"):
+        assert card.task(task).status == "not_learnt", task
+        assert "import a LOGOS model from Models › Import" in card.task(task).line()
+    assert card.task("retro").figures[0].value == 0.0
+    for task in ("forward", "antibody"):
+        assert card.task(task).status == "not_trained"
+    assert card.task("material").status == "trained" and card.task("material").figures[0].value > 30
+    assert tensor_data_hash(demo).startswith(DEMO_TENSORS)
+
+
+def test_model_card_md_matches_the_embedded_card(repo_root):
+    from training.card import card_markdown
+
+    demo = _demo()
+    md = demo.with_name("MODEL_CARD.md").read_text()
+    assert card_markdown(read_card(demo)) in md
+    assert sha256_file(demo) in md and DEMO_TENSORS in md
+
+
+def test_embedding_a_saved_card_keeps_the_tensors(tmp_path):
+    demo = _demo()
+    for name in (demo.name, "MODEL_CARD.md", "logos-demo-card.json"):
+        shutil.copy(demo.with_name(name), tmp_path / name)
+    md = tmp_path / "MODEL_CARD.md"
+    md.write_text(md.read_text().replace("## Tasks (the card embedded in the GGUF)", "## Tasks (OLD)", 1))
+    proc = subprocess.run([sys.executable, "-m", "training.card", "demo", "--gguf", str(tmp_path / demo.name),
+                           "--from", str(tmp_path / "logos-demo-card.json")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert tensor_data_hash(tmp_path / demo.name) == tensor_data_hash(demo)
+    assert sha256_file(tmp_path / demo.name) == sha256_file(demo)  # the same card gives the same file
+    assert md.read_text().count("## Tasks (the card embedded in the GGUF)") == 1
+
+
+def test_measuring_runs_the_task_path(tmp_path):
+    """A small measurement on a copy: figures for each measured task, from the app's own path."""
+    require_module("llama_cpp")
+    from training.card import demo_card, measure_demo
+
+    copy = tmp_path / "m.gguf"
+    shutil.copy(_demo(), copy)
+    measured = measure_demo(copy, n_mol=64, n_mat=8, n_retro=2, k_retro=2, n_ligand=4, log=lambda *_: None)
+    assert set(measured) == {"molecule", "material", "retro", "ligand"}
+    validity = measured["molecule"][0]
+    assert validity.name == "MOSES validity" and validity.on == "app sampling, 64 samples" and validity.value > 50
+    assert measured["retro"][0].on == "app sampling, 4 samples"
+    card = demo_card(measured, "test")
+    assert card.task("molecule").figures[0] is validity

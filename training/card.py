@@ -1,0 +1,264 @@
+"""The demonstration model's card per task: measured through the app's own path, embedded in its GGUF.
+
+    python -m training.card demo [--gguf resources/models/logos-demo-q8_0.gguf] [--quick]
+    python -m training.card demo --from resources/models/logos-demo-card.json   # embed a saved card
+
+``demo`` measures what can be measured in a few minutes of CPU on the shipped GGUF, with the
+engine's task path (``engine.process.jobs.run_job``: the task's prompt, the app's default sampling,
+the task's own validator, exactly what the Generate panel runs), writes the card as JSON beside
+the model (``logos-demo-card.json``), embeds it into the GGUF's metadata
+(``engine.models.card.embed_card``: tensors copied byte for byte, checked by hash) and rewrites
+``MODEL_CARD.md``'s per-task section. Figures that need the float32 checkpoint and the training
+run's held-out split (greedy retrosynthesis exact match, pocket annotation) are carried from the
+run of 2026-11-26 (``training/evaluate.py``, the run's ``demo.json``), with that source named.
+
+Also ``write_checkpoint_card(hf_dir, card)``: the training writes ``logos_card.json`` into a
+checkpoint folder, and ``engine.models.convert`` embeds it in every GGUF made from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import threading
+import time
+from pathlib import Path
+
+from engine.models.card import CARD_FILE, Figure, ModelCard, TaskCard, card_json, embed_card, load_card_json
+
+RUN_2026_11_26 = "run of 2026-11-26 (training/evaluate.py, demo.json of the shipped model)"
+SUMMARY = ("LOGOS Desktop demonstration model: a 3.9 M-parameter Llama trained from scratch on 2 CPU cores "
+           "(9.8 M tokens); a molecule generator, not a LOGOS model")
+
+
+def write_checkpoint_card(hf_dir: str | Path, card: ModelCard) -> Path:
+    """``hf_dir/logos_card.json``: what the converter embeds in the GGUF."""
+    path = Path(hf_dir) / CARD_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(card_json(card), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------------------ measuring
+
+def _run(rt, task: str, n: int, seed: int, inputs: dict | None = None, options: dict | None = None,
+         sampling: dict | None = None) -> list[dict]:
+    """The result events of one job run as the app runs it (no project)."""
+    from engine.process.jobs import run_job
+
+    events: list[dict] = []
+    req = {"id": f"card-{task}", "task": task, "inputs": inputs or {}, "options": options or {}, "n": n,
+           "seed": seed, "sampling": sampling or {}}
+    run_job(rt, req, lambda ev: events.append(ev) if ev.get("type") == "result" else None, threading.Event())
+    return events
+
+
+def _today() -> str:
+    return _dt.date.today().isoformat()
+
+
+def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, n_retro: int = 50, k_retro: int = 10,
+                 n_ligand: int = 40, seed: int = 20261205, log=print) -> dict:
+    """Figures of the shipped GGUF through the engine's task path, app sampling (each task's
+    defaults). Returns {task: [Figure, ...]}."""
+    from rdkit import Chem, RDLogger
+
+    from engine.runtime.llama import Runtime
+    from training import data as D
+
+    RDLogger.DisableLog("rdApp.*")
+    src = f"llama.cpp on the Q8_0 GGUF through the engine's task path, {_today()}, python -m training.card demo"
+    out: dict[str, list[Figure]] = {}
+    rt = Runtime.load(gguf, n_gpu_layers=0, n_ctx=512, n_threads=2, n_seq_max=64)
+    try:
+        # molecules: the molecule task's validator (RDKit), uniqueness and novelty vs MOSES train
+        t = time.time()
+        res = _run(rt, "molecule", n_mol, seed)
+        valid = [r["objects"].get("smiles") for r in res if r["valid"]]
+        unique = {s for s in valid if s}
+        train = set(D.moses_smiles())
+        novel = unique - train
+        out["molecule"] = [
+            Figure("MOSES validity", 100 * len(valid) / len(res), "%", f"app sampling, {len(res):,} samples", src),
+            Figure("uniqueness", 100 * len(unique) / max(1, len(valid)), "%", "of the valid samples", src),
+            Figure("novelty vs MOSES train", 100 * len(novel) / max(1, len(unique)), "%",
+                   "of the unique valid samples", src),
+        ]
+        log(f"molecule: {[f.text() for f in out['molecule']]} ({time.time() - t:.0f} s)")
+
+        # materials: the material task's validator; metal node and valid linkers as training/evaluate
+        t = time.time()
+        res = _run(rt, "material", n_mat, seed + 1)
+        from training.evaluate import material_metrics
+
+        bodies = [r["record"][len("<MaterialS>"):].split("<MaterialE>", 1)[0] for r in res]
+        mm = material_metrics(bodies)
+        out["material"] = [
+            Figure("metal node and valid linkers", 100 * mm["metal_and_valid_linkers"], "%",
+                   f"app sampling, {len(res):,} samples", src),
+            Figure("valid by the material task", 100 * sum(r["valid"] for r in res) / len(res), "%",
+                   f"app sampling, {len(res):,} samples", src),
+        ]
+        log(f"material: {[f.text() for f in out['material']]} ({time.time() - t:.0f} s)")
+
+        # retrosynthesis: template-generated pairs on MOSES test_scaffolds molecules (never trained on)
+        t = time.time()
+        templates = D.load_templates()
+        pairs = []
+        for smi in D.moses_smiles(D.MOSES_TEST_SCAFFOLDS):
+            can = D.canonical(smi)
+            got = D.apply_retro(can, templates) if can else None
+            if got:
+                pairs.append((can, sorted(got[1])))
+            if len(pairs) >= n_retro:
+                break
+        hits = passed = total = 0
+        for i, (product, reactants) in enumerate(pairs):
+            res = _run(rt, "retro", k_retro, seed + 100 + i, options={"smiles": product},
+                       sampling={"max_new_tokens": 160})
+            total += len(res)
+            passed += sum(r["valid"] for r in res)
+            sets = [sorted(Chem.MolToSmiles(m) for m in (Chem.MolFromSmiles(s) for s in r["objects"].get("reactants", []))
+                           if m is not None) for r in res]
+            hits += reactants in sets
+        out["retro"] = [
+            Figure("samples passing the retrosynthesis check", 100 * passed / max(1, total), "%",
+                   f"app sampling, {total:,} samples", src + f"; {len(pairs)} products from MOSES test_scaffolds"),
+            Figure(f"template reactants among {k_retro} samples", 100 * hits / len(pairs), "%",
+                   f"{len(pairs)} template-generated pairs", src + "; products from MOSES test_scaffolds, "
+                   "reactants by the datamol retro templates"),
+        ]
+        log(f"retro: {[f.text() for f in out['retro']]} ({time.time() - t:.0f} s)")
+
+        # ligand design: the pocket of XK2 in 1HVR (tests/data), as the Generate panel sends it
+        pdb = Path(__file__).resolve().parents[1] / "tests" / "data" / "structures" / "1hvr.pdb"
+        if pdb.is_file() and n_ligand:
+            t = time.time()
+            res = _run(rt, "ligand", n_ligand, seed + 2, inputs={"file": str(pdb)}, options={"ligand": "XK2"})
+            out["ligand"] = [Figure("valid molecules", 100 * sum(r["valid"] for r in res) / len(res), "%",
+                                    f"app sampling, {len(res)} samples", src + "; the XK2 pocket of 1HVR")]
+            log(f"ligand: {[f.text() for f in out['ligand']]} ({time.time() - t:.0f} s)")
+    finally:
+        rt.close()
+    return out
+
+
+# ------------------------------------------------------------------------------ the card
+
+def demo_card(measured: dict[str, list[Figure]], source: str) -> ModelCard:
+    """The demonstration model's card: what it was trained on (MODEL_CARD.md's data table) and
+    the figures, measured now (``measured``) or carried from the training run (named)."""
+    m = measured
+    tasks = {
+        "molecule": TaskCard(
+            "trained", "206,000 MOSES train molecules (molsets 0.3.1, MIT); MOSES test_scaffolds never used",
+            figures=m.get("molecule", []) + [
+                Figure("MOSES validity at T = 1", 85.7, "%", "3 × 1,000 samples",
+                       f"llama.cpp on the GGUF, {RUN_2026_11_26}")]),
+        "material": TaskCard(
+            "trained", "250 material records: CoRE MOF 2019-ASR CIFs decomposed by engine.structures.framework "
+            "(CC BY 4.0)", note="about half the samples lack a metal node or a valid linker",
+            figures=m.get("material", [])),
+        "retro": TaskCard(
+            "not_learnt", "4,983 template-generated pairs (datamol retro templates on MOSES molecules; not USPTO)",
+            note="expect invalid output: its reactants have nothing to do with the product",
+            figures=m.get("retro", []) + [Figure("exact match, top-1 greedy", 0.0, "%", "200 held-out pairs",
+                                                 f"torch on the float32 checkpoint, {RUN_2026_11_26}")]),
+        "binding-site": TaskCard(
+            "not_learnt", "pocket records of 7 real complexes, one held out (×20; posebusters, MDAnalysisTests) "
+            "and 650 UniProt sequences",
+            note="expect invalid output: no well-formed pocket annotation",
+            figures=[Figure("well-formed pocket annotation", 0.0, "%", "greedy, 30 held-out sequences",
+                            f"torch on the float32 checkpoint, {RUN_2026_11_26}")]),
+        "ligand": TaskCard(
+            "not_learnt", "complex records of the same 6 training complexes ×20",
+            note="its molecules parse, but it saw 6 complexes: nothing fits them to this pocket",
+            figures=m.get("ligand", [])),
+        "forward": TaskCard("not_trained", note="no forward-reaction records in its training data"),
+        "antibody": TaskCard("not_trained", note="no antibody records in its training data"),
+    }
+    return ModelCard(tasks, SUMMARY, source)
+
+
+def card_markdown(card: ModelCard) -> str:
+    """The per-task section of MODEL_CARD.md, written from the embedded card."""
+    lines = ["## Tasks (the card embedded in the GGUF)",
+             "",
+             "The same card is in the GGUF's metadata (`logos.task.*` keys) and in `logos-demo-card.json`; "
+             "`logos models info resources/models/logos-demo-q8_0.gguf --json` prints it under `tasks`, and the "
+             "Generate panel shows each task's line next to the task.",
+             f"Card: {card.source}.",
+             "",
+             "| task | status | training data | figures |",
+             "|---|---|---|---|"]
+    for name, t in card.tasks.items():
+        figs = "<br>".join(f.text(with_source=True) for f in t.figures) or "—"
+        data = t.data or "none"
+        if t.note:
+            data += f" ({t.note})"
+        lines.append(f"| {name} | {t.status.replace('_', ' ')} | {data} | {figs} |")
+    lines += ["", "Status: *trained* — trained for the task, figures as measured; *not learnt* — its records "
+              "were in the training data but the figures show the model did not learn the task (expect "
+              "invalid output); *not trained* — never seen.", ""]
+    return "\n".join(lines)
+
+
+def update_model_card_md(md_path: Path, card: ModelCard, gguf: Path | None = None) -> None:
+    """Replace (or insert before '## Metrics on held-out data') the per-task section; with ``gguf``,
+    the file's SHA-256 in the Model section too (the card keys change the file, not its tensors)."""
+    import re
+
+    from engine.models.card import tensor_data_hash
+    from engine.models.gguf_info import sha256_file
+
+    text = md_path.read_text(encoding="utf-8")
+    if gguf is not None:
+        note = f" (tensor data SHA-256 `{tensor_data_hash(gguf)[:16]}…`, unchanged by the card)"
+        text = re.sub(r"SHA-256 `[0-9a-f]{64}`(?: \(tensor data SHA-256 `[0-9a-f]{16}…`, unchanged by the card\))?",
+                      f"SHA-256 `{sha256_file(gguf)}`{note}", text, count=1)
+    section = card_markdown(card)
+    start = text.find("## Tasks (the card embedded in the GGUF)")
+    if start >= 0:
+        end = text.find("\n## ", start + 3)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        at = text.find("## Metrics on held-out data")
+        text = text[:at] + section + "\n" + text[at:] if at >= 0 else text + "\n" + section
+    md_path.write_text(text, encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.card", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="measure the demonstration model and embed its card")
+    root = Path(__file__).resolve().parents[1] / "resources" / "models"
+    d.add_argument("--gguf", default=str(root / "logos-demo-q8_0.gguf"))
+    d.add_argument("--from", dest="from_json", help="embed this saved card instead of measuring")
+    d.add_argument("--quick", action="store_true", help="small sample counts (a smoke run)")
+    args = ap.parse_args(argv)
+    gguf = Path(args.gguf)
+    if args.from_json:
+        card = load_card_json(args.from_json)
+    else:
+        t = time.time()
+        kw = dict(n_mol=100, n_mat=20, n_retro=3, k_retro=4, n_ligand=4) if args.quick else {}
+        measured = measure_demo(gguf, **kw)
+        card = demo_card(measured, f"measured {_today()} by python -m training.card demo in "
+                                   f"{time.time() - t:.0f} s on 2 CPU threads; carried figures name their run")
+        json_path = gguf.with_name("logos-demo-card.json")
+        json_path.write_text(card_json(card) + "\n", encoding="utf-8")
+        print(f"wrote {json_path}")
+    embed_card(gguf, gguf, card)
+    print(f"embedded the card in {gguf} (tensor data unchanged)")
+    md = gguf.with_name("MODEL_CARD.md")
+    if md.is_file():
+        update_model_card_md(md, card, gguf)
+        print(f"updated {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
