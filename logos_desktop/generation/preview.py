@@ -98,7 +98,10 @@ def crystal_object(row):
     except Exception:  # noqa: BLE001 - unreadable coordinates: the building blocks are still drawn
         return None
     crystals = [o for o in objs if o.crystal is not None]
-    return crystals[0] if crystals else None
+    if not crystals:
+        return None
+    crystals[0].name = f"result {row.id}"  # the CIF's data block names the source structure, not the result
+    return crystals[0]
 
 
 def show_picture(gen, row) -> bool:

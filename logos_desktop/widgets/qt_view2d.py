@@ -124,7 +124,11 @@ def material_pixmap(picture: dict, width: int, height: int, small: bool = False)
         png = linkers_png(picture.get("linkers") or [], int(body.width() * dpr), int(body.height() * dpr),
                           legends=False)
     else:
-        box_w = max(110, min(width // 3, 220))
+        probe = QFont()
+        probe.setPointSizeF(13)
+        probe.setBold(True)
+        # wide enough for the formula at 13 pt where it can be (at most half the picture)
+        box_w = int(max(110, min(QFontMetrics(probe).horizontalAdvance(formula) + 28, width // 2)))
         box = QRectF(8, 8, box_w - 16, height - 16)
         p.setPen(QPen(QColor("#5e81ac"), 1.5))
         p.setBrush(QColor("#eef3fb"))

@@ -193,3 +193,50 @@ def test_clicking_a_material_row_draws_its_building_blocks(window, qtbot, tmp_pa
     click(ids["molecule"])
     assert view2d.result is None and view2d.stack.currentWidget() is view2d.image
     assert not w.view3d.note.isVisible()
+
+
+def test_a_material_with_coordinates_is_shown_in_3d(qtbot, tmp_path, test_data):
+    """A material row that carries its CIF (here CoRE MOF FUDQIF, decomposed by the engine into its
+    record) shows the crystal in 3D and its building blocks in 2D."""
+    from PySide6.QtCore import Qt
+
+    from engine.structures import framework
+    from logos_desktop.generation.results_model import COL
+    from logos_desktop.main_window import MainWindow
+    from tests.fixtures.gui_workspace import drawn_fraction
+
+    cif = (test_data / "structures" / "FUDQIF_clean.cif").read_text()
+    fw = framework.decompose(test_data / "structures" / "FUDQIF_clean.cif")
+    assert fw.ok, fw.reasons
+    task = get_task("material")
+    prompt = task.build_prompt({}, task.check_options({}))
+    cand = task.evaluate(fw.record[len(prompt.text):], prompt)
+    assert cand.valid, cand.reasons
+    path = tmp_path / "mof.logos"
+    with Project.open(path, create=True) as p:
+        run = p.start_run("material", prompt.text, {"n": 1}, 1)
+        rid = p.add_result(run, cand.record, objects=cand.objects, cif=cif, valid=True, scores=cand.scores)
+        p.finish_run(run)
+    w = MainWindow(start_engine=False, remember=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    try:
+        assert w.generation.open_project(path)
+        table = w.generation.results.view
+        rect = table.visualRect(w.generation.results.model.index(0, COL["#"]))
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.waitUntil(lambda: len(w.workspace.items()) == 1, timeout=10000)
+        item = w.workspace.items()[0]
+        assert item.name == f"result {rid}"
+        assert item.kind == "crystal" and item.obj.crystal.composition.reduced_formula == "ZnSiH8C8(N2F3)2"
+        assert not w.welcome.isVisible() and not w.view3d.note.isVisible()
+        assert drawn_fraction(w.view3d.image_array()) > 0.01
+        picture, _title = w.view2d.result
+        assert picture["metal"] == fw.metal and picture["linkers"] == cand.objects["linkers"] == ["c1cnccn1"]
+        assert w.view2d.stack.currentWidget() is w.view2d.image
+        w.window_image().save(str(tmp_path / "mof.png"))
+        # the next molecule row would replace it: the crystal is the result's preview, not the user's object
+        assert w.generation.preview_item_id == item.id and rid == w.generation.results.selected_ids()[0]
+    finally:
+        w.close()
