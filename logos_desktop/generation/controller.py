@@ -220,6 +220,7 @@ class GenerationController(QObject):
         b = self.bridge
         b.stateChanged.connect(self._engine_state)
         b.modelLoaded.connect(self._model_loaded)
+        b.modelLoaded.connect(self.generate.set_model)  # the model's card next to the task
         b.modelLoadFailed.connect(self._model_load_failed)
         b.loadProgress.connect(lambda ev: self.model_label.setText(
             f"model: loading {Path(self.model_path or '').name} {100 * float(ev.get('fraction', 0)):.0f} %"))

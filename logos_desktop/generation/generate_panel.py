@@ -100,6 +100,14 @@ class QtGeneratePanel(QWidget):
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color:#555")
         top.addRow(self.description)
+        # what the loaded model can do for this task: the line of its card (engine.models.card),
+        # exactly as the engine sent it with model_loaded; the details are in the tooltip
+        self.capability = QLabel()
+        self.capability.setObjectName("task-capability")
+        self.capability.setWordWrap(True)
+        self.capability.setTextFormat(Qt.TextFormat.RichText)
+        top.addRow(self.capability)
+        self.model_event: dict | None = None
         layout.addLayout(top)
 
         box = QGroupBox("Input (from the selection)")
@@ -201,6 +209,7 @@ class QtGeneratePanel(QWidget):
             return
         self.prompt_override = None
         self.description.setText(self.catalog.description(name))
+        self._update_capability()
         self.n.setValue(self.catalog.default_n(name))
         self.sampling.set_schema(self.catalog.sampling_schema(name))
         schema = self._schema = self.catalog.options_schema(name, self.selection_provider())
@@ -209,6 +218,45 @@ class QtGeneratePanel(QWidget):
         self.dock_after.setVisible(pocket)
         self.options_box.setVisible(bool(self.options.editors) or pocket)
         self.refresh_inputs()
+
+    def set_model(self, model_loaded: dict | None) -> None:
+        """The engine's ``model_loaded`` event (with the model's ``card``), or None when no model is
+        loaded; the line next to the task follows it."""
+        self.model_event = dict(model_loaded) if model_loaded else None
+        self._update_capability()
+
+    def capability_entry(self, task: str | None = None) -> dict | None:
+        """The card's entry for ``task`` (default: the selected one) as the engine sent it."""
+        task = task or self.task_name
+        card = (self.model_event or {}).get("card") or {}
+        return (card.get("tasks") or {}).get(task) if task else None
+
+    def _update_capability(self) -> None:
+        if self.model_event is None:
+            self.capability.setText("<span style='color:#777'>model: not loaded yet</span>")
+            self.capability.setToolTip("")
+            return
+        from pathlib import Path
+
+        model = Path(str(self.model_event.get("path") or "remote model")).name
+        entry = self.capability_entry()
+        if entry is None:
+            line, status, details = "unknown: the engine sent no card for this task", "unknown", []
+        else:
+            line, status = str(entry.get("line", "")), str(entry.get("status", "unknown"))
+            details = [str(d) for d in entry.get("details") or []]
+        colour, mark = _STATUS_STYLE.get(status, _STATUS_STYLE["unknown"])
+        self.capability.setText(f"<span style='color:{colour}'>{mark} <b>{html.escape(model)}</b>: "
+                                f"{html.escape(line)}</span>")
+        self.capability.setToolTip("\n".join([f"{model} — {status.replace('_', ' ')}", *details]))
+
+    def capability_text(self) -> str:
+        """The line shown next to the task, as plain text."""
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self.capability.text())
+        return doc.toPlainText()
 
     def refresh_inputs(self) -> None:
         name = self.task_name
@@ -329,6 +377,15 @@ class QtGeneratePanel(QWidget):
         if self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, 2**31 - 1))
         return req
+
+
+# card status -> (colour, mark) of the line next to the task
+_STATUS_STYLE = {
+    "trained": ("#1b5e20", "✓"),
+    "not_learnt": ("#b00020", "⚠"),
+    "not_trained": ("#b00020", "⚠"),
+    "unknown": ("#8a6d00", "?"),
+}
 
 
 def _input_key(inp: TaskInput | None):

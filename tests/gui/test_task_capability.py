@@ -1,0 +1,70 @@
+"""The Generate panel shows the loaded model's card line next to the task, as the real engine process
+sent it with model_loaded: the demonstration model is trained for molecules (its measured figure) and
+not for retrosynthesis or forward reaction; a GGUF without a card reads 'unknown: no card'."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)
+require_module("llama_cpp", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def window(qtbot):
+    os.environ.setdefault("LIBGL_ALWAYS_SOFTWARE", "1")
+    from engine import paths
+    from logos_desktop.main_window import MainWindow
+
+    w = MainWindow(model=str(paths.bundled_models()[0]), start_engine=True)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
+    from engine import paths
+    from engine.models.card import read_card
+
+    demo = paths.bundled_models()[0]
+    card = read_card(demo)
+    gen = window.generation
+    panel = gen.generate
+    qtbot.waitUntil(lambda: gen.bridge.model is not None, timeout=120000)
+    assert gen.bridge.model["card"]["origin"] == "gguf"  # sent by the engine process
+
+    panel.set_task("retro")
+    text = panel.capability_text()
+    assert text.startswith(f"⚠ {demo.name}: seen in training but not learnt")
+    assert "expect invalid output" in text and "import a LOGOS model from Models › Import" in text
+    assert panel.capability_entry()["usable"] is False
+
+    panel.set_task("forward")
+    assert panel.capability_text() == (f"⚠ {demo.name}: not trained for this task: expect invalid output; "
+                                       "import a LOGOS model from Models › Import")
+
+    panel.task.setCurrentIndex(panel.task.findData("molecule"))  # as a user picks it
+    fig = card.task("molecule").figures[0]
+    assert panel.capability_text() == f"✓ {demo.name}: trained: {fig.text()}"
+    assert f"MOSES validity {fig.value:.1f} % (app sampling, " in panel.capability_text()
+    tip = panel.capability.toolTip()
+    assert "training data: 206,000 MOSES train molecules" in tip and "python -m training.card demo" in tip
+    panel.grab().save(str(Path(os.environ.get("LOGOS_SCREENSHOT_DIR", "/tmp")) / "generate-card-molecule.png"))
+
+    # another model, without a card: the line says so, never "trained"
+    gen.bridge.load_model(str(tiny_llama_gguf), n_gpu_layers=0)
+    qtbot.waitUntil(lambda: gen.bridge.model is not None and gen.bridge.model.get("path") == str(tiny_llama_gguf),
+                    timeout=120000)
+    assert panel.capability_text().startswith(f"? {tiny_llama_gguf.name}: unknown: no card")
+    panel.set_task("retro")
+    assert "unknown: no card" in panel.capability_text() and "trained" not in panel.capability_text()
