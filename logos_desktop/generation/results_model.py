@@ -98,6 +98,7 @@ class ResultsTableModel(QAbstractTableModel):
         self._pages: OrderedDict[int, list[ResultRow]] = OrderedDict()
         self.thumbs = ThumbnailCache()
         self._pictures: OrderedDict[str, object] = OrderedDict()  # record -> QPixmap | None
+        self._parts: OrderedDict[str, dict | None] = OrderedDict()  # record -> engine picture
         self.page_queries = 0  # how many page queries ran (tests check that paging is lazy)
         self._reload()
 
@@ -278,11 +279,10 @@ class ResultsTableModel(QAbstractTableModel):
         if key in self._pictures:
             self._pictures.move_to_end(key)
             return self._pictures[key]
-        from logos_desktop.generation.preview import row_picture
         from logos_desktop.widgets.qt_view2d import picture_pixmap
 
         try:
-            pix = picture_pixmap(row_picture(row), THUMB_SIZE, small=True)
+            pix = picture_pixmap(self.parts(row), THUMB_SIZE, small=True)
         except Exception:  # noqa: BLE001 - a row the engine cannot decode gets no picture, not a crash
             pix = None
         self._pictures[key] = pix
@@ -290,11 +290,39 @@ class ResultsTableModel(QAbstractTableModel):
             self._pictures.popitem(last=False)
         return pix
 
+    def parts(self, row: ResultRow) -> dict | None:
+        """What the engine says the row is made of (``engine.grammar.pictures``), kept by record."""
+        key = row.record or f"#{row.id}"
+        if key in self._parts:
+            self._parts.move_to_end(key)
+            return self._parts[key]
+        from logos_desktop.generation.preview import row_picture
+
+        try:
+            found = row_picture(row)
+        except Exception:  # noqa: BLE001
+            found = None
+        self._parts[key] = found
+        if len(self._parts) > PICTURES_KEPT:
+            self._parts.popitem(last=False)
+        return found
+
+    def _text(self, row: ResultRow) -> str:
+        """SMILES or sequence; a material as its node and linkers, a retrosynthesis as its reaction."""
+        if row.smiles or row.sequence:
+            return row.text
+        parts = self.parts(row) if row.valid else None
+        if parts and parts.get("kind") == "material":
+            return f"{parts.get('metal') or '?'} + " + ".".join(parts.get("linkers") or [])
+        if parts and parts.get("kind") == "reaction":
+            return ".".join(parts.get("reactants") or []) + ">>" + ".".join(parts.get("products") or [])
+        return row.text
+
     def _display(self, row: ResultRow, title: str):
         if title == "#":
             return str(row.id)
         if title == "SMILES / sequence":
-            return row.text
+            return self._text(row)
         if title == "Valid":
             if row.valid:
                 return "✔ valid"

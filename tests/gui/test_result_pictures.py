@@ -130,6 +130,12 @@ def test_every_kind_has_a_thumbnail(window):
     a = model.data(model.index(_row_of(w.generation, ids["material"]), COL["Structure"]), Qt.ItemDataRole.DecorationRole)
     b = model.data(model.index(_row_of(w.generation, ids["material2"]), COL["Structure"]), Qt.ItemDataRole.DecorationRole)
     assert not np.array_equal(_pixels(a), _pixels(b))
+    # the text column names the parts too, not the raw record
+    text = model.data(model.index(_row_of(w.generation, ids["material"]), COL["SMILES / sequence"]))
+    linker = model.row(_row_of(w.generation, ids["material"])).objects["linkers"][0]
+    assert text == f"Cu2(CO2)4 + {linker}"
+    text = model.data(model.index(_row_of(w.generation, ids["retro"]), COL["SMILES / sequence"]))
+    assert text.endswith(">>" + model.row(_row_of(w.generation, ids["retro"])).objects["product"])
 
 
 def test_clicking_a_material_row_draws_its_building_blocks(window, qtbot, tmp_path):
