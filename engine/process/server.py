@@ -3,7 +3,10 @@
 A reader thread takes requests from stdin; ``cancel``, ``status`` and ``shutdown`` are answered at
 once, everything that touches the model (``load_model``, ``submit``, ``unload``) goes through one
 queue and runs on one worker thread, so one llama.cpp context serves one request at a time. A bad
-request gets an error event and the process stays up. stdout carries only protocol lines: the
+request gets an error event and the process stays up. A user's error (a bad request, a model file
+refused, a job's input refused: the engine's own error types) is answered with its message and
+logged on stderr as one line; a traceback is written only for what is a bug in the engine (any
+other exception). stdout carries only protocol lines: the
 original stdout is kept for events and file descriptor 1 is pointed at stderr, so nothing native
 (llama.cpp, RDKit) can print into the protocol.
 """
@@ -22,6 +25,23 @@ from engine.runtime.planner import PlanError
 _STOP = object()
 DEFAULT_MAX_QUEUE = 64  # requests waiting for the worker (jobs, loads, unloads); LOGOS_ENGINE_MAX_QUEUE
 _CHUNK = 1 << 16
+_LOG_MAX = 500  # characters of one stderr log line
+
+
+class NoModelLoaded(RuntimeError):
+    """A job sent before any model was loaded (the user's error)."""
+
+
+def log_line(text: str) -> None:
+    """One line on stderr for the engine's log (newlines folded, length capped)."""
+    line = " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    if len(line) > _LOG_MAX:
+        line = line[:_LOG_MAX - 3] + "..."
+    try:
+        sys.stderr.write(f"[engine] {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def max_queue() -> int:
@@ -122,6 +142,7 @@ class EngineServer:
             req = parse_request(line)
         except ProtocolError as exc:
             rid = exc.request_id
+            log_line(f"request {rid!r} refused: {exc}" if rid is not None else f"request refused: {exc}")
             if exc.kind == "submit" and rid is not None:
                 # a client waiting on this job id gets its end too (unless the id is a live job's)
                 with self._lock:
@@ -223,10 +244,14 @@ class EngineServer:
                 elif kind == "submit":
                     finished = self.submit(req, cancel)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
-                sys.stderr.write(traceback.format_exc())
-                message = str(exc) if _is_user_error(exc) else f"{type(exc).__name__}: {exc}"
+                user = _is_user_error(exc)
+                message = str(exc) if user else f"{type(exc).__name__}: {exc}"
                 if getattr(exc, "still_loaded", None):
                     message += f" (the model loaded before, {exc.still_loaded}, stays loaded)"
+                if user:
+                    log_line(f"{kind} {rid!r}: {message}")
+                else:  # a bug in the engine: its traceback is what finds it
+                    sys.stderr.write(traceback.format_exc())
                 self.error(message, rid=rid, job=rid if kind == "submit" else None)
                 if kind == "submit":
                     finished = event("finished", job=rid, status="failed", error=message)
@@ -307,7 +332,7 @@ class EngineServer:
         if cancel.is_set():
             return event("finished", job=rid, status="cancelled", summary=None, stats=None)
         if self.runtime is None:
-            raise RuntimeError("no model loaded: send load_model first")
+            raise NoModelLoaded("no model loaded: send load_model first")
         return run_job(self.runtime, req, self.emit, cancel)
 
     # ---------------------------------------------------------------- main loop
@@ -359,12 +384,13 @@ def _is_binary(stream) -> bool:
 
 
 def _is_user_error(exc: Exception) -> bool:
-    from engine.runtime.gguf_facts import ModelFileError
-    from engine.runtime.planner import PlanError
-    from engine.tasks.base import TaskInputError
-
-    names = {"RuntimeLoadError", "RemoteError"}
-    return isinstance(exc, (ModelFileError, PlanError, TaskInputError)) or type(exc).__name__ in names
+    """An error the engine raises on purpose about what it was given (its own error types: a model
+    file refused, a plan that does not fit, a task input, a project, a remote server...), as
+    opposed to a bug (a built-in exception such as TypeError, KeyError or AssertionError)."""
+    if isinstance(exc, (AssertionError, NameError, AttributeError, TypeError, LookupError)) \
+            and type(exc).__module__ == "builtins":
+        return False
+    return any(cls.__module__.split(".", 1)[0] == "engine" for cls in type(exc).__mro__)
 
 
 def main() -> int:
