@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 from engine.store.project import Project  # noqa: E402
 from engine.store.queries import ResultQuery  # noqa: E402
@@ -48,7 +50,7 @@ def test_provenance_and_preview_in_the_pocket(qtbot, window, test_data):
     w.workspace.set_current(complex_item.id)
     w.workspace.set_selection([(complex_item.id, i) for i, r in enumerate(table.res_names) if r == "XK2"])
     gen.generate.set_task("ligand")
-    assert gen.generate.request().engine_options()["ligand"] == "XK2"
+    assert gen.generate.request().engine_options()["ligand"] == "XK2 A:263"  # the engine's spec
     gen.results.view.selectRow(1)
     prov = gen.provenance.provenance
     assert prov.seed == 42 and prov.model_quant == "Q8_0" and prov.inputs[0][0] == "1hvr.pdb"
@@ -70,7 +72,7 @@ def test_provenance_and_preview_in_the_pocket(qtbot, window, test_data):
     gen.generate.refresh_inputs()
     req = gen.generate.request()
     assert req is not None, gen.generate.input_label.text()
-    assert req.engine_options()["ligand"] == "XK2" and "XK2" in gen.generate.input_label.text()
+    assert req.engine_options()["ligand"] == "XK2 A:263" and "XK2" in gen.generate.input_label.text()
 
 
 def test_a_clicked_result_is_the_input_of_retrosynthesis_and_forward(qtbot, window, test_data):
@@ -101,7 +103,7 @@ def test_a_clicked_result_is_the_input_of_retrosynthesis_and_forward(qtbot, wind
     assert panel.request().engine_options()["smiles"] == want
     # ligand design cannot take a molecule: its pocket stays the complex's selected ligand
     panel.set_task("ligand")
-    assert panel.request().engine_options()["ligand"] == "XK2"
+    assert panel.request().engine_options()["ligand"] == "XK2 A:263"
     # another result clicked: the product follows
     rect = view.visualRect(gen.results.model.index(0, 1))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
