@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.required import require_module
+
 SHAPE_1B = dict(hidden=2048, intermediate=8192, layers=16, heads=32, kv_heads=8, vocab=128256, ctx=131072)
 SHARD_BYTES = 1 << 30
 
@@ -201,7 +203,7 @@ def _ppl_table(label: str, gguf_path: Path, texts: list[str], threads: int = 1) 
 
 
 def test_bench_quant_ppl_tiny(tiny_gguf):
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine.models.parity import default_corpus
 
     for arch in ("llama", "qwen3"):
@@ -211,7 +213,7 @@ def test_bench_quant_ppl_tiny(tiny_gguf):
 @pytest.mark.timeout(7200)
 @pytest.mark.skipif(os.environ.get("LOGOS_BENCH_1B_PPL") != "1", reason="set LOGOS_BENCH_1B_PPL=1 (slow)")
 def test_bench_quant_ppl_1b(ckpt_1b, tmp_path):
-    pytest.importorskip("llama_cpp")
+    require_module("llama_cpp")
     from engine.models.convert import convert_hf_to_gguf
     from engine.models.parity import default_corpus
 

@@ -16,8 +16,10 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("PySide6", allow_module_level=True)  # fails under CI=true
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 from PySide6.QtWidgets import QDialog  # noqa: E402
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 from logos_desktop.generation.job_queue import Job, JobQueue, QtJobQueue, format_eta  # noqa: E402
 

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 from logos_desktop.generation.training_dialog import QtTrainingDialog, parse_progress  # noqa: E402
 

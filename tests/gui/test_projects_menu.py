@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 from engine.store.project import Project  # noqa: E402
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("PySide6", allow_module_level=True)  # fails under CI=true
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 from engine.store.project import Project  # noqa: E402
 from engine.tasks.registry import get_task  # noqa: E402

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("pytestqt")
+from tests.fixtures.required import require_module
+
+require_module("pytestqt", allow_module_level=True)  # fails under CI=true
 
 
 def _paste(w, qtbot, text):

@@ -277,7 +277,9 @@ def test_ctrl_c_cancels_the_run_and_stops_the_workers(tmp_path):
 
 
 def test_dock_on_a_dask_scheduler(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    from tests.fixtures.required import require_module
+
+    distributed = require_module("distributed")
 
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
