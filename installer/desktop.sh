@@ -45,7 +45,7 @@ die() { printf '[desktop] cannot continue: %s\n' "$*" >&2; exit 1; }
 ACTION="${1:-}"
 case "$ACTION" in
   install|uninstall) ;;
-  -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
   *) die "usage: bash installer/desktop.sh install|uninstall" ;;
 esac
 
