@@ -4,8 +4,6 @@ every dock open the 3D view keeps at least half of the window's width."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.fixtures.required import require_module
 
 require_module("pytestqt", allow_module_level=True)  # fails under CI=true

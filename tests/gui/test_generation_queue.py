@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.fixtures.required import require_module
 
 require_module("pytestqt", allow_module_level=True)  # fails under CI=true

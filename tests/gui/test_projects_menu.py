@@ -9,8 +9,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from tests.fixtures.required import require_module
 
 require_module("pytestqt", allow_module_level=True)  # fails under CI=true

@@ -5,7 +5,6 @@ replace each other in one place beside what is shown."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from tests.fixtures.required import require_module
 

@@ -8,8 +8,6 @@ import json
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from engine import paths
 
 ROOT = Path(__file__).resolve().parents[2]
