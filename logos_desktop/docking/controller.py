@@ -228,7 +228,9 @@ class DockingController(QObject):
             return Target(path, pocket=tuple(res if isinstance(res, (list, tuple)) else str(res).split(",")),
                           name=Path(path).name)
         if opts.get("ligand"):
-            return Target(path, ligand=str(opts["ligand"]), name=Path(path).name)
+            from logos_desktop.docking.targets import ligand_target
+
+            return ligand_target(path, opts["ligand"], Path(path).name)
         return None
 
     def submit(self, request: DockRequest) -> str:

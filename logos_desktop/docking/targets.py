@@ -71,6 +71,16 @@ def _pocket_list(value) -> tuple[str, ...]:
     return tuple(str(i).strip() for i in items if str(i).strip())
 
 
+def ligand_target(path: str, ligand: str, name: str) -> Target:
+    """The target of a ligand named as the ligand task names it: a residue name, or the engine's
+    spec of one residue (``"XK2 A:263"``, ``engine.structures.pocket``) split into name, chain and
+    number, so the same ligand is the same target whichever way it was named."""
+    from engine.structures.pocket import parse_ligand_spec
+
+    resname, chain, resnum, _icode = parse_ligand_spec(str(ligand))
+    return Target(path, ligand=resname, chain=chain, resnum=resnum, name=name)
+
+
 def target_of_run(project, run_id: int, objects=None) -> Target:
     """The receptor and pocket of a stored run (``objects``: a result's objects, whose ``ligand``
     names the exact residue)."""
@@ -97,7 +107,7 @@ def target_of_run(project, run_id: int, objects=None) -> Target:
     if options.get("residues"):
         return Target(path, pocket=_pocket_list(options["residues"]), name=structure.name)
     if options.get("ligand"):
-        return Target(path, ligand=str(options["ligand"]), name=structure.name)
+        return ligand_target(path, options["ligand"], structure.name)
     raise NoReceptor(f"run {run_id} names no ligand or pocket residues for {structure.name}")
 
 
@@ -116,7 +126,7 @@ def target_of_selection(window) -> Target:
     if opts.get("residues"):
         return Target(path, pocket=_pocket_list(opts["residues"]), name=name)
     if opts.get("ligand"):
-        return Target(path, ligand=str(opts["ligand"]), name=name)
+        return ligand_target(path, opts["ligand"], name)
     raise NoReceptor("select the ligand of the complex or the pocket residues")
 
 

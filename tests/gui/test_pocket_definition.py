@@ -71,7 +71,8 @@ def test_1hvr_the_pocket_marked_on_load_is_the_pocket_sent(window, qtbot, test_d
     # docking takes the same target from the same selection
     from logos_desktop.docking.targets import target_of_selection
 
-    assert target_of_selection(window).ligand == "XK2 A:263"
+    target = target_of_selection(window)
+    assert (target.ligand, target.chain, target.resnum) == ("XK2", "A", 263)
     # the 3D view's ligand is the engine's: every atom of XK2 and nothing else
     from logos_desktop.render.vtk_protein import masks
 
