@@ -324,18 +324,37 @@ class QtView2D(QWidget):
                 f"a={lat.a:.3f} b={lat.b:.3f} c={lat.c:.3f} Å<br>α={lat.alpha:.2f} β={lat.beta:.2f} "
                 f"γ={lat.gamma:.2f}°<br>Space group: {sg_text}<br>Volume: {lat.volume:.1f} Å³")
             return
-        seqs = {}
-        if obj.structure is not None:
-            from engine.structures.atoms import chain_sequences
+        chains = self._chains(item)
+        if chains:  # proteins and sequences: the sequence view, the marked pocket on orange
+            self.sequence.set_chains(chains, f"{obj.name} ({obj.kind})")
+            self.stack.setCurrentWidget(self.sequence)
+            return
+        self._show_text(f"<b>{obj.name}</b> ({obj.kind})")
 
-            seqs = chain_sequences(obj.structure)
-        elif obj.sequence:
-            seqs = {obj.name: obj.sequence}
-        body = "".join(f"<p><b>{c}</b> ({len(s)} aa)<br><tt>{s}</tt></p>" for c, s in seqs.items())
-        pocket = ""
-        if item.pocket:
-            pocket = "<p><b>Pocket residues</b>: " + ", ".join(f"{c}{n}" for c, n in sorted(item.pocket)) + "</p>"
-        self._show_text(f"<b>{obj.name}</b> ({obj.kind}){body}{pocket}")
+    @staticmethod
+    def _chains(item) -> list[dict]:
+        """The object's chains for the sequence view: amino-acid chains with the residue numbers of
+        the file (``engine.tasks.protein_input``) and the residues of the marked pocket; other chains
+        (nucleic acids) as ``chain_sequences`` reads them; a FASTA sequence as it is."""
+        obj = item.obj
+        if obj.structure is None:
+            return [{"name": obj.name, "sequence": obj.sequence, "marked": [], "labels": []}] if obj.sequence else []
+        from engine.structures.atoms import chain_sequences
+        from engine.tasks.protein_input import chains as protein_chains
+
+        pocket = {(str(c), str(n)) for c, n in item.pocket}
+        table = protein_chains(obj.structure)
+        out = []
+        for name, seq in chain_sequences(obj.structure).items():
+            residues = table.get(name)
+            if residues is None or "".join(r.letter for r in residues) != seq:
+                out.append({"name": f"Chain {name}", "sequence": seq, "marked": [], "labels": []})
+                continue
+            marked = [i for i, r in enumerate(residues)
+                      if (r.chain, str(r.number)) in pocket or (r.chain, f"{r.number}{r.icode.strip()}") in pocket]
+            out.append({"name": f"Chain {name}", "sequence": seq, "marked": marked,
+                        "labels": [residues[i].label for i in marked], "numbers": [r.number for r in residues]})
+        return out
 
     def resizeEvent(self, ev) -> None:  # redraw the depiction at the new size (debounced)
         super().resizeEvent(ev)

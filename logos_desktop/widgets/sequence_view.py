@@ -32,7 +32,9 @@ def sequence_html(chains: list[dict], title: str = "", per_line: int = 50) -> st
     parts = [f"<p><b>{escape(title)}</b></p>"] if title else []
     for ch in chains:
         seq, marked = ch.get("sequence", ""), set(ch.get("marked") or ())
-        width = len(str(max(1, len(seq))))
+        # residue numbers of the file where known (a structure), else positions from 1
+        numbers = ch.get("numbers") if len(ch.get("numbers") or ()) == len(seq) else range(1, len(seq) + 1)
+        width = max((len(str(n)) for n in numbers), default=1)
         head = f"<b>{escape(ch.get('name', 'Sequence'))}</b> ({len(seq)} residues"
         head += f", {len(marked)} pocket residue{'s' if len(marked) != 1 else ''} marked)" if marked else ")"
         lines = []
@@ -46,11 +48,11 @@ def sequence_html(chains: list[dict], title: str = "", per_line: int = 50) -> st
                     c = (f'<span style="background-color:{POCKET.name()};color:{POCKET_TEXT.name()};'
                          f'font-weight:bold">{c}</span>')
                 cells.append(c)
-            num = f'<span style="color:#888888">{str(start + 1).rjust(width)}</span>'
+            num = f'<span style="color:#888888">{str(numbers[start]).rjust(width)}</span>'
             lines.append(num + "  " + "".join(cells))
         parts.append(f"<p>{head}</p><pre style=\"margin-top:0\">" + "\n".join(lines) + "</pre>")
         if marked:
-            labels = ch.get("labels") or [f"{seq[i]}{i + 1}" for i in sorted(marked)]
+            labels = ch.get("labels") or [f"{seq[i]}{numbers[i]}" for i in sorted(marked)]
             parts.append("<p><b>Pocket residues</b>: " + escape(", ".join(labels)) + "</p>")
     return "".join(parts)
 

@@ -43,7 +43,9 @@ def test_drop_several_files_lists_and_draws_them(window, qtbot, test_data):
     prot = next(i for i in window.workspace.items() if i.name == "1hvr")
     assert ("A", "25") in prot.pocket and ("B", "25") in prot.pocket  # the catalytic aspartates
     window.workspace.set_current(prot.id)
-    assert "Pocket residues" in window.view2d.text.toPlainText()
+    assert window.view2d.stack.currentWidget() is window.view2d.sequence
+    text = window.view2d.sequence.toPlainText()
+    assert "Pocket residues" in text and "A:ASP25" in text and "B:ASP25" in text
 
 
 def test_each_view_style_draws(window, qtbot, test_data):
