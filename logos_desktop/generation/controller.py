@@ -242,6 +242,7 @@ class GenerationController(QObject):
             ws.selectionChanged.connect(self._workspace_selection_changed)
             ws.currentChanged.connect(self._workspace_selection_changed)
             ws.itemsChanged.connect(self._workspace_selection_changed)
+            ws.itemChanged.connect(self._workspace_selection_changed)  # an edit or undo: the object as it is now
             self.generate.pocketChanged.connect(self._pocket_changed)
 
     # -- selection --------------------------------------------------------------------------

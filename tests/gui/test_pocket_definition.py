@@ -145,3 +145,32 @@ def test_picking_another_ligand_cutoff_click_and_hand_marks_keep_shown_and_sent_
     window.workspace.set_selection([])
     panel.use_selection_button.click()
     assert panel.current_input.options == {"ligand": second.spec}
+
+
+def test_an_edit_keeps_the_marking_the_pocket_of_the_structure_sent(window, qtbot, test_data):
+    """Mutating pocket residues to glycine takes their side chains out of the contact distance: the
+    marking is recomputed on the edited structure, and the edited structure (written from memory)
+    is what the prompt is built from."""
+    from engine.structures import pocket
+
+    item = load(window, qtbot, test_data / "structures" / "1hvr.pdb")[0]
+    before = set(item.pocket)
+    gen = window.generation
+    gen.generate.set_task("ligand")
+    table = item.view_table()
+    for chain, num in (("A", 84), ("B", 84), ("A", 50), ("B", 50)):  # Ile84 and Ile50: side chains in the pocket
+        cb = next(i for i, n in enumerate(table.atom_names)
+                  if n.strip() == "CB" and table.chains[i] == chain and int(table.res_nums[i]) == num)
+        window.workspace.set_selection([(item.id, cb)])
+        assert window.mutate_residue("GLY")
+        table = item.view_table()
+    window.workspace.set_selection([])
+    assert item.obj.modified and item.pocket_follows_ligand()
+    assert set(item.pocket) == pocket.ligand_site(item.obj, "XK2 A:263").keys != before
+    sent, req = _sent(gen)
+    assert "(edited, " in req.engine_inputs()["file"]
+    assert sent == set(item.pocket)
+    for _ in range(4):
+        window.undo_stack.undo()
+    assert not item.obj.modified and set(item.pocket) == before
+    assert _sent(gen)[0] == before
