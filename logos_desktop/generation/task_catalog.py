@@ -135,7 +135,9 @@ class TaskCatalog:
             if d.get("type") in ("file", "list") or d["name"] in INPUT_OPTIONS:
                 continue  # inputs come from the selection, not from a form
             out.append(d)
-        refs = _ligands_of(_pocket_object(sel)) if sel is not None and self.input_kind(name) == "pocket" else []
+        refs = []
+        if sel is not None and self.input_kind(name) == "pocket":  # a result shown: the complex before it
+            refs = _ligands_of(_pocket_object(sel) or _pocket_object(getattr(sel, "fallback", None)))
         if refs:
             out.insert(0, {"name": "ligand", "type": "choice", "choices": [r.spec for r in refs],
                            "default": refs[0].spec, "label": "ligand",
