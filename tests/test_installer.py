@@ -338,3 +338,17 @@ def test_fetch_data_from_a_bundle_checks_the_sum(tmp_path):
     out = _fetch(tmp_path, f"tiny-data==1.0 --hash=sha256:{'1' * 64}\n", "http://127.0.0.1:9/simple", bundle)
     assert out.returncode == 1
     assert "the bundle's tiny_data-1.0-py3-none-any.whl has sha256" in out.stderr.splitlines()[-1]
+
+
+def test_a_local_llama_sdist_must_be_the_locked_one(tmp_path):
+    """LOGOS_LLAMA_SOURCE (an sdist on disk, for machines without network) is built only when its
+    sha256 is the one requirements/lock.txt names for llama-cpp-python."""
+    fake = tmp_path / "llama_cpp_python-0.3.36.tar.gz"
+    fake.write_bytes(b"\x1f\x8b not the real sdist")
+    digest = hashlib.sha256(fake.read_bytes()).hexdigest()
+    out = run_setup("build-llama", env={"LOGOS_LLAMA_SOURCE": str(fake), "LOGOS_CACHE_DIR": str(tmp_path / "c"),
+                                        "PIP_INDEX_URL": "http://127.0.0.1:9/simple"})
+    assert out.returncode == 1
+    assert last_line(out) == (f"[setup] cannot continue: LOGOS_LLAMA_SOURCE {fake} has sha256 {digest}, not the "
+                              f"llama-cpp-python {_pins(LOCK)['llama-cpp-python'][0]} sdist of requirements/lock.txt")
+    assert not (tmp_path / "c" / "wheels").exists()
