@@ -25,7 +25,16 @@ import threading
 import time
 from pathlib import Path
 
-from engine.models.card import CARD_FILE, Figure, ModelCard, TaskCard, card_json, embed_card, load_card_json
+from engine.models.card import (
+    CARD_FILE,
+    Figure,
+    ModelCard,
+    TaskCard,
+    card_json,
+    embed_card,
+    load_card_json,
+    task_names,
+)
 
 RUN_2026_11_26 = "run of 2026-11-26 (training/evaluate.py, demo.json of the shipped model)"
 SUMMARY = ("LOGOS Desktop demonstration model: a 3.9 M-parameter Llama trained from scratch on 2 CPU cores "
@@ -39,6 +48,50 @@ def write_checkpoint_card(hf_dir: str | Path, card: ModelCard) -> Path:
     tmp.write_text(card_json(card), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def record_task(row: str) -> str | None:
+    """The task of the catalogue a grammar record trains (by its tags), or None (a plain protein,
+    a <Trans> record, anything else)."""
+    row = row.strip()
+    if "<ReverseReact>" in row:
+        return "retro"
+    if "<React>" in row:
+        return "forward"
+    if "<Search>" in row:
+        return "binding-site"
+    if row.startswith("<MaterialS>"):
+        return "material"
+    if row.startswith("<AntibodyS>"):
+        return "antibody"
+    if row.startswith("<ProteinS>") and row.endswith("<MoleculeE>"):
+        return "ligand"
+    if row.startswith("<MoleculeS>") and row.endswith("<MoleculeE>") and row.count("<MoleculeS>") == 1:
+        return "molecule"
+    return None
+
+
+def data_card(rows: list[str], sources: str, base: str, base_card: ModelCard | None = None,
+              summary: str = "") -> ModelCard:
+    """The card the training writes into its checkpoint (``logos_card.json``): a task whose records
+    are in the data is trained on them (no figures: nothing measured yet); the others keep the base
+    model's card, are ``not_trained`` for a model trained from scratch, and unknown otherwise."""
+    from collections import Counter
+
+    counts = Counter(t for t in (record_task(r) for r in rows) if t)
+    tasks: dict[str, TaskCard] = {}
+    if base_card is not None:
+        tasks.update({k: v for k, v in base_card.tasks.items() if v.status != "unknown"})
+    for task in counts:
+        before = tasks.get(task)
+        note = "not measured after this training; run the task on held-out inputs to measure it"
+        if before is not None and before.status != "not_trained":
+            note = f"fine-tuned; the base model's figures no longer apply ({note})"
+        tasks[task] = TaskCard("trained", f"{counts[task]:,} records from {sources}", note=note)
+    if base == "scratch":
+        for task in set(task_names()) - set(tasks):
+            tasks[task] = TaskCard("not_trained", note="no records of this task in its training data")
+    return ModelCard(tasks, summary or f"trained by logos train from {base}", f"logos train, {_today()}")
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -124,7 +177,7 @@ def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, n_retro:
                            if m is not None) for r in res]
             hits += reactants in sets
         out["retro"] = [
-            Figure("samples passing the retrosynthesis check", 100 * passed / max(1, total), "%",
+            Figure("pass the retrosynthesis check", 100 * passed / max(1, total), "%",
                    f"app sampling, {total:,} samples", src + f"; {len(pairs)} products from MOSES test_scaffolds"),
             Figure(f"template reactants among {k_retro} samples", 100 * hits / len(pairs), "%",
                    f"{len(pairs)} template-generated pairs", src + "; products from MOSES test_scaffolds, "
@@ -163,18 +216,18 @@ def demo_card(measured: dict[str, list[Figure]], source: str) -> ModelCard:
             figures=m.get("material", [])),
         "retro": TaskCard(
             "not_learnt", "4,983 template-generated pairs (datamol retro templates on MOSES molecules; not USPTO)",
-            note="expect invalid output: its reactants have nothing to do with the product",
+            note="expect invalid output (reactants unrelated to the product)",
             figures=m.get("retro", []) + [Figure("exact match, top-1 greedy", 0.0, "%", "200 held-out pairs",
                                                  f"torch on the float32 checkpoint, {RUN_2026_11_26}")]),
         "binding-site": TaskCard(
             "not_learnt", "pocket records of 7 real complexes, one held out (×20; posebusters, MDAnalysisTests) "
             "and 650 UniProt sequences",
-            note="expect invalid output: no well-formed pocket annotation",
+            note="expect invalid output",
             figures=[Figure("well-formed pocket annotation", 0.0, "%", "greedy, 30 held-out sequences",
                             f"torch on the float32 checkpoint, {RUN_2026_11_26}")]),
         "ligand": TaskCard(
             "not_learnt", "complex records of the same 6 training complexes ×20",
-            note="its molecules parse, but it saw 6 complexes: nothing fits them to this pocket",
+            note="molecules that parse, not designed for this pocket (6 complexes seen)",
             figures=m.get("ligand", [])),
         "forward": TaskCard("not_trained", note="no forward-reaction records in its training data"),
         "antibody": TaskCard("not_trained", note="no antibody records in its training data"),

@@ -176,6 +176,8 @@ def run_train(args) -> int:
     if res.status == "cancelled":
         print(f"checkpoint {res.last_checkpoint}; rerun the same command to resume", file=sys.stderr)
         return 130
+    if res.final_dir is not None:  # the card the converter embeds in every GGUF made from it
+        _write_card(res.final_dir, split.train, args)
     if args.export and res.final_dir is not None:
         from training import export as X
 
@@ -192,6 +194,20 @@ def run_train(args) -> int:
     elif res.final_dir is not None:
         print(res.final_dir)
     return 0
+
+
+def _write_card(final_dir: Path, rows: list[str], args) -> None:
+    """``logos_card.json`` in the final checkpoint: the tasks whose records it was trained on, the
+    base model's card for the others (when its folder has one), else not trained / unknown."""
+    from engine.models.card import CARD_FILE, load_card_json
+    from training.card import data_card, write_checkpoint_card
+
+    base_card = None
+    if args.base != "scratch" and (Path(args.base) / CARD_FILE).is_file():
+        base_card = load_card_json(Path(args.base) / CARD_FILE)
+    sources = ", ".join(Path(p).name for p in [*(args.data or []), *([args.project] if args.project else [])])
+    path = write_checkpoint_card(final_dir, data_card(rows, sources, args.base, base_card))
+    print(f"card: {path}", file=sys.stderr)
 
 
 def _rows_hash(rows) -> str:

@@ -221,10 +221,25 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
                                             seed=s.seed, log=log)
         summary["metrics"]["pockets_items"] = {"heldout_complex_chains": len(data.heldout.get("pockets", [])),
                                                "heldout_uniprot_sequences": len(held["pockets"]) - len(data.heldout.get("pockets", []))}
-    gguf = X.export(final, out_dir / f"{MODEL_NAME}-q8_0.gguf", quant="Q8_0", provenance={
+    provenance = {
         "base": "scratch", "data_sha256": summary["data_sha256"], "hyperparameters": summary["settings"]["train"],
-        "metrics": summary.get("metrics", {}), "steps": summary["steps"], "tokens_seen": summary["tokens_seen"]},
-        register=install is None, log=log)
+        "metrics": summary.get("metrics", {}), "steps": summary["steps"], "tokens_seen": summary["tokens_seen"]}
+    gguf = X.export(final, out_dir / f"{MODEL_NAME}-q8_0.gguf", quant="Q8_0", provenance=provenance,
+                    register=False, log=log)
+    if evaluate:  # the card per task, measured on this GGUF through the engine's task path, embedded
+        from engine.models.card import card_json, embed_card
+        from training import card as C
+
+        try:
+            card = C.demo_card(C.measure_demo(gguf, log=log), f"measured {C._today()} by logos train demo")
+            embed_card(gguf, gguf, card)
+            summary["card"] = json.loads(card_json(card))
+        except ImportError as exc:  # llama-cpp-python not installed: no measured card
+            log(f"card not measured: {exc}")
+    if install is None:
+        provenance.setdefault("hf_weights_sha256", X.folder_hash(final))
+        provenance["quant"] = "Q8_0"
+        X.register_model(gguf, provenance)
     summary["gguf"] = str(gguf)
     summary["gguf_sha256"] = X.file_hash(gguf)
     summary["gguf_bytes"] = gguf.stat().st_size
@@ -250,5 +265,7 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
         from training import model_card
 
         (install / "MODEL_CARD.md").write_text(model_card.render(summary))
+        if summary.get("card"):
+            (install / "logos-demo-card.json").write_text(json.dumps(summary["card"], indent=1, ensure_ascii=False) + "\n")
     (out_dir / "demo.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary

@@ -77,6 +77,7 @@ def render(summary: dict) -> str:
         f"Skipped while building (reasons counted in `data/report.json`): "
         + ", ".join(f"{k} {sum(v.values())}" for k, v in rep["skipped"].items()) + ".",
         "",
+        *_card_section(summary),
         "## Metrics on held-out data",
         f"Sampler: {met.get('sampler', 'n/a')}, except the rows marked llama.cpp.",
         *[f"- {SAMPLING_NAMES.get(k, k)}: {v}." for k, v in met.get("samplings", {}).items()],
@@ -131,6 +132,16 @@ def render(summary: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _card_section(summary: dict) -> list[str]:
+    """The per-task table of the card embedded in the GGUF (training.card), when the run measured it."""
+    if not summary.get("card"):
+        return []
+    from engine.models.card import ModelCard
+    from training.card import card_markdown
+
+    return card_markdown(ModelCard.from_dict(summary["card"], origin="gguf")).splitlines()
 
 
 def write(summary_path: Path, out: Path) -> Path:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from engine import paths
-from engine.models.card import card_json, load_card_json, read_card, tensor_data_hash
+from engine.models.card import CARD_FILE, Figure, ModelCard, TaskCard, card_json, load_card_json, read_card, tensor_data_hash
 from engine.models.gguf_info import sha256_file
 from tests.fixtures.required import require_module
 
@@ -76,3 +76,62 @@ def test_measuring_runs_the_task_path(tmp_path):
     assert measured["retro"][0].on == "app sampling, 4 samples"
     card = demo_card(measured, "test")
     assert card.task("molecule").figures[0] is validity
+
+
+def test_record_tasks_and_the_data_card():
+    from training.card import data_card, record_task
+
+    assert record_task("<MoleculeS>CCO<MoleculeE>") == "molecule"
+    assert record_task("<MoleculeS>CC(=O)Oc1ccccc1C(=O)O<MoleculeE><ReverseReact><MoleculeS>CC(=O)O<MoleculeE>") == "retro"
+    assert record_task("<MoleculeS>CCO<MoleculeE><MoleculeS>CC(=O)O<MoleculeE><React><MoleculeS>CCOC(C)=O<MoleculeE>") == "forward"
+    assert record_task("<ProteinS>MKV<ProteinE><Search><ProteinS>MKV<ProteinE>") == "binding-site"
+    assert record_task("<ProteinS>MKV<PocketS>L<PocketE><ProteinE><MoleculeS>CCO<MoleculeE>") == "ligand"
+    assert record_task("<MaterialS><MetalS>[Zn]<MetalE><MoleculeS>O=C(O)c1ccccc1<MoleculeE><MaterialE>") == "material"
+    assert record_task("<ProteinS>MKV<ProteinE>") is None
+    rows = ["<MoleculeS>CCO<MoleculeE>"] * 3 + ["<MoleculeS>C<MoleculeE><ReverseReact><MoleculeS>CO<MoleculeE>"]
+    scratch = data_card(rows, "rows.txt", "scratch")
+    assert scratch.task("molecule").status == "trained" and scratch.task("molecule").data == "3 records from rows.txt"
+    assert scratch.task("retro").data == "1 records from rows.txt"
+    assert scratch.task("forward").status == "not_trained" and scratch.task("molecule").figures == []
+    # a fine-tune keeps what its base's card says of the tasks it did not touch; the rest stays unknown
+    base = ModelCard({"material": TaskCard("trained", "CoRE MOF", figures=[Figure("valid", 40.0)]),
+                      "molecule": TaskCard("trained", "MOSES", figures=[Figure("MOSES validity", 92.0)])})
+    tuned = data_card(rows, "mine.txt", "/models/base", base)
+    assert tuned.task("material").figures[0].value == 40.0
+    assert tuned.task("molecule").figures == [] and "base model's figures no longer apply" in tuned.task("molecule").note
+    assert tuned.task("antibody").status == "unknown"
+
+
+def test_logos_train_export_embeds_its_card(real_rows, tmp_path, capsys):
+    from engine.cli import main
+
+    data = tmp_path / "rows.txt"
+    data.write_text("\n".join(real_rows) + "\n")
+    out = tmp_path / "out"
+    code = main(["train", "--base", "scratch", "--data", str(data), "--out", str(out), "--steps", "2",
+                 "--batch-size", "2", "--block-size", "64", "--vocab-size", "300", "--threads", "1",
+                 "--export", "F16"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert (out / "final" / CARD_FILE).is_file()
+    card = read_card(out / "out-f16.gguf")
+    assert card is not None
+    n_retro = sum("<ReverseReact>" in r for r in real_rows)
+    mol, retro = card.task("molecule"), card.task("retro")
+    # the records of the train split (the validation rows are held out)
+    assert mol.status == "trained" and mol.data.endswith(" records from rows.txt")
+    assert 250 <= int(mol.data.split()[0].replace(",", "")) < 300
+    assert retro.status == "trained" and 0 < int(retro.data.split()[0]) <= n_retro
+    assert card.task("forward").status == "not_trained"
+    assert "not measured" in card.task("molecule").note
+
+
+def test_logos_train_demo_writes_the_card_section():
+    import json
+
+    from training import model_card
+    from training.card import card_markdown
+
+    card = read_card(_demo())
+    assert model_card._card_section({}) == []
+    assert model_card._card_section({"card": json.loads(card_json(card))}) == card_markdown(card).splitlines()
