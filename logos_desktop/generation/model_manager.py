@@ -140,6 +140,12 @@ class QtModelManager(QDialog):
         self.estimate.setObjectName("memory-estimate")
         self.estimate.setWordWrap(True)
         self.estimate.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # the selected model's card per task (engine.models.card: its GGUF keys, else the registry's
+        # sidecar, else "unknown: no card"); every task's line and details in the tooltip
+        self.card = QLabel("Select a model to see what it was trained for.")
+        self.card.setObjectName("model-card")
+        self.card.setWordWrap(True)
+        self.card.setTextFormat(Qt.TextFormat.RichText)
         self.loaded = QLabel()
         self.progress = QProgressBar()
         self.progress.hide()
@@ -157,6 +163,7 @@ class QtModelManager(QDialog):
         layout.addLayout(buttons)
         layout.addLayout(load_row)
         layout.addWidget(self.estimate)
+        layout.addWidget(self.card)
         layout.addWidget(self.progress)
         layout.addWidget(self.log)
         layout.addWidget(self.message)
@@ -254,6 +261,7 @@ class QtModelManager(QDialog):
         self.load_button.setEnabled(bool(path))
         if not path:
             return
+        self._show_card(path)
         try:
             text, fits = estimate(path, self.controller.bridge.backend, self.n_gpu_layers())
         except Exception as exc:  # noqa: BLE001 - ModelFileError names the file and why
@@ -262,6 +270,26 @@ class QtModelManager(QDialog):
         colour = "#1b7f3b" if fits else "#b00020"
         self.estimate.setText(f"<span style='color:{colour}'>Memory estimate:</span><br>" +
                               text.replace("\n", "<br>"))
+
+    def _show_card(self, path: str) -> None:
+        from engine.models.card import card_for
+
+        entry = self._entry_for(path)
+        try:
+            card = card_for(path, sha256=entry.sha256 if entry else None)
+        except Exception as exc:  # noqa: BLE001 - a damaged card or sidecar: named, never raised into Qt
+            self.card.setText(f"<span style='color:#b00020'>Card: {exc}</span>")
+            self.card.setToolTip("")
+            return
+        marks = {"trained": ("#1b5e20", "✓"), "not_learnt": ("#b00020", "⚠"), "not_trained": ("#b00020", "✗"),
+                 "unknown": ("#8a6d00", "?")}
+        where = {"gguf": "card in the file", "sidecar": "card kept by the registry", "none": "no card"}[card.origin]
+        parts = []
+        for name, t in card.tasks.items():
+            colour, mark = marks[t.status]
+            parts.append(f"<span style='color:{colour}'>{mark} {name}</span>")
+        self.card.setText(f"Tasks ({where}): " + " · ".join(parts))
+        self.card.setToolTip("\n".join(f"{name}: {t.line()}" for name, t in card.tasks.items()))
 
     def load_selected(self) -> bool:
         path = self.selected_path()

@@ -68,3 +68,33 @@ def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
     assert panel.capability_text().startswith(f"? {tiny_llama_gguf.name}: unknown: no card")
     panel.set_task("retro")
     assert "unknown: no card" in panel.capability_text() and "trained" not in panel.capability_text()
+
+
+def test_model_manager_shows_each_models_card(qtbot, tiny_llama_gguf):
+    from engine import paths
+    from engine.models.card import ModelCard, TaskCard
+    from engine.models.registry import Registry
+    from logos_desktop.generation import install_generation
+    from logos_desktop.generation.model_manager import QtModelManager
+    from logos_desktop.main_window import MainWindow
+
+    w = MainWindow(start_engine=False)
+    qtbot.addWidget(w)
+    gen = getattr(w, "generation", None) or install_generation(w, start_engine=False)
+    entry = Registry().import_file(tiny_llama_gguf, copy=False, name="plain")
+    dlg = QtModelManager(gen, w)
+    qtbot.addWidget(dlg)
+    try:
+        dlg.select_path(str(paths.bundled_models()[0]))
+        assert "Tasks (card in the file)" in dlg.card.text()
+        assert "✓ molecule" in dlg.card.text() and "⚠ retro" in dlg.card.text() and "✗ forward" in dlg.card.text()
+        assert "retro: seen in training but not learnt" in dlg.card.toolTip()
+        dlg.select_path(entry.path)
+        assert "Tasks (no card)" in dlg.card.text() and "? molecule" in dlg.card.text()
+        assert "trained" not in dlg.card.toolTip().replace("not_trained", "")
+        Registry().set_card("plain", ModelCard({"antibody": TaskCard("trained", "OAS pairs")}))
+        dlg.table.clearSelection()
+        dlg.select_path(entry.path)
+        assert "Tasks (card kept by the registry)" in dlg.card.text() and "✓ antibody" in dlg.card.text()
+    finally:
+        gen.shutdown()
