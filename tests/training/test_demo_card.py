@@ -8,7 +8,16 @@ import subprocess
 import sys
 
 from engine import paths
-from engine.models.card import CARD_FILE, Figure, ModelCard, TaskCard, card_json, load_card_json, read_card, tensor_data_hash
+from engine.models.card import (
+    CARD_FILE,
+    Figure,
+    ModelCard,
+    TaskCard,
+    card_json,
+    load_card_json,
+    read_card,
+    tensor_data_hash,
+)
 from engine.models.gguf_info import sha256_file
 from tests.fixtures.required import require_module
 
