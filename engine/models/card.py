@@ -44,7 +44,7 @@ CARD_FILE = "logos_card.json"  # in a Hugging Face checkpoint folder: read by th
 STATUSES = ("trained", "not_learnt", "not_trained", "unknown")
 PREFIX_CARD = "logos.card."
 PREFIX_TASK = "logos.task."
-IMPORT_HINT = "import a LOGOS model from Models › Import"
+IMPORT_HINT = "import a LOGOS model: Models › Manage models… › Import GGUF… (or logos models import)"
 
 
 def task_names() -> tuple[str, ...]:

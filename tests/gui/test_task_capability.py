@@ -34,7 +34,7 @@ def window(qtbot):
 
 def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
     from engine import paths
-    from engine.models.card import read_card
+    from engine.models.card import IMPORT_HINT, read_card
 
     demo = paths.bundled_models()[0]
     card = read_card(demo)
@@ -46,12 +46,19 @@ def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
     panel.set_task("retro")
     text = panel.capability_text()
     assert text.startswith(f"⚠ {demo.name}: seen in training but not learnt")
-    assert "expect invalid output" in text and "import a LOGOS model from Models › Import" in text
+    assert "expect invalid output" in text and text.endswith(IMPORT_HINT)
     assert panel.capability_entry()["usable"] is False
 
     panel.set_task("forward")
-    assert panel.capability_text() == (f"⚠ {demo.name}: not trained for this task: expect invalid output; "
-                                       "import a LOGOS model from Models › Import")
+    assert panel.capability_text() == f"⚠ {demo.name}: not trained for this task: expect invalid output; {IMPORT_HINT}"
+    # the way in that the hint names is real: Models › Manage models… opens the manager with Import GGUF…
+    manage = next(a for a in window.menus["Models"].actions() if a.text().replace("&", "") == "Manage models…")
+    assert "Models › Manage models… › Import GGUF…" in IMPORT_HINT
+    manage.trigger()
+    qtbot.waitUntil(lambda: getattr(gen, "model_manager", None) is not None and gen.model_manager.isVisible(),
+                    timeout=10000)
+    assert gen.model_manager.import_button.text() == "Import GGUF…"
+    gen.model_manager.close()
 
     panel.task.setCurrentIndex(panel.task.findData("molecule"))  # as a user picks it
     fig = card.task("molecule").figures[0]

@@ -11,6 +11,7 @@ import pytest
 from engine import paths
 from engine.models.card import (
     CARD_FILE,
+    IMPORT_HINT,
     Figure,
     ModelCard,
     TaskCard,
@@ -45,11 +46,10 @@ def test_lines_say_what_to_expect():
     card = _card()
     assert list(card.tasks) == list(TASKS)  # every task of the catalogue, in its order
     assert card.task("molecule").line() == "trained: MOSES validity 92.5 % (app sampling, 1,000 samples)"
-    assert card.task("forward").line() == ("not trained for this task: expect invalid output; "
-                                           "import a LOGOS model from Models › Import")
+    assert card.task("forward").line() == f"not trained for this task: expect invalid output; {IMPORT_HINT}"
     retro = card.task("retrosynthesis")  # the task's alias
-    assert retro.status == "not_learnt" and retro.line() == ("seen in training but not learnt: exact match 0.0 % (200 pairs); "
-                                                             "unrelated reactants; import a LOGOS model from Models › Import")
+    assert retro.status == "not_learnt" and retro.line() == (
+        f"seen in training but not learnt: exact match 0.0 % (200 pairs); unrelated reactants; {IMPORT_HINT}")
     assert card.task("antibody").status == "unknown" and card.task("antibody").line().startswith("unknown: no card")
     d = card.as_dict()["tasks"]
     assert d["molecule"]["trained"] is True and d["molecule"]["usable"] is True
