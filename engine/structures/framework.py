@@ -28,6 +28,7 @@ import numpy as np
 
 from engine.grammar import codec as _codec
 from engine.grammar.chem import canonical_smiles, rdkit_messages
+from engine.structures import bondorders as _bo
 
 MAX_SITES = 6000
 MAX_LINKER_ATOMS = 150  # atoms (H included) of one organic component handed to bond-order search
@@ -35,6 +36,9 @@ BIG_LINKER = 80  # components over this many atoms get one bond-order attempt, a
 BRIDGE_SPAN = 5.0  # Å: a component binding metals further apart than this bridges an infinite node
 BOND_TOL = 0.40  # Å added to the sum of covalent radii (the CSD convention)
 OVERLAP = 0.60  # Å: closer atoms mean an unresolved disorder
+OVERLAP_SAME = 1.00  # Å: two atoms of one element this close are two positions of one disordered atom
+OVERLAP_H = 0.70  # Å: a hydrogen this close to another atom is a disordered position (X–H bonds are >= 0.8)
+OVERLAP_HH = 1.00  # Å: two hydrogens this close are two disordered positions of one (H2 is not in a MOF)
 DEFAULT_TIMEOUT = 10.0  # s per CIF, checked between steps (one bond-order search may overrun it)
 
 NONMETALS = frozenset({"H", "D", "He", "B", "C", "N", "O", "F", "Ne", "Si", "P", "S", "Cl", "Ar", "As", "Se",
@@ -53,6 +57,20 @@ _RADII = {"H": 0.23, "D": 0.23, "B": 0.83, "C": 0.68, "N": 0.68, "O": 0.68, "F":
 
 class FrameworkError(ValueError):
     pass
+
+
+class NotAFramework(FrameworkError):
+    """The structure has no metal–organic connectivity: refused, not a failure of the decomposer."""
+
+    def __str__(self):
+        return "not a framework: " + super().__str__()
+
+
+# bound solvent (neutral parents): a terminal ligand even where it bridges two metal sites
+# (formate and acetate are not here: bridging metals they are carboxylate linkers of their own)
+SOLVENTS = frozenset({"O", "CO", "CCO", "CC(C)O", "CCCO", "CN(C)C=O", "CCN(CC)C=O", "CC(=O)N(C)C", "CS(C)=O",
+                      "CC#N", "C1CCOC1", "C1COCCO1", "c1ccncc1", "CN1CCCC1=O", "CC(C)=O", "NC=O", "CNC=O",
+                      "N", "ClCCl", "ClC(Cl)Cl", "c1ccccc1", "Cc1ccccc1", "O=C1CCCN1", "CCOCC", "COCCOC"})
 
 
 @dataclass
@@ -75,6 +93,10 @@ class Framework:
     warnings: list = field(default_factory=list)  # what was dropped (solvent, terminal ligands)
     seconds: float = 0.0
     failed_linkers: int = 0  # bridging organic components whose chemistry could not be made sane
+    not_framework: bool = False  # refused: no metal–organic connectivity (not a decomposer failure)
+    h_missing: bool = False  # the CIF has no hydrogens at all: all were added from the geometry
+    h_added_carbon: int = 0  # hydrogens added on linker carbons (missing in the CIF)
+    merged_overlaps: int = 0  # overlapping atom pairs (disorder) resolved by keeping one atom
 
     @property
     def decomposed(self) -> bool:
@@ -85,7 +107,10 @@ class Framework:
         return {"name": self.name, "ok": self.ok, "metal": self.metal, "linkers": self.linkers,
                 "record": self.record, "reasons": self.reasons, "warnings": self.warnings,
                 "nodes": [{"formula": n.formula, "dimension": n.dimension, "count": n.count} for n in self.nodes],
-                "seconds": round(self.seconds, 3), "decomposed": self.decomposed}
+                "seconds": round(self.seconds, 3), "decomposed": self.decomposed,
+                "not_framework": self.not_framework, "h_missing": self.h_missing,
+                "h_added_carbon": self.h_added_carbon, "merged_overlaps": self.merged_overlaps,
+                "failure": failure_class(self)}
 
 
 def _radius(el: str) -> float:
@@ -176,6 +201,7 @@ def decompose(source, name: str | None = None, *, timeout: float = DEFAULT_TIMEO
         _decompose(s, fw, t0 + timeout)
     except Exception as exc:  # noqa: BLE001 - a report row, never a crash
         fw.reasons.append(" ".join(str(exc).split()) or type(exc).__name__)
+        fw.not_framework = isinstance(exc, NotAFramework)
     fw.ok = not fw.reasons and bool(fw.linkers) and bool(fw.nodes)
     if fw.ok:
         try:
@@ -200,24 +226,16 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
     els = [site.specie.symbol for site in s]
     metals = [i for i, e in enumerate(els) if is_metal(e)]
     if not metals:
-        raise FrameworkError("no metal in the structure")
+        raise NotAFramework("no metal in the structure")
     if "C" not in els:
-        raise FrameworkError("no carbon: not a metal-organic framework")
+        raise NotAFramework("no carbon in the structure")
     if "H" not in els and "D" not in els:
-        raise FrameworkError("no hydrogen atoms in the CIF (hydrogens missing): linker chemistry is undetermined")
+        fw.warnings.append("no hydrogen atoms in the CIF: every linker hydrogen was added from the geometry")
+        fw.h_missing = True
 
+    s, els, (ci, pj, images, dist) = _resolve_overlaps(s, els, fw, deadline)
+    metals = [i for i, e in enumerate(els) if is_metal(e)]
     rad = np.array([_radius(e) for e in els])
-    rmax = 2 * rad.max() + BOND_TOL
-    ci, pj, images, dist = s.get_neighbor_list(r=rmax, numerical_tol=1e-8)
-    _check_time(deadline, "neighbour search")
-    ci = ci.astype(int)
-    pj = pj.astype(int)
-    images = np.rint(images).astype(int)
-    overlap = dist < OVERLAP
-    if np.any(overlap & (ci != pj)):
-        k = int(np.flatnonzero(overlap)[0])
-        raise FrameworkError(f"overlapping atoms {els[ci[k]]}{ci[k] + 1} and {els[pj[k]]}{pj[k] + 1} "
-                             f"({dist[k]:.2f} Å): unresolved disorder")
     bonded = dist <= rad[ci] + rad[pj] + BOND_TOL
     # metal–carbon: only real M–C bonds (cyanide, carbonyl), not the C of a chelating carboxylate
     isC = np.array([e == "C" for e in els])
@@ -243,7 +261,7 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
             metal_nbrs[i].add(int(j))
     free_inorganic = 0
     for c in comps:
-        if any(els[i] == "C" for i in c):
+        if _is_organic(g, c, els, s.cart_coords, s.lattice.matrix):
             organic.append(c)
         elif any(metal_nbrs[i] for i in c):
             inorganic_atoms.update(c)
@@ -293,7 +311,8 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
         cluster_frame[k] = (basis, offs_c)
 
     # organic components: unwrap, classify, solve
-    solved: dict[str, tuple[str | None, list[str]]] = {}
+    solved: dict[str, tuple[str | None, list[str], int]] = {}
+    h_carbon = h_dropped = 0
     linker_counts: Counter = Counter()
     cluster_groups: dict[int, Counter] = {k: Counter() for k in range(len(clusters))}
     terminal: Counter = Counter()
@@ -326,7 +345,12 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
             if len(comp) > BIG_LINKER and deadline - time.monotonic() < 0.5 * DEFAULT_TIMEOUT:
                 raise FrameworkError(f"time limit: no time left for the bond orders of a {len(comp)}-atom linker")
             solved[key] = _linker_smiles(g, comp, els, xyz, donors, metal_nbrs, deadline)
-        smi, why = solved[key]
+        smi, why, h_c = solved[key]
+        if smi is not None and smi in SOLVENTS:
+            terminal[smi] += 1  # a solvent molecule bridging two sites is still bound solvent
+            continue
+        h_carbon += h_c[0]
+        h_dropped += h_c[1]
         if smi is None:
             bad = f"linker {_formula_of([els[i] for i in comp])}: {'; '.join(why)}"
             if bad not in fw.reasons:
@@ -341,7 +365,17 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
         fw.warnings.append("dropped terminal ligands bound to one site (bound solvent, capping groups): "
                            + ", ".join(f"{f} x{n}" for f, n in sorted(terminal.items())))
     if not linker_counts and not fw.failed_linkers:
-        raise FrameworkError("no bridging organic linker found")
+        if not organic:
+            raise NotAFramework("no organic component (carbon only in carbonate, cyanide or similar ions)")
+        if not terminal:
+            raise NotAFramework("no organic component binds a metal (organic molecules are guests only)")
+        raise NotAFramework("no bridging organic linker: every organic part binds one metal site "
+                            "(a molecular complex or an inorganic net with terminal ligands)")
+    fw.h_added_carbon = h_carbon
+    if h_dropped:
+        fw.warnings.append(f"dropped {h_dropped} surplus hydrogen(s) on linker atoms (disordered H sets or N–H+)")
+    if h_carbon:
+        fw.warnings.append(f"added {h_carbon} hydrogen(s) on linker carbons from the geometry (missing in the CIF)")
 
     # node formulas
     formulas: Counter = Counter()
@@ -362,6 +396,98 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
     fw.nodes = [node_objs[f] for f in order]
     fw.metal = "+".join(order)
     fw.linkers = _codec.order_linkers(list(linker_counts))
+
+
+def _resolve_overlaps(s, els, fw: Framework, deadline):
+    """The neighbour list of a structure whose overlapping atoms (closer than ``OVERLAP``) are resolved.
+
+    CoRE MOF CIFs are P1 at full occupancy, so a disordered group appears as two overlapping copies
+    with nothing in the CIF to tell the components apart. Two atoms of one element closer than any
+    bond between them (``OVERLAP_SAME``) are one atom (the first in the CIF is kept); a hydrogen on
+    top of another atom is dropped. Different
+    heavy elements on one spot (a mixed or misassigned site) are refused: no choice is honest."""
+    rad = np.array([_radius(e) for e in els])
+    for _ in range(4):
+        rmax = 2 * rad.max() + BOND_TOL
+        ci, pj, images, dist = s.get_neighbor_list(r=rmax, numerical_tol=1e-8)
+        _check_time(deadline, "neighbour search")
+        ci, pj = ci.astype(int), pj.astype(int)
+        images = np.rint(images).astype(int)
+        isH = np.array([e in ("H", "D") for e in els])
+        same = np.array(els, dtype=object)[ci] == np.array(els, dtype=object)[pj]
+        limit = np.where(isH[ci] & isH[pj], OVERLAP_HH, np.where(isH[ci] | isH[pj], OVERLAP_H,
+                                                                 np.where(same, OVERLAP_SAME, OVERLAP)))
+        close = np.flatnonzero((dist < limit) & (ci != pj))
+        if not len(close):
+            return s, els, (ci, pj, images, dist)
+        drop: set[int] = set()
+        for k in close.tolist():
+            i, j = int(ci[k]), int(pj[k])
+            if i in drop or j in drop:
+                continue
+            hi, hj = els[i] in ("H", "D"), els[j] in ("H", "D")
+            if hi or hj:
+                drop.add(max(i, j) if hi and hj else (i if hi else j))
+            elif els[i] == els[j]:
+                drop.add(max(i, j))
+            else:
+                raise FrameworkError(f"overlapping atoms {els[i]}{i + 1} and {els[j]}{j + 1} ({dist[k]:.2f} Å): "
+                                     "unresolved disorder (two elements on one site)")
+        s = s.copy()
+        s.remove_sites(sorted(drop))
+        els = [e for k, e in enumerate(els) if k not in drop]
+        rad = np.array([_radius(e) for e in els])
+        if not fw.merged_overlaps:
+            fw.warnings.append("overlapping atoms (disorder in the CIF) resolved by keeping one of each pair")
+        fw.merged_overlaps += len(drop)
+    raise FrameworkError("overlapping atoms remain after resolving the disorder")
+
+
+def _is_organic(g, comp, els, xyz=None, lat=None) -> bool:
+    """A component with carbon bonded to carbon or hydrogen, or a larger carbon-containing one;
+    carbonate, cyanide, thiocyanate or carbonyl carbon alone is inorganic (part of a node)."""
+    cset = set(comp)
+    for i in comp:
+        if els[i] != "C":
+            continue
+        nbrs = [j for j in g.neighbors(i) if j in cset]
+        if any(els[j] in ("C", "H", "D") for j in nbrs):
+            return True
+        if len(nbrs) == 2 and xyz is not None:  # a bent two-neighbour carbon lacks its H: formate
+            u, v = xyz[nbrs[0]] - xyz[i], xyz[nbrs[1]] - xyz[i]
+            u, v = _min_image(u, lat), _min_image(v, lat)
+            cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-12))
+            if cos > -0.87:  # under ~150°: not linear CO2/OCN/SCN
+                return True
+    return any(els[i] == "C" for i in comp) and sum(els[i] not in ("H", "D") for i in comp) > 4
+
+
+def _min_image(vec, lat):
+    frac = np.linalg.solve(lat.T, vec)
+    return (frac - np.round(frac)) @ lat
+
+
+FAILURE_CLASSES = ("overlapping/disordered atoms", "a linker's bond orders not found or not sane", "time limit",
+                   "polymeric organic component", "other")
+
+
+def failure_class(fw) -> str:
+    """'ok', 'not a framework', or one of FAILURE_CLASSES, from a Framework (or its to_dict)."""
+    get = fw.get if isinstance(fw, dict) else (lambda k, default=None: getattr(fw, k, default))
+    if get("ok"):
+        return "ok"
+    if get("not_framework"):
+        return "not a framework"
+    why = (get("reasons") or [""])[0]
+    if "time limit" in why:
+        return "time limit"
+    if "overlapping" in why or "disorder" in why or "partial occupancy" in why:
+        return "overlapping/disordered atoms"
+    if why.startswith("linker"):
+        return "a linker's bond orders not found or not sane"
+    if "infinite" in why:
+        return "polymeric organic component"
+    return "other"
 
 
 def _node_instances(g, donors, offs, atom_cluster, cluster_frame, metal_mask, frac, lat):
@@ -503,12 +629,11 @@ def _ring_sets(g, comp, els):
 
 
 def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs, deadline=None):
-    """(canonical SMILES of the neutral parent linker, reasons) or (None, reasons)."""
+    """(canonical SMILES of the neutral parent linker, [], carbon hydrogens added) or (None, reasons, 0)."""
     from rdkit import Chem
-    from rdkit.Chem import rdDetermineBonds
 
     if len(comp) > MAX_LINKER_ATOMS:
-        return None, [f"{len(comp)} atoms, over the {MAX_LINKER_ATOMS}-atom limit for bond-order search"]
+        return None, [f"{len(comp)} atoms, over the {MAX_LINKER_ATOMS}-atom limit for bond-order search"], (0, 0)
     comp = sorted(comp)
     idx = {a: k for k, a in enumerate(comp)}
     rw = Chem.RWMol()
@@ -520,6 +645,28 @@ def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs, deadline=None):
             if b in idx and a != b and (min(a, b), max(a, b)) not in seen:
                 seen.add((min(a, b), max(a, b)))
                 rw.AddBond(idx[a], idx[b], Chem.BondType.SINGLE)
+    # 1. the neutral parent from geometry (hybridisation, pi matching, hydrogens completed)
+    pairs = sorted({(idx[a], idx[b]) for a in comp for b in g.neighbors(a) if b in idx and idx[a] < idx[b]})
+    try:
+        got = _bo.perceive([els[a] for a in comp], pairs, np.array([xyz[a] for a in comp]))
+        first = _sanity(got.mol)
+        if not first:
+            return canonical_smiles(got.mol), [], (got.h_added_carbon, got.h_dropped)
+    except _bo.BondOrderError as exc:
+        first = [str(exc)]
+    if any(els[a] in ("H", "D") for a in comp):
+        smi, why = _linker_smiles_rdkit(rw, comp, idx, g, els, xyz, metal_nbrs, deadline)
+        if smi is not None:
+            return smi, [], (0, 0)
+    return None, first, (0, 0)
+
+
+def _linker_smiles_rdkit(rw, comp, idx, g, els, xyz, metal_nbrs, deadline):
+    """RDKit's valence matching (DetermineBondOrders) at charge 0 on the CIF's own hydrogens: the
+    fallback when the geometric rules find no consistent bond orders."""
+    from rdkit import Chem
+    from rdkit.Chem import rdDetermineBonds
+
     hcount = {a: sum(1 for b in g.neighbors(a) if b in idx and els[b] in ("H", "D")) for a in comp}
 
     def heavy_deg(a):
@@ -627,7 +774,33 @@ def _sanity(mol) -> list[str]:
                not (a.GetSymbol() == "O" and a.GetFormalCharge() == -1)]
         if total != 0 or odd:
             out.append("charged atoms: " + ", ".join(f"{a.GetSymbol()}{a.GetFormalCharge():+d}" for a in charged[:6]))
+    out.extend(_implausible(mol))
     return out
+
+
+def _implausible(mol) -> list[str]:
+    """Shapes that sanitise but come from disordered atoms bonded across two components: a linker in
+    pieces, a three-membered ring holding N/O/S or a double bond, three- or four-membered rings fused
+    or spiro to another ring, an O–O bond."""
+    from rdkit import Chem
+
+    if len(Chem.GetMolFrags(mol)) > 1:
+        return ["the linker falls apart into several molecules (disordered atoms)"]
+    ri = mol.GetRingInfo()
+    small = [r for r in ri.AtomRings() if len(r) <= 4]
+    bad = []
+    for r in small:
+        atoms = [mol.GetAtomWithIdx(i) for i in r]
+        if len(r) == 3 and (any(a.GetSymbol() != "C" for a in atoms) or
+                            any(b.GetBondType() != Chem.BondType.SINGLE for a in atoms for b in a.GetBonds()
+                                if b.GetOtherAtomIdx(a.GetIdx()) in r)):
+            bad.append("a three-membered ring with a heteroatom or a double bond")
+            break
+    if any(ri.NumAtomRings(i) > 1 for r in small for i in r):
+        bad.append("a three- or four-membered ring fused to another ring")
+    if any(b.GetBeginAtom().GetSymbol() == "O" and b.GetEndAtom().GetSymbol() == "O" for b in mol.GetBonds()):
+        bad.append("an O–O bond")
+    return [f"implausible structure ({', '.join(bad)}): disordered atoms"] if bad else []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -671,6 +844,8 @@ def decompose_isolated(text: str, name: str = "framework", *, timeout: float = D
         fw.ok, fw.metal, fw.linkers = got.get("ok", False), got.get("metal", ""), got.get("linkers", [])
         fw.record, fw.reasons, fw.warnings = got.get("record"), got.get("reasons", []), got.get("warnings", [])
         fw.nodes = [MetalNode(n["formula"], {}, n["dimension"], n["count"]) for n in got.get("nodes", [])]
+        fw.not_framework, fw.h_missing = got.get("not_framework", False), got.get("h_missing", False)
+        fw.h_added_carbon, fw.merged_overlaps = got.get("h_added_carbon", 0), got.get("merged_overlaps", 0)
         fw.failed_linkers = 0 if got.get("decomposed") is None else int(got["decomposed"] and not fw.linkers)
     fw.seconds = time.monotonic() - t0
     return fw
