@@ -83,27 +83,36 @@ def _pref(e1, e2, d) -> float:
     return float(np.clip(10.0 * (ds - d) / (ds - dd) - 5.0, -8.0, 6.0))
 
 
-def perceive(els: list[str], bonds: list[tuple[int, int]], xyz) -> Perceived:
+def _single_like(e1, e2, dist) -> bool:
+    """A bond long enough to be single: nearer the single than the double length of the pair (1.45 Å
+    where the pair is not tabulated)."""
+    ds, dd = _LEN.get(tuple(sorted((e1, e2))), (None, None))
+    return dist >= 1.45 if ds is None else dist >= ds - 0.3 * (ds - dd)
+
+
+def perceive(els: list[str], bonds: list[tuple[int, int]], xyz, donors=()) -> Perceived:
     """The neutral parent of a fragment: ``els`` element symbols (H included), ``bonds`` index pairs,
-    ``xyz`` (n, 3) Cartesian coordinates in one piece. Raises BondOrderError with the reason.
+    ``xyz`` (n, 3) Cartesian coordinates in one piece; ``donors``: indices of the atoms bound to a
+    metal. Raises BondOrderError with the reason.
 
     Bond lengths in CIFs are often poor, so several solutions are made: with a growing weight on
     pi bonds of the flexible atoms, and with an O or S on a ring carbon fixed as OH/SH. The one with
     the most aromatic atoms is kept (a hydroquinone, not a quinone; an NH pyrazole, not a quinoid
     diazafulvene; a free-base porphyrin); ties go to the one that follows the bond lengths most."""
-    els, bonds, xyz, dropped = _prune_hydrogens(list(els), list(bonds), np.asarray(xyz, float))
+    els, bonds, xyz, dropped = _prune_hydrogens(list(els), list(bonds), np.asarray(xyz, float), set(donors))
     best, err = None, None
-    for exo_h in (False, True):
-        for flex in FLEX_STEPS:
-            try:
-                got = _perceive(els, bonds, xyz, exo_h=exo_h, flex_w=flex)
-            except BondOrderError as exc:
-                err = err or exc
-                if str(exc) == "no exocyclic O/S":
-                    break
-                continue
-            if best is None or _aromatic(got.mol) > _aromatic(best.mol):
-                best = got
+    for zwitterion in (False, True):
+        for exo_h in (False, True):
+            for flex in FLEX_STEPS:
+                try:
+                    got = _perceive(els, bonds, xyz, exo_h=exo_h, flex_w=flex, zwitterion=zwitterion)
+                except BondOrderError as exc:
+                    err = err or exc
+                    if str(exc) in ("no exocyclic O/S", "no ring N+"):
+                        break
+                    continue
+                if best is None or _rank(got.mol) > _rank(best.mol):
+                    best = got
     if best is None:
         raise err
     best.h_dropped = dropped
@@ -113,11 +122,12 @@ def perceive(els: list[str], bonds: list[tuple[int, int]], xyz) -> Perceived:
 MAX_DEGREE = {"C": 4, "N": 3, "O": 2, "S": 6, "B": 3, "Si": 4, "P": 5, "F": 1, "Cl": 1, "Br": 1, "I": 1}
 
 
-def _prune_hydrogens(els, bonds, xyz):
+def _prune_hydrogens(els, bonds, xyz, donors=frozenset()):
     """Disordered hydrogens (two half-occupied sets written at full occupancy) and protonated
     donors: a hydrogen keeps only its nearest partner, and an atom with more bonds than its
     element allows loses its surplus hydrogens (the later ones in the CIF: the first disorder
-    component is kept; an ammonium N becomes its neutral amine). Returns the pruned fragment and
+    component is kept; an ammonium N becomes its neutral amine; a planar N bound to a metal has no
+    room for an H, which is a neighbour's H-bond misread as a bond). Returns the pruned fragment and
     how many hydrogens were dropped."""
     n = len(els)
     isH = [e in ("H", "D") for e in els]
@@ -147,6 +157,10 @@ def _prune_hydrogens(els, bonds, xyz):
         if els[i] == "O" and len(heavy) == 1 and els[heavy[0]] == "O" and len(nb[heavy[0]]) > 1:
             drop.add(i)
             drop.update(j for j in nb[i] if isH[j])
+    for i in donors:
+        hs = [j for j in nb[i] if isH[j]]
+        if els[i] == "N" and len(nb[i]) == 3 and hs and _out_of_plane(xyz[i], [xyz[j] for j in nb[i]]) < PLANAR:
+            drop.update(hs)
     for i in range(n):
         cap = MAX_DEGREE.get(els[i])
         kept = [j for j in nb[i] if j not in drop]
@@ -168,7 +182,37 @@ def _aromatic(mol) -> int:
     return sum(a.GetIsAromatic() for a in mol.GetAtoms())
 
 
-def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float) -> Perceived:
+_ENEDIOL = None
+
+
+def enediols(mol) -> int:
+    """Carbons carrying two OH and a C=C: the enol form of a carboxylic acid, never its neutral parent."""
+    global _ENEDIOL
+    from rdkit import Chem
+
+    if _ENEDIOL is None:
+        _ENEDIOL = Chem.MolFromSmarts("[CX3](=[#6])(-[OX2]-[#1])-[OX2]-[#1]")
+    return len(Chem.AddHs(mol).GetSubstructMatches(_ENEDIOL))
+
+
+_GEMDIOL = None
+
+
+def gem_diols(mol) -> int:
+    """sp3 carbons with two OH and an H: a carboxyl carbon read as pyramidal (disorder or a bad CIF)."""
+    global _GEMDIOL
+    from rdkit import Chem
+
+    if _GEMDIOL is None:
+        _GEMDIOL = Chem.MolFromSmarts("[CX4](-[#1])(-[OX2]-[#1])-[OX2]-[#1]")
+    return len(Chem.AddHs(mol).GetSubstructMatches(_GEMDIOL))
+
+
+def _rank(mol):
+    return (-enediols(mol), _aromatic(mol), -sum(1 for a in mol.GetAtoms() if a.GetFormalCharge()))
+
+
+def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = False) -> Perceived:
     import networkx as nx
     from rdkit import Chem
 
@@ -214,6 +258,16 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float) -> Perceived:
         if not exo:
             raise BondOrderError("no exocyclic O/S")
 
+    plus = set()  # ring N with three heavy neighbours that may be N+ (pyridinium of a betaine)
+    if zwitterion:
+        for i in range(n):
+            if (els[i] == "N" and len(nb[i]) == 3 and not terminal_o[i] and not any(isH[j] for j in nb[i])
+                    and _out_of_plane(xyz[i], [xyz[j] for j in nb[i]]) < PLANAR
+                    and sum(sp2_c[j] or (els[j] == "C" and len(nb[j]) == 2) for j in nb[i]) >= 2):
+                plus.add(i)
+        if not plus:
+            raise BondOrderError("no ring N+")
+
     for i, e in enumerate(els):  # nitro and N-oxide first: N+ with one O-
         if e == "N" and len(nb[i]) == 3 and terminal_o[i]:
             charge[i], req[i] = 1, 1
@@ -236,7 +290,7 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float) -> Perceived:
                 lens = [d(i, j) for j in heavy]
                 if ang > LINEAR:
                     req[i] = 2
-                elif ang < 116.0 and lens and min(lens) >= 1.45:
+                elif ang < 116.0 and heavy and all(_single_like(els[i], els[j], d(i, j)) for j in heavy):
                     addh[i] = 2
                 else:
                     req[i], addh[i] = 1, 1
@@ -245,7 +299,7 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float) -> Perceived:
                 L = d(i, j)
                 if isH[j]:
                     raise BondOrderError(f"carbon {i + 1} bonded to one hydrogen only")
-                short, mid = {"N": (1.20, 1.36), "O": (1.17, 1.30)}.get(els[j], (1.25, 1.42))
+                short, mid = {"N": (1.20, 1.36), "O": (1.17, 1.30)}.get(els[j], (1.25, 1.38))
                 if L < short:
                     req[i], addh[i] = 2, 1
                 elif L < mid:
@@ -264,7 +318,8 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float) -> Perceived:
                 lens = [d(i, j) for j in heavy]
                 if ang > LINEAR:
                     req[i] = 2 if len(heavy) == 2 else 1
-                elif len(heavy) == 2 and min(lens) >= 1.44 and ang < 118.0 and not all(sp2_c[j] for j in heavy):
+                elif (len(heavy) == 2 and all(_single_like("N", els[j], d(i, j)) for j in heavy) and ang < 118.0
+                      and not all(sp2_c[j] for j in heavy)):
                     addh[i] = 1  # sp3 amine N–H
                 elif len(heavy) == 2:
                     flex[i], flex_h[i] = True, 1
@@ -308,6 +363,8 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float) -> Perceived:
 
     # maximum-weight matching of pi units
     g = nx.Graph()
+    for i in plus:
+        flex[i] = True  # its pi bond makes it N+ (balanced by an O- below), else it stays a neutral amine N
     units = {i: [(i, k) for k in range(req[i])] + ([(i, "f")] if flex[i] else []) for i in range(n)}
     for i in range(n):
         for u in units[i]:
@@ -341,6 +398,18 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float) -> Perceived:
     for i in range(n):
         if flex[i]:
             addh[i] += flex_h[i] - (1 if pi[i] else 0)
+    n_plus = sum(1 for i in plus if pi[i])
+    if n_plus:
+        for i in plus:
+            if pi[i]:
+                charge[i] = 1
+        # each N+ is balanced by a carboxylate O- (an O without its pi bond on a C that has a C=O)
+        anions = [i for i in range(n) if flex[i] and els[i] == "O" and not pi[i] and addh[i] == 1
+                  and any(pi[j] and any(els[k] == "O" and pi[k] for k in nb[j]) for j in nb[i])]
+        if len(anions) < n_plus:
+            raise BondOrderError("an N+ without a carboxylate to balance it")
+        for i in anions[:n_plus]:
+            addh[i], charge[i] = 0, -1
 
     rw = Chem.RWMol()
     for i, e in enumerate(els):

@@ -234,19 +234,18 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
         fw.h_missing = True
 
     s, els, (ci, pj, images, dist) = _resolve_overlaps(s, els, fw, deadline)
+    ci, pj, images = _bonds(s, els, ci, pj, images, dist)
+    drop = _disorder_components(s, els, ci, pj, images)
+    if drop:
+        s = s.copy()
+        s.remove_sites(sorted(drop))
+        els = [e for k, e in enumerate(els) if k not in drop]
+        fw.warnings.append(f"disorder: {len(drop)} atom(s) of a second, overlapping component dropped "
+                           "(the component listed first in the CIF is kept)")
+        fw.merged_overlaps += len(drop)
+        s, els, (ci, pj, images, dist) = _resolve_overlaps(s, els, fw, deadline)
+        ci, pj, images = _bonds(s, els, ci, pj, images, dist)
     metals = [i for i, e in enumerate(els) if is_metal(e)]
-    rad = np.array([_radius(e) for e in els])
-    bonded = dist <= rad[ci] + rad[pj] + BOND_TOL
-    # metal–carbon: only real M–C bonds (cyanide, carbonyl), not the C of a chelating carboxylate
-    isC = np.array([e == "C" for e in els])
-    mC = (isC[ci] & np.array([is_metal(els[j]) for j in pj])) | (isC[pj] & np.array([is_metal(els[i]) for i in ci]))
-    bonded &= ~mC | (dist <= rad[ci] + rad[pj])
-    isH = np.array([e in ("H", "D") for e in els])
-    bonded &= ~(isH[ci] & isH[pj])
-    # hydrogen binds to one atom only: keep its nearest neighbour
-    bonded &= ~(isH[ci] & np.array([is_metal(els[j]) for j in pj]))
-    bonded &= ~(isH[pj] & np.array([is_metal(els[i]) for i in ci]))
-    ci, pj, images = ci[bonded], pj[bonded], images[bonded]
 
     metal_mask = np.array([is_metal(e) for e in els])
     g = _PeriodicGraph(len(s), ci, pj, images)
@@ -396,6 +395,93 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
     fw.nodes = [node_objs[f] for f in order]
     fw.metal = "+".join(order)
     fw.linkers = _codec.order_linkers(list(linker_counts))
+
+
+def _bonds(s, els, ci, pj, images, dist):
+    """The neighbour pairs that are bonds: covalent radii + ``BOND_TOL``; metal–carbon only when short
+    (cyanide, carbonyl), not the C of a chelating carboxylate; no H–H and no H–metal bonds."""
+    rad = np.array([_radius(e) for e in els])
+    bonded = dist <= rad[ci] + rad[pj] + BOND_TOL
+    metal = np.array([is_metal(e) for e in els])
+    isC = np.array([e == "C" for e in els])
+    mC = (isC[ci] & metal[pj]) | (isC[pj] & metal[ci])
+    bonded &= ~mC | (dist <= rad[ci] + rad[pj])
+    isH = np.array([e in ("H", "D") for e in els])
+    bonded &= ~(isH[ci] & isH[pj])
+    bonded &= ~(isH[ci] & metal[pj]) & ~(isH[pj] & metal[ci])
+    return ci[bonded], pj[bonded], images[bonded]
+
+
+def _disorder_components(s, els, ci, pj, images) -> set[int]:
+    """Atoms of a second disorder component, to drop. Two atoms bonded to one non-metal atom at an
+    impossible angle (under ``MIN_ANGLE``) are two positions of one disordered atom. The atoms in such
+    conflicts split into parts (bonded among themselves); parts in conflict must belong to different
+    components, found by two-colouring; in each connected set of conflicts, the colour holding the
+    atom listed first in the CIF is kept. Empty when there is no conflict or the colouring fails."""
+    from engine.structures.bondorders import MIN_ANGLE
+
+    cart, lat = s.cart_coords, s.lattice.matrix
+    metal = [is_metal(e) for e in els]
+    vecs: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, j, im in zip(ci.tolist(), pj.tolist(), images.tolist()):
+        if i != j and not metal[i] and not metal[j]:
+            vecs.setdefault(i, []).append((j, cart[j] + np.array(im) @ lat - cart[i]))
+    cos_min = math.cos(math.radians(MIN_ANGLE))
+    conflicts = set()
+    for i, vs in vecs.items():
+        for a in range(len(vs)):
+            for b in range(a + 1, len(vs)):
+                (ja, va), (jb, vb) = vs[a], vs[b]
+                if ja != jb and np.dot(va, vb) / (np.linalg.norm(va) * np.linalg.norm(vb) + 1e-12) > cos_min:
+                    conflicts.add((min(ja, jb), max(ja, jb)))
+    if not conflicts:
+        return set()
+    involved = {a for pair in conflicts for a in pair}
+    parent = {a: a for a in involved}
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for i, j in zip(ci.tolist(), pj.tolist()):
+        if i in involved and j in involved and (min(i, j), max(i, j)) not in conflicts:
+            parent[find(i)] = find(j)
+    part_of = {a: find(a) for a in involved}
+    members: dict[int, list[int]] = {}
+    for a, p in part_of.items():
+        members.setdefault(p, []).append(a)
+    adj: dict[int, set] = {p: set() for p in members}
+    for a, b in conflicts:
+        pa, pb = part_of[a], part_of[b]
+        if pa == pb:
+            return set()  # a part in conflict with itself: not two clean components
+        adj[pa].add(pb)
+        adj[pb].add(pa)
+    colour: dict[int, int] = {}
+    drop: set[int] = set()
+    for start in members:
+        if start in colour:
+            continue
+        colour[start] = 0
+        group, stack = [start], [start]
+        while stack:
+            p = stack.pop()
+            for q in adj[p]:
+                if q not in colour:
+                    colour[q] = 1 - colour[p]
+                    group.append(q)
+                    stack.append(q)
+                elif colour[q] == colour[p]:
+                    return set()
+        first = min(group, key=lambda p: min(members[p]))
+        drop.update(a for p in group if colour[p] != colour[first] for a in members[p])
+    # hydrogens bonded only to dropped atoms go with them
+    for i, j in zip(ci.tolist(), pj.tolist()):
+        if els[j] in ("H", "D") and i in drop:
+            drop.add(j)
+    return drop
 
 
 def _resolve_overlaps(s, els, fw: Framework, deadline):
@@ -648,7 +734,8 @@ def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs, deadline=None):
     # 1. the neutral parent from geometry (hybridisation, pi matching, hydrogens completed)
     pairs = sorted({(idx[a], idx[b]) for a in comp for b in g.neighbors(a) if b in idx and idx[a] < idx[b]})
     try:
-        got = _bo.perceive([els[a] for a in comp], pairs, np.array([xyz[a] for a in comp]))
+        got = _bo.perceive([els[a] for a in comp], pairs, np.array([xyz[a] for a in comp]),
+                           donors=[idx[a] for a in donors if a in idx])
         first = _sanity(got.mol)
         if not first:
             return canonical_smiles(got.mol), [], (got.h_added_carbon, got.h_dropped)
@@ -774,6 +861,10 @@ def _sanity(mol) -> list[str]:
                not (a.GetSymbol() == "O" and a.GetFormalCharge() == -1)]
         if total != 0 or odd:
             out.append("charged atoms: " + ", ".join(f"{a.GetSymbol()}{a.GetFormalCharge():+d}" for a in charged[:6]))
+    if _bo.enediols(mol):
+        out.append("a carboxyl carbon with a C=C and two OH (the enol of an acid): bond orders not sane")
+    if _bo.gem_diols(mol):
+        out.append("a carbon with two OH and a hydrogen (a carboxyl carbon made sp3): bond orders not sane")
     out.extend(_implausible(mol))
     return out
 
