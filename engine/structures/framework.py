@@ -146,7 +146,7 @@ def _load(source, name):
         return source.crystal, name or source.name
     if isinstance(source, (str, bytes)) and (isinstance(source, bytes) or "\n" in source):
         text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
-        fast = _fast_cif(text)
+        fast = sio.read_p1_cif(text)
         if fast is not None:
             return fast, name or "framework"
         data = text.encode()
@@ -154,41 +154,13 @@ def _load(source, name):
         return objs[0].crystal, name or objs[0].name
     p = Path(source)
     if p.suffix.lower() == ".cif" and p.is_file() and p.stat().st_size < sio.max_bytes():
-        fast = _fast_cif(p.read_text(errors="replace"))
+        fast = sio.read_p1_cif(p.read_text(errors="replace"))
         if fast is not None:
             return fast, name or p.stem
     objs = sio.read_file(p)
     if objs[0].crystal is None:
         raise FrameworkError(f"{p.name} holds a {objs[0].kind}, not a crystal")
     return objs[0].crystal, name or p.stem
-
-
-def _fast_cif(text: str):
-    """gemmi's small-molecule CIF reader into a pymatgen Structure for P1 cells (every CoRE MOF CIF):
-    50-100x faster than pymatgen's CifParser on large cells. None when the CIF has symmetry to
-    expand, partial occupancy, or gemmi cannot read it (the caller then uses engine.structures.io)."""
-    import gemmi
-    from pymatgen.core import Lattice, Structure
-
-    try:
-        doc = gemmi.cif.read_string(text)
-        ss = gemmi.make_small_structure_from_block(doc.sole_block())
-        if not len(ss.sites) or any(site.occ < 0.999 for site in ss.sites):
-            return None
-        ops = [op.replace(" ", "").lower() for op in ss.symops]
-        if ops not in (["x,y,z"], []) or (not ops and ss.spacegroup_hm.replace(" ", "") not in ("P1", "")):
-            return None  # symmetry expansion: pymatgen's reader (gemmi's is only trusted for P1 cells here)
-        sites = ss.get_all_unit_cell_sites()
-        c = ss.cell
-        if c.volume <= 1.0:
-            return None
-        species = [site.element.name for site in sites]
-        if any(e in ("X", "") for e in species):
-            return None
-        lattice = Lattice.from_parameters(c.a, c.b, c.c, c.alpha, c.beta, c.gamma)
-        return Structure(lattice, species, [site.fract.tolist() for site in sites])
-    except Exception:  # noqa: BLE001 - let the full reader give the error
-        return None
 
 
 def decompose(source, name: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Framework:

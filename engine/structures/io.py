@@ -733,11 +733,37 @@ def _py_warnings():
             out.append(msg)
 
 
+def read_p1_cif(text: str):
+    """gemmi's small-molecule CIF reader into a pymatgen Structure for P1 cells (every CoRE MOF CIF):
+    50-100x faster than pymatgen's CifParser on large cells. None when the CIF has symmetry to
+    expand, partial occupancy, or gemmi cannot read it (the caller then uses pymatgen's CifParser)."""
+    import gemmi
+    from pymatgen.core import Lattice, Structure
+
+    try:
+        doc = gemmi.cif.read_string(text)
+        ss = gemmi.make_small_structure_from_block(doc.sole_block())
+        if not len(ss.sites) or any(site.occ < 0.999 for site in ss.sites):
+            return None
+        ops = [op.replace(" ", "").lower() for op in ss.symops]
+        if ops not in (["x,y,z"], []) or (not ops and ss.spacegroup_hm.replace(" ", "") not in ("P1", "")):
+            return None  # symmetry expansion: pymatgen's reader (gemmi's is only trusted for P1 cells here)
+        sites = ss.get_all_unit_cell_sites()
+        c = ss.cell
+        if c.volume <= 1.0:
+            return None
+        species = [site.element.name for site in sites]
+        if any(e in ("X", "") for e in species):
+            return None
+        lattice = Lattice.from_parameters(c.a, c.b, c.c, c.alpha, c.beta, c.gamma)
+        return Structure(lattice, species, [site.fract.tolist() for site in sites])
+    except Exception:  # noqa: BLE001 - let the full reader give the error
+        return None
+
+
 def _read_cif(text: str, ctx: _Ctx) -> list[LoadedObject]:
     if text.count("data_") == 1 or len(re.findall(r"^\s*data_", text, re.M)) == 1:
-        from engine.structures.framework import _fast_cif
-
-        fast = _fast_cif(text)  # an ordered P1 cell (every CoRE MOF CIF): gemmi, 50-100x faster
+        fast = read_p1_cif(text)  # an ordered P1 cell (every CoRE MOF CIF): gemmi, 50-100x faster
         if fast is not None:
             m = re.search(r"^\s*data_(\S*)", text, re.M)
             name = (m.group(1) if m else "") or ctx.stem
