@@ -87,7 +87,7 @@ def _single_like(e1, e2, dist) -> bool:
     """A bond long enough to be single: nearer the single than the double length of the pair (1.45 Å
     where the pair is not tabulated)."""
     ds, dd = _LEN.get(tuple(sorted((e1, e2))), (None, None))
-    return dist >= 1.45 if ds is None else dist >= ds - 0.3 * (ds - dd)
+    return dist >= 1.45 if ds is None else dist >= ds - 0.4 * (ds - dd)
 
 
 def perceive(els: list[str], bonds: list[tuple[int, int]], xyz, donors=()) -> Perceived:
@@ -290,7 +290,7 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = Fa
                 lens = [d(i, j) for j in heavy]
                 if ang > LINEAR:
                     req[i] = 2
-                elif ang < 116.0 and heavy and all(_single_like(els[i], els[j], d(i, j)) for j in heavy):
+                elif ang < 120.0 and heavy and all(_single_like(els[i], els[j], d(i, j)) for j in heavy):
                     addh[i] = 2
                 else:
                     req[i], addh[i] = 1, 1

@@ -360,7 +360,9 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
         groups = cluster_groups[k]
         f = _node_formula(counts, groups, dim)
         formulas[f] += 1
-        node_objs.setdefault(f, MetalNode(f, {e: n for e, n in counts.items() if is_metal(e)}, dim))
+        allc = list(counts.values()) + list(groups.values())
+        div = reduce(math.gcd, allc) if dim > 0 and allc else 1  # per repeat, as in the formula
+        node_objs.setdefault(f, MetalNode(f, {e: n // div for e, n in counts.items() if is_metal(e)}, dim))
     for f, n in formulas.items():
         node_objs[f].count = n
     order = sorted(formulas, key=lambda f: (-formulas[f], f))
@@ -951,10 +953,55 @@ def _warm_file():
     return Path(__file__).resolve().parents[2] / "tests" / "data" / "structures" / "FUDQIF_clean.cif"
 
 
+def summarise(rows: list[dict], subset: str = "", every: int = 1, seconds_total: float = 0.0) -> dict:
+    """Counts over ``Framework.to_dict`` rows: structures that are not frameworks are reported apart
+    and left out of the denominator; each failure class with its count."""
+    total = len(rows)
+    not_fw = [r for r in rows if r.get("not_framework")]
+    frameworks = [r for r in rows if not r.get("not_framework")]
+    ok = [r for r in frameworks if r["ok"]]
+    classes = Counter(failure_class(r) for r in frameworks if not r["ok"])
+    secs = [r["seconds"] for r in rows]
+    return {
+        "subset": subset, "cifs": total, "every": every,
+        "not_a_framework": len(not_fw),
+        "not_a_framework_reasons": Counter(r["reasons"][0].split(": ", 1)[-1][:60] for r in not_fw).most_common(),
+        "frameworks": len(frameworks),
+        "complete_sane": len(ok),
+        "fraction_complete_sane": round(len(ok) / len(frameworks), 4) if frameworks else 0.0,
+        "decomposed": sum(bool(r.get("decomposed")) for r in frameworks),
+        "failure_classes": {k: classes[k] for k in FAILURE_CLASSES if classes[k]},
+        "ok_with_hydrogens_added": sum(1 for r in ok if r.get("h_missing") or r.get("h_added_carbon")),
+        "ok_from_cif_without_hydrogens": sum(1 for r in ok if r.get("h_missing")),
+        "ok_with_disorder_resolved": sum(1 for r in ok if r.get("merged_overlaps")),
+        "seconds_total": round(seconds_total, 1),
+        "seconds_median": round(float(np.median(secs)), 3) if secs else 0.0,
+        "seconds_max": round(max(secs), 3) if secs else 0.0,
+    }
+
+
+def format_summary(summ: dict) -> str:
+    """The summary as the lines the benchmark prints."""
+    lines = [f"CoRE MOF {summ['subset']}: {summ['cifs']} CIFs (every {summ['every']}th)",
+             f"  not a framework: {summ['not_a_framework']} (not counted)"]
+    lines += [f"    {why}: {n}" for why, n in summ["not_a_framework_reasons"]]
+    lines.append(f"  frameworks: {summ['frameworks']}; complete records with sane linkers: {summ['complete_sane']} "
+                 f"({100 * summ['fraction_complete_sane']:.1f} %)")
+    lines.append("  failures by class:" + ("" if summ["failure_classes"] else " none"))
+    lines += [f"    {k}: {n}" for k, n in summ["failure_classes"].items()]
+    lines.append(f"  complete records that needed hydrogens added: {summ['ok_with_hydrogens_added']} "
+                 f"(CIF without any hydrogen: {summ['ok_from_cif_without_hydrogens']}); "
+                 f"with disorder resolved: {summ['ok_with_disorder_resolved']}")
+    lines.append(f"  time per CIF: median {summ['seconds_median']} s, worst {summ['seconds_max']} s "
+                 f"(total {summ['seconds_total']} s)")
+    return "\n".join(lines)
+
+
 def report(n: int = 500, every: int = 24, subset: str = "2019-ASR", timeout: float = DEFAULT_TIMEOUT,
            out=None, progress=None, hard_timeout: float = 30.0) -> dict:
-    """Decompose ``n`` CoRE MOF CIFs (every ``every``-th of the subset) and count the outcomes; each
-    CIF runs in a child process stopped after ``hard_timeout`` seconds."""
+    """Decompose ``n`` CoRE MOF CIFs (every ``every``-th of the subset: ``2019-ASR``, ``2019-FSR`` or
+    ``2014``) and count the outcomes (``summarise``); each CIF runs in a child process stopped after
+    ``hard_timeout`` seconds."""
     rows = []
     t0 = time.monotonic()
     decompose(_warm_file(), "warm-up")  # imports loaded once, before the children fork
@@ -963,22 +1010,7 @@ def report(n: int = 500, every: int = 24, subset: str = "2019-ASR", timeout: flo
         rows.append(fw.to_dict())
         if progress:
             progress(len(rows), fw)
-    total = len(rows)
-    secs = [r["seconds"] for r in rows]
-    reasons = Counter(re.sub(r"[A-Z][a-z]?\d+ and [A-Z][a-z]?\d+ \(\d+\.\d+ Å\)", "ATOMS", r["reasons"][0])[:60]
-                      for r in rows if r["reasons"])
-    summary = {
-        "subset": subset, "cifs": total, "every": every,
-        "decomposed": sum(r["decomposed"] for r in rows),
-        "complete_sane": sum(r["ok"] for r in rows),
-        "fraction_decomposed": round(sum(r["decomposed"] for r in rows) / total, 4) if total else 0.0,
-        "fraction_linkers_sane": round(sum(r["ok"] for r in rows) / total, 4) if total else 0.0,
-        "fraction_sane_of_decomposed": round(sum(r["ok"] for r in rows) / max(1, sum(r["decomposed"] for r in rows)), 4),
-        "seconds_total": round(time.monotonic() - t0, 1),
-        "seconds_median": round(float(np.median(secs)), 3) if secs else 0.0,
-        "seconds_max": round(max(secs), 3) if secs else 0.0,
-        "top_reasons": reasons.most_common(12),
-    }
+    summary = summarise(rows, subset, every, time.monotonic() - t0)
     if out:
         import json
         from pathlib import Path
@@ -987,12 +1019,14 @@ def report(n: int = 500, every: int = 24, subset: str = "2019-ASR", timeout: flo
     return summary
 
 
-if __name__ == "__main__":  # python -m engine.structures.framework [N] [EVERY] [OUT.json]
+if __name__ == "__main__":  # python -m engine.structures.framework [N] [EVERY] [OUT.json] [SUBSET]
     import json
     import sys
 
     args = sys.argv[1:]
     summ = report(int(args[0]) if args else 500, int(args[1]) if len(args) > 1 else 24,
-                  out=args[2] if len(args) > 2 else None,
+                  subset=args[3] if len(args) > 3 else "2019-ASR",
+                  out=args[2] if len(args) > 2 and args[2] != "-" else None,
                   progress=lambda k, fw: print(f"{k:4d} {fw.name[:40]:40s} ok={fw.ok} {fw.seconds:.2f}s", flush=True))
+    print(format_summary(summ))
     print(json.dumps(summ, indent=1))
