@@ -262,8 +262,8 @@ def update_model_card_md(md_path: Path, card: ModelCard, gguf: Path | None = Non
     the file's SHA-256 in the Model section too (the card keys change the file, not its tensors)."""
     import re
 
+    from engine.modelfiles.gguf_info import sha256_file
     from engine.models.card import tensor_data_hash
-    from engine.models.gguf_info import sha256_file
 
     text = md_path.read_text(encoding="utf-8")
     if gguf is not None:

@@ -243,7 +243,7 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
     summary["gguf"] = str(gguf)
     summary["gguf_sha256"] = X.file_hash(gguf)
     summary["gguf_bytes"] = gguf.stat().st_size
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.gguf_info import inspect_gguf
 
     summary["n_params"] = inspect_gguf(gguf).n_params
     if evaluate:

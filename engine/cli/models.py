@@ -57,7 +57,7 @@ def _params(n: int) -> str:
 
 
 def _user_errors():
-    from engine.models.errors import ModelFileError
+    from engine.modelfiles.errors import ModelFileError
     from engine.models.registry import RegistryError
 
     return (ModelFileError, RegistryError, FileNotFoundError, ValueError)
@@ -97,7 +97,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from engine.models.errors import ModelFileError
+    from engine.modelfiles.errors import ModelFileError
     from engine.models.registry import Registry
 
     reg = Registry()
@@ -157,8 +157,8 @@ def cmd_default(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from engine.models.errors import ModelFileError
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.errors import ModelFileError
+    from engine.modelfiles.gguf_info import inspect_gguf
 
     try:
         info = inspect_gguf(args.path, with_hash=not args.no_hash, progress=_progress(args.json))
@@ -207,8 +207,8 @@ def _print_card(card) -> None:
 
 def cmd_card(args) -> int:
     """Show a model's card, or set the registry's sidecar card of an imported model."""
+    from engine.modelfiles.errors import ModelFileError
     from engine.models.card import card_for, load_card_json
-    from engine.models.errors import ModelFileError
     from engine.models.registry import Registry
 
     reg = Registry()
@@ -297,8 +297,8 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from engine.models.errors import ModelFileError
-    from engine.models.gguf_info import read_header
+    from engine.modelfiles.errors import ModelFileError
+    from engine.modelfiles.gguf_info import read_header
     from engine.models.parity import check_parity, read_corpus
 
     quants = [q.strip().upper() for q in args.quants.split(",") if q.strip()] if args.quants else []

@@ -9,7 +9,7 @@ class ModelFileError(ValueError):
     """A model file or checkpoint folder we cannot use. ``str()`` reads ``FILE: FIELD: reason``, or,
     for an error found at a byte of a GGUF file, ``FILE: reason (at byte OFFSET, FIELD)``: one line.
 
-    This is the one error type the GGUF reader (:mod:`engine.models.gguf_info`) raises, whatever
+    This is the one error type the GGUF reader (:mod:`engine.modelfiles.gguf_info`) raises, whatever
     the damage (a bad count, length, type, alignment, nesting or a truncation)."""
 
     def __init__(self, path: str | Path | None, reason: str, field: str | None = None, offset: int | None = None):

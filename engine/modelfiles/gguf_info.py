@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from engine.models.errors import ModelFileError, PartialFileError
+from engine.modelfiles.errors import ModelFileError, PartialFileError
 
 LOGOS_TAGS = (
     "<ProteinS>", "<ProteinE>", "<PocketS>", "<PocketE>", "<MoleculeS>", "<MoleculeE>",

@@ -37,7 +37,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.models.errors import ModelFileError
+from engine.modelfiles.errors import ModelFileError
 
 CARD_VERSION = 1
 CARD_FILE = "logos_card.json"  # in a Hugging Face checkpoint folder: read by the converter
@@ -278,7 +278,7 @@ def card_from_header(h) -> ModelCard | None:
 
 def read_card(path: str | Path) -> ModelCard | None:
     """The card embedded in a GGUF file, or None (ModelFileError for a damaged file)."""
-    from engine.models.gguf_info import read_header
+    from engine.modelfiles.gguf_info import read_header
 
     return card_from_header(read_header(path))
 
@@ -325,7 +325,7 @@ def card_json(card: ModelCard) -> str:
 
 def tensor_data_hash(path: str | Path) -> str:
     """SHA-256 over every tensor's name, type, shape and data bytes, in file order."""
-    from engine.models.gguf_info import read_header
+    from engine.modelfiles.gguf_info import read_header
 
     h = read_header(path)
     sha = hashlib.sha256()

@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from engine.modelfiles.errors import ModelFileError
 from engine.models.card import CARD_FILE, add_card_to_writer, load_card_json
-from engine.models.errors import ModelFileError
 from engine.models.hf_config import ModelConfig, read_config
 from engine.models.hf_tokenizer import GGUFVocab, map_tokenizer
 from engine.models.safetensors_io import TensorRef, list_tensors

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.models.errors import ModelFileError, UnsupportedArchitectureError
+from engine.modelfiles.errors import ModelFileError, UnsupportedArchitectureError
 
 # HF architecture -> how llama.cpp runs it
 ARCHITECTURES = {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.models.errors import ModelFileError
+from engine.modelfiles.errors import ModelFileError
 
 CHILD_MODULE = "engine.models.hf_reference_child"  # a real module (seen by the safe-loading scan)
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from engine.models.gguf_info import inspect_gguf
+from engine.modelfiles.gguf_info import inspect_gguf
 from engine.models.hf_reference import load_logits, run_reference
 from engine.models.quantize import DEFAULT_QUANTS, quantize
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.models.errors import ModelFileError
-from engine.models.gguf_info import read_header
+from engine.modelfiles.errors import ModelFileError
+from engine.modelfiles.gguf_info import read_header
 
 Progress = Callable[[str, int, int], None]
 

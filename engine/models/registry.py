@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Iterator
 
-from engine.models.errors import ModelFileError
-from engine.models.gguf_info import GGUFInfo, inspect_gguf
+from engine.modelfiles.errors import ModelFileError
+from engine.modelfiles.gguf_info import GGUFInfo, inspect_gguf
 
 Progress = Callable[[str, int, int], None]
 MANIFEST = "registry.json"
@@ -320,7 +320,7 @@ class Registry:
         entry = self.get(ref)
         if not entry.exists:
             return False, f"{entry.path}: file missing"
-        from engine.models.gguf_info import sha256_file
+        from engine.modelfiles.gguf_info import sha256_file
 
         sha = sha256_file(entry.path, progress)
         if sha != entry.sha256:

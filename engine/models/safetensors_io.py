@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.models.errors import ModelFileError
+from engine.modelfiles.errors import ModelFileError
 
 _NUMPY = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,

@@ -1,8 +1,8 @@
 """What a GGUF file says about itself, read without loading the weights: architecture, layer and
 head counts (for the KV-cache estimate) and training context.
 
-The file check is engine.models.gguf_info's: a missing, partial or non-GGUF file raises
-:class:`engine.models.errors.ModelFileError` with the path and the reason.
+The file check is engine.modelfiles.gguf_info's: a missing, partial or non-GGUF file raises
+:class:`engine.modelfiles.errors.ModelFileError` with the path and the reason.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from engine.models.errors import ModelFileError  # one error type for model files
+from engine.modelfiles.errors import ModelFileError  # one error type for model files
 
 # architectures LOGOS uses (and llama.cpp runs); when llama.cpp refuses a file of another
 # architecture, the error says "unsupported architecture"
@@ -44,9 +44,9 @@ class GGUFFacts:
 
 
 def read_facts(path: str | os.PathLike) -> GGUFFacts:
-    """Check the file (engine.models.gguf_info: missing, not GGUF, partial copy) and read the
+    """Check the file (engine.modelfiles.gguf_info: missing, not GGUF, partial copy) and read the
     numbers the planner needs. Raises ModelFileError naming the file and the reason."""
-    from engine.models.gguf_info import read_header
+    from engine.modelfiles.gguf_info import read_header
 
     h = read_header(path)
     arch = h.get("general.architecture", "str")

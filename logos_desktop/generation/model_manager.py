@@ -207,7 +207,7 @@ class QtModelManager(QDialog):
             r = len(entries) + i
             arch = quant = params = ctx = tags = ""
             try:  # the header only (no hash): architecture, quantisation, parameters, tags
-                from engine.models.gguf_info import inspect_gguf
+                from engine.modelfiles.gguf_info import inspect_gguf
 
                 info = inspect_gguf(p, with_hash=False)
                 arch, quant, params = info.architecture, info.quant, human_count(info.n_params)

@@ -58,8 +58,8 @@ def _one_line_naming(msg: str, path: Path) -> bool:
 
 # ------------------------------------------------------------------------------------- the reader
 def test_reader_fuzz_no_tracebacks(fuzz_cases, tmp_path):
-    from engine.models.errors import ModelFileError
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.errors import ModelFileError
+    from engine.modelfiles.gguf_info import inspect_gguf
     from engine.runtime.gguf_facts import read_facts
 
     assert len(fuzz_cases) >= 1000
@@ -127,8 +127,8 @@ def _build(tmp_path, seed_bytes, name, how) -> Path:
 
 @pytest.mark.parametrize("name, how, field", ISSUE_CASES, ids=[c[0] for c in ISSUE_CASES])
 def test_reader_names_file_offset_and_field(tmp_path, seed_bytes, name, how, field):
-    from engine.models.errors import ModelFileError
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.errors import ModelFileError
+    from engine.modelfiles.gguf_info import inspect_gguf
 
     import tracemalloc
 
@@ -200,8 +200,8 @@ def test_engine_names_file_offset_and_field(tmp_path, seed_bytes, tiny_llama_ggu
 def test_reader_refuses_what_aborts_ggml(fuzz_cases, tmp_path, case_name, field):
     """Files the fuzzer found that passed the check and then aborted the engine process inside
     ggml (GGML_ASSERT): refused by the check, naming the tensor."""
-    from engine.models.errors import ModelFileError
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.errors import ModelFileError
+    from engine.modelfiles.gguf_info import inspect_gguf
 
     case = next(c for c in fuzz_cases if c.name == case_name)
     path = gguf_fuzz.write_case(tmp_path, 0, case)
@@ -257,7 +257,7 @@ def test_engine_fuzz_sample(fuzz_cases, seed_bytes, tiny_llama_gguf, tmp_path):
     (or loaded, and then a job runs to its end); the client (the engine's parent) never fails, and
     the engine answers ``status`` after every case and generates with the good model at the end."""
     require_module("llama_cpp")
-    from engine.models.errors import ModelFileError
+    from engine.modelfiles.errors import ModelFileError
     from engine.process.client import EngineClient, EngineError
     from engine.runtime.gguf_facts import read_facts
 

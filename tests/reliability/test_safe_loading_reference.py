@@ -48,7 +48,7 @@ def test_reference_refuses_pickle_weights_and_missing_folders(tiny_llama_hf, tmp
     torch = require_module("torch")
     from safetensors.torch import load_file
 
-    from engine.models.errors import ModelFileError
+    from engine.modelfiles.errors import ModelFileError
     from engine.models.hf_reference import run_reference
 
     folder = tmp_path / "bin-only"

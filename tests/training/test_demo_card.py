@@ -19,7 +19,7 @@ from engine.models.card import (
     read_card,
     tensor_data_hash,
 )
-from engine.models.gguf_info import sha256_file
+from engine.modelfiles.gguf_info import sha256_file
 from tests.fixtures.required import require_module
 
 # the tensors of the shipped model as trained on 2026-11-26 (the card rewrite must not change them)

@@ -17,7 +17,7 @@ def _demo():
 
 
 def test_bundled_model_file_and_tags():
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.gguf_info import inspect_gguf
 
     info = inspect_gguf(_demo())
     assert info.size <= 30 * 1024 * 1024

@@ -94,7 +94,7 @@ def test_full_finetune_qwen3_checkpoint(tiny_hf, real_rows, tmp_path):
 
 
 def test_export_registers_with_provenance(real_rows, tiny_tokenizer, tmp_path):
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.gguf_info import inspect_gguf
     from engine.models.registry import Registry
     from training import export as X
 
@@ -112,7 +112,7 @@ def test_export_registers_with_provenance(real_rows, tiny_tokenizer, tmp_path):
 
 def test_export_q8_0_through_llama_cpp(real_rows, tiny_tokenizer, tmp_path):
     require_module("llama_cpp")
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.gguf_info import inspect_gguf
     from training import export as X
 
     res = train(tiny_config(2), real_rows, [], tmp_path / "o", tokenizer=tiny_tokenizer)

@@ -9,6 +9,8 @@ import shutil
 import pytest
 
 from engine import paths
+from engine.modelfiles.errors import ModelFileError
+from engine.modelfiles.gguf_info import GGUFHeader, inspect_gguf, read_header
 from engine.models.card import (
     CARD_FILE,
     IMPORT_HINT,
@@ -25,8 +27,6 @@ from engine.models.card import (
     tensor_data_hash,
 )
 from engine.models.convert import convert_hf_to_gguf
-from engine.models.errors import ModelFileError
-from engine.models.gguf_info import GGUFHeader, inspect_gguf, read_header
 from engine.models.registry import Registry
 from engine.tasks.registry import TASKS
 

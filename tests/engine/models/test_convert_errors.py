@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main as logos
+from engine.modelfiles.errors import ModelFileError, TokenizerMappingError, UnsupportedArchitectureError
 from engine.models.convert import convert_hf_to_gguf
-from engine.models.errors import ModelFileError, TokenizerMappingError, UnsupportedArchitectureError
 from engine.models.registry import Registry
 
 

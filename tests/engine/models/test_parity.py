@@ -12,7 +12,7 @@ from tests.fixtures.required import require_module
 require_module("llama_cpp", allow_module_level=True)
 
 from engine.cli import main as logos  # noqa: E402
-from engine.models.gguf_info import read_header  # noqa: E402
+from engine.modelfiles.gguf_info import read_header  # noqa: E402
 from engine.models.parity import check_parity, default_corpus  # noqa: E402
 from engine.models.quantize import quantize  # noqa: E402
 from engine.runtime.logits import Scorer  # noqa: E402
@@ -76,7 +76,7 @@ def test_quantize_refuses_partial_input(tiny_gguf, tmp_path):
     src = tiny_gguf("qwen3", "special", "f16")
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
-    from engine.models.errors import PartialFileError
+    from engine.modelfiles.errors import PartialFileError
 
     with pytest.raises(PartialFileError):
         quantize(cut, tmp_path / "q.gguf", "Q8_0")
@@ -127,7 +127,7 @@ def test_cli_convert_with_quant(tiny_hf, tmp_path, capsys):
     rc = logos(["models", "convert", str(tiny_hf("qwen3", "special")), str(out), "--quant", "Q4_K_M"])
     assert rc == 0 and "Q4_K_M" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m-q4.gguf"]  # the F16 intermediate is gone
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.gguf_info import inspect_gguf
 
     info = inspect_gguf(out, with_hash=False)
     assert info.quant == "Q4_K_M" and info.all_tags_single

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from engine.models import hf_tokenizer
-from engine.models.errors import TokenizerMappingError
+from engine.modelfiles.errors import TokenizerMappingError
 from engine.models.hf_tokenizer import map_tokenizer
 from tests.fixtures.required import require_module
 from tests.engine.models.gpt2_tiny import build_gpt2_tokenizer_model
@@ -108,7 +108,7 @@ def test_check_text_is_llama_cpps():
 def test_gpt2_tokenizer_models_convert_with_token_parity(gpt2_hf, tmp_path, capsys, arch, quant):
     require_module("llama_cpp")
     from engine.cli import main as logos
-    from engine.models.gguf_info import inspect_gguf
+    from engine.modelfiles.gguf_info import inspect_gguf
     from engine.models.parity import check_parity, default_corpus
 
     out = tmp_path / f"{arch}-{quant}.gguf"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.models.errors import ModelFileError, PartialFileError
-from engine.models.gguf_info import LOGOS_TAGS, inspect_gguf, sha256_file
+from engine.modelfiles.errors import ModelFileError, PartialFileError
+from engine.modelfiles.gguf_info import LOGOS_TAGS, inspect_gguf, sha256_file
 from engine.models.registry import Registry, RegistryError, default_model
 
 

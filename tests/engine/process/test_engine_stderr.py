@@ -52,7 +52,7 @@ def test_user_errors_log_one_line_each_and_no_traceback(tmp_path):
 
 
 def test_what_counts_as_a_users_error():
-    from engine.models.errors import ModelFileError
+    from engine.modelfiles.errors import ModelFileError
     from engine.process.server import NoModelLoaded, _is_user_error
     from engine.runtime.planner import PlanError
     from engine.store.errors import ProjectError
