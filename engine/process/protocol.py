@@ -63,7 +63,7 @@ REQUESTS: dict[str, tuple[frozenset, frozenset]] = {
 }
 EVENTS = ("hello", "model_loaded", "load_progress", "accepted", "started", "progress", "result",
           "finished", "status", "tasks", "error", "bye", "unloaded")
-MAX_N = 1024
+MAX_N = 10_000  # samples in one job (their results are streamed: memory does not grow with n)
 
 # Bounds on what one request may hold. The line cap is checked by the server's reader before any
 # parsing (LOGOS_ENGINE_MAX_LINE bytes); the others here.

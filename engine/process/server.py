@@ -295,8 +295,12 @@ class EngineServer:
         if req.get("url"):
             from engine.runtime.remote import RemoteRuntime
 
-            return RemoteRuntime(req["url"], model=req.get("model"), api_key=req.get("api_key"))
+            from engine.runtime.remote import max_response_from
+
+            return RemoteRuntime(req["url"], model=req.get("model"), api_key=req.get("api_key"),
+                                 max_response_bytes=max_response_from(os.environ))
         from engine.runtime.llama import Runtime
+        from engine.runtime.options import RuntimeOptions
 
         # said before llama.cpp touches the file: a client that sees the process die now knows
         # this load is what it died of (and does not send it again)
@@ -310,7 +314,8 @@ class EngineServer:
 
         return Runtime.load(req["path"], n_gpu_layers=req.get("n_gpu_layers", "auto"),
                             n_ctx=req.get("n_ctx"), n_threads=req.get("n_threads"),
-                            n_seq_max=req.get("n_seq_max", 64), progress=progress, abort=self._shutdown)
+                            n_seq_max=req.get("n_seq_max"), progress=progress, abort=self._shutdown,
+                            options=RuntimeOptions.from_mapping(os.environ))  # the environment is read here, at the edge
 
     def unload(self, rid) -> None:
         if self.runtime is not None:

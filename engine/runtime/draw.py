@@ -1,9 +1,9 @@
-"""Drawers: how a job picks each live sequence's next token from the step's logits.
+"""The built-in drawers (the interface: :mod:`engine.runtime.drawers`): how a job picks each live
+sequence's next token from the step's logits.
 
-A job decodes ``W`` sequences at a time, each in a fixed *slot* 0..W-1. A draw gives one token to
-each slot in ``live``: from the step's logits (row ``j`` belongs to ``live[j]``), or, with
-``first``, from the prompt's last row (the samples' first tokens). When a sample finishes, :meth:`restart` gives its slot to the next sample of the job
-(with that sample's own seed). Every drawer returns, for each live slot, the token and its
+Each is built from a :class:`engine.runtime.drawers.DrawerSetup` and registered by name:
+"logos" and "numpy" (:class:`LogosDrawer`), "native" (:class:`NativeDrawer`), "grammar"
+(:class:`GrammarDrawer`). Every drawer returns, for each live slot, the token and its
 log-probability under the raw logits (for perplexity without a second pass), and remembers what
 each slot has seen (the repetition penalty counts the prompt and the output).
 
@@ -11,7 +11,7 @@ each slot has seen (the repetition penalty counts the prompt and the output).
   min-p, one draw) for the whole step in one C call (``engine.runtime._stepper``), or, where the
   extension was not built, the numpy implementation (:func:`engine.runtime.sampling.sample_batch`).
   Both draw from the same PCG64 stream per sample, so they give the same samples.
-- :class:`NativeDrawer` (``LOGOS_SAMPLER=native``): llama.cpp's own sampler chain in the same
+- :class:`NativeDrawer` (``RuntimeOptions(sampler="native")``, ``LOGOS_SAMPLER=native``): llama.cpp's own sampler chain in the same
   order, one C call per sequence and step; the penalty is applied to the logits in numpy. Kept to
   compare against llama.cpp; other draws than the default.
 - :class:`GrammarDrawer` (with a GBNF grammar): llama.cpp's grammar sampler masks the logits,
@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.runtime.sampling import SamplingParams, sample_batch
+from engine.runtime import _internals as native
+from engine.runtime import drawers
+from engine.runtime.drawers import DrawerSetup
+from engine.runtime.sampling import sample_batch
 
 try:  # built from engine/runtime/_stepper.c by `pip install` (setup.py); optional
     from engine.runtime import _stepper
@@ -55,25 +58,41 @@ def pcg64_states(seeds: list[int]) -> np.ndarray:
     return out
 
 
+def penalize(rows: np.ndarray, r: np.ndarray, c: np.ndarray, penalty: float):
+    """The repetition penalty applied in place to the logits ``rows[r, c]`` (row r has seen
+    token c; each pair once), as llama.cpp's penalties sampler and transformers do it (positive
+    logits divided, the others multiplied, in float32). Costs what the seen tokens cost,
+    whatever the vocabulary; the native sampler would look every candidate up in its table.
+    Returns what :func:`restore` needs to put the raw logits back."""
+    vals = rows[r, c]
+    p = np.float32(penalty)
+    rows[r, c] = np.where(vals <= 0, vals * p, vals / p)
+    return r, c, vals
+
+
+def restore(rows: np.ndarray, saved) -> None:
+    r, c, vals = saved
+    rows[r, c] = vals
+
+
 class LogosDrawer:
     """The default drawer. ``compiled=False`` forces the numpy implementation (same draws)."""
 
     can_end = False  # always draws a token (GrammarDrawer may not)
 
-    def __init__(self, rt, params: SamplingParams, seeds: list[int], prompt_seen: np.ndarray,
-                 prompt_row: np.ndarray, lse_prompt: float, compiled: bool | None = None) -> None:
-        self.rt = rt
-        self.params = params
-        self.n_vocab = rt.n_vocab
-        self.prompt_row = np.ascontiguousarray(prompt_row, dtype=np.float32)
-        self.lse_prompt = lse_prompt
+    def __init__(self, setup: DrawerSetup, compiled: bool | None = None) -> None:
+        self.params = params = setup.params
+        self.host = setup.host
+        self.n_vocab = setup.n_vocab
+        self.prompt_row = np.ascontiguousarray(setup.prompt_row, dtype=np.float32)
+        self.lse_prompt = setup.lse_prompt
         self.compiled = (_stepper is not None) if compiled is None else (compiled and _stepper is not None)
-        self.prompt_seen = prompt_seen
-        width = len(seeds)
+        self.prompt_seen = setup.prompt_seen
+        seeds = list(setup.seeds)
         self.mask = None
         if params.repetition_penalty != 1.0:
-            self.mask = np.zeros((width, self.n_vocab), dtype=np.uint8)
-            self.mask[:, prompt_seen] = 1
+            self.mask = np.zeros((len(seeds), self.n_vocab), dtype=np.uint8)
+            self.mask[:, self.prompt_seen] = 1
         if self.compiled:
             self.states = pcg64_states(seeds)
         else:
@@ -89,8 +108,9 @@ class LogosDrawer:
         else:
             self.rngs[slot] = np.random.default_rng(seed)
 
-    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, rows, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(live)
+        first = rows is None
         if self.compiled:
             p = self.params
             tok = np.empty(n, dtype=np.int64)
@@ -103,14 +123,14 @@ class LogosDrawer:
                 _stepper.sample_rows(src, self.n_vocab, stride, lo, hi, seen, slots, p.repetition_penalty,
                                      p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp)
 
-            self.rt._chunked(n, part)
+            self.host.chunked(n, part)
         else:
             if first:
                 rows = np.broadcast_to(self.prompt_row, (n, self.n_vocab))
             empty = np.zeros(0, dtype=np.int64)
             seen = [np.flatnonzero(self.mask[s]) if self.mask is not None else empty for s in live]
             tok = sample_batch(rows, seen, self.params, [self.rngs[s] for s in live])
-            lse = np.full(n, self.lse_prompt) if first else self.rt._lse(rows)
+            lse = np.full(n, self.lse_prompt) if first else self.host.lse(rows)
             lp = rows[np.arange(n), tok] - lse
         if self.mask is not None:
             self.mask[live, tok] = 1
@@ -162,58 +182,70 @@ class _SeenPairs:
 
 
 class NativeDrawer:
-    """llama.cpp's sampler chain per sequence (``LOGOS_SAMPLER=native``), the penalty in numpy.
+    """llama.cpp's sampler chain per sequence (``sampler="native"``), the penalty in numpy.
 
     At the job's first draw the prompt's last row is still the context's last output, so llama.cpp
     samples it in place; a sample started later in a freed slot gives its chain a copy."""
 
     can_end = False
 
-    def __init__(self, rt, params: SamplingParams, seeds: list[int], prompt_seen: np.ndarray,
-                 prompt_row: np.ndarray, lse_prompt: float) -> None:
-        self.rt = rt
-        self.params = params
-        self.chains = [rt._sampler_chain(params, sd, (), penalties=False) for sd in seeds]
-        self.prompt_raw = prompt_row
-        self.prompt_seen = prompt_seen
-        self.lse_prompt = lse_prompt
+    def __init__(self, setup: DrawerSetup) -> None:
+        self.ctx = setup.context
+        self.ll = setup.context.ll
+        self.host = setup.host
+        self.params = params = setup.params
+        self.n_vocab = setup.n_vocab
+        self.window = setup.window
+        self.chains = [self._chain(sd) for sd in setup.seeds]
+        self.prompt_raw = setup.prompt_row
+        self.prompt_seen = prompt_seen = setup.prompt_seen
+        self.lse_prompt = setup.lse_prompt
         self.at_context_end = True
         self.penalize = params.repetition_penalty != 1.0
-        self.prompt_row = prompt_row
+        self.prompt_row = setup.prompt_row
         if self.penalize:  # every sample has seen the prompt alone at its first token
-            self.prompt_row = prompt_row.copy()
-            rt._penalize(self.prompt_row[None, :], np.zeros_like(prompt_seen), prompt_seen,
-                         params.repetition_penalty)
-            self.seen = _SeenPairs(len(seeds), prompt_seen)
-            self.seen_sets = [set(prompt_seen.tolist()) for _ in seeds]
+            self.prompt_row = setup.prompt_row.copy()
+            penalize(self.prompt_row[None, :], np.zeros_like(prompt_seen), prompt_seen, params.repetition_penalty)
+            self.seen = _SeenPairs(setup.width, prompt_seen)
+            self.seen_sets = [set(prompt_seen.tolist()) for _ in setup.seeds]
+
+    def _chain(self, seed: int):
+        return native.reference_chain(self.ll, self.params, seed, self.n_vocab, self.window, penalties=False)
 
     def restart(self, slot: int, seed: int) -> None:
-        self.rt._ll.llama_sampler_free(self.chains[slot])
-        self.chains[slot] = self.rt._sampler_chain(self.params, seed, (), penalties=False)
+        native.free_sampler(self.ll, self.chains[slot])
+        self.chains[slot] = self._chain(seed)
         if self.penalize:
             self.seen.reset(slot, self.prompt_seen)
             self.seen_sets[slot] = set(self.prompt_seen.tolist())
 
-    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
-        rt = self.rt
+    def _sample_in_context(self, chains: list, idx: list[int]) -> np.ndarray:
+        def part(lo, hi):
+            return self.ctx.sample(chains, idx, lo, hi)
+
+        return np.array([t for chunk in self.host.chunked(len(chains), part) for t in chunk], dtype=np.int64)
+
+    def draw(self, rows, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        first = rows is None
         chains = [self.chains[s] for s in live]
         n = len(live)
         if first and self.at_context_end:
             if self.penalize:
-                rt._logits_last()[:] = self.prompt_row
-            tok = rt._draw_native(chains, [-1] * n)
+                self.ctx.logits_last()[:] = self.prompt_row
+            tok = self._sample_in_context(chains, [-1] * n)
         elif first:
-            tok = np.array([rt._chain_pick(c, self.prompt_row) for c in chains], dtype=np.int64)
+            tok = np.array([native.chain_pick(self.ll, c, self.prompt_row, self.n_vocab) for c in chains],
+                           dtype=np.int64)
         else:  # llama.cpp reads the step's logits row j itself
-            saved = (rt._penalize(rows, *self.seen.pairs(live), self.params.repetition_penalty)
+            saved = (penalize(rows, *self.seen.pairs(live), self.params.repetition_penalty)
                      if self.penalize else None)
-            tok = rt._draw_native(chains, list(range(n)))
+            tok = self._sample_in_context(chains, list(range(n)))
             if saved is not None:
-                rt._restore(rows, saved)  # the raw logits, for the log-probabilities
+                restore(rows, saved)  # the raw logits, for the log-probabilities
         if first:
             lp = self.prompt_raw[tok].astype(np.float64) - self.lse_prompt
         else:
-            lp = rows[np.arange(n), tok] - rt._lse(rows)
+            lp = rows[np.arange(n), tok] - self.host.lse(rows)
         self.at_context_end = False  # the next decode replaces the context's outputs
         if self.penalize:
             for s, t in zip(live.tolist(), tok.tolist()):
@@ -224,7 +256,7 @@ class NativeDrawer:
 
     def close(self) -> None:
         for c in self.chains:
-            self.rt._ll.llama_sampler_free(c)
+            native.free_sampler(self.ll, c)
         self.chains = []
 
 
@@ -233,41 +265,42 @@ class GrammarDrawer:
 
     can_end = True  # token -1: the grammar admits nothing more
 
-    def __init__(self, rt, params: SamplingParams, seeds: list[int], prompt_seen: np.ndarray,
-                 prompt_row: np.ndarray, lse_prompt: float, grammar: str) -> None:
-        self.rt = rt
-        self.params = params
-        self.prompt_row = prompt_row
-        self.prompt_seen = prompt_seen
-        self.lse_prompt = lse_prompt
-        self.grammar = grammar
-        self.rngs = [np.random.default_rng(sd) for sd in seeds]
-        self.seen = [prompt_seen for _ in seeds]
+    def __init__(self, setup: DrawerSetup) -> None:
+        self.model = setup.model
+        self.ll = setup.model.ll
+        self.host = setup.host
+        self.n_vocab = setup.n_vocab
+        self.params = setup.params
+        self.prompt_row = setup.prompt_row
+        self.prompt_seen = setup.prompt_seen
+        self.lse_prompt = setup.lse_prompt
+        self.grammar = setup.grammar
+        self.rngs = [np.random.default_rng(sd) for sd in setup.seeds]
+        self.seen = [self.prompt_seen for _ in setup.seeds]
         self.grammars = []
-        for _ in seeds:
+        for _ in setup.seeds:
             self.grammars.append(self._new_grammar())
 
     def _new_grammar(self):
-        g = self.rt._ll.llama_sampler_init_grammar(self.rt._vocab, self.grammar.encode(), b"root")
-        if not g:
+        try:
+            return native.grammar_sampler(self.model, self.grammar)
+        except ValueError:
             self.close()
-            from engine.runtime.native import _llama_error_lines
-
-            raise ValueError(f"the GBNF grammar does not parse: {_llama_error_lines()}")
-        return g
+            raise
 
     def restart(self, slot: int, seed: int) -> None:
         new = self._new_grammar()  # before the old one is freed: on failure close() frees the list
-        self.rt._ll.llama_sampler_free(self.grammars[slot])
+        native.free_sampler(self.ll, self.grammars[slot])
         self.grammars[slot] = new
         self.rngs[slot] = np.random.default_rng(seed)
         self.seen[slot] = self.prompt_seen
 
-    def draw(self, rows, live: np.ndarray, first: bool) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, rows, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(live)
+        first = rows is None
         if first:
             rows = np.broadcast_to(self.prompt_row, (n, self.prompt_row.shape[0]))
-        masks = [self.rt._grammar_mask(self.grammars[s], rows[j]) for j, s in enumerate(live)]
+        masks = [native.grammar_mask(self.ll, self.grammars[s], rows[j], self.n_vocab) for j, s in enumerate(live)]
         picks = [j for j in range(n) if masks[j].any()]  # the others: the grammar admits nothing more
         tok = np.full(n, -1, dtype=np.int64)
         lp = np.zeros(n, dtype=np.float64)
@@ -275,17 +308,26 @@ class GrammarDrawer:
             got = sample_batch(rows[picks], [self.seen[live[j]] for j in picks], self.params,
                                [self.rngs[live[j]] for j in picks], [masks[j] for j in picks])
             tok[picks] = got
-            lse = np.full(len(picks), self.lse_prompt) if first else self.rt._lse(rows[picks])
+            lse = np.full(len(picks), self.lse_prompt) if first else self.host.lse(rows[picks])
             lp[picks] = rows[picks, got] - lse
-        ll = self.rt._ll
         for j in picks:
             s, t = int(live[j]), int(tok[j])
-            ll.llama_sampler_accept(self.grammars[s], t)
+            native.accept(self.ll, self.grammars[s], t)
             if not np.isin(t, self.seen[s]):
                 self.seen[s] = np.append(self.seen[s], t)
         return tok, lp
 
     def close(self) -> None:
         for g in self.grammars:
-            self.rt._ll.llama_sampler_free(g)
+            native.free_sampler(self.ll, g)
         self.grammars = []
+
+
+def _logos_label() -> str:
+    return "compiled" if stepper_available() else "numpy"
+
+
+drawers.register("logos", LogosDrawer, label=_logos_label)
+drawers.register("numpy", lambda setup: LogosDrawer(setup, compiled=False), label="numpy")
+drawers.register("native", NativeDrawer, label="llama.cpp chain")
+drawers.register("grammar", GrammarDrawer, label="numpy with llama.cpp's grammar")

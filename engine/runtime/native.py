@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import os
 import threading
 from pathlib import Path
 
@@ -13,6 +12,12 @@ _LOG_LOCK = threading.Lock()
 _LOG_LINES: collections.deque[str] = collections.deque(maxlen=200)
 _LOG_CB = None
 _BACKEND_READY = False
+_ECHO = [False]  # echo llama.cpp's log to stderr (RuntimeOptions.llama_log, set by the runtime)
+
+
+def set_log_echo(on: bool) -> None:
+    """Echo llama.cpp's log to stderr from now on (it is kept in memory either way)."""
+    _ECHO[0] = bool(on)
 
 
 def _llama():
@@ -23,11 +28,10 @@ def _llama():
 
 def _install_log_capture(ll) -> None:
     """Keep llama.cpp's log in memory (errors are quoted in RuntimeLoadError); echo to stderr only
-    when LOGOS_LLAMA_LOG=1."""
+    after :func:`set_log_echo` (``RuntimeOptions.llama_log``, LOGOS_LLAMA_LOG=1 at the edge)."""
     global _LOG_CB
     if _LOG_CB is not None:
         return
-    echo = os.environ.get("LOGOS_LLAMA_LOG") == "1"
 
     @ll.llama_log_callback
     def _cb(level, text, user_data):  # noqa: ARG001
@@ -37,7 +41,7 @@ def _install_log_capture(ll) -> None:
             return
         with _LOG_LOCK:
             _LOG_LINES.append(s)
-        if echo:
+        if _ECHO[0]:
             import sys
 
             sys.stderr.write(s)

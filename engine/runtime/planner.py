@@ -20,6 +20,14 @@ DEFAULT_N_CTX = 16384  # tokens for the whole job (prompt once + every sample's 
 MIN_N_CTX = 512
 RAM_HEADROOM = 0.85  # use at most this share of the free memory
 VRAM_HEADROOM = 0.90
+# Slots (samples decoded together) when the caller does not say. CPU: the engine benchmark's batch
+# (docs/benchmarks.md: N = 16; beyond it a step costs about as much more as it makes). GPU: as
+# many as the free VRAM holds, from GPU_MIN_SLOTS to MAX_SLOTS, each with SLOT_TOKENS of context
+# (prompt + output of a typical sample; the context grows with them when no size was asked).
+CPU_SLOTS = 16
+GPU_MIN_SLOTS = 16
+MAX_SLOTS = 256
+SLOT_TOKENS = 512
 
 
 class PlanError(RuntimeError):
@@ -106,12 +114,36 @@ def compute_bytes_estimate(facts: GGUFFacts, n_ctx: int, n_batch: int) -> int:
     return int(logits + act + 64 * 1024**2)
 
 
-def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max: int = 64,
+def choose_slots(on_gpu: bool, vram: int | None, ctx: int, ctx_asked: bool, needs, ram: int) -> tuple[int, int, str]:
+    """(slots, context tokens, reason). On the CPU: :data:`CPU_SLOTS`. With the whole model on a GPU
+    whose free memory is known: the most slots from :data:`MAX_SLOTS` down (halving) whose context
+    (``SLOT_TOKENS`` each, plus the prompt's; only grown, and only when no size was asked) fits in
+    the free VRAM and RAM; at least :data:`GPU_MIN_SLOTS`. ``needs(ctx) -> (ram, vram)`` bytes."""
+    if not on_gpu or vram is None:
+        return CPU_SLOTS, ctx, (f"{CPU_SLOTS} slots (samples decoded together; the CPU's best batch)"
+                                if not on_gpu else f"{CPU_SLOTS} slots (free VRAM unknown)")
+    slots = MAX_SLOTS
+    while slots > GPU_MIN_SLOTS:
+        want = ctx if ctx_asked else max(ctx, (slots + 1) * SLOT_TOKENS)
+        on_cpu, on_gpu_b = needs(want)
+        if (on_gpu_b <= VRAM_HEADROOM * vram and on_cpu <= RAM_HEADROOM * ram
+                and (not ctx_asked or ctx // (slots + 1) >= SLOT_TOKENS // 2)):
+            break
+        slots //= 2
+    slots = max(slots, GPU_MIN_SLOTS)
+    new_ctx = ctx if ctx_asked else max(ctx, (slots + 1) * SLOT_TOKENS)
+    return slots, new_ctx, (f"{slots} slots on the GPU (as many as {vram / GiB:.1f} GiB free VRAM holds, "
+                            f"at most {MAX_SLOTS}); context {new_ctx} tokens")
+
+
+def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max: int | None = None,
          n_gpu_layers: int | str = "auto", n_threads: int | None = None,
          ram_free: int | None = None, vram_free: int | None = None) -> Plan:
     """Choose GPU layers, context and threads for ``facts`` on this machine.
 
-    ``n_gpu_layers``: "auto" (as many as fit), 0 (CPU), -1 (all), or a count. ``backend`` is a
+    ``n_gpu_layers``: "auto" (as many as fit), 0 (CPU), -1 (all), or a count. ``n_seq_max``: the
+    context's sequences (slots + 1 for the prompt); None: chosen here (:func:`choose_slots`).
+    ``backend`` is a
     :class:`engine.runtime.backend.BackendInfo`; ``ram_free``/``vram_free`` override the measured
     free memory (tests, what-if estimates).
     """
@@ -189,6 +221,15 @@ def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max:
             reasons.append(f"{layers}/{layers_total} layers on {device_label}")
         elif cpu_reason is None:
             cpu_reason = "no layer fits in the free VRAM"
+    # slots: asked, or chosen from the device and its free memory
+    if n_seq_max is None:
+        slots, ctx, why = choose_slots(layers == layers_total and layers > 0, vram, ctx, n_ctx is not None,
+                                       lambda c: needs(c, layers), ram)
+        n_seq = slots + 1
+        reasons.append(why)
+    else:
+        n_seq = max(1, int(n_seq_max))
+        reasons.append(f"{n_seq} sequences asked for ({max(1, n_seq - 1)} slots)")
     on_cpu, on_gpu = needs(ctx, layers)
     fits = on_cpu <= RAM_HEADROOM * ram and (vram is None or on_gpu <= VRAM_HEADROOM * vram)
     if cpu_reason:
@@ -198,7 +239,7 @@ def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max:
                        + (f" and {on_gpu / GiB:.2f} GiB VRAM of {vram / GiB:.2f} GiB free" if vram else ""))
     return Plan(
         device=device_label if layers else "CPU", n_gpu_layers=layers, n_layers_total=layers_total,
-        n_ctx=ctx, n_seq_max=max(1, int(n_seq_max)), n_batch=n_batch, n_threads=threads,
+        n_ctx=ctx, n_seq_max=n_seq, n_batch=n_batch, n_threads=threads,
         weights_bytes=int(weights), kv_bytes=int(kv_tok * ctx),
         compute_bytes=compute_bytes_estimate(facts, ctx, n_batch),
         ram_needed_bytes=on_cpu, vram_needed_bytes=on_gpu, free_ram_bytes=ram, free_vram_bytes=vram,

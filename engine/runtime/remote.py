@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import threading
 import time
 import urllib.error
@@ -44,10 +43,12 @@ DEFAULT_MAX_RESPONSE = 32 * 1024 * 1024
 SCHEMES = ("http", "https")
 
 
-def _max_response() -> int:
+def max_response_from(env) -> int:
+    """The answer size limit an environment asks for (LOGOS_REMOTE_MAX_BYTES; ``os.environ`` passed
+    in by the engine process); missing, not a whole number or not positive: the default."""
     try:
-        value = int(os.environ.get("LOGOS_REMOTE_MAX_BYTES", DEFAULT_MAX_RESPONSE))
-    except ValueError:
+        value = int(env.get("LOGOS_REMOTE_MAX_BYTES", DEFAULT_MAX_RESPONSE))
+    except (TypeError, ValueError):
         return DEFAULT_MAX_RESPONSE
     return value if value > 0 else DEFAULT_MAX_RESPONSE
 
@@ -118,7 +119,7 @@ class RemoteRuntime:
         self.api_key = api_key
         self.concurrency = max(1, int(concurrency))
         self.timeout = timeout
-        self.max_response_bytes = max_response_bytes or _max_response()
+        self.max_response_bytes = max_response_bytes or DEFAULT_MAX_RESPONSE
         self.path = None
         self._models = self._get("/models").get("data", [])
         if self.model is None and self._models:
@@ -186,11 +187,26 @@ class RemoteRuntime:
         return self._request("POST", "/completions", body)
 
     def generate(self, prompt: str, n: int = 1, params: SamplingParams | None = None, seed: int = 0, *,
-                 stop_ids: Iterable[int] = (), stop_count: int = 1, stop_texts: Iterable[str] = (),
-                 grammar: str | None = None, cancel: threading.Event | None = None,
-                 score_prompt: bool = True, on_sample: Callable[[Sample], None] | None = None,
-                 on_progress: Callable[[int, int, int, float], None] | None = None,
-                 on_prompt: Callable[[int, int], None] | None = None):
+                 on_sample: Callable[[Sample], None] | None = None, **kwargs):
+        """:meth:`stream`, with the samples also collected (in index order) and returned."""
+        samples: list[Sample] = []
+
+        def keep(s: Sample) -> None:
+            samples.append(s)
+            if on_sample is not None:
+                on_sample(s)
+
+        stats = self.stream(prompt, n, params, seed, on_sample=keep, **kwargs)
+        samples.sort(key=lambda s: s.index)
+        return samples, stats
+
+    def stream(self, prompt: str, n: int = 1, params: SamplingParams | None = None, seed: int = 0, *,
+               stop_ids: Iterable[int] = (), stop_count: int = 1, stop_texts: Iterable[str] = (),
+               grammar: str | None = None, cancel: threading.Event | None = None,
+               score_prompt: bool = True, on_sample: Callable[[Sample], None] | None = None,
+               on_progress: Callable[[int, int, int, float], None] | None = None,
+               on_prompt: Callable[[int, int], None] | None = None) -> GenerationStats:
+        """Generate ``n`` samples, each handed to ``on_sample`` as it arrives and not kept."""
         params = params or SamplingParams()
         params.check()
         if not isinstance(prompt, str):
@@ -198,7 +214,6 @@ class RemoteRuntime:
         cancel = cancel or threading.Event()
         stops = [s for s in stop_texts if s]
         stats = GenerationStats()
-        samples: list[Sample] = []
         t0 = time.perf_counter()
         done = 0
         pool = ThreadPoolExecutor(max_workers=min(n, self.concurrency))
@@ -216,7 +231,6 @@ class RemoteRuntime:
                 for fut in finished:
                     i, sd = futures.pop(fut)
                     s = self._sample(fut.result(), i, sd, stops, stop_count)
-                    samples.append(s)
                     stats.tokens_generated += s.n_tokens
                     done += 1
                     if on_sample is not None:
@@ -226,8 +240,7 @@ class RemoteRuntime:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             stats.decode_s = time.perf_counter() - t0
-        samples.sort(key=lambda s: s.index)
-        return samples, stats
+        return stats
 
     def _sample(self, resp: dict, index: int, seed: int, stops: list[str], stop_count: int) -> Sample:
         choices = resp.get("choices") or []

@@ -12,7 +12,8 @@ import pytest
 from engine.grammar.tags import ALL_TOKENS
 from engine.process.jobs import resolve_grammar
 from engine.runtime.gguf_facts import ModelFileError
-from engine.runtime.llama import Cancelled, Runtime, RuntimeLoadError
+from engine.runtime import _internals as native
+from engine.runtime.llama import Cancelled, Runtime, RuntimeLoadError, RuntimeOptions
 from engine.runtime.sampling import SamplingParams
 
 VARIANTS = [("llama", "special"), ("llama", "ordinary"), ("qwen3", "special"), ("qwen3", "ordinary")]
@@ -129,21 +130,20 @@ def test_more_samples_than_slots_refill_the_slots_and_give_the_same_samples(runt
 
 
 @pytest.mark.parametrize("sampler", ["logos", "numpy", "native"])
-def test_refilled_slots_start_clean(monkeypatch, sampler):
+def test_refilled_slots_start_clean(sampler):
     """A slot that takes over from a finished sample must forget it: its penalty sees the prompt
     alone, its draws come from the new sample's seed, its KV cache holds the prompt alone. With 3
     slots, 24 molecules of the demonstration model (closing at different steps, so slots free up
     at different steps) are those of 24 slots, with each sampler. On the demonstration model's
     Q8_0 weights llama.cpp's results do not depend on the batch (on the F16 test models its
     kernels for 3 rows and for 24 differ in the last bits)."""
-    import engine.runtime.llama as L
     from engine import paths
 
-    monkeypatch.setattr(L, "SAMPLER", sampler)
     p = SamplingParams(max_new_tokens=64, repetition_penalty=1.3)
     out = {}
     for slots in (24, 3):
-        rt = Runtime.load(paths.bundled_models()[0], n_ctx=8192, n_threads=2, n_seq_max=slots + 1)
+        rt = Runtime.load(paths.bundled_models()[0], n_ctx=8192, n_threads=2, n_seq_max=slots + 1,
+                          options=RuntimeOptions(sampler=sampler))
         try:
             samples, stats = rt.generate("<MoleculeS>", 24, p, seed=4, stop_ids=[rt.token_id("<MoleculeE>")])
         finally:
@@ -155,10 +155,9 @@ def test_refilled_slots_start_clean(monkeypatch, sampler):
     np.testing.assert_allclose([s.ppl for s in out[3]], [s.ppl for s in out[24]], rtol=1e-9)
 
 
-def test_refilling_takes_fewer_steps_than_waves_for_the_same_samples(monkeypatch):
-    """LOGOS_REFILL=0 (kept for comparison) runs the slots in waves: each wave waits for its
-    longest sample. Refilling gives the same samples in fewer steps."""
-    import engine.runtime.llama as L
+def test_refilling_takes_fewer_steps_than_waves_for_the_same_samples():
+    """RuntimeOptions(refill=False) (LOGOS_REFILL=0, kept for comparison) runs the slots in waves:
+    each wave waits for its longest sample. Refilling gives the same samples in fewer steps."""
     from engine import paths
 
     rt = Runtime.load(paths.bundled_models()[0], n_ctx=4096, n_threads=2, n_seq_max=5)
@@ -166,7 +165,7 @@ def test_refilling_takes_fewer_steps_than_waves_for_the_same_samples(monkeypatch
         stop = rt.token_id("<MoleculeE>")
         runs = {}
         for refill in (True, False):
-            monkeypatch.setattr(L, "REFILL", refill)
+            rt.options = rt.options.replace(refill=refill)
             runs[refill] = rt.generate("<MoleculeS>", 20, SamplingParams(max_new_tokens=96), seed=8, stop_ids=[stop])
     finally:
         rt.close()
@@ -329,16 +328,17 @@ def test_native_chain_keeps_what_the_reference_order_keeps(runtimes, params):
 
 def test_native_draws_follow_the_candidate_probabilities(runtimes):
     rt = runtimes()
+    ll = rt.model.ll
     row = (np.random.default_rng(5).standard_normal(rt.n_vocab) * 2).astype(np.float32)
     params = SamplingParams(temperature=1.0, top_k=8, top_p=0.95, repetition_penalty=1.0)
     ids, probs = rt.candidates(row, [], params)
     draws = []
     for seed in range(3000):
-        chain = rt._sampler_chain(params, seed, [])
+        chain = native.reference_chain(ll, params, seed, rt.n_vocab, rt.n_ctx)
         try:
-            draws.append(rt._chain_pick(chain, row))
+            draws.append(native.chain_pick(ll, chain, row, rt.n_vocab))
         finally:
-            rt._ll.llama_sampler_free(chain)
+            native.free_sampler(ll, chain)
     assert set(draws) <= set(ids.tolist())
     freq = np.array([draws.count(t) for t in ids]) / len(draws)
     assert np.abs(freq - probs).max() < 0.03, (freq, probs)
@@ -350,32 +350,36 @@ def test_the_penalty_applied_to_the_logits_draws_what_the_native_penalty_draws(r
     """The generation loop applies the repetition penalty to the logits in numpy (its cost does not
     grow with the vocabulary) and samples with a chain without llama.cpp's penalties sampler: for
     the same seed, every draw must be the one the full native chain makes; the raw logits come back."""
+    from engine.runtime.draw import penalize, restore
+
     rt = runtimes()
+    ll, V = rt.model.ll, rt.n_vocab
     rng = np.random.default_rng(8)
     for seed in range(40):
-        row = (rng.standard_normal(rt.n_vocab) * 3).astype(np.float32)
-        history = rng.integers(0, rt.n_vocab, 30).tolist()
-        full = rt._sampler_chain(params, seed, history)
-        lean = rt._sampler_chain(params, seed, history, penalties=False)
+        row = (rng.standard_normal(V) * 3).astype(np.float32)
+        history = rng.integers(0, V, 30).tolist()
+        full = native.reference_chain(ll, params, seed, V, rt.n_ctx, history)
+        lean = native.reference_chain(ll, params, seed, V, rt.n_ctx, history, penalties=False)
         try:
             penalized = row.copy()[None, :]
             cols = np.unique(np.array(history, dtype=np.int64))
-            saved = rt._penalize(penalized, np.zeros_like(cols), cols, params.repetition_penalty)
+            saved = penalize(penalized, np.zeros_like(cols), cols, params.repetition_penalty)
             assert not np.array_equal(penalized[0], row)
             # the very logits llama.cpp's penalties sampler writes (a chain of that sampler alone)
-            alone = rt._sampler_chain(SamplingParams(temperature=0.0, repetition_penalty=params.repetition_penalty),
-                                      0, history, draw=False)
-            view, _ = rt._apply_sampler(alone, row)
-            rt._ll.llama_sampler_free(alone)
-            native = np.empty(rt.n_vocab, dtype=np.float32)
-            native[view["id"]] = view["logit"]
-            assert np.array_equal(native, penalized[0]), seed
-            assert rt._chain_pick(full, row) == rt._chain_pick(lean, penalized[0]), seed
-            rt._restore(penalized, saved)
+            alone = native.reference_chain(ll, SamplingParams(temperature=0.0,
+                                                              repetition_penalty=params.repetition_penalty),
+                                           0, V, rt.n_ctx, history, draw=False)
+            view, _ = native.apply_sampler(ll, alone, row, V)
+            native.free_sampler(ll, alone)
+            by_llama = np.empty(V, dtype=np.float32)
+            by_llama[view["id"]] = view["logit"]
+            assert np.array_equal(by_llama, penalized[0]), seed
+            assert native.chain_pick(ll, full, row, V) == native.chain_pick(ll, lean, penalized[0], V), seed
+            restore(penalized, saved)
             assert np.array_equal(penalized[0], row)
         finally:
-            rt._ll.llama_sampler_free(full)
-            rt._ll.llama_sampler_free(lean)
+            native.free_sampler(ll, full)
+            native.free_sampler(ll, lean)
 
 
 def test_seen_pairs_follow_the_live_rows():
@@ -394,40 +398,36 @@ def test_seen_pairs_follow_the_live_rows():
 
 
 @pytest.mark.parametrize("sampler", ["logos", "native"])
-def test_host_work_spread_over_threads_gives_the_same_samples(tiny_gguf, monkeypatch, sampler):
+def test_host_work_spread_over_threads_gives_the_same_samples(tiny_gguf, sampler):
     """With a large vocabulary the host's work of a step (the compiled sampler's rows, or the
     log-sum-exp and llama.cpp's samplers) runs in worker threads (forced here on the tiny model):
     samples and perplexities must not change."""
-    import engine.runtime.llama as L
-
-    monkeypatch.setattr(L, "SAMPLER", sampler)
-    rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=4096, n_threads=2, n_seq_max=17)
-    try:
-        runs = {}
-        for threshold in (1 << 62, 1):
-            monkeypatch.setattr(L, "PARALLEL_HOST_WORK", threshold)
+    runs = {}
+    for threshold in (1 << 62, 1):
+        rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=4096, n_threads=2, n_seq_max=17,
+                          options=RuntimeOptions(sampler=sampler, parallel_host_work=threshold))
+        try:
             runs[threshold] = rt.generate("<MoleculeS>", 16, SamplingParams(max_new_tokens=30), seed=4,
                                           stop_ids=[rt.token_id("<MoleculeE>")])[0]
-            assert (rt._pool is not None) == (threshold == 1)
-        one, spread = runs[1 << 62], runs[1]
-        assert [s.tokens for s in one] == [s.tokens for s in spread]
-        assert len({tuple(s.tokens) for s in one}) > 1
-        assert [s.ppl for s in one] == [s.ppl for s in spread]
-    finally:
-        rt.close()
-    assert rt._pool is None
+            assert rt.host.started == (threshold == 1)
+        finally:
+            rt.close()
+        assert not rt.host.started
+    one, spread = runs[1 << 62], runs[1]
+    assert [s.tokens for s in one] == [s.tokens for s in spread]
+    assert len({tuple(s.tokens) for s in one}) > 1
+    assert [s.ppl for s in one] == [s.ppl for s in spread]
 
 
-def test_streams_and_the_unified_cache_give_the_same_samples(tiny_gguf, monkeypatch):
+def test_streams_and_the_unified_cache_give_the_same_samples(tiny_gguf):
     """One KV stream per sample (the prompt copied into each) must not change what is generated."""
-    import engine.runtime.llama as L
 
     rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=8192, n_threads=1, n_seq_max=9)
     try:
         prompt = "<ProteinS>MKTAYIAKQRQISFVK<ProteinE><MoleculeS>"
         runs = {}
         for streams in (True, False):
-            monkeypatch.setattr(L, "STREAMS", streams)
+            rt.options = rt.options.replace(kv_streams=streams)
             runs[streams] = rt.generate(prompt, 8, SamplingParams(max_new_tokens=40), seed=11)
         (a, sa), (b, sb) = runs[True], runs[False]
         assert sa.layout.startswith("9 streams") and sb.layout.startswith("unified")
@@ -450,16 +450,15 @@ def test_the_compiled_sampler_is_built():
 def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatch, penalty):
     """The default sampler draws in C what the numpy implementation draws (the fallback where the
     extension is not built): same tokens, perplexities equal to rounding; with slots refilled."""
-    import engine.runtime.llama as L
+    import engine.runtime.draw as D
 
     rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=512, n_threads=1, n_seq_max=9)
     try:
-        import engine.runtime.draw as D
 
         runs = {}
         for sampler in ("logos", "numpy", "unbuilt"):
             with monkeypatch.context() as m:
-                m.setattr(L, "SAMPLER", "numpy" if sampler == "numpy" else "logos")
+                rt.options = RuntimeOptions(sampler="numpy" if sampler == "numpy" else "logos")
                 if sampler == "unbuilt":  # as where the extension could not be compiled
                     m.setattr(D, "_stepper", None)
                 runs[sampler] = rt.generate("<MoleculeS>", 20, SamplingParams(max_new_tokens=40,
@@ -478,13 +477,11 @@ def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatc
         rt.close()
 
 
-def test_numpy_and_native_samplers_both_stop_and_repeat(runtimes, monkeypatch):
-    import engine.runtime.llama as L
-
+def test_numpy_and_native_samplers_both_stop_and_repeat(runtimes):
     rt = runtimes()
     stop = rt.token_id("<MoleculeE>")
     for sampler in ("logos", "native", "numpy"):
-        monkeypatch.setattr(L, "SAMPLER", sampler)
+        rt.options = RuntimeOptions(sampler=sampler)
         a, _ = rt.generate("<MoleculeS>", 4, SamplingParams(max_new_tokens=30), seed=2, stop_ids=[stop])
         b, _ = rt.generate("<MoleculeS>", 4, SamplingParams(max_new_tokens=30), seed=2, stop_ids=[stop])
         assert [s.tokens for s in a] == [s.tokens for s in b], sampler
@@ -495,17 +492,16 @@ def test_the_native_abort_flag_stops_a_decode_without_python_callbacks(runtimes)
     """llama.cpp polls the flag itself (ggml_is_empty on a tensor-shaped head): set, a decode is
     aborted at once; cleared, the same context decodes again."""
     rt = runtimes()
-    flag = rt._abort_flag
+    flag, ctx = rt.abort_flag, rt.context
     assert flag.native, "ggml_is_empty was not found in ggml-base: cancel would wait for the step"
-    mem = rt._ll.llama_get_memory(rt._ctx)
-    rt._ll.llama_memory_clear(mem, False)
+    ctx.clear()
     ids = rt.tokenize("<MoleculeS>CCO")
     flag.set()
     try:
         with pytest.raises(Cancelled):
-            rt._decode_arrays(ids, np.arange(len(ids)), 0, True)
+            ctx.decode(ids, np.arange(len(ids)), 0, True)
     finally:
         flag.clear()
-    rt._ll.llama_memory_clear(mem, False)
-    rt._decode_arrays(ids, np.arange(len(ids)), 0, True)
-    assert np.isfinite(rt._logits(len(ids))).all()
+    ctx.clear()
+    ctx.decode(ids, np.arange(len(ids)), 0, True)
+    assert np.isfinite(ctx.logits(len(ids))).all()

@@ -105,13 +105,16 @@ def test_redirects_are_not_followed(servers):
     assert other.seen == []  # the key never reached the other host
 
 
-def test_the_answer_size_is_capped(servers, monkeypatch):
+def test_the_answer_size_is_capped(servers):
+    """The limit comes in as an argument; the engine process reads it from LOGOS_REMOTE_MAX_BYTES."""
+    from engine.runtime.remote import DEFAULT_MAX_RESPONSE, max_response_from
+
     big = json.dumps({"data": [{"id": "x" * (2 << 20)}]}).encode()
     srv = servers(routes={"/v1/models": (200, {"Content-Type": "application/json"}, big)})
-    monkeypatch.setenv("LOGOS_REMOTE_MAX_BYTES", str(1 << 20))
+    limit = max_response_from({"LOGOS_REMOTE_MAX_BYTES": str(1 << 20)})
     with pytest.raises(RemoteError, match=r"/v1/models: the answer is larger than 1048576 bytes"):
-        RemoteRuntime(f"http://127.0.0.1:{srv.port}/v1")
-    monkeypatch.delenv("LOGOS_REMOTE_MAX_BYTES")
+        RemoteRuntime(f"http://127.0.0.1:{srv.port}/v1", max_response_bytes=limit)
+    assert max_response_from({}) == max_response_from({"LOGOS_REMOTE_MAX_BYTES": "lots"}) == DEFAULT_MAX_RESPONSE
     assert RemoteRuntime(f"http://127.0.0.1:{srv.port}/v1").model.startswith("xxx")  # 32 MiB default
 
 
