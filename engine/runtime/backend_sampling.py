@@ -524,6 +524,11 @@ class BackendDrawer:
         self.fresh = [True] * len(self.seeds)  # the slot's next draw is its sample's first
         self.chains: list[Chain] = []
         self._first = self._prompt_candidates()
+        # a chain like the slots' that has seen the prompt alone, never attached: a restarted
+        # slot's chain copies its state (one C call, whatever the prompt's length)
+        self.template = build_chain(ll, params, 0, self.n_vocab, self.window, order)
+        for t in self.prompt_seen.tolist():
+            self.nat.sampler_accept(self.template.ptr, int(t))
         try:
             for slot, seed in enumerate(self.seeds):
                 chain = build_chain(ll, params, seed, self.n_vocab, self.window, order)
@@ -556,11 +561,9 @@ class BackendDrawer:
         return left["id"].copy(), left["logit"].copy()
 
     def _history(self, slot: int) -> None:
-        """The slot's chain has seen the prompt alone (the penalty's history)."""
-        nat, ptr = self.nat, self.chains[slot].ptr
-        nat.sampler_reset(ptr)
-        for t in self.prompt_seen.tolist():
-            nat.sampler_accept(ptr, int(t))
+        """The slot's chain has seen the prompt alone (the penalty's history; its draw is seeded
+        at the sample's first token)."""
+        self.nat.sampler_copy(self.template.ptr, self.chains[slot].ptr)
 
     def restart(self, slot: int, seed: int) -> None:
         self.seeds[slot] = int(seed)
@@ -570,7 +573,7 @@ class BackendDrawer:
     def _first_token(self, slot: int) -> int:
         ids, logits = self._first
         chain = self.chains[slot]
-        if len(ids) == 1 or self.params.temperature == 0:
+        if self.params.temperature == 0:
             tok = int(ids[0])
         else:
             ll, nat = self.ll, self.nat
@@ -616,6 +619,10 @@ class BackendDrawer:
                 chain.attached_seq = None
             free_chain(self.ll, chain)
         self.chains = []
+        template = getattr(self, "template", None)
+        if template is not None:
+            free_chain(self.ll, template)
+            self.template = None
 
 
 def _slot_seqs(setup) -> list[int]:
