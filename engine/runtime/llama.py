@@ -377,7 +377,7 @@ class Runtime:
                             prompt_seen=np.unique(np.array(ptoks, dtype=np.int64)), prompt_row=last_row,
                             lse_prompt=float(self.host.lse(last_row[None, :])[0]), n_vocab=self.n_vocab,
                             host=self.host, context=ctx, model=self.model, grammar=grammar,
-                            window=max(1, self.n_ctx))
+                            window=max(1, self.n_ctx), extra={"seqs": seqs.tolist()})
         name = "grammar" if grammar else self.options.sampler
         if not grammar and not drawers.usable(name, setup):
             stats.notes.append(f"sampler {name!r} cannot serve this job; the default one drew the tokens")

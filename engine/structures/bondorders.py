@@ -57,6 +57,7 @@ class Perceived:
     h_added: int  # hydrogens added in all
     h_added_carbon: int  # of these, on carbon (the CIF lacked them: not a donor's lost proton)
     h_dropped: int = 0  # surplus hydrogens dropped (disordered sets, ammonium N–H)
+    h_carbon_atoms: tuple = ()  # input indices of the carbons that were given hydrogens
 
 
 def _angle(a, b, c) -> float:
@@ -99,23 +100,27 @@ def perceive(els: list[str], bonds: list[tuple[int, int]], xyz, donors=()) -> Pe
     pi bonds of the flexible atoms, and with an O or S on a ring carbon fixed as OH/SH. The one with
     the most aromatic atoms is kept (a hydroquinone, not a quinone; an NH pyrazole, not a quinoid
     diazafulvene; a free-base porphyrin); ties go to the one that follows the bond lengths most."""
-    els, bonds, xyz, dropped = _prune_hydrogens(list(els), list(bonds), np.asarray(xyz, float), set(donors))
+    els, bonds, xyz, dropped, keep = _prune_hydrogens(list(els), list(bonds), np.asarray(xyz, float), set(donors))
     best, err = None, None
-    for zwitterion in (False, True):
-        for exo_h in (False, True):
-            for flex in FLEX_STEPS:
-                try:
-                    got = _perceive(els, bonds, xyz, exo_h=exo_h, flex_w=flex, zwitterion=zwitterion)
-                except BondOrderError as exc:
-                    err = err or exc
-                    if str(exc) in ("no exocyclic O/S", "no ring N+"):
-                        break
-                    continue
-                if best is None or _rank(got.mol) > _rank(best.mol):
-                    best = got
+    variants = [(z, e, f, ()) for z in (False, True) for e in (False, True) for f in FLEX_STEPS]
+    variants += [(False, False, f, nh) for nh in _n4_cavities(els, bonds, xyz) for f in FLEX_STEPS]
+    skip = set()
+    for zwitterion, exo_h, flex, force_nh in variants:
+        if (zwitterion, exo_h) in skip:
+            continue
+        try:
+            got = _perceive(els, bonds, xyz, exo_h=exo_h, flex_w=flex, zwitterion=zwitterion, force_nh=force_nh)
+        except BondOrderError as exc:
+            err = err or exc
+            if str(exc) in ("no exocyclic O/S", "no ring N+"):
+                skip.add((zwitterion, exo_h))
+            continue
+        if best is None or _rank(got) > _rank(best):
+            best = got
     if best is None:
         raise err
     best.h_dropped = dropped
+    best.h_carbon_atoms = tuple(keep[i] for i in best.h_carbon_atoms) if keep else best.h_carbon_atoms
     return best
 
 
@@ -140,13 +145,18 @@ def _prune_hydrogens(els, bonds, xyz, donors=frozenset()):
         for a, b in ((i, j), (j, i)):
             if isH[a]:
                 partners.setdefault(a, []).append(b)
+    for i, j in bonds:  # a halogen bonds to one atom only, like a hydrogen: keep its nearest partner
+        for a, b in ((i, j), (j, i)):
+            if els[a] in HALOGENS and not isH[b]:
+                partners.setdefault(a, []).append(b)
     keep_bond = set()
     for h, ps in partners.items():
         heavy = [p for p in ps if not isH[p]]
         if heavy:
             keep_bond.add((h, min(heavy, key=lambda p: dist(h, p))))
+    single = [isH[k] or els[k] in HALOGENS for k in range(n)]
     bonds = [(i, j) for i, j in bonds
-             if not (isH[i] or isH[j]) or (i, j) in keep_bond or (j, i) in keep_bond]
+             if not (single[i] or single[j]) or (i, j) in keep_bond or (j, i) in keep_bond]
     nb: list[list[int]] = [[] for _ in range(n)]
     for i, j in bonds:
         nb[i].append(j)
@@ -171,11 +181,11 @@ def _prune_hydrogens(els, bonds, xyz, donors=frozenset()):
         if surplus <= len(hs):
             drop.update(hs[len(hs) - surplus:])
     if not drop:
-        return els, bonds, xyz, 0
+        return els, bonds, xyz, 0, None
     keep = [i for i in range(n) if i not in drop]
     new = {old: k for k, old in enumerate(keep)}
     bonds = [(new[i], new[j]) for i, j in bonds if i in new and j in new]
-    return [els[i] for i in keep], bonds, xyz[keep], sum(1 for h in drop if nb[h])
+    return [els[i] for i in keep], bonds, xyz[keep], sum(1 for h in drop if nb[h]), keep
 
 
 def _aromatic(mol) -> int:
@@ -208,11 +218,37 @@ def gem_diols(mol) -> int:
     return len(Chem.AddHs(mol).GetSubstructMatches(_GEMDIOL))
 
 
-def _rank(mol):
-    return (-enediols(mol), _aromatic(mol), -sum(1 for a in mol.GetAtoms() if a.GetFormalCharge()))
+def _rank(got):
+    mol = got.mol
+    return (-enediols(mol), _aromatic(mol), -got.h_added, -sum(1 for a in mol.GetAtoms() if a.GetFormalCharge()))
 
 
-def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = False) -> Perceived:
+def _n4_cavities(els, bonds, xyz) -> list[tuple[int, int]]:
+    """Two opposite N of each N4 macrocycle cavity (porphyrin, phthalocyanine): four two-neighbour
+    N without H, each 2.5-3.3 Å from two of the others. The free base has NH on an opposite pair,
+    which the matching alone does not find (it gives the 0-NH or the 4-NH form)."""
+    deg: dict[int, int] = {}
+    hasH = set()
+    for i, j in bonds:
+        for a, b in ((i, j), (j, i)):
+            deg[a] = deg.get(a, 0) + 1
+            if els[b] in ("H", "D"):
+                hasH.add(a)
+    ns = [i for i, e in enumerate(els) if e == "N" and deg.get(i) == 2 and i not in hasH]
+    out = []
+    for a in ns:
+        cis = [b for b in ns if b != a and 2.5 <= float(np.linalg.norm(xyz[a] - xyz[b])) <= 3.3]
+        if len(cis) != 2:
+            continue
+        b, c = cis
+        far = [d for d in ns if d not in (a, b, c) and 2.5 <= float(np.linalg.norm(xyz[b] - xyz[d])) <= 3.3
+               and 2.5 <= float(np.linalg.norm(xyz[c] - xyz[d])) <= 3.3]
+        if len(far) == 1 and a < far[0] and a == min(a, b, c, far[0]):
+            out.append((a, far[0]))
+    return out
+
+
+def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = False, force_nh=()) -> Perceived:
     import networkx as nx
     from rdkit import Chem
 
@@ -313,6 +349,8 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = Fa
                 raise BondOrderError(f"nitrogen {i + 1} with {deg} bonds (a quaternary N+ has no neutral parent)")
             if deg == 3:
                 pass  # amine, amide, pyrrole-type N (nitro and N-oxide N+ were set above)
+            elif deg == 2 and i in force_nh:
+                addh[i] = 1  # the NH pair of a free-base macrocycle
             elif deg == 2:
                 ang = _angle(xyz[nb[i][0]], xyz[i], xyz[nb[i][1]])
                 lens = [d(i, j) for j in heavy]
@@ -437,4 +475,4 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = Fa
         Chem.SanitizeMol(mol)
     except Exception as exc:  # noqa: BLE001
         raise BondOrderError(" ".join(str(exc).split()) or "RDKit sanitisation failed") from None
-    return Perceived(mol, h_total, h_carbon)
+    return Perceived(mol, h_total, h_carbon, h_carbon_atoms=tuple(i for i in range(n) if addh[i] and els[i] == "C"))

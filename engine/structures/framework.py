@@ -31,7 +31,9 @@ from engine.grammar.chem import canonical_smiles, rdkit_messages
 from engine.structures import bondorders as _bo
 
 MAX_SITES = 6000
-MAX_LINKER_ATOMS = 150  # atoms (H included) of one organic component handed to bond-order search
+_RDKIT_FALLBACK = True
+MAX_LINKER_ATOMS = 400  # atoms (H included) of one organic component handed to bond-order search
+RDKIT_MAX_ATOMS = 150  # the fallback (RDKit's valence search) only on components up to this size
 BIG_LINKER = 80  # components over this many atoms get one bond-order attempt, and only with time left
 BRIDGE_SPAN = 5.0  # Å: a component binding metals further apart than this bridges an infinite node
 BOND_TOL = 0.40  # Å added to the sum of covalent radii (the CSD convention)
@@ -205,22 +207,30 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
         fw.warnings.append("no hydrogen atoms in the CIF: every linker hydrogen was added from the geometry")
         fw.h_missing = True
 
-    s, els, (ci, pj, images, dist) = _resolve_overlaps(s, els, fw, deadline)
+    s, els, (ci, pj, images, dist), _ = _resolve_overlaps(s, els, fw, deadline)
     ci, pj, images = _bonds(s, els, ci, pj, images, dist)
     drop = _disorder_components(s, els, ci, pj, images)
+    scarred: set[int] = set()  # atoms bonded to a dropped disorder component (new numbering)
     if drop:
+        near = {int(j) for i, j in zip(ci.tolist(), pj.tolist()) if i in drop and j not in drop}
+        kept = [k for k in range(len(els)) if k not in drop]
+        renum = {old: new for new, old in enumerate(kept)}
+        scarred = {renum[k] for k in near}
         s = s.copy()
         s.remove_sites(sorted(drop))
         els = [e for k, e in enumerate(els) if k not in drop]
         fw.warnings.append(f"disorder: {len(drop)} atom(s) of a second, overlapping component dropped "
                            "(the component listed first in the CIF is kept)")
         fw.merged_overlaps += len(drop)
-        s, els, (ci, pj, images, dist) = _resolve_overlaps(s, els, fw, deadline)
+        s, els, (ci, pj, images, dist), kept2 = _resolve_overlaps(s, els, fw, deadline)
+        renum2 = {old: new for new, old in enumerate(kept2)}
+        scarred = {renum2[k] for k in scarred if k in renum2}
         ci, pj, images = _bonds(s, els, ci, pj, images, dist)
     metals = [i for i, e in enumerate(els) if is_metal(e)]
 
     metal_mask = np.array([is_metal(e) for e in els])
     g = _PeriodicGraph(len(s), ci, pj, images)
+    g.scarred = scarred
 
     # organic vs inorganic non-metal components
     nonmetal = [i for i in range(len(s)) if not metal_mask[i]]
@@ -388,7 +398,8 @@ def _bonds(s, els, ci, pj, images, dist):
 
 def _disorder_components(s, els, ci, pj, images) -> set[int]:
     """Atoms of a second disorder component, to drop. Two atoms bonded to one non-metal atom at an
-    impossible angle (under ``MIN_ANGLE``) are two positions of one disordered atom. The atoms in such
+    impossible angle (under ``MIN_ANGLE``) are two positions of one disordered atom; so are two
+    atoms of one element bonded to each other and to a shared atom that has too many bonds. The atoms in such
     conflicts split into parts (bonded among themselves); parts in conflict must belong to different
     components, found by two-colouring; in each connected set of conflicts, the colour holding the
     atom listed first in the CIF is kept. Empty when there is no conflict or the colouring fails."""
@@ -408,6 +419,16 @@ def _disorder_components(s, els, ci, pj, images) -> set[int]:
                 (ja, va), (jb, vb) = vs[a], vs[b]
                 if ja != jb and np.dot(va, vb) / (np.linalg.norm(va) * np.linalg.norm(vb) + 1e-12) > cos_min:
                     conflicts.add((min(ja, jb), max(ja, jb)))
+    # an over-bonded atom whose two neighbours are bonded to each other: a ring flipped between two
+    # orientations around that atom (the triangle's far edge joins the two positions)
+    cap = {"C": 4, "N": 4, "O": 2, "S": 6, "P": 5, "B": 4}
+    nbset = {i: {j for j, _ in vs} for i, vs in vecs.items()}
+    for i, nbrs in nbset.items():
+        if len(nbrs) > cap.get(els[i], 99):
+            for ja in nbrs:
+                for jb in nbrs:
+                    if ja < jb and jb in nbset.get(ja, ()) and els[ja] == els[jb]:
+                        conflicts.add((ja, jb))
     if not conflicts:
         return set()
     involved = {a for pair in conflicts for a in pair}
@@ -467,6 +488,7 @@ def _resolve_overlaps(s, els, fw: Framework, deadline):
     top of another atom is dropped. Different
     heavy elements on one spot (a mixed or misassigned site) are refused: no choice is honest."""
     rad = np.array([_radius(e) for e in els])
+    kept = list(range(len(els)))  # original indices of the sites left
     for _ in range(4):
         rmax = 2 * rad.max() + BOND_TOL
         ci, pj, images, dist = s.get_neighbor_list(r=rmax, numerical_tol=1e-8)
@@ -479,7 +501,7 @@ def _resolve_overlaps(s, els, fw: Framework, deadline):
                                                                  np.where(same, OVERLAP_SAME, OVERLAP)))
         close = np.flatnonzero((dist < limit) & (ci != pj))
         if not len(close):
-            return s, els, (ci, pj, images, dist)
+            return s, els, (ci, pj, images, dist), kept
         drop: set[int] = set()
         for k in close.tolist():
             i, j = int(ci[k]), int(pj[k])
@@ -496,6 +518,7 @@ def _resolve_overlaps(s, els, fw: Framework, deadline):
         s = s.copy()
         s.remove_sites(sorted(drop))
         els = [e for k, e in enumerate(els) if k not in drop]
+        kept = [o for k, o in enumerate(kept) if k not in drop]
         rad = np.array([_radius(e) for e in els])
         if not fw.merged_overlaps:
             fw.warnings.append("overlapping atoms (disorder in the CIF) resolved by keeping one of each pair")
@@ -577,6 +600,7 @@ class _PeriodicGraph:
         for i, j, im in zip(ci.tolist(), pj.tolist(), images.tolist()):
             self.adj[i].append((j, tuple(im)))
         self._nb = [sorted({j for j, _ in a if j != k}) for k, a in enumerate(self.adj)]
+        self.scarred: set[int] = set()  # atoms that were bonded to a dropped disorder component
 
     def neighbors(self, i):
         return self._nb[i]
@@ -711,11 +735,18 @@ def _linker_smiles(g, comp, els, xyz, donors, metal_nbrs, deadline=None):
         got = _bo.perceive([els[a] for a in comp], pairs, np.array([xyz[a] for a in comp]),
                            donors=[idx[a] for a in donors if a in idx])
         first = _sanity(got.mol)
+        scarred = [comp[i] for i in got.h_carbon_atoms if comp[i] in g.scarred]
+        if scarred and not first:
+            first = [f"after the disorder was resolved, {len(scarred)} linker carbon(s) next to a dropped atom lack "
+                     "hydrogens: the kept component is incomplete (overlapping or disordered atoms)"]
         if not first:
             return canonical_smiles(got.mol), [], (got.h_added_carbon, got.h_dropped)
     except _bo.BondOrderError as exc:
         first = [str(exc)]
-    if any(els[a] in ("H", "D") for a in comp):
+    # RDKit's search only where the rules found no consistent bond orders: never to overrule a
+    # rejection for disorder or an implausible shape
+    if (_RDKIT_FALLBACK and any(els[a] in ("H", "D") for a in comp) and len(comp) <= RDKIT_MAX_ATOMS
+            and first[0].startswith(("no consistent bond orders", "a carboxyl carbon with a C=C"))):
         smi, why = _linker_smiles_rdkit(rw, comp, idx, g, els, xyz, metal_nbrs, deadline)
         if smi is not None:
             return smi, [], (0, 0)
