@@ -379,8 +379,10 @@ class Runtime:
                             host=self.host, context=ctx, model=self.model, grammar=grammar,
                             window=max(1, self.n_ctx), extra={"seqs": seqs.tolist()})
         name = "grammar" if grammar else self.options.sampler
-        if not grammar and not drawers.usable(name, setup):
-            stats.notes.append(f"sampler {name!r} cannot serve this job; the default one drew the tokens")
+        if not grammar and not drawers.usable(name, setup):  # a tuning knob never stops a job
+            why = ("is unknown (known: " + ", ".join(drawers.registered()) + ")"
+                   if name not in drawers.registered() else "cannot serve this job")
+            stats.notes.append(f"sampler {name!r} {why}; the default one drew the tokens")
             name = "logos"
         try:
             if multi:

@@ -56,3 +56,57 @@ def test_context_shrinks_to_fit_when_not_asked():
     p = plan(QWEN3_8B, CPU_BUILD, ram_free=17 * GiB)
     assert p.n_ctx < 16384
     assert any("context reduced" in r for r in p.reasons)
+
+
+# LOGOS-1B's shape (a Llama 3.2 1B: hidden 2048, 16 layers, 8 KV heads x 64, 128k vocabulary), Q8_0
+LOGOS_1B = GGUFFacts(path="logos-1b-q8_0.gguf", file_bytes=1_320_000_000, architecture="llama", n_layer=16,
+                     n_embd=2048, n_head=32, n_head_kv=8, head_dim_k=64, head_dim_v=64, n_ctx_train=131072,
+                     n_vocab=128_256, tensor_bytes=1_310_000_000)
+
+
+def test_the_cpu_plan_decodes_the_benchmarks_batch_of_16():
+    """Without a count asked for, a CPU plan has the engine benchmark's best batch: 16 slots (+ the
+    prompt's sequence), the context as before, and says so."""
+    from engine.runtime.planner import CPU_SLOTS
+
+    for facts in (QWEN3_8B, LOGOS_1B):
+        p = plan(facts, CPU_BUILD, ram_free=64 * GiB)
+        assert CPU_SLOTS == 16 and p.n_seq_max == 17 and p.n_ctx == 16384
+        assert any("16 slots" in r for r in p.reasons)
+    # a GPU build on a machine without a GPU plans as a CPU
+    p = plan(LOGOS_1B, CUDA_BUILD.__class__(available=True, backend="CUDA", gpu_offload=True), ram_free=64 * GiB)
+    assert p.n_gpu_layers == 0 and p.n_seq_max == 17
+
+
+def test_a_gpu_plan_takes_as_many_slots_as_the_free_vram_holds():
+    """On a GPU the slots follow the free memory: LOGOS-1B on an 80 GiB card gets the most (256, each
+    with 512 tokens of context, the context grown to hold them); on smaller cards fewer, halving,
+    never under 16 and never beyond the card; an 8B model with the same card fewer than the 1B."""
+    from engine.runtime.planner import MAX_SLOTS, SLOT_TOKENS
+
+    big = plan(LOGOS_1B, CUDA_BUILD, ram_free=64 * GiB, vram_free=80 * GiB)
+    assert big.n_gpu_layers == big.n_layers_total and big.fits
+    assert big.n_seq_max == MAX_SLOTS + 1 == 257
+    assert big.n_ctx >= 257 * SLOT_TOKENS and big.vram_needed_bytes <= 0.9 * 80 * GiB
+    assert any("256 slots on the GPU" in r for r in big.reasons)
+    slots = {}
+    for vram in (3, 4, 6, 10, 20, 80):
+        p = plan(LOGOS_1B, CUDA_BUILD, ram_free=64 * GiB, vram_free=vram * GiB)
+        assert p.n_gpu_layers == p.n_layers_total, vram
+        slots[vram] = p.n_seq_max - 1
+        assert 16 <= slots[vram] <= 256
+        if slots[vram] > 16:  # a count above the floor was chosen because it fits
+            assert p.fits and p.vram_needed_bytes <= 0.9 * vram * GiB, vram
+    assert list(slots.values()) == sorted(slots.values())  # more memory, never fewer slots
+    assert slots[3] < slots[80] and len(set(slots.values())) >= 3
+    eight = plan(QWEN3_8B, CUDA_BUILD, ram_free=64 * GiB, vram_free=32 * GiB)
+    one = plan(LOGOS_1B, CUDA_BUILD, ram_free=64 * GiB, vram_free=32 * GiB)
+    assert eight.n_seq_max < one.n_seq_max
+
+
+def test_slots_asked_for_or_a_context_asked_for_are_kept():
+    p = plan(LOGOS_1B, CUDA_BUILD, ram_free=64 * GiB, vram_free=80 * GiB, n_seq_max=9)
+    assert p.n_seq_max == 9 and p.n_ctx == 16384
+    p = plan(LOGOS_1B, CUDA_BUILD, n_ctx=8192, ram_free=64 * GiB, vram_free=80 * GiB)
+    assert p.n_ctx == 8192  # not grown: the slots fit the context asked for (256 tokens each at least)
+    assert 16 <= p.n_seq_max - 1 and 8192 // p.n_seq_max >= 256
