@@ -185,6 +185,8 @@ def usable(name: str, setup: DrawerSetup) -> bool:
 def _builtins() -> None:
     if "logos" not in _REGISTRY:
         import engine.runtime.draw  # noqa: F401 - registers logos, numpy, native, grammar
+    if "backend" not in _REGISTRY:
+        import engine.runtime.backend_sampling  # noqa: F401 - registers backend (llama.cpp's graph)
 
 
 __all__ = ["Drawer", "DrawerSetup", "HostWork", "register", "registered", "make", "usable", "label"]

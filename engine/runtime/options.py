@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Mapping
 
-SAMPLERS = ("logos", "numpy", "native")
+SAMPLERS = ("logos", "numpy", "native", "backend")
 
 # environment variable -> option field (read only by from_mapping, at the edge)
 ENVIRONMENT = {
@@ -33,7 +33,9 @@ class RuntimeOptions:
     - ``sampler``: who draws the tokens (:mod:`engine.runtime.drawers`): "logos" (the reference
       order for a whole step in one C call, or numpy where the extension is not built; same draws),
       "numpy" (the numpy implementation even where the C one is built), "native" (llama.cpp's own
-      chain in the same order, one C call per sample and step). A name registered with
+      chain in the same order, one C call per sample and step), "backend" (that chain inside
+      llama.cpp's compute graph, :mod:`engine.runtime.backend_sampling`; other draws than the
+      default, same distribution; where the device cannot run it, "logos"). A name registered with
       :func:`engine.runtime.drawers.register` works too.
     - ``refill``: a finished sample's slot starts the job's next sample at once (False: the slots
       wait for each other and the samples start in waves; for comparison).

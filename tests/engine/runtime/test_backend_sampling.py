@@ -276,3 +276,34 @@ def run_tokens(h: Handles, seed: int) -> list[int]:
         for s in seqs:
             ctx.seq_rm(s)
     return out
+
+
+def test_runtime_with_sampler_backend_draws_in_the_graph_and_keeps_the_perplexity():
+    """The opt-in through RuntimeOptions (LOGOS_SAMPLER=backend at the edge): a job's samples
+    are drawn by the backend drawer, their perplexities equal a separate scoring pass, the same
+    seed gives the same samples, and the default stays the compiled sampler."""
+    from engine.runtime.llama import Runtime
+    from engine.runtime.options import RuntimeOptions
+
+    assert RuntimeOptions().sampler == "logos"
+    assert RuntimeOptions.from_mapping({"LOGOS_SAMPLER": "backend"}).sampler == "backend"
+    rt = Runtime.load(MODEL, n_ctx=2048, n_threads=1, n_seq_max=9, options=RuntimeOptions(sampler="backend"))
+    try:
+        prompt = "<ProteinS>MK"
+        params = SamplingParams(max_new_tokens=24)
+        samples, stats = rt.generate(prompt, 12, params, seed=5)  # 12 samples in 8 slots: refills
+        assert stats.sampler == "llama.cpp backend sampler" and not stats.notes, (stats.sampler, stats.notes)
+        assert len(samples) == 12
+        ptoks = rt.tokenize(prompt)
+        for s in samples:
+            lp = rt.token_logprobs(ptoks + s.tokens)
+            assert s.ppl == pytest.approx(float(np.exp(-np.mean(lp))), rel=1e-4)
+            assert s.ppl_output == pytest.approx(float(np.exp(-np.mean(lp[len(ptoks) - 1:]))), rel=1e-4)
+        again, _ = rt.generate(prompt, 12, params, seed=5)
+        assert [s.tokens for s in again] == [s.tokens for s in samples]
+        # a grammar job is not the backend's: the grammar drawer serves it, nothing to note
+        _, gstats = rt.generate("<MoleculeS>", 2, SamplingParams(max_new_tokens=4), seed=1,
+                                grammar='root ::= "C" "C"*')
+        assert gstats.sampler != "llama.cpp backend sampler"
+    finally:
+        rt.close()
