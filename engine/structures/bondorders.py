@@ -294,10 +294,10 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = Fa
         if not exo:
             raise BondOrderError("no exocyclic O/S")
 
-    plus = set()  # ring N with three heavy neighbours that may be N+ (pyridinium of a betaine)
+    plus = set()  # planar ring N (three neighbours) that may be N+ (pyridinium of a betaine, or N–H+)
     if zwitterion:
         for i in range(n):
-            if (els[i] == "N" and len(nb[i]) == 3 and not terminal_o[i] and not any(isH[j] for j in nb[i])
+            if (els[i] == "N" and len(nb[i]) == 3 and not terminal_o[i] and sum(isH[j] for j in nb[i]) <= 1
                     and _out_of_plane(xyz[i], [xyz[j] for j in nb[i]]) < PLANAR
                     and sum(sp2_c[j] or (els[j] == "C" and len(nb[j]) == 2) for j in nb[i]) >= 2):
                 plus.add(i)
@@ -475,4 +475,12 @@ def _perceive(els, bonds, xyz, exo_h: bool, flex_w: float, zwitterion: bool = Fa
         Chem.SanitizeMol(mol)
     except Exception as exc:  # noqa: BLE001
         raise BondOrderError(" ".join(str(exc).split()) or "RDKit sanitisation failed") from None
+    if any(charge[i] == 1 and els[i] == "N" and any(isH[j] for j in nb[i]) for i in plus):
+        # an N–H+ with a carboxylate: the neutral parent moves the proton back (RDKit's Uncharger)
+        from rdkit.Chem.MolStandardize import rdMolStandardize
+
+        try:
+            mol = Chem.AddHs(rdMolStandardize.Uncharger().uncharge(Chem.RemoveHs(mol)))
+        except Exception as exc:  # noqa: BLE001
+            raise BondOrderError(" ".join(str(exc).split()) or "neutralisation failed") from None
     return Perceived(mol, h_total, h_carbon, h_carbon_atoms=tuple(i for i in range(n) if addh[i] and els[i] == "C"))
