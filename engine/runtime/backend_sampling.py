@@ -44,6 +44,23 @@ log-sum-exp, once per job), and the draw is llama.cpp's dist sampler seeded from
 over the prompt row's candidates (computed once per job by the same chain on the host); its random
 state is then copied into the slot's attached chain, so the sample's stream goes on from there.
 
+When the compiled sampler draws instead (``available`` says no, the runtime notes it and uses
+"logos"): a job with a GBNF grammar (llama.cpp: "sampler 'grammar' ... cannot be offloaded to the
+backend"); a device without one of the chain's operations (llama.cpp: "device '...' does not have
+support for op ... needed for sampler '...'", the sampler then named "-top-k" etc.); a context made
+for several outputs per sequence (the penalty sampler refuses: "-penalties"); a model split by
+tensor; a llama.cpp without these functions or a libggml-base that cannot be loaded.
+:func:`probe` and :meth:`Support.text` say which, in the words of ``logos doctor``.
+
+Opt-in (``RuntimeOptions(sampler="backend")``, ``LOGOS_SAMPLER=backend``); the default stays
+"logos". On the CPU backend there is no transfer to save: measured on the demonstration model
+(1,024-token vocabulary, one thread) a step of 16 or 50 slots takes 12-20 % longer with the
+chain in the graph than decode + compiled sampler. On CUDA/Metal with a 128k vocabulary it removes
+``N x 512 KB`` of logits per step from the bus and the host's share of the step; what it costs
+there (one small chain of kernels per sequence, graph rebuilds calling our two samplers back into
+Python, about 2 x N ctypes callbacks per rebuild) is unmeasured: make it the GPU default only once
+``tests/benchmarks/gpu_engine.py`` shows it faster at N = 16 and 256.
+
 Only this module (and the rest of ``engine/runtime``) calls llama.cpp; the drawer registers
 itself as "backend" (:mod:`engine.runtime.drawers`).
 """

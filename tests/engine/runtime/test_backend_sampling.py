@@ -301,6 +301,18 @@ def test_runtime_with_sampler_backend_draws_in_the_graph_and_keeps_the_perplexit
             assert s.ppl_output == pytest.approx(float(np.exp(-np.mean(lp[len(ptoks) - 1:]))), rel=1e-4)
         again, _ = rt.generate(prompt, 12, params, seed=5)
         assert [s.tokens for s in again] == [s.tokens for s in samples]
+        # greedy (temperature 0): penalty then argmax in the graph give the compiled sampler's tokens
+        host = Runtime.load(MODEL, n_ctx=2048, n_threads=1, n_seq_max=9)
+        try:
+            for p in (SamplingParams(temperature=0, max_new_tokens=30),
+                      SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=30)):
+                g_backend, st = rt.generate(prompt, 3, p, seed=1)
+                g_host, _ = host.generate(prompt, 3, p, seed=1)
+                assert st.sampler == "llama.cpp backend sampler"
+                assert [s.tokens for s in g_backend] == [s.tokens for s in g_host]
+                assert [s.ppl for s in g_backend] == pytest.approx([s.ppl for s in g_host], rel=1e-4)
+        finally:
+            host.close()
         # a grammar job is not the backend's: the grammar drawer serves it, nothing to note
         _, gstats = rt.generate("<MoleculeS>", 2, SamplingParams(max_new_tokens=4), seed=1,
                                 grammar='root ::= "C" "C"*')
