@@ -32,6 +32,8 @@ def test_doctor_json_reports_packages_backend_and_paths(tmp_path, monkeypatch):
     assert ll["backend"] in {"CPU", "CUDA", "Metal", "Vulkan"}
     assert isinstance(ll["gpu_visible"], bool)
     assert ll["sampler"].startswith(("compiled", "numpy"))
+    # whether llama.cpp can sample on the device, and when the compiled sampler draws instead
+    assert "backend sampling" in ll["backend_sampling"] and "compiled sampler" in ll["backend_sampling"]
     assert report["data_dir"]
 
 

@@ -29,12 +29,17 @@ def collect() -> dict:
     from engine.runtime.backend import backend_info
 
     bundled = paths.bundled_models()
+    info = backend_info().as_dict()
+    if info.get("available"):
+        from engine.runtime import backend_sampling
+
+        info["backend_sampling"] = backend_sampling.report()
     return {
         "logos": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
-        "llama_cpp": backend_info().as_dict(),
+        "llama_cpp": info,
         "data_dir": str(paths.data_dir()),
         "demo_model": [str(p) for p in bundled],
     }
@@ -58,6 +63,8 @@ def run(args) -> int:
         for dev in ll["devices"]:
             print(f"  device      {dev}")
         print(f"Sampler       {ll.get('sampler') or '?'}")
+        if ll.get("backend_sampling"):
+            print(f"On-device     {ll['backend_sampling']}")
     else:
         print(f"llama.cpp     NOT AVAILABLE: {ll['error']}")
     print(f"Data dir      {report['data_dir']}")
