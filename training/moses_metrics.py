@@ -450,7 +450,7 @@ def compute(samples: list[str], *, ref: dict, train: set[str], fcd_ref: tuple | 
     return out
 
 
-def sample_engine(model: Path, n: int, seed: int = 0, threads: int = 2, batch: int = 64,
+def sample_engine(model: Path, n: int, seed: int = 0, threads: int = 2, batch: int = 256,
                   max_new_tokens: int = 120, log=print) -> list[str]:
     """``n`` samples of ``<MoleculeS>`` through the engine's runtime at the MOSES convention
     (temperature 1, top-k 0, top-p 1, min-p 0, repetition penalty 1)."""
@@ -459,7 +459,8 @@ def sample_engine(model: Path, n: int, seed: int = 0, threads: int = 2, batch: i
 
     params = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, repetition_penalty=1.0,
                             max_new_tokens=max_new_tokens)
-    rt = Runtime.load(model, n_gpu_layers=0, n_ctx=512, n_threads=threads, n_seq_max=batch)
+    # one sequence per sample, ``batch`` at a time (256 draw about 20 times faster than 64 here)
+    rt = Runtime.load(model, n_gpu_layers=0, n_ctx=4096, n_threads=threads, n_seq_max=batch)
     texts: list[str] = []
     t = time.time()
     try:
@@ -470,7 +471,7 @@ def sample_engine(model: Path, n: int, seed: int = 0, threads: int = 2, batch: i
             k = min(batch, n - len(texts))
             got, _ = rt.generate("<MoleculeS>", n=k, params=params, seed=seed + len(texts), stop_ids=[stop])
             texts += [smp.text.split("<MoleculeE>", 1)[0] for smp in got]
-            if len(texts) % (batch * 16) == 0:
+            if len(texts) % (batch * 8) == 0:
                 log(f"  {len(texts):,}/{n:,} samples ({time.time() - t:.0f} s)")
     finally:
         rt.close()

@@ -265,3 +265,28 @@ def test_command_line_names_a_missing_samples_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         M.main(["--samples", str(tmp_path / "nope.txt")])
     assert "nope.txt: no such file" in capsys.readouterr().err
+
+
+def test_samples_come_from_the_engine_at_the_moses_convention(monkeypatch):
+    require_module("llama_cpp")
+    from engine import paths
+    from engine.runtime.llama import Runtime
+
+    if not paths.bundled_models():
+        missing("no bundled GGUF in resources/models")
+    used = []
+    real = Runtime.generate
+
+    def spy(self, prompt, n, params, seed, **kw):
+        used.append((prompt, n, params, seed))
+        return real(self, prompt, n=n, params=params, seed=seed, **kw)
+
+    monkeypatch.setattr(Runtime, "generate", spy)
+    texts = M.sample_engine(paths.bundled_models()[0], 40, seed=3, batch=16, log=lambda _m: None)
+    assert len(texts) == 40 and not any("<MoleculeE>" in t for t in texts)
+    assert [n for _, n, _, _ in used] == [16, 16, 8]
+    assert {p for p, _, _, _ in used} == {"<MoleculeS>"}
+    assert {(p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty) for _, _, p, _ in used} == {
+        (1.0, 0, 1.0, 0.0, 1.0)}
+    assert len({s for _, _, _, s in used}) == 3  # each batch its own seed
+    assert sum(M.get_mol(t) is not None for t in texts) >= 24  # the shipped model: about 86 % at T = 1
