@@ -92,6 +92,6 @@ def test_isolated_decomposition_has_a_hard_time_bound():
     text = (DATA / "FUDQIF_clean.cif").read_text()
     fw = F.decompose_isolated(text, "FUDQIF", hard_timeout=120)
     assert fw.ok and fw.linkers == ["c1cnccn1"] and fw.metal == "rod[ZnF6Si(N)4]"
-    stopped = F.decompose_isolated(text, "FUDQIF", hard_timeout=0.01)
+    stopped = F.decompose_isolated(text, "FUDQIF", hard_timeout=0.001)  # FUDQIF alone takes ~20 ms
     assert not stopped.ok and stopped.reasons[0].startswith("hard time limit")
     assert stopped.seconds < 10
