@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
 import time
 from functools import lru_cache
@@ -61,6 +62,49 @@ def versions() -> dict:
         except PackageNotFoundError:
             out[pkg] = None
     return out
+
+
+class ResultWriter:
+    """Hands finished samples to ``handle`` (evaluate, store, emit) in a thread of its own, in
+    order, through a queue of at most ``depth`` samples: the generation waits when the writer is
+    that far behind, so memory stays bounded whatever the job's size. An error in ``handle`` is
+    raised in the generation's thread at its next :meth:`put` (stopping the job) or by
+    :meth:`close`; samples after it are dropped."""
+
+    def __init__(self, handle: Callable, depth: int = 64) -> None:
+        self._handle = handle
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+        self._error: BaseException | None = None
+        self._raised = False
+        self._thread = threading.Thread(target=self._run, name="logos-results", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # after a failure: drain, so that put() never blocks
+            try:
+                self._handle(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the generation's thread
+                self._error = exc
+
+    def put(self, sample) -> None:
+        if self._error is not None:
+            self._raised = True
+            raise self._error
+        self._queue.put(sample)
+
+    def close(self) -> None:
+        """Wait until every sample put so far is handled; raise the writer's error if it has not
+        been raised yet."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
 
 
 def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
@@ -171,15 +215,19 @@ def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
                        objects=cand.objects, valid=cand.valid, reasons=cand.reasons, ppl=sample.ppl,
                        scores=scores, stop=sample.stop, n_tokens=sample.n_tokens, result_id=rid))
 
+        # each sample is evaluated, stored and emitted as it finishes, then forgotten: memory does
+        # not grow with n (the runtime keeps none either). That work runs in a writer thread, so
+        # the store's commits overlap the decoding instead of pausing it.
+        writer = ResultWriter(on_sample)
         try:
-            # each sample is stored and emitted as it finishes, then forgotten: memory does not
-            # grow with n (the runtime keeps none either)
             stats = runtime.stream(prompt.text, n, params, seed, stop_ids=stop_ids,
                                    stop_count=prompt.stop_count, stop_texts=stop_texts,
-                                   grammar=grammar, cancel=cancel, on_sample=on_sample,
+                                   grammar=grammar, cancel=cancel, on_sample=writer.put,
                                    on_progress=on_progress, on_prompt=on_prompt)
         except Cancelled:
             status = "cancelled"
+        finally:
+            writer.close()  # every finished sample is stored and emitted before "finished"
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
@@ -194,4 +242,4 @@ def run_job(runtime, req: dict, emit: Emit, cancel: threading.Event) -> dict:
                  stats=stats.as_dict() if stats is not None else None, run_id=run_id)
 
 
-__all__ = ["run_job", "resolve_grammar", "file_sha256"]
+__all__ = ["run_job", "resolve_grammar", "file_sha256", "ResultWriter"]
