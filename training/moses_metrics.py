@@ -277,13 +277,21 @@ class ChemNet:
         if threads:
             torch.set_num_threads(int(threads))
         self._fcd = FCD(device="cpu", n_jobs=1, batch_size=batch_size)
+        self._chunk = 2 * batch_size
 
     def activations(self, smiles: list[str]) -> np.ndarray:
+        """(n, 512) activations. fcd_torch keeps each batch's last LSTM step as a view of the whole
+        (batch, 350, 512) output until it stacks them (about 370 MB a batch of 512: 126 GB for the
+        176,074 test molecules), so it is called on two batches at a time."""
         import warnings
 
+        smiles = list(smiles)
+        out = np.zeros((len(smiles), 512), dtype=np.float32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # np.row_stack inside fcd_torch
-            return np.asarray(self._fcd.get_predictions(list(smiles)), dtype=np.float64)
+            for i in range(0, len(smiles), self._chunk):
+                out[i:i + self._chunk] = self._fcd.get_predictions(smiles[i:i + self._chunk])
+        return out.astype(np.float64)
 
 
 def gaussian(acts: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
