@@ -246,11 +246,12 @@ def _sync(device) -> None:
 
 def _engine_demo(path: Path, jobs: int = JOBS, max_new: int = DEMO_MAX_NEW, *, threads: int = THREADS,
                  n_gpu_layers: int | str = "auto", count_valid: bool = True, rounds: int | None = None) -> dict:
-    from engine.runtime.llama import Runtime
+    from engine.runtime.llama import Runtime, RuntimeOptions
     from engine.runtime.sampling import SamplingParams
 
     # the engine's own plan (context; GPU layers where a GPU build sees one)
-    rt = Runtime.load(path, n_threads=threads, n_seq_max=N + 1, n_gpu_layers=n_gpu_layers)
+    rt = Runtime.load(path, n_threads=threads, n_seq_max=N + 1, n_gpu_layers=n_gpu_layers,
+                      options=RuntimeOptions.from_mapping(os.environ))
     try:
         stop = rt.token_id("<MoleculeE>")
         params = SamplingParams(max_new_tokens=max_new)
@@ -281,14 +282,14 @@ def _big_job(path: Path, n: int, rounds: int = 4, *, threads: int | None = THREA
              count_valid: bool = True) -> dict:
     """One molecule job of ``n`` samples in the engine's N slots, ``rounds`` times each way,
     alternating in one process: each finished sample's slot starting the next sample (the
-    default), and waves (``engine.runtime.llama.REFILL`` off, as LOGOS_REFILL=0). For each way:
+    default), and waves (``RuntimeOptions(refill=False)``, as LOGOS_REFILL=0). For each way:
     tokens/s of every round, valid samples, steps, and ms per step inside llama_decode and on the
     host (median over the rounds)."""
-    import engine.runtime.llama as L
-    from engine.runtime.llama import Runtime
+    from engine.runtime.llama import Runtime, RuntimeOptions
     from engine.runtime.sampling import SamplingParams
 
-    rt = Runtime.load(path, n_threads=threads, n_seq_max=N + 1, n_gpu_layers=n_gpu_layers)
+    rt = Runtime.load(path, n_threads=threads, n_seq_max=N + 1, n_gpu_layers=n_gpu_layers,
+                      options=RuntimeOptions.from_mapping(os.environ))
     out = {True: [], False: []}
     try:
         stop = rt.token_id("<MoleculeE>")
@@ -296,7 +297,7 @@ def _big_job(path: Path, n: int, rounds: int = 4, *, threads: int | None = THREA
         rt.generate(PROMPT, N, params, seed=0, stop_ids=[stop])  # warm-up
         for r in range(rounds):
             for refill in ((True, False) if r % 2 == 0 else (False, True)):
-                L.REFILL = refill
+                rt.options = rt.options.replace(refill=refill)
                 t0 = time.perf_counter()
                 samples, st = rt.generate(PROMPT, n, params, seed=5, stop_ids=[stop])
                 seconds = time.perf_counter() - t0
@@ -306,7 +307,6 @@ def _big_job(path: Path, n: int, rounds: int = 4, *, threads: int | None = THREA
                                     "slots": st.max_batch, "llama_ms": 1e3 * st.llama_s / st.steps,
                                     "host_ms": 1e3 * (st.decode_s - st.llama_s) / st.steps})
     finally:
-        L.REFILL = True
         rt.close()
     res = {}
     for refill, runs in out.items():
@@ -321,20 +321,19 @@ def _big_job(path: Path, n: int, rounds: int = 4, *, threads: int | None = THREA
 def _bare_steps(rt, n: int, steps: int) -> float:
     """llama.cpp alone in the engine's context: the prompt once, copied to n sequences, then one
     llama_decode per step and an argmax of the logits. Returns seconds for n * steps tokens."""
-    ll = rt._ll
-    mem = ll.llama_get_memory(rt._ctx)
-    ll.llama_memory_clear(mem, False)
+    ctx = rt.context
+    ctx.clear()
     ptoks = rt.tokenize(PROMPT)
-    rt._decode_arrays(ptoks, np.arange(len(ptoks)), 0, True)
-    seqs = list(range(1, n + 1)) if rt._ctx_key[1] > 1 else [0]
+    ctx.decode(ptoks, np.arange(len(ptoks)), 0, True)
+    seqs = list(range(1, n + 1)) if ctx.n_seq > 1 else [0]
     if seqs != [0]:
         for s in seqs:
-            ll.llama_memory_seq_cp(mem, 0, s, -1, -1)
-    toks = np.full(n, int(rt._logits(len(ptoks))[-1].argmax()))
+            ctx.seq_cp(0, s)
+    toks = np.full(n, int(ctx.logits(len(ptoks))[-1].argmax()))
     t0 = time.perf_counter()
     for i in range(steps):
-        rt._decode_arrays(toks, np.full(n, len(ptoks) + i), seqs, True)
-        toks = rt._logits(n).argmax(axis=1)
+        ctx.decode(toks, np.full(n, len(ptoks) + i), seqs, True)
+        toks = ctx.logits(n).argmax(axis=1)
     return time.perf_counter() - t0
 
 
@@ -345,14 +344,14 @@ def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gp
     inside llama_decode and the rest (the host's share). ``simd=False``: the compiled sampler's
     portable code instead of its AVX2 code (both give the same samples)."""
     from engine.runtime.draw import _stepper  # None where the extension is not built
-    from engine.runtime.llama import Runtime
+    from engine.runtime.llama import Runtime, RuntimeOptions
     from engine.runtime.sampling import SamplingParams
 
     if simd is not None and _stepper is not None:
         _stepper.simd(simd)
 
     rt = Runtime.load(path, n_ctx=max(4096, (n + 1) * 512), n_threads=threads, n_seq_max=max(n + 1, 2),
-                      n_gpu_layers=n_gpu_layers)
+                      n_gpu_layers=n_gpu_layers, options=RuntimeOptions.from_mapping(os.environ))
     try:
         params = SamplingParams(max_new_tokens=max_new)
         rt.generate(PROMPT, n, params, seed=99, stop_ids=[], score_prompt=False, ignore_eos=True)  # warm-up
@@ -391,20 +390,22 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
     sample, one thread), "chain" (the penalty in numpy, llama.cpp's chain without it, the
     log-sum-exp over threads: the default until the compiled sampler) and "now" (the compiled
     sampler: one C call for the step, rows spread over the threads)."""
-    from engine.runtime.draw import LogosDrawer, _stepper
+    from engine.runtime import _internals as native
+    from engine.runtime.draw import LogosDrawer, _stepper, penalize, restore
+    from engine.runtime.drawers import DrawerSetup
     from engine.runtime.llama import Runtime
     from engine.runtime.sampling import SamplingParams
 
     rt = Runtime.load(path, n_threads=THREADS, n_seq_max=n + 1)
     try:
         _bare_steps(rt, n, 3)
-        ll, ctx, rows = rt._ll, rt._ctx, rt._logits(n)
+        ll, ctx, rows, V = rt.model.ll, rt.context.ptr, rt.context.logits(n), rt.n_vocab
         history = rt.tokenize(PROMPT) + list(range(40, 70))  # a prompt and 30 generated tokens
         cols = np.unique(np.array(history, dtype=np.int64))
         seen = (np.repeat(np.arange(n), cols.size), np.tile(cols, n))  # (row, token) pairs
         p = SamplingParams()
-        full = [rt._sampler_chain(p, 7 + j, history) for j in range(n)]
-        lean = [rt._sampler_chain(p, 7 + j, history, penalties=False) for j in range(n)]
+        full = [native.reference_chain(ll, p, 7 + j, V, rt.n_ctx, history) for j in range(n)]
+        lean = [native.reference_chain(ll, p, 7 + j, V, rt.n_ctx, history, penalties=False) for j in range(n)]
 
         def before():
             mx = rows.max(axis=1)
@@ -412,22 +413,24 @@ def _host_work(path, n: int = N, repeat: int = 15) -> dict:
             return [ll.llama_sampler_sample(c, ctx, j) for j, c in enumerate(full)]
 
         def chain():
-            rt._lse(rows)
-            saved = rt._penalize(rows, *seen, p.repetition_penalty)
-            toks = rt._draw_native(lean, list(range(n)))
-            rt._restore(rows, saved)
+            rt.host.lse(rows)
+            saved = penalize(rows, *seen, p.repetition_penalty)
+            toks = [t for part in rt.host.chunked(n, lambda lo, hi: rt.context.sample(lean, list(range(n)), lo, hi))
+                    for t in part]
+            restore(rows, saved)
             return toks
 
-        drawer = LogosDrawer(rt, p, [7 + j for j in range(n)], cols, rows[0].copy(), 0.0)
+        drawer = LogosDrawer(DrawerSetup(params=p, seeds=[7 + j for j in range(n)], prompt_seen=cols,
+                                         prompt_row=rows[0].copy(), lse_prompt=0.0, n_vocab=V, host=rt.host))
         live = np.arange(n)
 
         def now():
-            return drawer.draw(rows, live, False)
+            return drawer.draw(rows, live)
 
         def portable():  # the compiled sampler without its AVX2 code
             _stepper.simd(False)
             try:
-                return drawer.draw(rows, live, False)
+                return drawer.draw(rows, live)
             finally:
                 _stepper.simd(True)
 
