@@ -206,6 +206,11 @@ def _decompose(s, fw: Framework, deadline: float) -> None:
     if "H" not in els and "D" not in els:
         fw.warnings.append("no hydrogen atoms in the CIF: every linker hydrogen was added from the geometry")
         fw.h_missing = True
+    if len(s) and (np.abs(s.frac_coords) >= 1.0).any():
+        # a site written thousands of cells away is the same site in a periodic crystal; left
+        # there, the neighbour search walks every image in between (a damaged POSCAR hung it)
+        s = s.copy()
+        s.translate_sites(list(range(len(s))), [0.0, 0.0, 0.0], frac_coords=True, to_unit_cell=True)
 
     s, els, (ci, pj, images, dist), _ = _resolve_overlaps(s, els, fw, deadline)
     ci, pj, images = _bonds(s, els, ci, pj, images, dist)

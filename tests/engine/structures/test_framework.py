@@ -95,3 +95,27 @@ def test_isolated_decomposition_has_a_hard_time_bound():
     stopped = F.decompose_isolated(text, "FUDQIF", hard_timeout=0.001)  # FUDQIF alone takes ~20 ms
     assert not stopped.ok and stopped.reasons[0].startswith("hard time limit")
     assert stopped.seconds < 10
+
+
+def test_sites_written_far_outside_the_cell_are_the_same_sites():
+    """A damaged file put a site 62,700 cells away: the neighbour search walked every image in between
+    and hung ``logos encode`` (fuzz case poscar-00028-shift_columns). Periodic images are one site."""
+    import time
+
+    import numpy as np
+
+    crystal = sio.read_file(DATA / "FUDQIF_clean.cif")[0].crystal
+    ref = F.decompose(crystal, "ref", timeout=SLOW_OK)
+    far = crystal.copy()
+    shift = np.zeros((len(far), 3))
+    shift[0] = [62700.0, 0.0, 0.0]
+    shift[5] = [0.0, -3090.0, 50000.0]
+    for i in (0, 5):
+        far.translate_sites([i], shift[i], frac_coords=True, to_unit_cell=False)
+    assert np.abs(far.frac_coords).max() > 1000
+    t0 = time.monotonic()
+    out = F.decompose(far, "far", timeout=SLOW_OK)
+    assert time.monotonic() - t0 < 20
+    assert ref.ok and out.ok, (ref.reasons, out.reasons)
+    assert out.record == ref.record
+    assert np.abs(far.frac_coords).max() > 1000  # the caller's structure is left as it was
