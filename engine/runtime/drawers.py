@@ -28,7 +28,9 @@ llama.cpp's samplers. A drawer never reaches into the runtime.
 
 Factories are registered by name (:func:`register`); ``RuntimeOptions.sampler`` names the one a
 job uses ("logos", "numpy", "native" are built in, in :mod:`engine.runtime.draw`; a job with a
-GBNF grammar uses "grammar"). A drawer module registers itself on import, e.g.::
+GBNF grammar uses "grammar"). A drawer module registers itself on import, and the module that
+runs jobs (:mod:`engine.runtime.llama`) imports the built-in ones, so that this module, the
+interface, imports none of them (no import circle), e.g.::
 
     from engine.runtime import drawers
     drawers.register("backend", BackendDrawer, label="llama.cpp backend sampler",
@@ -154,12 +156,10 @@ def register(name: str, factory: Factory, *, label: str | Callable[[], str] | No
 
 
 def registered() -> list[str]:
-    _builtins()
     return sorted(_REGISTRY)
 
 
 def label(name: str) -> str:
-    _builtins()
     entry = _REGISTRY.get(name)
     if entry is None:
         return name
@@ -169,7 +169,6 @@ def label(name: str) -> str:
 def make(name: str, setup: DrawerSetup) -> tuple[Drawer, str]:
     """The drawer ``name`` for this job and the label it runs under. An unknown name is a
     ValueError naming the known ones."""
-    _builtins()
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ValueError(f"unknown sampler {name!r}; known: {', '.join(sorted(_REGISTRY))}")
@@ -177,16 +176,8 @@ def make(name: str, setup: DrawerSetup) -> tuple[Drawer, str]:
 
 
 def usable(name: str, setup: DrawerSetup) -> bool:
-    _builtins()
     entry = _REGISTRY.get(name)
     return entry is not None and (entry.available is None or bool(entry.available(setup)))
-
-
-def _builtins() -> None:
-    if "logos" not in _REGISTRY:
-        import engine.runtime.draw  # noqa: F401 - registers logos, numpy, native, grammar
-    if "backend" not in _REGISTRY:
-        import engine.runtime.backend_sampling  # noqa: F401 - registers backend (llama.cpp's graph)
 
 
 __all__ = ["Drawer", "DrawerSetup", "HostWork", "register", "registered", "make", "usable", "label"]

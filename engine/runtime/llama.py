@@ -46,6 +46,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from engine.runtime import _internals as native
+from engine.runtime import backend_sampling as _backend_sampling  # noqa: F401 - registers "backend"
+from engine.runtime import draw as _draw  # noqa: F401 - registers "logos", "numpy", "native", "grammar"
 from engine.runtime import drawers
 from engine.runtime._internals import Cancelled, LlamaContext, LlamaModel, RuntimeLoadError
 from engine.runtime.drawers import DrawerSetup, HostWork

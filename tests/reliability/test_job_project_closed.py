@@ -24,10 +24,10 @@ class _Runtime:
     def describe(self):
         return {"backend": "fake"}
 
-    def generate(self, *a, **kw):
+    def stream(self, *a, **kw):  # what engine/process/jobs.py calls: samples go to on_sample, none kept
         if self.fail:
             raise RuntimeError("generation failed")
-        return [], None
+        return None
 
 
 @pytest.fixture
