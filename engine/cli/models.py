@@ -166,7 +166,7 @@ def cmd_info(args) -> int:
         return _refused("info", exc)
     except _user_errors() as exc:
         raise CliError(str(exc)) from None
-    from engine.models.card import card_for
+    from engine.models.registry import card_for
 
     try:
         card = card_for(info.path, sha256=info.sha256)
@@ -208,7 +208,8 @@ def _print_card(card) -> None:
 def cmd_card(args) -> int:
     """Show a model's card, or set the registry's sidecar card of an imported model."""
     from engine.modelfiles.errors import ModelFileError
-    from engine.models.card import card_for, load_card_json
+    from engine.models.card import load_card_json
+    from engine.models.registry import card_for
     from engine.models.registry import Registry
 
     reg = Registry()

@@ -8,7 +8,8 @@ Where a card lives:
   quantiser (llama.cpp copies every key); an existing file gets them with :func:`embed_card`, which
   rewrites the metadata and copies the tensor data byte for byte;
 * for an imported GGUF without those keys, in the registry's sidecar
-  (``<registry>/cards/<id>.json``, :meth:`engine.models.registry.Registry.set_card`);
+  (``<registry>/cards/<id>.json``, :meth:`engine.models.registry.Registry.set_card`; which of
+  the two applies: :func:`engine.models.registry.card_for`);
 * nowhere: then every task reads ``unknown`` ("no card"), never ``trained``.
 
 Keys (GGUF value types in brackets)::
@@ -283,22 +284,6 @@ def read_card(path: str | Path) -> ModelCard | None:
     return card_from_header(read_header(path))
 
 
-def card_for(path: str | Path | None, *, sha256: str | None = None, registry=None) -> ModelCard:
-    """The card of a model file: its own keys, else the registry's sidecar (found by SHA-256 when
-    given, else by path), else ``unknown: no card`` for every task. Never hashes the file."""
-    if path is None:
-        return no_card("a remote model: no card")
-    embedded = read_card(path)
-    if embedded is not None:
-        return embedded
-    from engine.models.registry import Registry
-
-    reg = registry or Registry()
-    # a model not in the registry has no sidecar; a damaged sidecar raises ModelFileError naming it
-    side = reg.card(sha256 if sha256 else path)
-    return side or no_card()
-
-
 def load_card_json(path: str | Path) -> ModelCard:
     """A card from a JSON file (``logos_card.json`` or a sidecar); ValueError names the file."""
     path = Path(path)
@@ -393,12 +378,3 @@ def embed_card(src: str | Path, dst: str | Path, card: ModelCard) -> Path:
         part.unlink(missing_ok=True)
         raise
     return dst
-
-
-def card_event(path: str | Path | None) -> dict:
-    """The card as the engine process sends it with ``model_loaded`` (never raises: a card that
-    cannot be read is reported as unknown, with the reason)."""
-    try:
-        return card_for(path).as_dict()
-    except (ModelFileError, OSError, ValueError) as exc:
-        return no_card(f"the card could not be read: {exc}").as_dict()

@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 
 from engine.modelfiles.errors import ModelFileError
 from engine.modelfiles.gguf_info import GGUFInfo, inspect_gguf
+from engine.models.card import ModelCard, card_json, load_card_json, no_card, read_card
 
 Progress = Callable[[str, int, int], None]
 MANIFEST = "registry.json"
@@ -259,8 +260,7 @@ class Registry:
 
     def card(self, ref: str | Path):
         """The sidecar card of a registered model (``cards/<id>.json``), or None. A model whose GGUF
-        carries its own card keys is read from the file (``engine.models.card.card_for``)."""
-        from engine.models.card import load_card_json
+        carries its own card keys is read from the file (:func:`card_for`)."""
 
         try:
             entry = self.get(ref)
@@ -272,7 +272,6 @@ class Registry:
     def set_card(self, ref: str | Path, card) -> Path:
         """Write (atomically) the sidecar card of a registered model; ``card`` is a
         ``engine.models.card.ModelCard`` or its dict (checked: unknown tasks or statuses refused)."""
-        from engine.models.card import ModelCard, card_json
 
         if isinstance(card, dict):
             card = ModelCard.from_dict(card)
@@ -341,3 +340,28 @@ def default_model() -> Path | None:
         return Path(entry.path)
     bundled = bundled_models()
     return bundled[0] if bundled else None
+
+
+# ---------------------------------------------------------------------------- a model's card
+
+def card_for(path: str | Path | None, *, sha256: str | None = None, registry=None) -> ModelCard:
+    """The card of a model file: its own keys, else the registry's sidecar (found by SHA-256 when
+    given, else by path), else ``unknown: no card`` for every task. Never hashes the file."""
+    if path is None:
+        return no_card("a remote model: no card")
+    embedded = read_card(path)
+    if embedded is not None:
+        return embedded
+    reg = registry or Registry()
+    # a model not in the registry has no sidecar; a damaged sidecar raises ModelFileError naming it
+    side = reg.card(sha256 if sha256 else path)
+    return side or no_card()
+
+
+def card_event(path: str | Path | None) -> dict:
+    """The card as the engine process sends it with ``model_loaded`` (never raises: a card that
+    cannot be read is reported as unknown, with the reason)."""
+    try:
+        return card_for(path).as_dict()
+    except (ModelFileError, OSError, ValueError) as exc:
+        return no_card(f"the card could not be read: {exc}").as_dict()

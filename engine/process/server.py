@@ -411,7 +411,8 @@ def main() -> int:
 
 
 def _card(path) -> dict:
-    """The model's card per task (engine.models.card): trained or not, data, measured figures."""
-    from engine.models.card import card_event
+    """The model's card per task (engine.models.registry.card_event): trained or not, data,
+    measured figures."""
+    from engine.models.registry import card_event
 
     return card_event(path)

@@ -272,7 +272,7 @@ class QtModelManager(QDialog):
                               text.replace("\n", "<br>"))
 
     def _show_card(self, path: str) -> None:
-        from engine.models.card import card_for
+        from engine.models.registry import card_for
 
         entry = self._entry_for(path)
         try:

@@ -17,8 +17,6 @@ from engine.models.card import (
     Figure,
     ModelCard,
     TaskCard,
-    card_event,
-    card_for,
     card_from_header,
     card_json,
     embed_card,
@@ -27,7 +25,7 @@ from engine.models.card import (
     tensor_data_hash,
 )
 from engine.models.convert import convert_hf_to_gguf
-from engine.models.registry import Registry
+from engine.models.registry import Registry, card_event, card_for
 from engine.tasks.registry import TASKS
 
 
