@@ -165,7 +165,7 @@ def _tanimoto_block(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return sim
 
 
-def max_similarity(ref_packed: np.ndarray, gen_packed: np.ndarray, chunk: int = 8192) -> np.ndarray:
+def max_similarity(ref_packed: np.ndarray, gen_packed: np.ndarray, chunk: int = 2048) -> np.ndarray:
     """For each gen row, its largest Tanimoto similarity to any ref row."""
     gen = _unpack(gen_packed)
     best = np.zeros(len(gen), dtype=np.float32)
