@@ -552,14 +552,26 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"{args.model}: no such file")
         if args.n < 1:
             ap.error("-n must be at least 1")
+        from engine.runtime.llama import ModelFileError, PlanError, RuntimeLoadError
+
         t = time.time()
-        samples = sample_engine(args.model, args.n, args.seed, args.threads, log=log)
+        try:
+            samples = sample_engine(args.model, args.n, args.seed, args.threads, log=log)
+        except (ModelFileError, PlanError, RuntimeLoadError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         timings["sampling_s"] = time.time() - t
         label = args.model.name
         if args.save_samples:
             args.save_samples.write_text("\n".join(s.replace("\n", " ") for s in samples) + "\n")
+    from engine import datasets
+
     t = time.time()
-    ref = test_reference(args.test_rows or None, log=log)
+    try:
+        ref = test_reference(args.test_rows or None, log=log)
+    except datasets.DatasetMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     timings["test_reference_s"] = time.time() - t
     t = time.time()
     train = train_set(args.train_rows or None, log=log)

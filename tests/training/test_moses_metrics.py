@@ -267,6 +267,15 @@ def test_command_line_names_a_missing_samples_file(tmp_path, capsys):
     assert "nope.txt: no such file" in capsys.readouterr().err
 
 
+def test_command_line_refuses_a_file_that_is_not_a_gguf_with_its_name(tmp_path, capsys):
+    require_module("llama_cpp")
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("these are notes, not a model\n")
+    assert M.main(["--model", str(bad), "-n", "4", "--no-fcd"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "notes.gguf" in err
+
+
 def test_samples_come_from_the_engine_at_the_moses_convention(monkeypatch):
     require_module("llama_cpp")
     from engine import paths
