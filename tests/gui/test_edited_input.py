@@ -20,24 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def model_path(tiny_llama_gguf):
-    from engine import paths
-
-    bundled = paths.bundled_models()
-    return str(bundled[0] if bundled else tiny_llama_gguf)
-
-
-@pytest.fixture
-def window(qtbot, model_path):
-    os.environ.setdefault("LIBGL_ALWAYS_SOFTWARE", "1")
-    from logos_desktop.main_window import MainWindow
-
-    w = MainWindow(model=model_path, start_engine=True)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(engine_window):  # tests/fixtures/gui_engine.py
+    return engine_window
 
 
 def _mutate_through_the_menu(window, qtbot, item, chain, number, new):

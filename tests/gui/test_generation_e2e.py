@@ -21,25 +21,8 @@ N = 10
 
 
 @pytest.fixture
-def model_path(tiny_llama_gguf):
-    """The demonstration model when it is bundled, else the tiny real GGUF of the models fixtures."""
-    from engine import paths
-
-    bundled = paths.bundled_models()
-    return str(bundled[0] if bundled else tiny_llama_gguf)
-
-
-@pytest.fixture
-def window(qtbot, model_path):
-    os.environ.setdefault("LIBGL_ALWAYS_SOFTWARE", "1")
-    from logos_desktop.main_window import MainWindow
-
-    w = MainWindow(model=model_path, start_engine=True)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(engine_window):  # tests/fixtures/gui_engine.py
+    return engine_window
 
 
 def _click_ligand(window, qtbot, item, resname):

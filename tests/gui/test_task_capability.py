@@ -18,18 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def window(qtbot):
-    os.environ.setdefault("LIBGL_ALWAYS_SOFTWARE", "1")
-    from engine import paths
-    from logos_desktop.main_window import MainWindow
-
-    w = MainWindow(model=str(paths.bundled_models()[0]), start_engine=True)
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(engine_window):  # tests/fixtures/gui_engine.py
+    return engine_window
 
 
 def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
