@@ -269,4 +269,19 @@ class JobState:
         return getattr(self.finish, "done", 0)
 
 
-__all__ = ["JobState", "StopRule", "SampleMaker", "Sample", "GenerationStats"]
+def collect(stream, prompt, n, params, seed, on_sample=None, **kwargs):
+    """Run ``stream(prompt, n, params, seed, on_sample=..., **kwargs)`` and also keep its samples:
+    (the samples in index order, the stats). What ``generate`` is, for any backend's ``stream``."""
+    samples: list[Sample] = []
+
+    def keep(s: Sample) -> None:
+        samples.append(s)
+        if on_sample is not None:
+            on_sample(s)
+
+    stats = stream(prompt, n, params, seed, on_sample=keep, **kwargs)
+    samples.sort(key=lambda s: s.index)
+    return samples, stats
+
+
+__all__ = ["JobState", "StopRule", "SampleMaker", "Sample", "GenerationStats", "collect"]

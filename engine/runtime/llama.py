@@ -52,7 +52,7 @@ from engine.runtime import drawers
 from engine.runtime._internals import Cancelled, LlamaContext, LlamaModel, RuntimeLoadError
 from engine.runtime.drawers import DrawerSetup, HostWork
 from engine.runtime.gguf_facts import ModelFileError, read_facts
-from engine.runtime.job import GenerationStats, JobState, Sample, SampleMaker, StopRule
+from engine.runtime.job import GenerationStats, JobState, Sample, SampleMaker, StopRule, collect
 from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, AbortFlag, _backend_init, _llama, _llama_error_lines,
                                    recent_log, set_log_echo)
 from engine.runtime.options import RuntimeOptions
@@ -222,16 +222,7 @@ class Runtime:
                  **kwargs) -> tuple[list[Sample], GenerationStats]:
         """:meth:`stream`, with the samples also collected (in index order) and returned. For jobs
         whose samples are consumed as they come (the engine process) use :meth:`stream`."""
-        samples: list[Sample] = []
-
-        def keep(s: Sample) -> None:
-            samples.append(s)
-            if on_sample is not None:
-                on_sample(s)
-
-        stats = self.stream(prompt, n, params, seed, on_sample=keep, **kwargs)
-        samples.sort(key=lambda s: s.index)
-        return samples, stats
+        return collect(self.stream, prompt, n, params, seed, on_sample, **kwargs)
 
     def stream(self, prompt: str | list[int], n: int = 1, params: SamplingParams | None = None,
                seed: int = 0, *, stop_ids: Iterable[int] = (), stop_count: int = 1,

@@ -31,6 +31,7 @@ import urllib.request
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Iterable
 
+from engine.runtime.job import collect
 from engine.runtime.llama import Cancelled, GenerationStats, Sample
 from engine.runtime.sampling import SamplingParams, sample_seed
 
@@ -189,16 +190,7 @@ class RemoteRuntime:
     def generate(self, prompt: str, n: int = 1, params: SamplingParams | None = None, seed: int = 0, *,
                  on_sample: Callable[[Sample], None] | None = None, **kwargs):
         """:meth:`stream`, with the samples also collected (in index order) and returned."""
-        samples: list[Sample] = []
-
-        def keep(s: Sample) -> None:
-            samples.append(s)
-            if on_sample is not None:
-                on_sample(s)
-
-        stats = self.stream(prompt, n, params, seed, on_sample=keep, **kwargs)
-        samples.sort(key=lambda s: s.index)
-        return samples, stats
+        return collect(self.stream, prompt, n, params, seed, on_sample, **kwargs)
 
     def stream(self, prompt: str, n: int = 1, params: SamplingParams | None = None, seed: int = 0, *,
                stop_ids: Iterable[int] = (), stop_count: int = 1, stop_texts: Iterable[str] = (),
