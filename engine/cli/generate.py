@@ -111,6 +111,10 @@ def run(args) -> int:
             where = plan.get("device") or ev.get("backend")
             print(f"model {ev.get('path') or _shown_url(args.url)} on {where}: " + "; ".join(plan.get("reasons", [])),
                   file=sys.stderr)
+            entry = _card_entry(ev.get("card"), args.task)
+            if entry is not None:  # what the model's card says of this task (a warning when not usable)
+                lead = "model card" if entry.get("usable") else "warning: model card"
+                print(f"{lead} for {args.task}: {entry.get('line')}", file=sys.stderr)
         job = client.submit(args.task, inputs=inputs, options=_options(args), n=args.n, seed=args.seed,
                             sampling=_sampling(args), project=args.project, prompt=args.prompt,
                             grammar=args.grammar)
@@ -195,6 +199,14 @@ def _dock_and_print(args, docking, held: list, run_id) -> str:
             ev["dock_error"] = errors[ev["index"]]
         _print_result(ev, args.json, prompt)
     return status
+
+
+def _card_entry(card: dict | None, task: str) -> dict | None:
+    """The card's entry for ``task`` (aliases allowed), or None when the engine sent no card."""
+    from engine.tasks.registry import ALIASES
+
+    tasks = (card or {}).get("tasks") or {}
+    return tasks.get(ALIASES.get(task, task))
 
 
 def _shown_url(url: str | None) -> str:

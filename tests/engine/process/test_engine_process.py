@@ -195,3 +195,23 @@ def test_qwen3_model_binding_site_job(client, tiny_qwen3_gguf, test_data):
     assert len(results) == 2 and events[-1]["status"] == "finished"
     for r in results:  # a random model rarely reproduces the sequence: the reasons say so
         assert r["valid"] or r["reasons"]
+
+
+def test_generate_cli_says_what_the_model_card_says_of_the_task():
+    """`logos generate` on the demonstration model: one stderr line with its card's entry for the
+    task, a warning where the model was not trained for it (the GUI shows the same line)."""
+    import subprocess
+    import sys
+
+    from engine import paths
+
+    demo = str(paths.bundled_models()[0])
+    base = [sys.executable, "-m", "engine", "generate", "-n", "1", "--seed", "1", "--json", "--model", demo]
+    mol = subprocess.run(base + ["--task", "molecule"], capture_output=True, text=True, timeout=180)
+    retro = subprocess.run(base + ["--task", "retro", "--smiles", "CC(=O)Oc1ccccc1C(=O)O"],
+                           capture_output=True, text=True, timeout=180)
+    assert mol.returncode == 0 and retro.returncode == 0, mol.stderr + retro.stderr
+    assert "\nmodel card for molecule: trained: MOSES validity" in mol.stderr
+    assert "warning" not in mol.stderr
+    assert "\nwarning: model card for retro: seen in training but not learnt" in retro.stderr
+    assert "expect invalid output" in retro.stderr
