@@ -26,6 +26,7 @@ The result is checked by RDKit's sanitisation; the caller checks charges and rad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -192,30 +193,28 @@ def _aromatic(mol) -> int:
     return sum(a.GetIsAromatic() for a in mol.GetAtoms())
 
 
-_ENEDIOL = None
+@lru_cache(maxsize=None)
+def _pattern(smarts: str):
+    from rdkit import Chem
+
+    return Chem.MolFromSmarts(smarts)
+
+
+def _matches(mol, smarts: str) -> int:
+    """How often ``smarts`` matches ``mol`` with its hydrogens explicit."""
+    from rdkit import Chem
+
+    return len(Chem.AddHs(mol).GetSubstructMatches(_pattern(smarts)))
 
 
 def enediols(mol) -> int:
     """Carbons carrying two OH and a C=C: the enol form of a carboxylic acid, never its neutral parent."""
-    global _ENEDIOL
-    from rdkit import Chem
-
-    if _ENEDIOL is None:
-        _ENEDIOL = Chem.MolFromSmarts("[CX3](=[#6])(-[OX2]-[#1])-[OX2]-[#1]")
-    return len(Chem.AddHs(mol).GetSubstructMatches(_ENEDIOL))
-
-
-_GEMDIOL = None
+    return _matches(mol, "[CX3](=[#6])(-[OX2]-[#1])-[OX2]-[#1]")
 
 
 def gem_diols(mol) -> int:
     """sp3 carbons with two OH and an H: a carboxyl carbon read as pyramidal (disorder or a bad CIF)."""
-    global _GEMDIOL
-    from rdkit import Chem
-
-    if _GEMDIOL is None:
-        _GEMDIOL = Chem.MolFromSmarts("[CX4](-[#1])(-[OX2]-[#1])-[OX2]-[#1]")
-    return len(Chem.AddHs(mol).GetSubstructMatches(_GEMDIOL))
+    return _matches(mol, "[CX4](-[#1])(-[OX2]-[#1])-[OX2]-[#1]")
 
 
 def _rank(got):
