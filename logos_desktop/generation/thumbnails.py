@@ -10,20 +10,30 @@ from PySide6.QtGui import QPixmap
 THUMB_SIZE = QSize(96, 72)
 
 
+def drawable_mol(smiles: str):
+    """An RDKit molecule to draw from ``smiles``: sanitised when it can be, else as written (a
+    picture of what is there; the validity badge says why it fails); None when it cannot be read."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles, sanitize=True)
+    if mol is None:
+        mol = Chem.MolFromSmiles(smiles, sanitize=False)
+        if mol is not None:
+            mol.UpdatePropertyCache(strict=False)
+    return mol
+
+
 def depict_png(smiles: str, width: int, height: int) -> bytes | None:
     """PNG bytes of a 2D depiction of ``smiles``; None when RDKit cannot parse it."""
-    from rdkit import Chem, RDLogger
+    from rdkit import RDLogger
     from rdkit.Chem import rdDepictor
     from rdkit.Chem.Draw import rdMolDraw2D
 
     RDLogger.DisableLog("rdApp.*")
     try:
-        mol = Chem.MolFromSmiles(smiles, sanitize=True)
-        if mol is None:  # draw what is there even when sanitisation fails (the badge says why)
-            mol = Chem.MolFromSmiles(smiles, sanitize=False)
-            if mol is None:
-                return None
-            mol.UpdatePropertyCache(strict=False)
+        mol = drawable_mol(smiles)
+        if mol is None:
+            return None
         rdDepictor.Compute2DCoords(mol)
         drawer = rdMolDraw2D.MolDraw2DCairo(width, height)
         opts = drawer.drawOptions()

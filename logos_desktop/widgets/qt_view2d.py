@@ -14,6 +14,7 @@ from PySide6.QtCore import QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QCheckBox, QLabel, QStackedWidget, QTextEdit, QVBoxLayout, QWidget
 
+from logos_desktop.generation.thumbnails import drawable_mol
 from logos_desktop.widgets.sequence_view import QtSequenceView, sequence_pixmap
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -25,21 +26,6 @@ def formula_text(node: str) -> str:
     return _COUNT.sub(lambda m: m.group(1).translate(_SUB), node or "")
 
 
-def _mols(smiles: list[str]):
-    from rdkit import Chem
-
-    out = []
-    for s in smiles:
-        m = Chem.MolFromSmiles(s)
-        if m is None:
-            m = Chem.MolFromSmiles(s, sanitize=False)
-            if m is not None:
-                m.UpdatePropertyCache(strict=False)
-        if m is not None:
-            out.append(m)
-    return out
-
-
 def linkers_png(smiles: list[str], width: int, height: int, legends: bool = True) -> bytes | None:
     """PNG of the linkers side by side (RDKit grid, one panel each); None when none can be read."""
     from rdkit import RDLogger
@@ -48,7 +34,7 @@ def linkers_png(smiles: list[str], width: int, height: int, legends: bool = True
 
     RDLogger.DisableLog("rdApp.*")
     try:
-        mols = _mols(smiles)
+        mols = [m for m in map(drawable_mol, smiles) if m is not None]
         if not mols:
             return None
         n = len(mols)
