@@ -102,6 +102,47 @@ def material_metrics(records: list[str]) -> dict:
             "has_metal": metal_ok / n if n else 0.0}
 
 
+def material_key(body: str) -> tuple | None:
+    """A valid material record's identity: (metal node, sorted canonical linkers), else None.
+
+    Valid as ``material_metrics`` counts it: a metal node and only valid linkers."""
+    from rdkit import Chem
+
+    from engine.grammar import codec
+
+    d = codec.decode(f"<MaterialS>{body}<MaterialE>")
+    mats = [o for o in d.objects if o.get("type") == "material"]
+    if not (d.valid and mats and mats[0].get("metals") and mats[0].get("linkers")):
+        return None
+    links = []
+    for s in mats[0]["linkers"]:
+        m = Chem.MolFromSmiles(s)
+        if m is None:
+            return None
+        links.append(Chem.MolToSmiles(m))
+    return (mats[0].get("metal") or "", tuple(sorted(links)))
+
+
+def material_vnu(bodies: list[str], train_records: list[str]) -> dict:
+    """VNU as the LOGOS paper reports material generation: the share of ALL samples that are valid
+    (metal node, only valid linkers), novel (no training record has the same node and linker set)
+    and unique (each such material counted once). ``bodies`` are the texts inside ``<MaterialS>``;
+    ``train_records`` whole training rows (``<MaterialS>...<MaterialE>``)."""
+    train = set()
+    for r in train_records:
+        if r.startswith("<MaterialS>"):
+            k = material_key(r[len("<MaterialS>"):].split("<MaterialE>", 1)[0])
+            if k is not None:
+                train.add(k)
+    keys = [material_key(b) for b in bodies]
+    valid = [k for k in keys if k is not None]
+    novel = [k for k in valid if k not in train]
+    n = len(bodies)
+    return {"samples": n, "valid": len(valid) / n if n else 0.0, "novel_of_valid": len(novel) / len(valid) if valid else 0.0,
+            "unique_of_valid": len(set(valid)) / len(valid) if valid else 0.0,
+            "vnu": len(set(novel)) / n if n else 0.0, "training_materials": len(train)}
+
+
 def _reactant_set(text: str) -> tuple[str, ...] | None:
     from rdkit import Chem
 

@@ -68,3 +68,20 @@ def test_llama_cpp_moses_over_several_seeds_on_the_shipped_model(monkeypatch):
     params = {(p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.min_p) for p, _ in used}
     assert params == {E.SAMPLINGS["reference"] + (0.0,)}
     assert len({s for _, s in used}) == len(used)  # every batch has its own seed
+
+
+def test_material_vnu_counts_valid_novel_unique_over_all_samples():
+    from training.evaluate import material_vnu
+
+    train = ["<MaterialS><MetalS>[Zn]<MetalE><MoleculeS>O=C(O)c1ccc(C(=O)O)cc1<MoleculeE><MaterialE>"]
+    bodies = [
+        "<MetalS>[Zn]<MetalE><MoleculeS>OC(=O)c1ccc(C(O)=O)cc1<MoleculeE>",  # the training material, other SMILES
+        "<MetalS>[Cu]<MetalE><MoleculeS>O=C(O)c1ccc(C(=O)O)cc1<MoleculeE>",  # novel
+        "<MetalS>[Cu]<MetalE><MoleculeS>O=C(O)c1ccc(C(=O)O)cc1<MoleculeE>",  # novel, not unique
+        "<MetalS>[Cu]<MetalE><MoleculeS>O=C(O)c1ccc(C(=O)O)c1<MoleculeE>",   # invalid linker
+    ]
+    out = material_vnu(bodies, train)
+    assert out["valid"] == 0.75
+    assert out["vnu"] == 0.25
+    assert abs(out["novel_of_valid"] - 2 / 3) < 1e-9 and abs(out["unique_of_valid"] - 2 / 3) < 1e-9
+    assert out["training_materials"] == 1
