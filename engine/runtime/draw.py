@@ -327,7 +327,7 @@ def _logos_label() -> str:
     return "compiled" if stepper_available() else "numpy"
 
 
-drawers.register("logos", LogosDrawer, label=_logos_label)
-drawers.register("numpy", lambda setup: LogosDrawer(setup, compiled=False), label="numpy")
+drawers.register("logos", LogosDrawer, label=_logos_label, shares=True)
+drawers.register("numpy", lambda setup: LogosDrawer(setup, compiled=False), label="numpy", shares=True)
 drawers.register("native", NativeDrawer, label="llama.cpp chain")
-drawers.register("grammar", GrammarDrawer, label="numpy with llama.cpp's grammar")
+drawers.register("grammar", GrammarDrawer, label="numpy with llama.cpp's grammar", shares=True)

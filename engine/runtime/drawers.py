@@ -1,7 +1,8 @@
 """The drawer interface: how a job turns each step's logits into one token per live slot.
 
-A job decodes ``W`` samples at a time, each in a fixed *slot* 0..W-1 (one KV sequence). Per step
-the job (:class:`engine.runtime.job.JobState`) asks its drawer once::
+A job decodes its samples in *slots* 0..W-1 (one KV sequence each; the slots may be shared with
+other jobs, :mod:`engine.runtime.slots`, each job with its own drawer for all W slots, of which it
+uses those that hold its samples). Per step the slot loop asks each job's drawer once::
 
     tokens, logprobs = drawer.draw(rows, live)
 
@@ -143,16 +144,20 @@ class _Entry:
     factory: Factory
     label: str | Callable[[], str]
     available: Callable[[DrawerSetup], bool] | None
+    shares: bool = False
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def register(name: str, factory: Factory, *, label: str | Callable[[], str] | None = None,
-             available: Callable[[DrawerSetup], bool] | None = None) -> None:
+             available: Callable[[DrawerSetup], bool] | None = None, shares: bool = False) -> None:
     """Make ``factory`` the drawer called ``name`` (``RuntimeOptions.sampler``); ``label`` (text,
-    or a function giving it) is what stats and provenance record (default: the name)."""
-    _REGISTRY[name] = _Entry(factory, label or name, available)
+    or a function giving it) is what stats and provenance record (default: the name).
+    ``shares``: its drawers draw correctly for any subset of a step's rows handed to them (a
+    copy, row j for slot live[j]), so jobs using it can share the slots with other jobs
+    (:mod:`engine.runtime.slots`); a drawer that reads the context's outputs itself cannot."""
+    _REGISTRY[name] = _Entry(factory, label or name, available, bool(shares))
 
 
 def registered() -> list[str]:
@@ -175,9 +180,15 @@ def make(name: str, setup: DrawerSetup) -> tuple[Drawer, str]:
     return entry.factory(setup), label(name)
 
 
+def shares(name: str) -> bool:
+    """Whether jobs drawn by ``name`` may share the slots with other jobs (see :func:`register`)."""
+    entry = _REGISTRY.get(name)
+    return entry is not None and entry.shares
+
+
 def usable(name: str, setup: DrawerSetup) -> bool:
     entry = _REGISTRY.get(name)
     return entry is not None and (entry.available is None or bool(entry.available(setup)))
 
 
-__all__ = ["Drawer", "DrawerSetup", "HostWork", "register", "registered", "make", "usable", "label"]
+__all__ = ["Drawer", "DrawerSetup", "HostWork", "register", "registered", "make", "usable", "label", "shares"]

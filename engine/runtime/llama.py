@@ -52,12 +52,13 @@ from engine.runtime import drawers
 from engine.runtime._internals import Cancelled, LlamaContext, LlamaModel, RuntimeLoadError
 from engine.runtime.drawers import DrawerSetup, HostWork
 from engine.runtime.gguf_facts import ModelFileError, read_facts
-from engine.runtime.job import GenerationStats, JobState, Sample, SampleMaker, StopRule, collect
+from engine.runtime.job import GenerationStats, JobState, Sample, StopRule, collect
 from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, AbortFlag, _backend_init, _llama, _llama_error_lines,
                                    recent_log, set_log_echo)
 from engine.runtime.options import RuntimeOptions
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
 from engine.runtime.sampling import SamplingParams, log_softmax_at
+from engine.runtime.slots import SlotScheduler, _CancelWatcher  # noqa: F401 - _CancelWatcher: tests
 
 PROMPT_CHUNK = 128  # prompt tokens per llama_decode when every prompt token's logits are needed
 STREAM_PAD = 256  # per-sequence KV streams are sized in steps of this many tokens (fewer context rebuilds)
@@ -65,8 +66,12 @@ MAX_SLOTS = 256  # sequences decoded together, at most (the planner chooses with
 
 
 class Runtime:
-    """One loaded model with one context. Not thread-safe: one job at a time (the engine queues).
-    ``options`` (:class:`RuntimeOptions`) may be replaced between jobs."""
+    """One loaded model with one context. :meth:`stream` may be called from several threads: the
+    jobs go through one queue and share the slots where they can (:mod:`engine.runtime.slots`);
+    each call returns when its own job ends. ``options`` (:class:`RuntimeOptions`) may be
+    replaced between jobs (a job reads them when it starts)."""
+
+    shares_slots = True  # jobs queued together run in one set of slots (the engine process may submit concurrently)
 
     def __init__(self, options: RuntimeOptions | None = None) -> None:
         self.options = options or RuntimeOptions()
@@ -79,6 +84,7 @@ class Runtime:
         self.host: HostWork | None = None
         self.abort_flag: AbortFlag | None = None  # llama.cpp polls it between graph nodes
         self._n_ctx_job = 0
+        self._slots = SlotScheduler(self)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -171,6 +177,7 @@ class Runtime:
                 "n_gpu_layers": self.plan.n_gpu_layers, "plan": self.plan.as_dict()}
 
     def close(self) -> None:
+        self._slots.shutdown()
         if self.host is not None:
             self.host.close()
         if self.context is not None:
@@ -246,7 +253,6 @@ class Runtime:
         if n < 1:
             raise ValueError("n must be >= 1")
         cancel = cancel or threading.Event()
-        self.abort_flag.clear()
         stats = GenerationStats()
         ptoks = self.tokenize(prompt) if isinstance(prompt, str) else list(prompt)
         if not ptoks:
@@ -257,24 +263,17 @@ class Runtime:
         if n_prompt + 1 > n_ctx:
             raise ValueError(f"the prompt has {n_prompt} tokens; the context holds {n_ctx}")
         max_new = self._new_token_limit(n_prompt, int(params.max_new_tokens), stats)
-        n_slots = self._layout(n, n_prompt, max_new, stats)
         n_vocab = self.n_vocab
         stop_mask = np.zeros(n_vocab, dtype=bool)
         stop_mask[[int(t) for t in set(stop_ids) if 0 <= int(t) < n_vocab]] = True
         rule = StopRule(stop_mask=stop_mask,
                         eog_mask=self.model.eog_mask() if not ignore_eos else np.zeros(n_vocab, dtype=bool),
                         stop_count=stop_count, stop_bytes=[s.encode() for s in stop_texts if s], max_new=max_new)
-        ctx = self.context
-        ctx.clear()
-        watcher = _CancelWatcher(cancel, self.abort_flag)
-        try:
-            prompt_lp, last_row = self._evaluate_prompt(ptoks, score_prompt, cancel, on_prompt, stats)
-            maker = SampleMaker(self.model.piece, n_prompt - 1 if score_prompt else 0, prompt_lp, on_sample)
-            self._decode_samples(ptoks, n, params, seed, grammar, rule, n_slots, last_row, maker, cancel,
-                                 on_progress, stats)
-        finally:
-            watcher.stop()
-        return stats
+        job = JobState(ptoks=ptoks, n=n, params=params, seed=seed, rule=rule, grammar=grammar,
+                       score_prompt=score_prompt, cancel=cancel, on_sample=on_sample, on_progress=on_progress,
+                       on_prompt=on_prompt, stats=stats,
+                       sampler="grammar" if grammar else self.options.sampler)
+        return self._slots.submit(job).wait()  # the job runs in the slot loop's thread
 
     def _new_token_limit(self, n_prompt: int, max_new: int, stats: GenerationStats) -> int:
         """``max_new_tokens`` lowered to what the context and the model's training length allow."""
@@ -295,9 +294,10 @@ class Runtime:
         stats.max_new_tokens = max_new
         return max_new
 
-    def _layout(self, n: int, n_prompt: int, max_new: int, stats: GenerationStats) -> int:
+    def _layout(self, n: int, n_prompt: int, max_new: int, stats: GenerationStats) -> tuple[int, bool]:
         """Choose the KV layout for a job of ``n`` samples and return its slots (samples decoded
-        together).
+        together) and whether the cache is unified (one stream per sequence otherwise: only then
+        may other jobs join the slots).
 
         Unified (the load-time context): the prompt's cells are shared, ``room // max_new``
         slots. One stream per sequence: each sample attends over its own prompt copy and output
@@ -312,16 +312,16 @@ class Runtime:
             try:
                 self._open_context(per_seq * (streams_cap + 1), streams_cap + 1, unified=False)
                 stats.layout = f"{streams_cap + 1} streams of {per_seq} tokens"
-                return streams_cap
+                return streams_cap, False
             except RuntimeLoadError as exc:  # e.g. out of memory: the unified layout still works
                 stats.notes.append(f"per-sequence KV streams unavailable ({exc}); unified cache used")
         self._default_context()
         stats.layout = f"unified {n_ctx} tokens"
-        return unified_cap
+        return unified_cap, True
 
     def _evaluate_prompt(self, ptoks: list[int], score_prompt: bool, cancel: threading.Event,
-                         on_prompt, stats: GenerationStats) -> tuple[float, np.ndarray]:
-        """The prompt in sequence 0: returns the sum of its tokens' log-probabilities (0 without
+                         on_prompt, stats: GenerationStats, seq: int = 0) -> tuple[float, np.ndarray]:
+        """The prompt in sequence ``seq``: returns the sum of its tokens' log-probabilities (0 without
         ``score_prompt``) and a copy of the logits after its last token."""
         ctx = self.context
         n_prompt = len(ptoks)
@@ -340,7 +340,7 @@ class Runtime:
             else:
                 want = np.zeros(k, dtype=np.int8)
                 want[-1] = 1 if is_last else 0
-            ctx.decode(part, np.arange(start, start + k), 0, want)
+            ctx.decode(part, np.arange(start, start + k), seq, want)
             rows = ctx.logits(k if score_prompt else (1 if is_last else 0))
             if score_prompt:
                 nxt = np.array(ptoks[start + 1:start + k + 1], dtype=np.int64)
@@ -353,48 +353,23 @@ class Runtime:
         stats.prompt_s = time.perf_counter() - t0
         return prompt_lp, last_row
 
-    def _decode_samples(self, ptoks, n, params, seed, grammar, rule: StopRule, n_slots: int,
-                        last_row: np.ndarray, finish: SampleMaker, cancel, on_progress,
-                        stats: GenerationStats) -> None:
-        """Steps 2..5: the samples, W at a time in their slots (:class:`JobState`)."""
-        from engine.runtime.sampling import sample_seed
-
-        ctx = self.context
-        n_prompt = len(ptoks)
-        t_dec = time.perf_counter()
-        multi = ctx.n_seq > 1
-        width = min(n_slots, n)
-        stats.max_batch = width
-        seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(width, dtype=np.int32)
-        setup = DrawerSetup(params=params, seeds=[sample_seed(seed, i) for i in range(width)],
-                            prompt_seen=np.unique(np.array(ptoks, dtype=np.int64)), prompt_row=last_row,
+    def _make_drawer(self, job: JobState, last_row: np.ndarray, seeds: list[int], seqs: np.ndarray):
+        """The job's drawer for the slots (``seeds``: the seed each slot starts with) and its
+        label; ``job.sampler`` becomes the drawer's name (the default one where the asked one
+        cannot serve this job: a tuning knob never stops a job, the stats' notes say so)."""
+        setup = DrawerSetup(params=job.params, seeds=seeds,
+                            prompt_seen=np.unique(np.array(job.ptoks, dtype=np.int64)), prompt_row=last_row,
                             lse_prompt=float(self.host.lse(last_row[None, :])[0]), n_vocab=self.n_vocab,
-                            host=self.host, context=ctx, model=self.model, grammar=grammar,
+                            host=self.host, context=self.context, model=self.model, grammar=job.grammar,
                             window=max(1, self.n_ctx), extra={"seqs": seqs.tolist()})
-        name = "grammar" if grammar else self.options.sampler
-        if not grammar and not drawers.usable(name, setup):  # a tuning knob never stops a job
+        name = job.sampler
+        if not job.grammar and not drawers.usable(name, setup):
             why = ("is unknown (known: " + ", ".join(drawers.registered()) + ")"
                    if name not in drawers.registered() else "cannot serve this job")
-            stats.notes.append(f"sampler {name!r} {why}; the default one drew the tokens")
+            job.stats.notes.append(f"sampler {name!r} {why}; the default one drew the tokens")
             name = "logos"
-        try:
-            if multi:
-                for s in seqs.tolist():
-                    ctx.seq_cp(0, s)
-            drawer, stats.sampler = drawers.make(name, setup)
-            try:
-                job = JobState(ctx=ctx, drawer=drawer, n=n, seed=seed, seqs=seqs, n_prompt=n_prompt, rule=rule,
-                               finish=finish, piece=self.model.piece, stats=stats, refill=self.options.refill)
-                job.run(cancel, on_progress, t_dec)
-            finally:
-                drawer.close()
-        finally:
-            stats.decode_s = time.perf_counter() - t_dec
-            if multi:
-                for s in seqs.tolist():
-                    ctx.seq_rm(s)
-            else:
-                ctx.seq_rm(0, n_prompt)
+        job.sampler = name
+        return drawers.make(name, setup)
 
     # ------------------------------------------------------------------ other uses of the model
     def candidates(self, row: np.ndarray, history: Iterable[int], params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
@@ -419,50 +394,20 @@ class Runtime:
         (the separate perplexity pass of the reference pipeline; generation does not need it)."""
         if not self.loaded:
             raise RuntimeError("no model loaded")
-        ctx = self.context
-        if len(tokens) > ctx.n_ctx_seq:
-            self._default_context()
-        ctx.clear()
-        out: list[float] = []
-        for start in range(0, len(tokens), PROMPT_CHUNK):
-            part = tokens[start:start + PROMPT_CHUNK]
-            ctx.decode(part, np.arange(start, start + len(part)), 0, True)
-            nxt = np.array(tokens[start + 1:start + len(part) + 1], dtype=np.int64)
-            if len(nxt):
-                out.extend(log_softmax_at(ctx.logits(len(part))[:len(nxt)], nxt).tolist())
-        ctx.clear()
-        return out
-
-
-class _CancelWatcher:
-    """While a long llama_decode runs, turn the job's cancel event into llama.cpp's abort flag.
-
-    Once ``stop()`` has returned the watcher never sets the flag: the next job clears the flag
-    when it starts, and a late set from this job's watcher (its thread woken by the cancel after
-    the job had already stopped between steps) would abort the next job's first decode."""
-
-    def __init__(self, cancel: threading.Event, flag) -> None:
-        self._cancel = cancel
-        self._flag = flag
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            if self._cancel.wait(0.05):
-                with self._lock:
-                    if not self._stopped:
-                        self._flag.set()
-                return
-            with self._lock:
-                if self._stopped:
-                    return
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
+        with self._slots.busy:  # not while a slot loop uses the context
+            ctx = self.context
+            if len(tokens) > ctx.n_ctx_seq:
+                self._default_context()
+            ctx.clear()
+            out: list[float] = []
+            for start in range(0, len(tokens), PROMPT_CHUNK):
+                part = tokens[start:start + PROMPT_CHUNK]
+                ctx.decode(part, np.arange(start, start + len(part)), 0, True)
+                nxt = np.array(tokens[start + 1:start + len(part) + 1], dtype=np.int64)
+                if len(nxt):
+                    out.extend(log_softmax_at(ctx.logits(len(part))[:len(nxt)], nxt).tolist())
+            ctx.clear()
+            return out
 
 
 def _supported_architectures() -> tuple[str, ...]:

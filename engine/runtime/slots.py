@@ -1,0 +1,558 @@
+"""The slots of a loaded model, shared by the jobs queued on it.
+
+Every job (:class:`engine.runtime.job.JobState`) goes through one queue per runtime
+(:class:`SlotScheduler`); one thread runs the slot loop (:class:`SlotLoop`), and each caller of
+:meth:`engine.runtime.llama.Runtime.stream` waits for its own job only (its results, progress and
+cancel stay its own; its callbacks run in the loop's thread).
+
+How jobs share the slots:
+
+- the first job of a loop chooses the KV layout (:meth:`Runtime._layout`) and its slot count W;
+  its prompt goes to sequence 0 and is copied to the W slot sequences, as before;
+- a job queued while the loop runs JOINS it at the next step, when it can share: the loop has one
+  KV stream per sequence and its streams hold the job's prompt and its longest sample
+  (``n_prompt + max_new_tokens <= cells per stream``), the first job and the new one both use a
+  drawer that can draw for a subset of the step's rows (``drawers.register(..., shares=True)``:
+  "logos", "numpy", "grammar"; llama.cpp's own chains ("native", "backend") read the context's
+  outputs by row number and cannot), slots refill (``RuntimeOptions.refill``), and fewer than
+  :data:`MAX_JOBS` jobs are in the loop. Otherwise the job waits, as before, for the loop to
+  drain and starts the next one (the queue is first come, first served: a job that cannot join
+  holds the ones behind it, so it is never overtaken);
+- a joining job's prompt is evaluated (with its log-probabilities) in a free sequence: a spare one
+  (sequence 0 once the first job has started all its samples), else the sequence of a slot that
+  just freed (the slot is set aside while it holds the prompt; at most half of the slots are);
+  the job's own drawer is built for the W slots (each job keeps its own sampling settings,
+  grammar, penalty history and random streams per slot) and its own stop rule;
+- FAIRNESS: when a sample ends, its slot takes the next sample of the job with the FEWEST
+  samples in slots now (ties: the job whose prompt the slot already holds, which saves copying a
+  prompt, then the job that came first). A job that joins a full loop therefore takes every
+  freed slot until it holds as many as the others, then the slots alternate;
+- a slot that changes job drops its sequence and gets the new job's prompt copied in
+  (``llama_memory_seq_cp``); one that stays with its job keeps its prompt copy;
+- a job LEAVES when its last sample is handed on, when it is cancelled (checked before every
+  step: its slots go to the other jobs at that step), or when handing on one of its samples
+  fails (its error is raised in its caller's thread; the others go on). llama.cpp's abort flag
+  (which stops a decode half-way) is raised only when every job in the loop is cancelled.
+
+A job's samples are the same whatever shares the slots with it: each sample draws from its own
+seed, its job's prompt row and penalty history, and its own sequence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from engine.runtime import drawers
+from engine.runtime._internals import Cancelled
+from engine.runtime.job import JobState, SampleMaker
+
+MAX_JOBS = 16  # jobs in one loop at most; more wait
+
+
+class _CancelWatcher:
+    """While a long llama_decode runs, turn cancellation into llama.cpp's abort flag.
+
+    ``cancel``: a ``threading.Event`` (one job), or a function that says whether every job is
+    cancelled (polled every 50 ms). Once ``stop()`` has returned the watcher never sets the flag:
+    the next job clears the flag when it starts, and a late set from this job's watcher (its
+    thread woken by the cancel after the job had already stopped between steps) would abort the
+    next job's first decode. ``lock`` is held while the flag is set (the loop holds it to clear
+    the flag when a job joins)."""
+
+    def __init__(self, cancel, flag, lock: threading.Lock | None = None) -> None:
+        self._event = cancel if hasattr(cancel, "wait") else None
+        self._check = cancel.is_set if self._event is not None else cancel
+        self._flag = flag
+        self._lock = lock or threading.Lock()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            if self._event is not None:
+                hit = self._event.wait(0.05)
+            else:
+                time.sleep(0.05)
+                hit = False
+            with self._lock:
+                if self._stopped:
+                    return
+                if self._event is None:
+                    hit = bool(self._check())
+                if hit:
+                    self._flag.set()
+                    if self._event is not None:
+                        return
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+
+
+class SlotScheduler:
+    """A runtime's job queue and the thread that runs its slot loops (started when a job comes,
+    gone when the queue is empty). ``busy`` is held while a loop uses the context."""
+
+    def __init__(self, runtime) -> None:
+        self.rt = runtime
+        self._lock = threading.Lock()
+        self._queue: deque[JobState] = deque()
+        self._thread: threading.Thread | None = None
+        self._keys = itertools.count(1)
+        self._closed = False
+        self.busy = threading.RLock()
+        self.loop: SlotLoop | None = None
+
+    def submit(self, job: JobState) -> JobState:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("no model loaded")
+            job.key = next(self._keys)
+            self._queue.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="logos-slots", daemon=True)
+                self._thread.start()
+        return job
+
+    def admit(self, accepts) -> list[JobState]:
+        """Queued jobs that join the running loop now (first come, first served: the first that
+        ``accepts`` refuses stops the admission). Jobs cancelled while queued end here."""
+        with self._lock:
+            gone = [j for j in self._queue if j.cancel.is_set()]
+            for j in gone:
+                self._queue.remove(j)
+            out = []
+            while self._queue and accepts(self._queue[0]):
+                out.append(self._queue.popleft())
+        for j in gone:
+            j.end(Cancelled("cancelled"))
+        return out
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    return
+                first = self._queue.popleft()
+            if first.cancel.is_set():
+                first.end(Cancelled("cancelled"))
+                continue
+            with self.busy:
+                loop = self.loop = SlotLoop(self.rt, self)
+                try:
+                    loop.run(first)
+                except BaseException as exc:  # noqa: BLE001 - a bug: every job of the loop gets it
+                    for j in [first] + loop.jobs:
+                        j.end(exc)
+                finally:
+                    self.loop = None
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Cancel every queued and running job and wait for the loop's thread (the runtime is
+        closing)."""
+        with self._lock:
+            self._closed = True
+            queued = list(self._queue)
+            self._queue.clear()
+            thread = self._thread
+        for j in queued:
+            j.cancel.set()
+            j.end(Cancelled("cancelled: the model was closed"))
+        loop = self.loop
+        if loop is not None:
+            for j in list(loop.jobs):
+                j.cancel.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+
+class SlotLoop:
+    """W slots (KV sequences) decoding the samples of one or several jobs, one llama_decode per
+    step for all of them (see the module docstring)."""
+
+    def __init__(self, runtime, scheduler: SlotScheduler) -> None:
+        self.rt = runtime
+        self.sched = scheduler
+        self.jobs: list[JobState] = []  # in the loop now, in the order they came
+        self.by_key: dict[int, JobState] = {}
+        self.freed: list[int] = []  # slots whose sample ended in this step
+        self.idle: list[int] = []  # free slots with no sample to start
+        self.spare: list[int] = []  # sequences outside the slots, free for a joining job's prompt
+        self.shared = False
+        self._flag_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- start
+    def _all_cancelled(self) -> bool:
+        jobs = tuple(self.jobs)
+        return bool(jobs) and all(j.cancel.is_set() for j in jobs)
+
+    def run(self, first: JobState) -> None:
+        rt = self.rt
+        self.jobs = [first]  # watched from here (its prompt's evaluation can be aborted)
+        rt.abort_flag.clear()
+        watcher = _CancelWatcher(self._all_cancelled, rt.abort_flag, self._flag_lock)
+        try:
+            try:
+                self._start(first)
+            except Exception as exc:  # noqa: BLE001 - the job's error, raised in its caller's thread
+                self.jobs = []
+                first.end(exc)
+                return
+            self._steps()
+        finally:
+            watcher.stop()
+
+    def _start(self, first: JobState) -> None:
+        rt = self.rt
+        stats = first.stats
+        n_slots, unified = rt._layout(first.n, first.n_prompt, first.rule.max_new, stats)
+        ctx = self.ctx = rt.context
+        ctx.clear()
+        self.multi = multi = ctx.n_seq > 1
+        self.layout = stats.layout
+        prompt_lp, last_row = rt._evaluate_prompt(first.ptoks, first.score_prompt, first.cancel, first.on_prompt,
+                                                  stats, seq=0)
+        width = self.width = min(n_slots, first.n)
+        self.seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(width, dtype=np.int32)
+        self.room = ctx.n_ctx_seq if (multi and not unified) else 0  # tokens of one sequence's stream
+        self.refill = rt.options.refill
+        self.job_of = np.full(width, -1, dtype=np.int64)  # the key of the job whose sample the slot decodes
+        self.held = np.full(width, -1, dtype=np.int64)  # the key of the job whose prompt the slot's sequence holds
+        self.blocked = np.zeros(width, dtype=bool)  # the slot's sequence holds a joining job's prompt
+        self.index = np.zeros(width, dtype=np.int64)  # the sample each slot decodes
+        self.length = np.zeros(width, dtype=np.int64)  # its tokens so far
+        self.npos = np.zeros(width, dtype=np.int64)  # its job's prompt length (positions)
+        self.stops = np.zeros(width, dtype=np.int64)  # closing tags seen
+        self.texts = [b""] * width
+        self.cap = 0
+        self._ensure_cap(first.rule.max_new)
+        first.prompt_seq = 0
+        self._open(first, prompt_lp, last_row, [first.seed_of(i) for i in range(width)])
+        self.shared = bool(self.room and self.refill and drawers.shares(first.sampler))
+        if multi:
+            for s in self.seqs.tolist():
+                ctx.seq_cp(0, s)
+        for s in range(width):  # samples 0..W-1 in slots 0..W-1, seeded as the drawer was made
+            self.index[s] = s
+            self.job_of[s] = first.key
+            self.held[s] = first.key
+            self.npos[s] = first.n_prompt
+        first.started = first.in_flight = width
+        self._fresh0 = list(range(width))
+
+    def _open(self, job: JobState, prompt_lp: float, last_row: np.ndarray, seeds: list[int]) -> None:
+        """The job's drawer, sample maker and counters; it is in the loop from here."""
+        job.drawer, job.stats.sampler = self.rt._make_drawer(job, last_row, seeds, self.seqs)
+        job.finish = SampleMaker(self.rt.model.piece, job.n_prompt - 1 if job.score_prompt else 0, prompt_lp,
+                                 job.on_sample)
+        job.stats.max_batch = self.width
+        job.stats.layout = self.layout
+        job.t_dec = time.perf_counter()
+        if job not in self.jobs:
+            self.jobs.append(job)
+        self.by_key[job.key] = job
+
+    def _ensure_cap(self, max_new: int) -> None:
+        if max_new <= self.cap:
+            return
+        toks = np.zeros((self.width, max_new), dtype=np.int64)
+        lps = np.zeros((self.width, max_new), dtype=np.float64)
+        if self.cap:
+            toks[:, :self.cap] = self.toks
+            lps[:, :self.cap] = self.lps
+        self.toks, self.lps, self.cap = toks, lps, max_new
+
+    # ---------------------------------------------------------------- joining
+    def _accepts(self, job: JobState) -> bool:
+        """Whether ``job`` can join now; if so its prompt's sequence is reserved (job.prompt_seq)."""
+        if not self.shared or len(self.jobs) >= MAX_JOBS or not drawers.shares(job.sampler):
+            return False
+        if job.n_prompt + job.rule.max_new > self.room:  # another context need: it waits
+            return False
+        seq = self._take_seq()
+        if seq is None:
+            return False
+        job.prompt_seq = seq
+        return True
+
+    def _take_seq(self) -> int | None:
+        if self.spare:
+            return self.spare.pop()
+        if (int(self.blocked.sum()) + 1) * 2 > self.width:
+            return None  # at most half of the slots hold prompts
+        for pool in (self.idle, self.freed):
+            if pool:
+                s = pool.pop()
+                self.blocked[s] = True
+                self.held[s] = -1
+                seq = int(self.seqs[s])
+                self.ctx.seq_rm(seq)
+                return seq
+        return None
+
+    def _admit(self) -> None:
+        for job in self.sched.admit(self._accepts):
+            with self._flag_lock:  # a job that joins is not cancelled: no abort for it
+                self.jobs.append(job)
+                self.rt.abort_flag.clear()
+            try:
+                if job.cancel.is_set():
+                    raise Cancelled("cancelled")
+                prompt_lp, last_row = self.rt._evaluate_prompt(job.ptoks, job.score_prompt, job.cancel,
+                                                               job.on_prompt, job.stats, seq=job.prompt_seq)
+                self._ensure_cap(job.rule.max_new)
+                self._open(job, prompt_lp, last_row, [job.seed_of(0)] * self.width)
+            except Exception as exc:  # noqa: BLE001 - this job's error; the others go on
+                self._leave(job, exc)
+
+    def _release_prompt(self, job: JobState) -> None:
+        seq = job.prompt_seq
+        job.prompt_seq = None
+        if seq is None or not self.shared:
+            return
+        self.ctx.seq_rm(seq)
+        s = seq - 1 if self.multi else -1
+        if 0 <= s < self.width and self.blocked[s]:
+            self.blocked[s] = False
+            self.idle.append(s)
+        else:
+            self.spare.append(seq)
+
+    def _leave(self, job: JobState, error: BaseException | None) -> None:
+        """The job is off the slots: its slots are free for the others now."""
+        if job in self.jobs:
+            self.jobs.remove(job)
+        self.by_key.pop(job.key, None)
+        mine = np.flatnonzero(self.job_of == job.key)
+        for s in mine.tolist():
+            self.job_of[s] = -1
+            self.idle.append(s)
+        job.in_flight = 0
+        job.finished.clear()
+        self._release_prompt(job)
+        if job.t_dec:
+            job.stats.decode_s = time.perf_counter() - job.t_dec
+        job.end(error)
+
+    # ---------------------------------------------------------------- slots
+    def _close(self, job: JobState, s: int, stop: str) -> None:
+        k = int(self.length[s])
+        job.finished.append((int(self.index[s]), self.toks[s, :k].tolist(), self.lps[s, :k].tolist(), stop))
+        self.job_of[s] = -1
+        job.in_flight -= 1
+        self.freed.append(s)
+
+    def _restart(self, s: int, job: JobState) -> None:
+        """Slot s takes the job's next sample (its own seed). A slot that stays with its job keeps
+        its copy of the prompt's cache and drops the finished sample's tokens (copying the prompt
+        again would cost a buffer copy between KV streams); one that changes job gets the job's
+        prompt copied in."""
+        i = job.started
+        self.index[s] = i
+        self.length[s] = 0
+        self.stops[s] = 0
+        self.texts[s] = b""
+        self.job_of[s] = job.key
+        self.npos[s] = job.n_prompt
+        job.drawer.restart(s, job.seed_of(i))
+        seq = int(self.seqs[s])
+        if self.held[s] == job.key:
+            self.ctx.seq_rm(seq, job.n_prompt)
+        else:
+            self.ctx.seq_rm(seq)
+            self.ctx.seq_cp(job.prompt_seq, seq)
+            self.held[s] = job.key
+        job.started += 1
+        job.in_flight += 1
+        job.stats.refills += 1
+
+    def _pick(self, s: int) -> JobState | None:
+        """The job whose next sample slot s takes: fewest samples in slots, then the one whose
+        prompt the slot holds, then the first come."""
+        best, best_key = None, None
+        held = int(self.held[s])
+        for order, job in enumerate(self.jobs):
+            if job.pending <= 0 or job.drawer is None:
+                continue
+            key = (job.in_flight, job.key != held, order)
+            if best_key is None or key < best_key:
+                best, best_key = job, key
+        return best
+
+    def _assign(self, any_going: bool) -> list[int]:
+        """Free slots take pending samples; returns the slots restarted (their first tokens are
+        drawn next). Without refilling the slots wait until all are free (waves)."""
+        out: list[int] = []
+        if not self.refill:
+            self.idle.extend(self.freed)
+            self.freed = []
+            job = self.jobs[0] if self.jobs else None
+            if job is not None and job.drawer is not None and not any_going and job.pending > 0:
+                for s in range(min(self.width, job.pending)):
+                    self.idle.remove(s)
+                    self._restart(s, job)
+                    out.append(s)
+            return out
+        free = sorted(self.idle) + self.freed  # (slots set aside for a prompt are in neither)
+        self.idle = []
+        self.freed = []
+        for s in free:
+            job = self._pick(s)
+            if job is None:
+                self.idle.append(s)
+                continue
+            self._restart(s, job)
+            out.append(s)
+        for job in self.jobs:  # a job that has started all its samples needs its prompt no more
+            if job.pending <= 0 and job.prompt_seq is not None and self.shared:
+                self._release_prompt(job)
+        return out
+
+    def _record(self, job: JobState, slots: np.ndarray, tok: np.ndarray, lp: np.ndarray):
+        """Append each slot's drawn token; returns the slots that go on and their tokens (the
+        others are closed and put on ``freed``)."""
+        rule = job.rule
+        if job.drawer.can_end:
+            dead = tok < 0  # e.g. the grammar admits nothing more
+            if dead.any():
+                for j in np.flatnonzero(dead).tolist():
+                    self._close(job, int(slots[j]), "grammar")
+                slots, tok, lp = slots[~dead], tok[~dead], lp[~dead]
+        length = self.length
+        length[slots] += 1
+        t = length[slots]
+        self.toks[slots, t - 1] = tok
+        self.lps[slots, t - 1] = lp
+        job.stats.tokens_generated += len(slots)
+        at_limit = t >= rule.max_new
+        text = bool(rule.stop_bytes)
+        if not text and not rule.ends[tok].any() and not at_limit.any():
+            return slots, tok
+        hit = rule.stop_mask[tok]
+        if rule.stop_count > 1:
+            self.stops[slots] += hit
+            hit = hit & (self.stops[slots] >= rule.stop_count)
+        eog = ~rule.stop_mask[tok] & rule.eog_mask[tok]
+        if text:
+            texts = self.texts
+            for j in np.flatnonzero(~hit & ~eog).tolist():
+                s = int(slots[j])
+                texts[s] += self.rt.model.piece(int(tok[j]))
+                if any(texts[s].endswith(sb) for sb in rule.stop_bytes):
+                    self.stops[s] += 1
+                    hit[j] = self.stops[s] >= rule.stop_count
+        done = hit | eog | at_limit
+        for j in np.flatnonzero(done).tolist():
+            self._close(job, int(slots[j]), "stop_token" if hit[j] else "eog" if eog[j] else "length")
+        return slots[~done], tok[~done]
+
+    def _groups(self, slots: np.ndarray):
+        """(job, its slots, their positions in ``slots`` or None for all) for the jobs in ``slots``."""
+        if len(self.jobs) == 1:
+            yield self.jobs[0], slots, None
+            return
+        keys = self.job_of[slots]
+        for job in list(self.jobs):
+            m = keys == job.key
+            if m.any():
+                sel = np.flatnonzero(m)
+                yield job, slots[sel], sel
+
+    def _draw(self, rows, slots: np.ndarray, parts: list) -> None:
+        """One draw per job for its slots in ``slots`` (rows None: their first tokens)."""
+        for job, mine, sel in list(self._groups(slots)):
+            try:
+                r = rows if (rows is None or sel is None) else rows[sel]
+                tok, lp = job.drawer.draw(r, mine)
+                parts.append(self._record(job, mine, tok, lp))
+            except Exception as exc:  # noqa: BLE001 - this job's error; the others go on
+                self._leave(job, exc)
+
+    # ---------------------------------------------------------------- the step loop
+    def _steps(self) -> None:
+        """Per step: the cancelled jobs leave; one draw per job for its live slots, the stop
+        checks as array operations; queued jobs join; the free slots take pending samples
+        fairly and draw their first tokens from their job's prompt row in the same step (so
+        every decode carries one token for every busy slot); one llama_decode for the survivors
+        in slot order; then, while that decode runs (on a GPU), each job's finished samples are
+        handed on and its progress reported."""
+        ctx = self.ctx
+        live = np.empty(0, dtype=np.int64)
+        rows = None
+        fresh = self._fresh0
+        while True:
+            for job in [j for j in self.jobs if j.cancel.is_set()]:
+                self._leave(job, Cancelled("cancelled"))
+            if live.size:
+                keep = self.job_of[live] >= 0
+                if not keep.all():
+                    live, rows = live[keep], rows[keep]
+            parts: list = []
+            if live.size:
+                self._draw(rows, live, parts)
+            if self.shared:
+                self._admit()
+            while True:
+                if fresh:
+                    slots = np.array(fresh, dtype=np.int64)
+                    self._draw(None, slots, parts)  # the restarted samples' first tokens
+                    fresh = []
+                fresh = self._assign(any(len(g) for g, _ in parts))
+                if not fresh:
+                    break
+            if parts:
+                going = np.concatenate([g for g, _ in parts])
+                going_tok = np.concatenate([t for _, t in parts])
+                if len(parts) > 1:  # the batch goes in slot order
+                    order = np.argsort(going, kind="stable")
+                    going, going_tok = going[order], going_tok[order]
+            else:
+                going = np.empty(0, dtype=np.int64)
+                going_tok = going
+            if going.size:
+                # advance every going sequence by its last token in one batch; on a GPU the call
+                # returns before the work is done, and the bookkeeping below overlaps it
+                t_ll = time.perf_counter()
+                try:
+                    ctx.decode(going_tok, self.npos[going] - 1 + self.length[going],
+                               self.seqs[going] if self.multi else 0, True)
+                except Exception as exc:  # noqa: BLE001 - the context failed: every job in it
+                    for job in list(self.jobs):
+                        self._leave(job, Cancelled("cancelled") if job.cancel.is_set() else exc)
+                    return
+                dt = time.perf_counter() - t_ll
+                for job in self.jobs:
+                    job.stats.llama_s += dt
+            now = time.perf_counter()
+            for job in list(self.jobs):
+                job.stats.steps += 1
+                try:
+                    for item in job.finished:
+                        i = item[0]
+                        job.finish(i, job.seed_of(i), *item[1:])
+                    job.finished.clear()
+                    if job.on_progress is not None:
+                        job.on_progress(job.done, job.n, job.stats.tokens_generated, now - job.t_dec)
+                except Exception as exc:  # noqa: BLE001 - e.g. its writer failed: this job stops
+                    self._leave(job, exc)
+                    continue
+                if job.pending <= 0 and job.in_flight <= 0:
+                    self._leave(job, None)
+            if not going.size:
+                if self.jobs:  # a bug guard: jobs left with nothing decoding
+                    err = RuntimeError("slot loop stalled with jobs left")
+                    for job in list(self.jobs):
+                        self._leave(job, err)
+                return
+            live = going
+            rows = ctx.logits(len(live))
+
+
+__all__ = ["SlotScheduler", "SlotLoop", "MAX_JOBS"]
