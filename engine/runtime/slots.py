@@ -531,8 +531,11 @@ class SlotLoop:
                 for job in self.jobs:
                     job.stats.llama_s += dt
             now = time.perf_counter()
+            together = len(self.jobs)
             for job in list(self.jobs):
                 job.stats.steps += 1
+                if together > job.stats.shared_jobs:
+                    job.stats.shared_jobs = together
                 try:
                     for item in job.finished:
                         i = item[0]
