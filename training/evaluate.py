@@ -249,3 +249,115 @@ def evaluate_all(hf_dir, heldout: dict, moses_train_loader, n_samples: int = 100
         out["pockets"] = pocket_metrics(model, tok, heldout["pockets"])
         log(f"pockets: {out['pockets']} ({time.time() - t:.0f} s)")
     return out
+
+
+# ------------------------------------------------------------------------------ reactions (issue 20)
+
+def _canon_set(smiles_list) -> tuple[str, ...] | None:
+    """Sorted canonical SMILES of a reactant list; None when one does not parse."""
+    from rdkit import Chem
+
+    out = []
+    for s in smiles_list or []:
+        m = Chem.MolFromSmiles(s) if s else None
+        if m is None:
+            return None
+        out.append(Chem.MolToSmiles(m))
+    return tuple(sorted(out)) if out else None
+
+
+def _mean_spread(values: list[float]) -> dict:
+    import statistics
+
+    return {"mean": sum(values) / len(values) if values else 0.0,
+            "spread": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "per_seed": [round(v, 4) for v in values]}
+
+
+def reaction_metrics(gguf_or_runtime, heldout: list[dict], k: int = 10, seeds=(0, 1, 2),
+                     max_new_tokens: int | None = None, log=None) -> dict:
+    """Retrosynthesis and forward-reaction figures on held-out template-generated pairs
+    (training.reactions: {product, target, all_targets, template}), sampled through the engine's
+    task path exactly as the app runs a job (engine.process.jobs.run_job, the task's validator).
+
+    * retro top-1 (greedy): the reactant set of the greedy answer (temperature 0) equals the target
+      (sorted canonical SMILES); greedy does not depend on the seed, so it is run once.
+    * retro top-1 (first app sample): the first of the ``k`` samples drawn with the app's sampling.
+    * retro top-k: the target is among the ``k`` app samples; "any template": one of the product's
+      passing disconnections (all_targets) is.
+    * retro check pass: share of all app samples the retrosynthesis task's validator accepts
+      (engine.tasks.reaction_check: the reactants can make the product).
+    * forward top-1 (greedy) and (first app sample): the forward task, prompted with the target
+      reactants, gives the product (canonical SMILES).
+    Seed-dependent figures: mean and spread (sample standard deviation) over ``seeds``.
+    ``max_new_tokens`` None keeps each task's own limit (as the app)."""
+    from rdkit import Chem
+
+    from training.card import _run
+
+    own = isinstance(gguf_or_runtime, (str, bytes)) or hasattr(gguf_or_runtime, "__fspath__")
+    if own:
+        from engine.runtime.llama import Runtime
+
+        rt = Runtime.load(gguf_or_runtime, n_gpu_layers=0, n_ctx=1024, n_threads=2, n_seq_max=64)
+    else:
+        rt = gguf_or_runtime
+    extra = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+    greedy = {"temperature": 0.0, **extra}
+    t0 = time.time()
+
+    def canon(s):
+        m = Chem.MolFromSmiles(s) if s else None
+        return Chem.MolToSmiles(m) if m is not None else None
+
+    try:
+        n = len(heldout)
+        g_retro = g_fwd = 0
+        for i, h in enumerate(heldout):
+            res = _run(rt, "retro", 1, 0, options={"smiles": h["product"]}, sampling=greedy)
+            g_retro += bool(res) and _canon_set(res[0]["objects"].get("reactants")) == tuple(sorted(h["target"]))
+            res = _run(rt, "forward", 1, 0, options={"smiles": ".".join(h["target"])}, sampling=greedy)
+            g_fwd += bool(res) and canon(res[0]["objects"].get("product")) == h["product"]
+        per_seed = {key: [] for key in ("retro_top1_first_sample", f"retro_top{k}", f"retro_top{k}_any_template",
+                                        "retro_check_pass", "forward_top1_first_sample", "forward_check_pass")}
+        for seed in seeds:
+            first = topk = anyt = passed = total = f_first = f_pass = f_total = 0
+            for i, h in enumerate(heldout):
+                target = tuple(sorted(h["target"]))
+                alls = {tuple(sorted(t)) for t in h.get("all_targets") or [h["target"]]}
+                res = sorted(_run(rt, "retro", k, 1_000_003 * seed + i, options={"smiles": h["product"]},
+                                  sampling=dict(extra)), key=lambda r: r["index"])  # first drawn first
+                sets = [_canon_set(r["objects"].get("reactants")) for r in res]
+                first += bool(sets) and sets[0] == target
+                topk += target in sets
+                anyt += bool(alls & set(sets))
+                passed += sum(bool(r["valid"]) for r in res)
+                total += len(res)
+                res = _run(rt, "forward", 1, 1_000_003 * seed + i, options={"smiles": ".".join(h["target"])},
+                           sampling=dict(extra))
+                f_first += bool(res) and canon(res[0]["objects"].get("product")) == h["product"]
+                f_pass += sum(bool(r["valid"]) for r in res)
+                f_total += len(res)
+            per_seed["retro_top1_first_sample"].append(first / n if n else 0.0)
+            per_seed[f"retro_top{k}"].append(topk / n if n else 0.0)
+            per_seed[f"retro_top{k}_any_template"].append(anyt / n if n else 0.0)
+            per_seed["retro_check_pass"].append(passed / total if total else 0.0)
+            per_seed["forward_top1_first_sample"].append(f_first / n if n else 0.0)
+            per_seed["forward_check_pass"].append(f_pass / f_total if f_total else 0.0)
+            if log:
+                log(f"reactions seed {seed}: " + ", ".join(f"{a} {v[-1]:.3f}" for a, v in per_seed.items()))
+    finally:
+        if own:
+            rt.close()
+    out = {"products": n, "k": k, "seeds": list(seeds),
+           "retro_top1_greedy": g_retro / n if n else 0.0,
+           "forward_top1_greedy": g_fwd / n if n else 0.0,
+           "sampling": "app sampling (the engine's SamplingParams defaults and each task's own limits)"
+                       + (f", max_new_tokens {max_new_tokens}" if max_new_tokens else "")
+                       + "; greedy = temperature 0, run once (it does not depend on the seed)",
+           "sampler": "engine task path (engine.process.jobs.run_job) on the runtime",
+           "data": "held-out products of training.reactions (TEMPLATE-GENERATED pairs, split by product scaffold)"}
+    for key, vals in per_seed.items():
+        out[key] = _mean_spread(vals)
+    out["seconds"] = round(time.time() - t0, 1)
+    return out
