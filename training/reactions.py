@@ -19,7 +19,8 @@ chemistry checks out:
   datamol templates with ``syn_smarts``); a datamol template without one has the engine check only.
 * the training target: ONE disconnection per product, the first template that passes in a fixed
   priority order: datamol templates by tier then name (as training/data.py orders them), then
-  rxn-insight in file order; within a template the candidate sets in sorted order. Held-out
+  rxn-insight in file order; within a template the most convergent candidate first (the smallest
+  largest reactant: the cut nearest the middle of the molecule), then by SMILES. Held-out
   products also keep every passing reactant set of every template (``all_targets``).
 * the split: by Bemis-Murcko scaffold of the product (RDKit ``MurckoScaffold``). Whole scaffolds go
   to held-out or validation; acyclic products (scaffold "") and scaffolds with more products than a
@@ -163,6 +164,16 @@ def load_templates() -> TemplateSet:
 # ----------------------------------------------------------------------------------------------
 # applying one product
 
+def _odd_bonds():
+    from rdkit import Chem
+
+    B = Chem.BondType
+    return {B.UNSPECIFIED, B.ZERO, B.OTHER, B.DATIVE}
+
+
+_ODD_BONDS = _odd_bonds()
+
+
 def _canon_mol(frag):
     """Canonical SMILES of a sanitised, radical-free fragment, else (None, reason)."""
     from rdkit import Chem
@@ -179,6 +190,8 @@ def _canon_mol(frag):
         return None, "reactant has a radical"
     if any(a.GetAtomicNum() == 0 for a in m.GetAtoms()):
         return None, "reactant has a dummy atom"
+    if "~" in s or any(b.GetBondType() in _ODD_BONDS for b in m.GetBonds()):
+        return None, "reactant has a bond of no definite order"  # a SMARTS '~' carried into it
     return Chem.MolToSmiles(m), None
 
 
@@ -210,6 +223,14 @@ def _sorted_set(parts: list[str]) -> list[str]:
     from rdkit import Chem
 
     return sorted(parts, key=lambda s: (-Chem.MolFromSmiles(s).GetNumHeavyAtoms(), s))
+
+
+def _convergent(key: tuple) -> tuple:
+    """Candidate order within one template: the most convergent disconnection first (the smallest
+    largest reactant, i.e. a cut nearest the middle), then the SMILES."""
+    from rdkit import Chem
+
+    return (Chem.MolFromSmiles(key[0]).GetNumHeavyAtoms(), key)
 
 
 def disconnect(product: str, templates: list[Template], stats: Counter | None = None, *,
@@ -250,7 +271,7 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
                 stats["a reactant is the product"] += 1
                 continue
             cands.setdefault(tuple(_sorted_set(parts)), parts)
-        for key in sorted(cands):
+        for key in sorted(cands, key=_convergent):
             reactants = list(key)
             if t.forward is not None and not _forward_gives(t, cands[key], product):
                 stats[f"{t.source}: forward template does not give back the product"] += 1
