@@ -34,7 +34,7 @@ Events
                 from the token budget before the first one finishes)
   result       {job, index, seed, record, objects, valid, reasons, ppl, scores, stop, n_tokens, result_id?}
   finished     {job, status: finished|cancelled|failed, error?, summary?, stats?}
-  status       {id, model, queue, running, protocol}
+  status       {id, model, queue, running, running_jobs, protocol}  (running: the first of running_jobs)
   tasks        {id, tasks}
   error        {id?, job?, message}
   bye          {}

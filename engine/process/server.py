@@ -2,7 +2,12 @@
 
 A reader thread takes requests from stdin; ``cancel``, ``status`` and ``shutdown`` are answered at
 once, everything that touches the model (``load_model``, ``submit``, ``unload``) goes through one
-queue and runs on one worker thread, so one llama.cpp context serves one request at a time. A bad
+queue, taken in order by one worker thread. On a local model (``Runtime.shares_slots``) the worker
+hands each job to a thread of its own (at most ``slots.MAX_JOBS`` at once), so that jobs queued
+together run in one set of slots (:mod:`engine.runtime.slots`: a job joins the running jobs' slots
+at their next step when it can share them, else it waits for them, as before) and each job's
+events and ``finished`` come when that job ends; a ``load_model`` or ``unload`` waits for the jobs
+before it. A remote model runs one job at a time on the worker. A bad
 request gets an error event and the process stays up. A user's error (a bad request, a model file
 refused, a job's input refused: the engine's own error types) is answered with its message and
 logged on stderr as one line; a traceback is written only for what is a bug in the engine (any
@@ -42,6 +47,13 @@ def log_line(text: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def _max_jobs() -> int:
+    """Jobs handed to a local runtime at once (they share its slots or wait in its queue)."""
+    from engine.runtime.slots import MAX_JOBS
+
+    return MAX_JOBS
 
 
 def max_queue() -> int:
@@ -93,7 +105,9 @@ class EngineServer:
         self.runtime = None
         self.queue: queue.Queue = queue.Queue()
         self._pending: dict = {}  # job id -> cancel event (queued or running)
-        self._running = None
+        self._running: list = []  # job ids handed to the runtime (running, or waiting in its slot queue)
+        self._job_threads: list[threading.Thread] = []
+        self._job_room = threading.Semaphore(_max_jobs())
         self._queued: list = []
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
@@ -181,7 +195,7 @@ class EngineServer:
                     cancel = threading.Event()
                     self._pending[rid] = cancel
                     self._queued.append(rid)
-                    position = len(self._queued) + (1 if self._running is not None else 0)
+                    position = len(self._queued) + len(self._running)
             if busy:
                 self._busy(kind, rid)
                 return
@@ -212,10 +226,10 @@ class EngineServer:
 
     def status_event(self, rid=None) -> dict:
         with self._lock:
-            running, queued = self._running, list(self._queued)
+            running, queued = list(self._running), list(self._queued)
         model = self.runtime.describe() if self.runtime is not None else None
-        return event("status", id=rid, model=model, running=running, queue=queued,
-                     protocol=PROTOCOL_VERSION, pid=os.getpid())
+        return event("status", id=rid, model=model, running=running[0] if running else None,
+                     running_jobs=running, queue=queued, protocol=PROTOCOL_VERSION, pid=os.getpid())
 
     def shutdown(self) -> None:
         self._shutdown.set()
@@ -229,39 +243,72 @@ class EngineServer:
         while True:
             item = self.queue.get()
             if item is _STOP:
+                self._join_jobs(10.0)
                 break
             with self._lock:
                 self._waiting -= 1
             req, cancel = item
             kind = req["type"]
-            rid = req.get("id")
-            finished = None
-            try:
-                if kind == "load_model":
-                    self.load_model(req)
-                elif kind == "unload":
-                    self.unload(rid)
-                elif kind == "submit":
-                    finished = self.submit(req, cancel)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
-                user = _is_user_error(exc)
-                message = str(exc) if user else f"{type(exc).__name__}: {exc}"
-                if getattr(exc, "still_loaded", None):
-                    message += f" (the model loaded before, {exc.still_loaded}, stays loaded)"
-                if user:
-                    log_line(f"{kind} {rid!r}: {message}")
-                else:  # a bug in the engine: its traceback is what finds it
-                    sys.stderr.write(traceback.format_exc())
-                self.error(message, rid=rid, job=rid if kind == "submit" else None)
-                if kind == "submit":
-                    finished = event("finished", job=rid, status="failed", error=message)
-            finally:
-                if kind == "submit":
-                    with self._lock:
-                        self._pending.pop(rid, None)
-                        self._running = None
-            if finished is not None:
-                self.emit(finished)
+            if kind == "submit" and getattr(self.runtime, "shares_slots", False):
+                # its own thread: it joins the running jobs' slots, or waits for them in the runtime
+                self._job_room.acquire()  # at most _max_jobs() at once; the next waits here, in order
+                t = threading.Thread(target=self._job_thread, args=(req, cancel), name=f"engine-job-{req.get('id')}",
+                                     daemon=True)
+                with self._lock:
+                    self._job_threads = [j for j in self._job_threads if j.is_alive()] + [t]
+                t.start()
+                continue
+            if kind != "submit":
+                self._join_jobs()  # a load or unload comes after the jobs sent before it
+            self._handle(req, cancel)
+
+    def _job_thread(self, req: dict, cancel) -> None:
+        try:
+            self._handle(req, cancel)
+        finally:
+            self._job_room.release()
+
+    def _join_jobs(self, timeout: float | None = None) -> None:
+        with self._lock:
+            threads = list(self._job_threads)
+        for t in threads:
+            t.join(timeout)
+        with self._lock:
+            self._job_threads = [j for j in self._job_threads if j.is_alive()]
+
+    def _handle(self, req: dict, cancel) -> None:
+        """One request on the worker (or, for a job, on its own thread); every failure becomes an
+        error event (and, for a job, its failed ``finished``)."""
+        kind = req["type"]
+        rid = req.get("id")
+        finished = None
+        try:
+            if kind == "load_model":
+                self.load_model(req)
+            elif kind == "unload":
+                self.unload(rid)
+            elif kind == "submit":
+                finished = self.submit(req, cancel)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
+            user = _is_user_error(exc)
+            message = str(exc) if user else f"{type(exc).__name__}: {exc}"
+            if getattr(exc, "still_loaded", None):
+                message += f" (the model loaded before, {exc.still_loaded}, stays loaded)"
+            if user:
+                log_line(f"{kind} {rid!r}: {message}")
+            else:  # a bug in the engine: its traceback is what finds it
+                sys.stderr.write(traceback.format_exc())
+            self.error(message, rid=rid, job=rid if kind == "submit" else None)
+            if kind == "submit":
+                finished = event("finished", job=rid, status="failed", error=message)
+        finally:
+            if kind == "submit":
+                with self._lock:
+                    self._pending.pop(rid, None)
+                    if rid in self._running:
+                        self._running.remove(rid)
+        if finished is not None:
+            self.emit(finished)
 
     def load_model(self, req: dict) -> None:
         """Load the new model BEFORE freeing the old one: a file that fails to load leaves the
@@ -333,7 +380,7 @@ class EngineServer:
                 self._queued.remove(rid)
             elif cancel.is_set():  # cancelled while queued: finished already sent
                 return None
-            self._running = rid
+            self._running.append(rid)
         if cancel.is_set():
             return event("finished", job=rid, status="cancelled", summary=None, stats=None)
         if self.runtime is None:
