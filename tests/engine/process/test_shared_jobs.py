@@ -87,7 +87,7 @@ def test_two_jobs_submitted_together_share_the_slots_and_give_their_own_results(
 
 def test_status_lists_the_running_jobs_and_cancel_stays_with_its_job(engine):
     alone_fwd, _ = _alone(engine, FORWARD)
-    big = dict(MOLECULE, n=2000, seed=1)
+    big = dict(MOLECULE, n=10000, seed=1)
     j_big = engine.submit(**big)
     j_fwd = engine.submit(**FORWARD)
     engine.wait_for(lambda e: e.get("job") == j_fwd and e["type"] == "result", 120)
