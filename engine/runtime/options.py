@@ -19,6 +19,7 @@ ENVIRONMENT = {
     "LOGOS_SAMPLER": "sampler",
     "LOGOS_REFILL": "refill",
     "LOGOS_KV_STREAMS": "kv_streams",
+    "LOGOS_SHARE_SLOTS": "share_slots",
     "LOGOS_PARALLEL_HOST_WORK": "parallel_host_work",
     "LOGOS_THREADS": "n_threads",
     "LOGOS_LLAMA_LOG": "llama_log",
@@ -41,6 +42,8 @@ class RuntimeOptions:
       wait for each other and the samples start in waves; for comparison).
     - ``kv_streams``: one KV stream per sequence when it gives the job at least as many slots
       (False: always the unified cache; for comparison).
+    - ``share_slots``: jobs queued while a job runs join its slots where they can
+      (:mod:`engine.runtime.slots`; False: each job waits for the one before it; for comparison).
     - ``parallel_host_work``: from this many logits per step (rows x vocabulary) the host's share
       of a step is spread over threads (numpy and llama.cpp release the GIL); below it one thread
       is faster than the hand-off.
@@ -51,6 +54,7 @@ class RuntimeOptions:
     sampler: str = "logos"
     refill: bool = True
     kv_streams: bool = True
+    share_slots: bool = True
     parallel_host_work: int = 1 << 18
     n_threads: int | None = None
     llama_log: bool = False
@@ -66,7 +70,7 @@ class RuntimeOptions:
         changes: dict = {}
         if env.get("LOGOS_SAMPLER"):
             changes["sampler"] = str(env["LOGOS_SAMPLER"]).strip()
-        for name in ("LOGOS_REFILL", "LOGOS_KV_STREAMS"):
+        for name in ("LOGOS_REFILL", "LOGOS_KV_STREAMS", "LOGOS_SHARE_SLOTS"):
             if name in env:
                 changes[ENVIRONMENT[name]] = str(env[name]).strip() != "0"
         if "LOGOS_LLAMA_LOG" in env:

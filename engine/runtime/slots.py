@@ -235,7 +235,8 @@ class SlotLoop:
         self._ensure_cap(first.rule.max_new)
         first.prompt_seq = 0
         self._open(first, prompt_lp, last_row, [first.seed_of(i) for i in range(width)])
-        self.shared = bool(self.room and self.refill and drawers.shares(first.sampler))
+        self.shared = bool(self.room and self.refill and self.rt.options.share_slots
+                           and drawers.shares(first.sampler))
         if multi:
             for s in self.seqs.tolist():
                 ctx.seq_cp(0, s)
