@@ -111,8 +111,9 @@ def _today() -> str:
     return _dt.date.today().isoformat()
 
 
-def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, n_retro: int = 50, k_retro: int = 10,
-                 n_ligand: int = 40, seed: int = 20261205, log=print) -> dict:
+def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, k_retro: int = 10,
+                 n_ligand: int = 40, seed: int = 20261205, log=print, reactions: list | None = None,
+                 n_reactions: int = 100, seeds=(0, 1, 2), train_records: list | None = None) -> dict:
     """Figures of the shipped GGUF through the engine's task path, app sampling (each task's
     defaults). Returns {task: [Figure, ...]}."""
     from rdkit import Chem, RDLogger
@@ -153,36 +154,40 @@ def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, n_retro:
             Figure("valid by the material task", 100 * sum(r["valid"] for r in res) / len(res), "%",
                    f"app sampling, {len(res):,} samples", src),
         ]
+        if train_records:
+            from training.evaluate import material_vnu
+
+            vnu = material_vnu(bodies, train_records)
+            out["material"].append(Figure(
+                "VNU (valid, novel, unique)", 100 * vnu["vnu"], "%",
+                f"app sampling, {len(res):,} samples; novel against {vnu['training_materials']:,} training materials",
+                src))
         log(f"material: {[f.text() for f in out['material']]} ({time.time() - t:.0f} s)")
 
-        # retrosynthesis: template-generated pairs on MOSES test_scaffolds molecules (never trained on)
-        t = time.time()
-        templates = D.load_templates()
-        pairs = []
-        for smi in D.moses_smiles(D.MOSES_TEST_SCAFFOLDS):
-            can = D.canonical(smi)
-            got = D.apply_retro(can, templates) if can else None
-            if got:
-                pairs.append((can, sorted(got[1])))
-            if len(pairs) >= n_retro:
-                break
-        hits = passed = total = 0
-        for i, (product, reactants) in enumerate(pairs):
-            res = _run(rt, "retro", k_retro, seed + 100 + i, options={"smiles": product},
-                       sampling={"max_new_tokens": 160})
-            total += len(res)
-            passed += sum(r["valid"] for r in res)
-            sets = [sorted(Chem.MolToSmiles(m) for m in (Chem.MolFromSmiles(s) for s in r["objects"].get("reactants", []))
-                           if m is not None) for r in res]
-            hits += reactants in sets
-        out["retro"] = [
-            Figure("pass the retrosynthesis check", 100 * passed / max(1, total), "%",
-                   f"app sampling, {total:,} samples", src + f"; {len(pairs)} products from MOSES test_scaffolds"),
-            Figure(f"template reactants among {k_retro} samples", 100 * hits / len(pairs), "%",
-                   f"{len(pairs)} template-generated pairs", src + "; products from MOSES test_scaffolds, "
-                   "reactants by the datamol retro templates"),
-        ]
-        log(f"retro: {[f.text() for f in out['retro']]} ({time.time() - t:.0f} s)")
+        # retrosynthesis and forward reaction: held-out products of the run's scaffold split
+        # (training.reactions, template-generated), through the same task path
+        if reactions:
+            from training.evaluate import reaction_metrics
+
+            t = time.time()
+            items = list(reactions)[:n_reactions]
+            rm = reaction_metrics(rt, items, k=k_retro, seeds=seeds)
+            on = f"{len(items)} held-out products (scaffold split), {len(seeds)} seeds"
+            rsrc = src + "; template-generated pairs of training.reactions, products whose scaffolds were never trained on"
+            out["retro"] = [
+                Figure("pass the retrosynthesis check", 100 * rm["retro_check_pass"]["mean"], "%",
+                       f"app sampling, {k_retro} samples each of {on}", rsrc),
+                Figure("top-1 exact (greedy)", 100 * rm["retro_top1_greedy"], "%", on.split(",")[0], rsrc),
+                Figure(f"top-{k_retro} exact", 100 * rm[f"retro_top{k_retro}"]["mean"], "%",
+                       f"app sampling, {on}", rsrc),
+            ]
+            out["forward"] = [
+                Figure("top-1 exact (greedy)", 100 * rm["forward_top1_greedy"], "%", on.split(",")[0], rsrc),
+                Figure("top-1 exact (first app sample)", 100 * rm["forward_top1_first_sample"]["mean"], "%",
+                       f"app sampling, {on}", rsrc),
+            ]
+            out["_reactions"] = rm
+            log(f"reactions: {[f.text() for f in out['retro'] + out['forward']]} ({time.time() - t:.0f} s)")
 
         # ligand design: the pocket of XK2 in 1HVR (tests/data), as the Generate panel sends it
         pdb = Path(__file__).resolve().parents[1] / "tests" / "data" / "structures" / "1hvr.pdb"
@@ -199,39 +204,104 @@ def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, n_retro:
 
 # ------------------------------------------------------------------------------ the card
 
-def demo_card(measured: dict[str, list[Figure]], source: str) -> ModelCard:
-    """The demonstration model's card: what it was trained on (MODEL_CARD.md's data table) and
-    the figures, measured now (``measured``) or carried from the training run (named)."""
+# A task counts as learnt when the held-out figures clear these (otherwise "not_learnt": its records
+# were in the data, the model does not do the task): greedy top-1 exact or the share of samples the
+# task's own chemical check accepts.
+LEARNT_TOP1 = 5.0
+LEARNT_CHECK = 50.0
+
+
+def _fig(figures: list[Figure], name: str) -> float | None:
+    return next((f.value for f in figures if f.name == name), None)
+
+
+def _learnt(figures: list[Figure], check: str | None) -> bool:
+    top1 = _fig(figures, "top-1 exact (greedy)") or 0.0
+    passed = (_fig(figures, check) or 0.0) if check else 0.0
+    return top1 >= LEARNT_TOP1 or passed >= LEARNT_CHECK
+
+
+def run_facts(summary: dict, task_rows: dict) -> dict:
+    """What the card says about a ``logos train demo`` run: training records per task, data kept,
+    parameters and tokens (``summary``: the run's demo.json; ``task_rows``: record_task counts)."""
+    kept = summary.get("data_report", {}).get("kept", {})
+    return {"rows": dict(task_rows), "kept": dict(kept), "n_params": summary.get("n_params"),
+            "tokens_seen": summary.get("tokens_seen"), "date": _today(),
+            "metrics": {k: summary.get("metrics", {}).get(k) for k in ("pockets", "moses_gguf") if summary.get("metrics", {}).get(k)}}
+
+
+def demo_card(measured: dict[str, list[Figure]], source: str, run: dict | None = None,
+              previous: ModelCard | None = None) -> ModelCard:
+    """The demonstration model's card: what it was trained on and the figures, measured now
+    (``measured``) or carried from the training run. ``run`` (``run_facts``) describes the training
+    data; without it (re-measuring a shipped model) the data lines and summary of ``previous`` stay."""
     m = measured
+    prev = previous.tasks if previous is not None else {}
+
+    def data(task: str, text: str) -> str:
+        if run is not None:
+            return text
+        return prev[task].data if task in prev else ""
+
+    rows = (run or {}).get("rows", {})
+    kept = (run or {}).get("kept", {})
+    when = f"logos train demo, {(run or {}).get('date', '')}"
+    mol_figs = list(m.get("molecule", []))
+    mg = (run or {}).get("metrics", {}).get("moses_gguf")
+    if mg:
+        mol_figs.append(Figure("MOSES validity at T = 1", round(100 * mg["validity"], 1), "%",
+                               f"{mg.get('seeds', 1)} × {mg['samples'] // max(1, mg.get('seeds', 1)):,} samples",
+                               f"llama.cpp on the GGUF, {when}"))
+    elif "molecule" in prev:
+        mol_figs += [f for f in prev["molecule"].figures if f.name == "MOSES validity at T = 1"]
+    retro_figs, fwd_figs = m.get("retro", []), m.get("forward", [])
+    retro_ok = _learnt(retro_figs, "pass the retrosynthesis check")
+    fwd_ok = _learnt(fwd_figs, None)
+    reactions = (f"{rows.get('retro', 0):,} retrosynthesis and {rows.get('forward', 0):,} forward records: "
+                 "TEMPLATE-GENERATED pairs (datamol and rxn-insight templates applied to MOSES and ChEMBL-drug "
+                 "products, each checked; split by product scaffold; not USPTO)")
+    pocket_figs = []
+    po = (run or {}).get("metrics", {}).get("pockets")
+    if po:
+        pocket_figs = [Figure("well-formed pocket annotation", round(100 * po["well_formed"], 1), "%",
+                              f"greedy, {po['items']} held-out sequences", f"torch on the float32 checkpoint, {when}")]
+    elif "binding-site" in prev:
+        pocket_figs = prev["binding-site"].figures
     tasks = {
         "molecule": TaskCard(
-            "trained", "206,000 MOSES train molecules (molsets 0.3.1, MIT); MOSES test_scaffolds never used",
-            figures=m.get("molecule", []) + [
-                Figure("MOSES validity at T = 1", 85.7, "%", "3 × 1,000 samples",
-                       f"llama.cpp on the GGUF, {RUN_2026_11_26}")]),
+            "trained", data("molecule", f"{rows.get('molecule', 0):,} MOSES train molecules (molsets 0.3.1, MIT); "
+                                        "MOSES test_scaffolds never used"),
+            figures=mol_figs),
         "material": TaskCard(
-            "trained", "250 material records: CoRE MOF 2019-ASR CIFs decomposed by engine.structures.framework "
-            "(CC BY 4.0)", note="about half the samples lack a metal node or a valid linker",
+            "trained", data("material", f"{kept.get('materials', 0):,} material records (×3 in training): CoRE MOF "
+                                        "2019-ASR CIFs decomposed by engine.structures.framework (CC BY 4.0)"),
             figures=m.get("material", [])),
         "retro": TaskCard(
-            "not_learnt", "4,983 template-generated pairs (datamol retro templates on MOSES molecules; not USPTO)",
-            note="expect invalid output (reactants unrelated to the product)",
-            figures=m.get("retro", []) + [Figure("exact match, top-1 greedy", 0.0, "%", "200 held-out pairs",
-                                                 f"torch on the float32 checkpoint, {RUN_2026_11_26}")]),
+            "trained" if retro_ok else "not_learnt", data("retro", reactions),
+            note=("template-generated chemistry only: one-step disconnections that the templates know, "
+                  "not a route planner" if retro_ok else "expect invalid output (reactants unrelated to the product)"),
+            figures=retro_figs),
+        "forward": TaskCard(
+            "trained" if fwd_ok else "not_learnt", data("forward", reactions),
+            note=("template-generated chemistry only" if fwd_ok else "expect invalid output"),
+            figures=fwd_figs),
         "binding-site": TaskCard(
-            "not_learnt", "pocket records of 7 real complexes, one held out (×20; posebusters, MDAnalysisTests) "
-            "and 650 UniProt sequences",
-            note="expect invalid output",
-            figures=[Figure("well-formed pocket annotation", 0.0, "%", "greedy, 30 held-out sequences",
-                            f"torch on the float32 checkpoint, {RUN_2026_11_26}")]),
+            "not_learnt", data("binding-site", f"{rows.get('binding-site', 0):,} pocket records of real complexes "
+                                              "(posebusters, MDAnalysisTests; repeated) and UniProt sequences"),
+            note="expect invalid output", figures=pocket_figs),
         "ligand": TaskCard(
-            "not_learnt", "complex records of the same 6 training complexes ×20",
-            note="molecules that parse, not designed for this pocket (6 complexes seen)",
+            "not_learnt", data("ligand", f"{rows.get('ligand', 0):,} complex records of the same few training "
+                                        "complexes (repeated)"),
+            note="molecules that parse, not designed for this pocket (a few complexes seen)",
             figures=m.get("ligand", [])),
-        "forward": TaskCard("not_trained", note="no forward-reaction records in its training data"),
         "antibody": TaskCard("not_trained", note="no antibody records in its training data"),
     }
-    return ModelCard(tasks, SUMMARY, source)
+    if run is not None and run.get("n_params"):
+        summary = (f"LOGOS Desktop demonstration model: a {run['n_params'] / 1e6:.1f} M-parameter Llama trained from "
+                   f"scratch on 2 CPU cores ({run['tokens_seen'] / 1e6:.1f} M tokens); a demonstration, not a LOGOS model")
+    else:
+        summary = previous.summary if previous is not None else SUMMARY
+    return ModelCard(tasks, summary, source)
 
 
 def card_markdown(card: ModelCard) -> str:
@@ -290,16 +360,32 @@ def main(argv=None) -> int:
     d.add_argument("--gguf", default=str(root / "logos-demo-q8_0.gguf"))
     d.add_argument("--from", dest="from_json", help="embed this saved card instead of measuring")
     d.add_argument("--quick", action="store_true", help="small sample counts (a smoke run)")
+    d.add_argument("--data", type=Path, help="the training run's data folder (heldout.json, train.txt): measures "
+                                             "retrosynthesis and forward reaction on its held-out products and "
+                                             "material novelty against its training records")
     args = ap.parse_args(argv)
     gguf = Path(args.gguf)
     if args.from_json:
         card = load_card_json(args.from_json)
     else:
+        from engine.models.card import read_card
+
         t = time.time()
-        kw = dict(n_mol=100, n_mat=20, n_retro=3, k_retro=4, n_ligand=4) if args.quick else {}
+        kw = dict(n_mol=100, n_mat=20, n_reactions=3, k_retro=4, n_ligand=4) if args.quick else {}
+        previous = read_card(gguf)
+        if args.data:
+            import json as _json
+
+            kw["reactions"] = _json.loads((args.data / "heldout.json").read_text())["heldout"].get("reactions")
+            kw["train_records"] = [r for r in (args.data / "train.txt").read_text().splitlines()
+                                   if r.startswith("<MaterialS>")]
         measured = measure_demo(gguf, **kw)
+        if not args.data and previous is not None:  # not re-measured: the card's figures stay
+            for task in ("retro", "forward"):
+                measured.setdefault(task, previous.task(task).figures)
         card = demo_card(measured, f"measured {_today()} by python -m training.card demo in "
-                                   f"{time.time() - t:.0f} s on 2 CPU threads; carried figures name their run")
+                                   f"{time.time() - t:.0f} s on 2 CPU threads; carried figures name their run",
+                         previous=previous)
         json_path = gguf.with_name("logos-demo-card.json")
         json_path.write_text(card_json(card) + "\n", encoding="utf-8")
         print(f"wrote {json_path}")

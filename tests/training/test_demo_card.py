@@ -79,13 +79,41 @@ def test_measuring_runs_the_task_path(tmp_path):
 
     copy = tmp_path / "m.gguf"
     shutil.copy(_demo(), copy)
-    measured = measure_demo(copy, n_mol=64, n_mat=8, n_retro=2, k_retro=2, n_ligand=4, log=lambda *_: None)
-    assert set(measured) == {"molecule", "material", "retro", "ligand"}
+    items = [{"product": "CC(=O)Nc1ccc(O)cc1", "target": ["Nc1ccc(O)cc1", "CC(=O)O"],
+              "all_targets": [["Nc1ccc(O)cc1", "CC(=O)O"]], "template": "datamol:amide_coupling-1"}]
+    mof = "<MaterialS><MetalS>Zn4O(CO2)6<MetalE><MoleculeS>O=C(O)c1ccc(C(=O)O)cc1<MoleculeE><MaterialE>"
+    measured = measure_demo(copy, n_mol=64, n_mat=8, n_reactions=1, k_retro=2, n_ligand=4, log=lambda *_: None,
+                            reactions=items, train_records=[mof], seeds=(0, 1))
+    assert set(measured) == {"molecule", "material", "retro", "forward", "ligand", "_reactions"}
     validity = measured["molecule"][0]
     assert validity.name == "MOSES validity" and validity.on == "app sampling, 64 samples" and validity.value > 50
-    assert measured["retro"][0].on == "app sampling, 4 samples"
-    card = demo_card(measured, "test")
+    assert measured["retro"][0].on == "app sampling, 2 samples each of 1 held-out products (scaffold split), 2 seeds"
+    assert measured["_reactions"]["products"] == 1 and measured["_reactions"]["seeds"] == [0, 1]
+    vnu = measured["material"][-1]
+    assert vnu.name == "VNU (valid, novel, unique)" and "novel against 1 training materials" in vnu.on
+    assert 0 <= vnu.value <= measured["material"][0].value
+    card = demo_card(measured, "test", run={"rows": {"retro": 10, "forward": 10}, "kept": {}, "n_params": 3.9e6,
+                                            "tokens_seen": 9.8e6, "metrics": {}})
     assert card.task("molecule").figures[0] is validity
+    assert card.task("forward").figures == measured["forward"]
+    assert card.task("retro").data.startswith("10 retrosynthesis and 10 forward records: TEMPLATE-GENERATED")
+
+
+def test_a_task_counts_as_learnt_by_its_held_out_figures():
+    from training.card import LEARNT_CHECK, LEARNT_TOP1, demo_card
+
+    def card(top1, check):
+        measured = {"retro": [Figure("pass the retrosynthesis check", check, "%"),
+                              Figure("top-1 exact (greedy)", top1, "%")],
+                    "forward": [Figure("top-1 exact (greedy)", top1, "%")]}
+        return demo_card(measured, "test", run={"rows": {}, "kept": {}, "metrics": {}})
+
+    assert card(0.0, 2.0).task("retro").status == "not_learnt"
+    assert card(0.0, 2.0).task("forward").status == "not_learnt"
+    assert card(LEARNT_TOP1, 0.0).task("retro").status == "trained"
+    assert card(LEARNT_TOP1, 0.0).task("forward").status == "trained"
+    assert card(0.0, LEARNT_CHECK).task("retro").status == "trained"
+    assert card(0.0, LEARNT_CHECK).task("forward").status == "not_learnt"
 
 
 def test_record_tasks_and_the_data_card():

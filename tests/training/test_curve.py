@@ -1,0 +1,58 @@
+"""The learning curve of a demo run: held-out reaction top-1 and sample validity per checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+from tests.training.conftest import tiny_config
+
+PRODUCT = "CC(=O)Nc1ccc(O)cc1"          # paracetamol
+TARGET = ["Nc1ccc(O)cc1", "CC(=O)O"]    # amide disconnection
+OTHER = ["Nc1ccc(O)cc1", "CC(=O)Cl"]    # another template's disconnection
+
+
+def test_reaction_top1_scores_exact_sets_and_products(monkeypatch):
+    from training import evaluate as E
+
+    answers = {}
+
+    def fake_generate(model, tok, prompt, n, stop, max_new, greedy, seed, **kw):
+        assert greedy and n == 1
+        return [answers["retro" if prompt.endswith("<ReverseReact>") else "forward"]]
+
+    monkeypatch.setattr(E, "_generate", fake_generate)
+    tok = type("Tok", (), {"eos_token": "<|end_of_text|>"})()
+    item = {"product": PRODUCT, "target": TARGET, "all_targets": [TARGET, OTHER]}
+    # the target in another order and other SMILES spellings is exact; the product too
+    answers.update(retro="<MoleculeS>OC(C)=O<MoleculeE><MoleculeS>Nc1ccc(O)cc1<MoleculeE>", forward="CC(=O)Nc1ccc(O)cc1")
+    assert E.reaction_top1(None, tok, [item]) == {"items": 1, "retro_top1": 1.0, "retro_top1_any_template": 1.0,
+                                                    "forward_top1": 1.0}
+    # another template's reactants: "any template" only; a wrong product: no forward hit
+    answers.update(retro="<MoleculeS>Nc1ccc(O)cc1<MoleculeE><MoleculeS>CC(=O)Cl<MoleculeE>", forward="CC(=O)Oc1ccc(N)cc1")
+    got = E.reaction_top1(None, tok, [item])
+    assert (got["retro_top1"], got["retro_top1_any_template"], got["forward_top1"]) == (0.0, 1.0, 0.0)
+    # a reactant missing, or a broken SMILES: no hit at all
+    answers.update(retro="<MoleculeS>Nc1ccc(O)cc1<MoleculeE>", forward="CC(=O")
+    got = E.reaction_top1(None, tok, [item])
+    assert (got["retro_top1"], got["retro_top1_any_template"], got["forward_top1"]) == (0.0, 0.0, 0.0)
+
+
+def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_path, capsys):
+    from training import curve
+    from training.train import train
+
+    out = tmp_path / "demo"
+    res = train(tiny_config(steps=6), real_rows, real_rows[:20], out / "run", tokenizer=tiny_tokenizer)
+    assert res.status == "finished"
+    (out / "data").mkdir()
+    item = {"product": PRODUCT, "target": TARGET, "all_targets": [TARGET]}
+    (out / "data" / "heldout.json").write_text(json.dumps({"settings": {}, "heldout": {"reactions": [item]}}))
+    assert curve.main([str(out), "--items", "1", "--samples", "4"]) == 0
+    rows = json.loads((out / "curve.json").read_text())
+    assert [r["step"] for r in rows] == [3, 6]
+    assert [r["tokens_seen"] for r in rows] == [3 * 4 * 64, 6 * 4 * 64]
+    for r in rows:
+        assert r["items"] == 1
+        for key in ("retro_top1", "forward_top1", "materials_metal_and_valid_linkers", "molecule_validity_t1"):
+            assert 0.0 <= r[key] <= 1.0
+    assert "retro@1" in capsys.readouterr().out
