@@ -85,6 +85,7 @@ class Runtime:
         self.abort_flag: AbortFlag | None = None  # llama.cpp polls it between graph nodes
         self._n_ctx_job = 0
         self._slots = SlotScheduler(self)
+        self._closed = False
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -160,7 +161,9 @@ class Runtime:
 
     @property
     def loaded(self) -> bool:
-        return bool(self.context is not None and self.context.ptr)
+        # not the context's pointer: the slot loop's thread may be re-creating the context for
+        # another KV layout while a caller submits a job
+        return bool(self.context is not None and self.model is not None and not self._closed)
 
     @property
     def n_vocab(self) -> int:
@@ -177,6 +180,7 @@ class Runtime:
                 "n_gpu_layers": self.plan.n_gpu_layers, "plan": self.plan.as_dict()}
 
     def close(self) -> None:
+        self._closed = True
         self._slots.shutdown()
         if self.host is not None:
             self.host.close()

@@ -18,17 +18,21 @@ How jobs share the slots:
   :data:`MAX_JOBS` jobs are in the loop. Otherwise the job waits, as before, for the loop to
   drain and starts the next one (the queue is first come, first served: a job that cannot join
   holds the ones behind it, so it is never overtaken);
-- a joining job's prompt is evaluated (with its log-probabilities) in a free sequence: a spare one
-  (sequence 0 once the first job has started all its samples), else the sequence of a slot that
-  just freed (the slot is set aside while it holds the prompt; at most half of the slots are);
-  the job's own drawer is built for the W slots (each job keeps its own sampling settings,
+- a joining job's prompt is evaluated (with its log-probabilities) in sequence 0 when that is
+  free (the first job has started all its samples), else in the sequence of a slot that has just
+  freed, which then decodes the new job's first sample on it (no slot is set aside for prompts:
+  a slot set aside made every step one token smaller and, with a gap in the batch's sequences,
+  slower); the job's own drawer is built for the W slots (each job keeps its own sampling settings,
   grammar, penalty history and random streams per slot) and its own stop rule;
 - FAIRNESS: when a sample ends, its slot takes the next sample of the job with the FEWEST
   samples in slots now (ties: the job whose prompt the slot already holds, which saves copying a
   prompt, then the job that came first). A job that joins a full loop therefore takes every
   freed slot until it holds as many as the others, then the slots alternate;
-- a slot that changes job drops its sequence and gets the new job's prompt copied in
-  (``llama_memory_seq_cp``); one that stays with its job keeps its prompt copy;
+- a slot that changes job gets the new job's prompt copied in (``llama_memory_seq_cp`` of a
+  sequence holding it: sequence 0, or any slot of that job, whose sample's tokens are then dropped
+  from the copy); one that stays with its job keeps its prompt copy. The last slot holding the
+  prompt of a job with samples still to start stays with that job (which the fairness rule gives
+  it anyway: that job then has no sample in a slot);
 - a job LEAVES when its last sample is handed on, when it is cancelled (checked before every
   step: its slots go to the other jobs at that step), or when handing on one of its samples
   fails (its error is raised in its caller's thread; the others go on). llama.cpp's abort flag
@@ -184,7 +188,8 @@ class SlotLoop:
         self.by_key: dict[int, JobState] = {}
         self.freed: list[int] = []  # slots whose sample ended in this step
         self.idle: list[int] = []  # free slots with no sample to start
-        self.spare: list[int] = []  # sequences outside the slots, free for a joining job's prompt
+        self.seq0 = -1  # the key of the job whose prompt sequence 0 holds (-1: free)
+        self._reserved: list[int] = []  # slots whose sequences take the prompts of the jobs joining now
         self.shared = False
         self._flag_lock = threading.Lock()
 
@@ -225,7 +230,6 @@ class SlotLoop:
         self.refill = rt.options.refill
         self.job_of = np.full(width, -1, dtype=np.int64)  # the key of the job whose sample the slot decodes
         self.held = np.full(width, -1, dtype=np.int64)  # the key of the job whose prompt the slot's sequence holds
-        self.blocked = np.zeros(width, dtype=bool)  # the slot's sequence holds a joining job's prompt
         self.index = np.zeros(width, dtype=np.int64)  # the sample each slot decodes
         self.length = np.zeros(width, dtype=np.int64)  # its tokens so far
         self.npos = np.zeros(width, dtype=np.int64)  # its job's prompt length (positions)
@@ -234,6 +238,7 @@ class SlotLoop:
         self.cap = 0
         self._ensure_cap(first.rule.max_new)
         first.prompt_seq = 0
+        self.seq0 = first.key
         self._open(first, prompt_lp, last_row, [first.seed_of(i) for i in range(width)])
         self.shared = bool(self.room and self.refill and self.rt.options.share_slots
                            and drawers.shares(first.sampler))
@@ -277,28 +282,40 @@ class SlotLoop:
             return False
         if job.n_prompt + job.rule.max_new > self.room:  # another context need: it waits
             return False
-        seq = self._take_seq()
+        seq = self._take_seq(job)
         if seq is None:
             return False
         job.prompt_seq = seq
         return True
 
-    def _take_seq(self) -> int | None:
-        if self.spare:
-            return self.spare.pop()
-        if (int(self.blocked.sum()) + 1) * 2 > self.width:
-            return None  # at most half of the slots hold prompts
+    def _take_seq(self, job: JobState) -> int | None:
+        """A sequence for a joining job's prompt: 0 when free, else a free slot's (put first among
+        the freed ones: the job, with no sample in a slot, takes it)."""
+        if self.multi and self.seq0 < 0:
+            self.seq0 = job.key
+            return 0
         for pool in (self.idle, self.freed):
-            if pool:
-                s = pool.pop()
-                self.blocked[s] = True
-                self.held[s] = -1
-                seq = int(self.seqs[s])
-                self.ctx.seq_rm(seq)
-                return seq
+            for k in range(len(pool) - 1, -1, -1):
+                s = pool[k]
+                if not self._last_holder(s):
+                    del pool[k]
+                    self.held[s] = job.key
+                    self._reserved.append(s)  # back among the freed once the jobs have joined
+                    seq = int(self.seqs[s])
+                    self.ctx.seq_rm(seq)
+                    return seq
         return None
 
+    def _last_holder(self, s: int) -> bool:
+        """Whether slot s holds the only copy of the prompt of a job with samples still to start."""
+        key = int(self.held[s])
+        job = self.by_key.get(key)
+        if job is None or job.pending <= 0 or self.seq0 == key:
+            return False
+        return int(np.count_nonzero(self.held == key)) == 1
+
     def _admit(self) -> None:
+        self._reserved = []
         for job in self.sched.admit(self._accepts):
             with self._flag_lock:  # a job that joins is not cancelled: no abort for it
                 self.jobs.append(job)
@@ -312,19 +329,14 @@ class SlotLoop:
                 self._open(job, prompt_lp, last_row, [job.seed_of(0)] * self.width)
             except Exception as exc:  # noqa: BLE001 - this job's error; the others go on
                 self._leave(job, exc)
+        self.freed[:0] = self._reserved
 
     def _release_prompt(self, job: JobState) -> None:
-        seq = job.prompt_seq
+        """Sequence 0 is free again once its job has started all its samples (or left)."""
         job.prompt_seq = None
-        if seq is None or not self.shared:
-            return
-        self.ctx.seq_rm(seq)
-        s = seq - 1 if self.multi else -1
-        if 0 <= s < self.width and self.blocked[s]:
-            self.blocked[s] = False
-            self.idle.append(s)
-        else:
-            self.spare.append(seq)
+        if self.shared and self.seq0 == job.key:
+            self.ctx.seq_rm(0)
+            self.seq0 = -1
 
     def _leave(self, job: JobState, error: BaseException | None) -> None:
         """The job is off the slots: its slots are free for the others now."""
@@ -364,21 +376,30 @@ class SlotLoop:
         self.npos[s] = job.n_prompt
         job.drawer.restart(s, job.seed_of(i))
         seq = int(self.seqs[s])
-        if self.held[s] == job.key:
-            self.ctx.seq_rm(seq, job.n_prompt)
-        else:
-            self.ctx.seq_rm(seq)
-            self.ctx.seq_cp(job.prompt_seq, seq)
+        if self.held[s] != job.key:
+            self.ctx.seq_cp(self._source(job, s), seq)  # (the whole stream: the cells are reset first)
             self.held[s] = job.key
+        self.ctx.seq_rm(seq, job.n_prompt)
         job.started += 1
         job.in_flight += 1
         job.stats.refills += 1
 
+    def _source(self, job: JobState, s: int) -> int:
+        """A sequence that holds the job's prompt (with, in a slot, its sample's tokens after it)."""
+        if self.seq0 == job.key:
+            return 0
+        for t in np.flatnonzero(self.held == job.key).tolist():
+            if t != s:
+                return int(self.seqs[t])
+        raise RuntimeError(f"no sequence holds the prompt of job {job.key}")  # a bug: _last_holder prevents it
+
     def _pick(self, s: int) -> JobState | None:
         """The job whose next sample slot s takes: fewest samples in slots, then the one whose
         prompt the slot holds, then the first come."""
-        best, best_key = None, None
         held = int(self.held[s])
+        if self._last_holder(s):
+            return self.by_key[held]
+        best, best_key = None, None
         for order, job in enumerate(self.jobs):
             if job.pending <= 0 or job.drawer is None:
                 continue
@@ -401,7 +422,7 @@ class SlotLoop:
                     self._restart(s, job)
                     out.append(s)
             return out
-        free = sorted(self.idle) + self.freed  # (slots set aside for a prompt are in neither)
+        free = sorted(self.idle) + self.freed
         self.idle = []
         self.freed = []
         for s in free:
@@ -412,7 +433,7 @@ class SlotLoop:
             self._restart(s, job)
             out.append(s)
         for job in self.jobs:  # a job that has started all its samples needs its prompt no more
-            if job.pending <= 0 and job.prompt_seq is not None and self.shared:
+            if job.pending <= 0 and job.prompt_seq is not None:
                 self._release_prompt(job)
         return out
 
