@@ -126,13 +126,16 @@ class SlotScheduler:
 
     def admit(self, accepts) -> list[JobState]:
         """Queued jobs that join the running loop now (first come, first served: the first that
-        ``accepts`` refuses stops the admission). Jobs cancelled while queued end here."""
+        ``accepts`` refuses stops the admission). Jobs cancelled while queued end here, whether
+        the loop can take jobs or not (``accepts`` None: none joins)."""
+        if not self._queue:
+            return []
         with self._lock:
             gone = [j for j in self._queue if j.cancel.is_set()]
             for j in gone:
                 self._queue.remove(j)
             out = []
-            while self._queue and accepts(self._queue[0]):
+            while accepts is not None and self._queue and accepts(self._queue[0]):
                 out.append(self._queue.popleft())
         for j in gone:
             j.end(Cancelled("cancelled"))
@@ -521,6 +524,8 @@ class SlotLoop:
                 self._draw(rows, live, parts)
             if self.shared:
                 self._admit()
+            else:
+                self.sched.admit(None)  # no job joins; those cancelled while they wait end now
             while True:
                 if fresh:
                     slots = np.array(fresh, dtype=np.int64)

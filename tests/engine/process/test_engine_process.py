@@ -104,9 +104,9 @@ def test_a_failed_load_keeps_the_loaded_model(client, tmp_path, tiny_llama_gguf)
 
 def test_cancel_takes_effect_within_a_second(client, tiny_llama_gguf):
     client.load_model_wait(str(tiny_llama_gguf), n_ctx=8192, n_threads=1)
-    job = client.submit("molecule", n=16, seed=1, sampling={"max_new_tokens": 4000})
-    # the second job joins the first one's slots (or waits for them): long enough to be there still
-    queued = client.submit("molecule", n=16, seed=2, sampling={"max_new_tokens": 4000})
+    job = client.submit("molecule", n=10000, seed=1, sampling={"max_new_tokens": 4})
+    # longer samples than the running job's KV streams hold: it cannot join its slots and waits
+    queued = client.submit("molecule", n=2, seed=1, sampling={"max_new_tokens": 4000})
     client.wait_for(lambda e: e["type"] == "progress" and e["job"] == job, 60)
     t0 = time.monotonic()
     client.cancel(queued)

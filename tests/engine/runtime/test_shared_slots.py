@@ -219,3 +219,34 @@ def test_a_native_sampler_job_waits_and_a_grammar_job_shares(rt, tmp_path):
     assert later.error is None and later.stats.shared_jobs == 1
     assert later.times[0] > first.times[-1]
     assert _key(later.sorted()) == _key(n_alone)
+
+
+def test_without_sharing_a_job_waits_and_a_waiting_job_cancels_at_once(rt):
+    from engine.runtime.options import RuntimeOptions
+
+    assert RuntimeOptions.from_mapping({"LOGOS_SHARE_SLOTS": "0"}).share_slots is False
+    assert RuntimeOptions.from_mapping({}).share_slots is True
+    specs = _jobs(rt)
+    alone = _alone(rt, specs["forward"])[0]
+    prompt, _, params, seed, stop_ids, stop_texts = specs["molecules"]
+    old = rt.options
+    rt.options = old.replace(share_slots=False)
+    try:
+        first = _Runner(rt, (prompt, 200, params, seed, stop_ids, stop_texts)).start()
+        _wait_running(first)
+        cancel = threading.Event()
+        waiting = _Runner(rt, specs["forward"], cancel=cancel).start()
+        later = _Runner(rt, specs["forward"]).start()
+        time.sleep(0.2)
+        t0 = time.perf_counter()
+        cancel.set()
+        waiting.join(30)
+        first.join()
+        later.join()
+    finally:
+        rt.options = old
+    assert isinstance(waiting.error, Cancelled) and not waiting.samples
+    assert waiting.end - t0 < 1.0 and waiting.end < first.times[-1]  # not after the running job's end
+    assert later.error is None and later.stats.shared_jobs == 1
+    assert later.times[0] > first.times[-1]
+    assert _key(later.sorted()) == _key(alone)
