@@ -29,7 +29,10 @@ How a job runs (:meth:`Runtime.stream`):
    the prompt's) and starts the job's next sample in the same step (with that sample's own seed,
    so the samples do not depend on the slots); the prompt stays in sequence 0;
 6. each finished sample is handed to ``on_sample`` and forgotten (:meth:`Runtime.stream`): the
-   job's memory does not grow with N; :meth:`Runtime.generate` collects them into a list.
+   job's memory does not grow with N; :meth:`Runtime.generate` collects them into a list;
+7. jobs queued while a job runs share its slots where they can (:mod:`engine.runtime.slots`: a
+   joining job's prompt is evaluated in sequence 0 or a freed slot, and freed slots go to the job
+   with the fewest samples in slots); each ``stream`` call waits for its own job only.
 
 Cancellation is a ``threading.Event`` checked between steps and, inside llama.cpp, a native abort
 flag polled between graph nodes (:class:`engine.runtime.native.AbortFlag`, no Python callback).

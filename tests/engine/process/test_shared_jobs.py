@@ -108,3 +108,19 @@ def test_status_lists_the_running_jobs_and_cancel_stays_with_its_job(engine):
     got = _results(fwd_events)
     assert got and all(alone_fwd[i] == v for i, v in got.items())
     assert engine.status()["running_jobs"] == []
+
+
+def test_a_load_waits_for_the_jobs_sent_before_it(engine):
+    from engine import paths
+
+    job = engine.submit(**dict(MOLECULE, n=300))
+    rid = engine.load_model(str(paths.bundled_models()[0]), n_threads=2, n_seq_max=SLOTS + 1)
+    order = []
+    for ev in engine.events(timeout=300):
+        if ev.get("job") == job and ev["type"] == "finished":
+            order.append("finished")
+        if ev.get("id") == rid and ev["type"] in ("model_loaded", "error"):
+            order.append(ev["type"])
+        if len(order) == 2:
+            break
+    assert order == ["finished", "model_loaded"]
