@@ -233,11 +233,35 @@ def _convergent(key: tuple) -> tuple:
     return (Chem.MolFromSmiles(key[0]).GetNumHeavyAtoms(), key)
 
 
+def _rooted(frag, rank: dict[int, int], canonical: str) -> tuple[int, str]:
+    """``frag``'s SMILES started at the atom that comes first in the product's canonical SMILES
+    (RDKit marks each atom a template carried over with ``react_atom_idx``, its product index), so
+    the reactant's string follows the product's: the root-aligned SMILES of Zhong et al., Chem. Sci.
+    2022 (R-SMILES), without their augmentation. Returns (the root's place in the product, the
+    SMILES); the canonical SMILES (place: after every mapped one) where no atom maps or the rooted
+    string reads back as another molecule."""
+    from rdkit import Chem
+
+    mapped = [(rank[a.GetIntProp("react_atom_idx")], a.GetIdx()) for a in frag.GetAtoms()
+              if a.HasProp("react_atom_idx") and a.GetIntProp("react_atom_idx") in rank]
+    last = (len(rank), canonical)
+    if not mapped:
+        return last
+    place, root = min(mapped)
+    try:
+        s = Chem.MolToSmiles(frag, rootedAtAtom=root)
+    except Exception:  # noqa: BLE001
+        return last
+    m = Chem.MolFromSmiles(s)
+    return (place, s) if m is not None and Chem.MolToSmiles(m) == canonical else last
+
+
 def disconnect(product: str, templates: list[Template], stats: Counter | None = None, *,
-               first_only: bool = True) -> list[tuple[str, list[str]]]:
+               first_only: bool = True, aligned: bool = False) -> list[tuple]:
     """Passing disconnections of ``product`` (canonical SMILES): [(template name, reactants)], in
     priority order; with ``first_only`` only the first (the training target). ``stats`` counts
-    reject reasons."""
+    reject reasons. With ``aligned`` each item also carries the reactants' root-aligned SMILES
+    (``_rooted``), ordered as their roots come in the product's SMILES."""
     from rdkit import Chem
 
     from engine.tasks.reaction_check import reactants_supply_product
@@ -247,7 +271,11 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
     if mol is None:
         stats["product does not parse"] += 1
         return []
-    found: list[tuple[str, list[str]]] = []
+    rank: dict[int, int] = {}
+    if aligned:
+        Chem.MolToSmiles(mol)
+        rank = {a: i for i, a in enumerate(mol.GetPropsAsDict(True, True)["_smilesAtomOutputOrder"])}
+    found: list[tuple] = []
     for t in templates:
         if not mol.HasSubstructMatch(t.query):
             continue
@@ -257,13 +285,16 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
             stats["RDKit cannot run the template"] += 1
             continue
         cands: dict[tuple, list[str]] = {}  # sorted set -> template-order reactants
+        roots: dict[tuple, dict[str, str]] = {}  # sorted set -> canonical -> root-aligned
         for outcome in outcomes:
-            parts, why = [], None
+            parts, why, rooted = [], None, {}
             for frag in outcome:
                 s, why = _canon_mol(frag)
                 if s is None:
                     break
                 parts.append(s)
+                if aligned:
+                    rooted[s] = _rooted(frag, rank, s)
             if why is not None:
                 stats[why] += 1
                 continue
@@ -271,6 +302,7 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
                 stats["a reactant is the product"] += 1
                 continue
             cands.setdefault(tuple(_sorted_set(parts)), parts)
+            roots.setdefault(tuple(_sorted_set(parts)), rooted)
         for key in sorted(cands, key=_convergent):
             reactants = list(key)
             if t.forward is not None and not _forward_gives(t, cands[key], product):
@@ -285,7 +317,12 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
             if why is not None:  # e.g. an element that only a reagent brings (the grammar's rule)
                 stats["the grammar rejects the record: " + why[:60]] += 1
                 continue
-            found.append((t.name, reactants))
+            if aligned:
+                # root-aligned reactants in the order their roots come in the product's SMILES
+                found.append((t.name, reactants, [s for _, s in sorted(roots[key].get(r, (len(rank), r))
+                                                                       for r in reactants)]))
+            else:
+                found.append((t.name, reactants))
             if first_only:
                 return found
     if not found:
@@ -370,7 +407,7 @@ def products(n_products: int, seed: int, report: BuildReport) -> list[tuple[str,
 def _work(args):
     product, templates = args
     stats: Counter = Counter()
-    found = disconnect(product, templates, stats)
+    found = disconnect(product, templates, stats, aligned=True)
     return product, (found[0] if found else None), stats
 
 
@@ -422,7 +459,7 @@ def split_by_scaffold(items: list[tuple[str, str]], n_val: int, n_heldout: int, 
 
 
 def build_reactions(n_products: int, n_val: int, n_heldout: int, seed: int, report: BuildReport,
-                    processes: int = 1, log=None) -> tuple[Split, list[dict]]:
+                    processes: int = 1, log=None, rooted: bool = False) -> tuple[Split, list[dict]]:
     """Template-generated retrosynthesis and forward records, split by product scaffold.
 
     Returns (Split(train, validation), heldout) where each held-out item is {product, target,
@@ -474,15 +511,17 @@ def build_reactions(n_products: int, n_val: int, n_heldout: int, seed: int, repo
         for _, r in alls:
             if r not in all_targets:
                 all_targets.append(r)
-        name, target = results[p]
+        name, target = results[p][:2]
         heldout.append({"product": p, "target": target, "all_targets": all_targets, "template": name,
                         "scaffold": scaff[p], "origin": origin[p]})
 
     def records(ps):
         rows = []
         for p in ps:
+            # the app sends canonical SMILES (engine.tasks.reactions): a forward prompt keeps the
+            # canonical reactants; a retrosynthesis answer may be root-aligned to its product
             r = results[p][1]
-            rows += [D.retro_record(p, r), forward_record(r, p)]
+            rows += [D.retro_record(p, results[p][2] if rooted else r), forward_record(r, p)]
         return rows
 
     train_rows, val_rows = records(train_p), records(val_p)

@@ -161,3 +161,36 @@ def test_forward_record_is_the_forward_task_layout():
     assert rec.startswith(prompt.text)
     assert rec == prompt.text + "CC(=O)Oc1ccccc1C(=O)O<MoleculeE>"
     assert D.validate_record(rec) is None
+
+
+def _canon_set(smiles: list[str]) -> list[str]:
+    from rdkit import Chem
+
+    return sorted(Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in smiles)
+
+
+def test_root_aligned_answers_follow_the_product_and_are_the_same_molecules(templates):
+    """R-SMILES: each reactant starts at the atom that comes first in the product's SMILES, the
+    reactants in the order of those atoms; read back, they are the canonical target."""
+    ts = templates.templates
+    name, reactants, rooted = X.disconnect("CC(=O)Nc1ccc(O)cc1", ts, Counter(), aligned=True)[0]
+    assert reactants == ["Nc1ccc(O)cc1", "CC(=O)O"]  # canonical, largest first
+    assert rooted == ["CC(=O)O", "Nc1ccc(O)cc1"]      # the acetyl comes first in the product
+    _, reactants, rooted = X.disconnect("COc1ccc(C(=O)N(C)Cc2ccccn2)c(OC)c1OC", ts, Counter(), aligned=True)[0]
+    assert reactants[1] == "CNCc1ccccn1" and rooted[1] == "N(C)Cc1ccccn1"  # from the amide N, as in the product
+    assert _canon_set(rooted) == _canon_set(reactants)
+    # without alignment the items are (template, reactants) as before
+    assert len(X.disconnect("CC(=O)Nc1ccc(O)cc1", ts, Counter())[0]) == 2
+
+
+def test_rooted_records_are_the_canonical_records_written_another_way():
+    report = D.BuildReport()
+    canon, held_c = X.build_reactions(60, 4, 4, SEED, report)
+    rooted, held_r = X.build_reactions(60, 4, 4, SEED, D.BuildReport(), rooted=True)
+    assert held_c == held_r
+    pairs_c = sorted((p, tuple(_canon_set(r))) for p, r, k in map(_parse, canon.train) if k == "retro")
+    pairs_r = sorted((p, tuple(_canon_set(r))) for p, r, k in map(_parse, rooted.train) if k == "retro")
+    assert pairs_c == pairs_r
+    assert sum(a != b for a, b in zip(sorted(canon.train), sorted(rooted.train))) > 0  # written differently
+    fwd = sorted(r for r in canon.train if D.REVERSE not in r)
+    assert fwd == sorted(r for r in rooted.train if D.REVERSE not in r)  # forward prompts stay canonical
