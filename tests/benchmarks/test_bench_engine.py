@@ -35,6 +35,19 @@ ways: llama.cpp's full chain per sample on one thread (whose penalties sampler l
 up in a table), and llama.cpp's chain with the penalty applied in numpy; on a CPU with AVX2, also
 the compiled sampler's portable code. Then the engine against llama.cpp alone at that vocabulary,
 with the AVX2 and the portable code.
+
+``test_cpu_goals`` (about 4 minutes: ``-k cpu_goals``) prints issue 19's two CPU goals in one run:
+* the engine against llama.cpp alone doing the same work (the prompt once, copied to the samples'
+  sequences, each sample's first token from the prompt's row, then one ``llama_decode`` per step
+  and an argmax), same context, same batch and lengths, in alternating rounds (engine, alone, alone,
+  engine, ...), the MEDIAN of the rounds' ratios against 97 %: the demonstration model at N = 16
+  and the jobs' mean sample length, the random 25.9 M Llama for one stream and a batch of 16;
+* one job of 1,024 samples on the demonstration model (the app's sampling and stop), with the
+  slots the planner picks and with slots = llama.cpp alone's best batch size, against llama.cpp
+  alone at that batch size; the curve of llama.cpp alone over batch sizes 1..128 at the jobs' mean
+  sample length, and where the job's time goes (llama_decode, host, the tail of partial steps).
+``LOGOS_BENCH_GOAL_ROUNDS`` (9), ``LOGOS_BENCH_GOAL_N`` (1024), ``LOGOS_BENCH_GOAL_BIG_ROUNDS`` (3) and
+``LOGOS_BENCH_GOAL_BATCHES`` (1,2,4,8,16,32,64,128) scale it down for a smoke run.
 """
 
 from __future__ import annotations
