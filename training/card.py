@@ -206,8 +206,8 @@ def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, k_retro:
 
 # A task counts as learnt when the held-out figures clear these (otherwise "not_learnt": its records
 # were in the data, the model does not do the task): greedy top-1 exact or the share of samples the
-# task's own chemical check accepts.
-LEARNT_TOP1 = 5.0
+# task's own chemical check accepts. 30 % top-1 is issue 20's bar for retrosynthesis.
+LEARNT_TOP1 = 30.0
 LEARNT_CHECK = 50.0
 
 

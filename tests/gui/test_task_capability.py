@@ -1,6 +1,6 @@
 """The Generate panel shows the loaded model's card line next to the task, as the real engine process
-sent it with model_loaded: the demonstration model is trained for molecules (its measured figure) and
-not for retrosynthesis or forward reaction; a GGUF without a card reads 'unknown: no card'."""
+sent it with model_loaded: the demonstration model is trained for molecules (its measured figure), it
+has not learnt forward reaction nor been trained for antibodies; a GGUF without a card reads 'unknown: no card'."""
 
 from __future__ import annotations
 
@@ -33,13 +33,13 @@ def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
     qtbot.waitUntil(lambda: gen.bridge.model is not None, timeout=120000)
     assert gen.bridge.model["card"]["origin"] == "gguf"  # sent by the engine process
 
-    panel.set_task("retro")
+    panel.set_task("forward")
     text = panel.capability_text()
     assert text.startswith(f"⚠ {demo.name}: seen in training but not learnt")
     assert "expect invalid output" in text and text.endswith(IMPORT_HINT)
     assert panel.capability_entry()["usable"] is False
 
-    panel.set_task("forward")
+    panel.set_task("antibody")
     assert panel.capability_text() == f"⚠ {demo.name}: not trained for this task: expect invalid output; {IMPORT_HINT}"
     # the way in that the hint names is real: Models › Manage models… opens the manager with Import GGUF…
     manage = next(a for a in window.menus["Models"].actions() if a.text().replace("&", "") == "Manage models…")
@@ -55,7 +55,8 @@ def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
     assert panel.capability_text() == f"✓ {demo.name}: trained: {fig.text()}"
     assert f"MOSES validity {fig.value:.1f} % (app sampling, " in panel.capability_text()
     tip = panel.capability.toolTip()
-    assert "training data: 206,000 MOSES train molecules" in tip and "python -m training.card demo" in tip
+    assert f"training data: {card.task('molecule').data}" in tip and "MOSES train molecules" in tip
+    assert "python -m training.card demo" in tip
     panel.grab().save(str(Path(os.environ.get("LOGOS_SCREENSHOT_DIR", "/tmp")) / "generate-card-molecule.png"))
 
     # another model, without a card: the line says so, never "trained"
@@ -84,8 +85,8 @@ def test_model_manager_shows_each_models_card(qtbot, tiny_llama_gguf):
     try:
         dlg.select_path(str(paths.bundled_models()[0]))
         assert "Tasks (card in the file)" in dlg.card.text()
-        assert "✓ molecule" in dlg.card.text() and "⚠ retro" in dlg.card.text() and "✗ forward" in dlg.card.text()
-        assert "retro: seen in training but not learnt" in dlg.card.toolTip()
+        assert "✓ molecule" in dlg.card.text() and "✓ retro" in dlg.card.text() and "✗ antibody" in dlg.card.text()
+        assert "⚠ forward" in dlg.card.text() and "forward: seen in training but not learnt" in dlg.card.toolTip()
         dlg.select_path(entry.path)
         assert "Tasks (no card)" in dlg.card.text() and "? molecule" in dlg.card.text()
         assert "trained" not in dlg.card.toolTip().replace("not_trained", "")
