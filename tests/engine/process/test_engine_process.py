@@ -209,10 +209,10 @@ def test_generate_cli_says_what_the_model_card_says_of_the_task():
     demo = str(paths.bundled_models()[0])
     base = [sys.executable, "-m", "engine", "generate", "-n", "1", "--seed", "1", "--json", "--model", demo]
     mol = subprocess.run(base + ["--task", "molecule"], capture_output=True, text=True, timeout=180)
-    retro = subprocess.run(base + ["--task", "retro", "--smiles", "CC(=O)Oc1ccccc1C(=O)O"],
-                           capture_output=True, text=True, timeout=180)
-    assert mol.returncode == 0 and retro.returncode == 0, mol.stderr + retro.stderr
+    fwd = subprocess.run(base + ["--task", "forward", "--smiles", "CC(=O)O.Nc1ccc(O)cc1"],
+                         capture_output=True, text=True, timeout=180)
+    assert mol.returncode == 0 and fwd.returncode == 0, mol.stderr + fwd.stderr
     assert "\nmodel card for molecule: trained: MOSES validity" in mol.stderr
     assert "warning" not in mol.stderr
-    assert "\nwarning: model card for retro: seen in training but not learnt" in retro.stderr
-    assert "expect invalid output" in retro.stderr
+    assert "\nwarning: model card for forward: seen in training but not learnt" in fwd.stderr
+    assert "expect invalid output" in fwd.stderr

@@ -295,10 +295,14 @@ def test_runtime_with_sampler_backend_draws_in_the_graph_and_keeps_the_perplexit
         assert stats.sampler == "llama.cpp backend sampler" and not stats.notes, (stats.sampler, stats.notes)
         assert len(samples) == 12
         ptoks = rt.tokenize(prompt)
+        # a separate pass decodes prompt and sample in one batch, the job decoded them a token a
+        # step beside other slots: llama.cpp's CPU kernels round differently. With the demonstration
+        # model of 2026-12-05 the compiled host sampler's perplexities are 1.1e-3 from that pass at
+        # worst and the backend's 1.4e-3; same tokens give the same perplexity to 1e-4 (greedy below)
         for s in samples:
             lp = rt.token_logprobs(ptoks + s.tokens)
-            assert s.ppl == pytest.approx(float(np.exp(-np.mean(lp))), rel=1e-4)
-            assert s.ppl_output == pytest.approx(float(np.exp(-np.mean(lp[len(ptoks) - 1:]))), rel=1e-4)
+            assert s.ppl == pytest.approx(float(np.exp(-np.mean(lp))), rel=3e-3)
+            assert s.ppl_output == pytest.approx(float(np.exp(-np.mean(lp[len(ptoks) - 1:]))), rel=3e-3)
         again, _ = rt.generate(prompt, 12, params, seed=5)
         assert [s.tokens for s in again] == [s.tokens for s in samples]
         # greedy (temperature 0): penalty then argmax in the graph give the compiled sampler's tokens
