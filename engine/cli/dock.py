@@ -232,6 +232,19 @@ def drive(target, settings, jobs, *, cpus: int, executor, handle) -> str:
     return status
 
 
+def _stacks_on_sigusr1() -> None:
+    """SIGUSR1 prints every thread's stack to stderr: a run that does not stop can say where it is
+    (the Ctrl+C test asks for it before it gives up)."""
+    import faulthandler
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (ValueError, RuntimeError, OSError):  # no usable stderr
+            pass
+
+
 def _fmt_eta(seconds) -> str:
     if seconds is None:
         return "ETA unknown"
@@ -403,6 +416,8 @@ def settings_dict(settings, cpus: int, scheduler: str | None, padding: float, al
 def run(args) -> int:
     from engine.cli import CliError
     from engine.docking import DockingError, Settings
+
+    _stacks_on_sigusr1()
 
     # ---- what was asked --------------------------------------------------------------------
     by_ligand = args.ligand is not None or args.chain is not None or args.resnum is not None

@@ -46,6 +46,14 @@ def _kill(executor: Executor) -> None:
             p.kill()
         except Exception:  # noqa: BLE001 - already gone
             pass
+    # work still in the pipe to the killed workers is dropped: the queue's feeder thread must not
+    # keep the process from exiting while it waits for a reader that is gone
+    queue = getattr(executor, "_call_queue", None)
+    if queue is not None:
+        try:
+            queue.cancel_join_thread()
+        except Exception:  # noqa: BLE001
+            pass
     try:
         executor.shutdown(wait=False, cancel_futures=True)
     except Exception:  # noqa: BLE001

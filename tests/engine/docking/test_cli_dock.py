@@ -260,7 +260,14 @@ def test_ctrl_c_cancels_the_run_and_stops_the_workers(tmp_path):
         time.sleep(1.0)
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # say where it hangs: logos dock prints its stacks on SIGUSR1
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"logos dock did not stop 30 s after Ctrl+C; its stacks:\n{err[-6000:]}") from None
         took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
