@@ -163,12 +163,36 @@ def dock_one(target: Target, settings: Settings, job: LigandJob) -> dict:
     }
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the process that started it ends (prctl
+    PR_SET_PDEATHSIG), so no worker goes on docking for a run that is over, whichever way it
+    ended. The kernel watches the thread that started the worker: pools are used from the thread
+    that made them (``dock_ligands`` makes its own). Elsewhere the pool's own kill on cancel is all
+    there is."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
 def init_worker() -> None:
     """Worker start: Ctrl+C belongs to the parent (it cancels the run); one thread for BLAS."""
     import signal
     import warnings
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")

@@ -266,7 +266,12 @@ def test_ctrl_c_cancels_the_run_and_stops_the_workers(tmp_path):
             proc.send_signal(signal.SIGUSR1)
             time.sleep(2)
             proc.kill()
-            out, err = proc.communicate()
+            for pid in workers:  # a live worker would hold the pipes open
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            out, err = proc.communicate(timeout=30)
             raise AssertionError(f"logos dock did not stop 30 s after Ctrl+C; its stacks:\n{err[-6000:]}") from None
         took = time.monotonic() - sent
     finally:

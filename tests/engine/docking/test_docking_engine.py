@@ -297,3 +297,42 @@ def test_a_dask_cluster_gives_the_scores_and_poses_of_the_local_pool(hvr):
         assert [p["score"] for p in local[i]["poses"]] == [p["score"] for p in remote[i]["poses"]]
         assert [p["molblock"] for p in local[i]["poses"]] == [p["molblock"] for p in remote[i]["poses"]]
     assert {local[i]["worker"] for i in local}.isdisjoint({remote[i]["worker"] for i in remote})
+
+
+def test_workers_die_with_the_process_that_started_them(tmp_path):
+    """Whichever way a docking run ends (even a parent killed outright), its workers do not go on."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import os, sys, time\n"
+        "from engine.docking.pool import local_executor\n"
+        "ex = local_executor(1)\n"
+        "ex.submit(time.sleep, 0).result()\n"
+        f"open({str(pid_file)!r}, 'w').write(str(next(iter(ex._processes))))\n"
+        "ex.submit(time.sleep, 120)\n"
+        "time.sleep(0.5)\n"
+        "os._exit(0)\n")
+    # no pipes: a surviving worker would hold them open
+    subprocess.run([sys.executable, "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=120, check=True)
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(")")[-1].split()[0] == "Z":
+                    break
+        except OSError:  # reaped meanwhile
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the worker outlived the process that started it")
