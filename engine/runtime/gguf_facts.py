@@ -7,6 +7,7 @@ The file check is engine.modelfiles.gguf_info's: a missing, partial or non-GGUF 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 
@@ -33,6 +34,12 @@ class GGUFFacts:
     n_vocab: int
     tensor_bytes: int
     name: str = ""
+    n_params: int = 0  # weights (elements of every tensor); 0: unknown
+
+    def params(self) -> int:
+        """Weights, or an estimate from the tensor bytes (about one byte a weight, Q8_0) when the
+        count is unknown."""
+        return int(self.n_params or self.tensor_bytes or self.file_bytes)
 
     def kv_bytes_per_token(self, type_bytes: float = 2.0) -> int:
         """K and V cache bytes for one token position (all layers), f16 cache by default."""
@@ -77,4 +84,5 @@ def read_facts(path: str | os.PathLike) -> GGUFFacts:
         n_embd=n_embd, n_head=n_head, n_head_kv=n_head_kv, head_dim_k=head_k, head_dim_v=head_v,
         n_ctx_train=num("context_length"), n_vocab=int(n_vocab or 0),
         tensor_bytes=sum(int(t.nbytes) for t in h.tensors), name=str(h.get("general.name", "str") or ""),
+        n_params=sum(math.prod(t.shape) for t in h.tensors),
     )

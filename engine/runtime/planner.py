@@ -20,11 +20,21 @@ DEFAULT_N_CTX = 16384  # tokens for the whole job (prompt once + every sample's 
 MIN_N_CTX = 512
 RAM_HEADROOM = 0.85  # use at most this share of the free memory
 VRAM_HEADROOM = 0.90
-# Slots (samples decoded together) when the caller does not say. CPU: the engine benchmark's batch
-# (docs/benchmarks.md: N = 16; beyond it a step costs about as much more as it makes). GPU: as
-# many as the free VRAM holds, from GPU_MIN_SLOTS to MAX_SLOTS, each with SLOT_TOKENS of context
-# (prompt + output of a typical sample; the context grows with them when no size was asked).
-CPU_SLOTS = 16
+# Slots (samples decoded together) when the caller does not say. CPU: a ``llama_decode`` call costs
+# a fixed part (the graph, the threads' hand-offs) plus a share per token that grows with the
+# weights; the slots are the smallest power of two from CPU_MIN_SLOTS to CPU_MAX_SLOTS whose tokens
+# leave the fixed part at most CPU_CALL_SHARE of a step. Measured on the project's 2-core machine
+# (docs/benchmarks.md, llama.cpp alone at b = 1..128 on the demonstration model): 0.28 ms a call and
+# 0.074 ms a token at 3.9 M weights on 2 threads, i.e. 26 G weights a second per thread. So the
+# demonstration model decodes 128 together (16 made 82 % of its tokens/s at 128), a 1B model 16.
+# GPU: as many as the free VRAM holds, from GPU_MIN_SLOTS to MAX_SLOTS, each with SLOT_TOKENS of
+# context (prompt + output of a typical sample; the context grows with them when no size was asked).
+CPU_SLOTS = 16  # CPU_MIN_SLOTS: the batch where a model of 1 B weights or more stays
+CPU_MIN_SLOTS = CPU_SLOTS
+CPU_MAX_SLOTS = 128
+CPU_CALL_S = 0.28e-3
+CPU_WEIGHTS_PER_S_PER_THREAD = 26e9
+CPU_CALL_SHARE = 0.03
 GPU_MIN_SLOTS = 16
 MAX_SLOTS = 256
 SLOT_TOKENS = 512
@@ -114,26 +124,52 @@ def compute_bytes_estimate(facts: GGUFFacts, n_ctx: int, n_batch: int) -> int:
     return int(logits + act + 64 * 1024**2)
 
 
-def choose_slots(on_gpu: bool, vram: int | None, ctx: int, ctx_asked: bool, needs, ram: int) -> tuple[int, int, str]:
-    """(slots, context tokens, reason). On the CPU: :data:`CPU_SLOTS`. With the whole model on a GPU
-    whose free memory is known: the most slots from :data:`MAX_SLOTS` down (halving) whose context
-    (``SLOT_TOKENS`` each, plus the prompt's; only grown, and only when no size was asked) fits in
-    the free VRAM and RAM; at least :data:`GPU_MIN_SLOTS`. ``needs(ctx) -> (ram, vram)`` bytes."""
-    if not on_gpu or vram is None:
-        return CPU_SLOTS, ctx, (f"{CPU_SLOTS} slots (samples decoded together; the CPU's best batch)"
-                                if not on_gpu else f"{CPU_SLOTS} slots (free VRAM unknown)")
-    slots = MAX_SLOTS
-    while slots > GPU_MIN_SLOTS:
+def cpu_slots(n_params: int, threads: int) -> tuple[int, str]:
+    """(slots, reason) on the CPU for a model of ``n_params`` weights on ``threads`` threads (see
+    the constants above)."""
+    per_token = max(1, n_params) / (CPU_WEIGHTS_PER_S_PER_THREAD * max(1, threads))
+    want = (1 - CPU_CALL_SHARE) / CPU_CALL_SHARE * CPU_CALL_S / per_token
+    slots = CPU_MIN_SLOTS
+    while slots < want and slots < CPU_MAX_SLOTS:
+        slots *= 2
+    return slots, (f"{slots} slots (samples decoded together): a decode call's fixed "
+                   f"{CPU_CALL_S * 1e3:.2f} ms is {CPU_CALL_S / (CPU_CALL_S + slots * per_token):.1%} of a step "
+                   f"of {slots} tokens at {n_params / 1e6:,.1f} M weights on {threads} threads "
+                   f"(from {CPU_MIN_SLOTS} to {CPU_MAX_SLOTS}; fewer when the context cannot hold them)")
+
+
+def choose_slots(on_gpu: bool, vram: int | None, ctx: int, ctx_asked: bool, needs, ram: int,
+                 n_params: int = 0, threads: int = 1) -> tuple[int, int, str]:
+    """(slots, context tokens, reason). Where the slots start: on the CPU :func:`cpu_slots`, with
+    the whole model on a GPU whose free memory is known :data:`MAX_SLOTS`. From there, halving, the
+    most slots whose context (``SLOT_TOKENS`` each, plus the prompt's; only grown, and only when no
+    size was asked) fits in the free RAM (and VRAM); at least :data:`CPU_MIN_SLOTS` /
+    :data:`GPU_MIN_SLOTS`. ``needs(ctx) -> (ram, vram)`` bytes."""
+    if on_gpu and vram is None:
+        return CPU_SLOTS, ctx, f"{CPU_SLOTS} slots (free VRAM unknown)"
+    if on_gpu:
+        slots, floor = MAX_SLOTS, GPU_MIN_SLOTS
+    else:
+        (slots, why), floor = cpu_slots(n_params, threads), CPU_MIN_SLOTS
+    while slots > floor:
         want = ctx if ctx_asked else max(ctx, (slots + 1) * SLOT_TOKENS)
         on_cpu, on_gpu_b = needs(want)
-        if (on_gpu_b <= VRAM_HEADROOM * vram and on_cpu <= RAM_HEADROOM * ram
+        if (on_cpu <= RAM_HEADROOM * ram and (not on_gpu or on_gpu_b <= VRAM_HEADROOM * vram)
                 and (not ctx_asked or ctx // (slots + 1) >= SLOT_TOKENS // 2)):
             break
         slots //= 2
-    slots = max(slots, GPU_MIN_SLOTS)
+    slots = max(slots, floor)
     new_ctx = ctx if ctx_asked else max(ctx, (slots + 1) * SLOT_TOKENS)
-    return slots, new_ctx, (f"{slots} slots on the GPU (as many as {vram / GiB:.1f} GiB free VRAM holds, "
-                            f"at most {MAX_SLOTS}); context {new_ctx} tokens")
+    if not on_gpu and new_ctx != ctx and needs(new_ctx)[0] > RAM_HEADROOM * ram:
+        new_ctx = ctx  # the CPU's fewest slots in the context there is (a job gets fewer if it must)
+    if on_gpu:
+        return slots, new_ctx, (f"{slots} slots on the GPU (as many as {vram / GiB:.1f} GiB free VRAM holds, "
+                                f"at most {MAX_SLOTS}); context {new_ctx} tokens")
+    suits = cpu_slots(n_params, threads)[0]
+    if slots != suits:
+        why = (f"{slots} slots on the CPU ({suits} would suit a model of {n_params / 1e6:,.1f} M weights, "
+               f"but their context does not fit in {ram / GiB:.1f} GiB free RAM)")
+    return slots, new_ctx, why + (f"; context grown to {new_ctx} tokens for them" if new_ctx != ctx else "")
 
 
 def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max: int | None = None,
@@ -188,10 +224,6 @@ def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max:
             ctx //= 2
         if ctx != DEFAULT_N_CTX:
             reasons.append(f"context reduced to {ctx} tokens to fit {ram / GiB:.1f} GiB free RAM")
-    reasons.append(f"context {ctx} tokens shared by all samples of a job "
-                   f"({kv_tok * ctx / GiB:.2f} GiB KV cache, {kv_tok / 1024:.0f} KiB per token)"
-                   + (f"; each sample at most {facts.n_ctx_train} tokens, the model's training length"
-                      if facts.n_ctx_train and facts.n_ctx_train < ctx else ""))
 
     # GPU layers
     if n_gpu_layers in (0, "0"):
@@ -224,12 +256,16 @@ def plan(facts: GGUFFacts, backend=None, *, n_ctx: int | None = None, n_seq_max:
     # slots: asked, or chosen from the device and its free memory
     if n_seq_max is None:
         slots, ctx, why = choose_slots(layers == layers_total and layers > 0, vram, ctx, n_ctx is not None,
-                                       lambda c: needs(c, layers), ram)
+                                       lambda c: needs(c, layers), ram, facts.params(), threads)
         n_seq = slots + 1
         reasons.append(why)
     else:
         n_seq = max(1, int(n_seq_max))
         reasons.append(f"{n_seq} sequences asked for ({max(1, n_seq - 1)} slots)")
+    reasons.append(f"context {ctx} tokens shared by all samples of a job "
+                   f"({kv_tok * ctx / GiB:.2f} GiB KV cache, {kv_tok / 1024:.0f} KiB per token)"
+                   + (f"; each sample at most {facts.n_ctx_train} tokens, the model's training length"
+                      if facts.n_ctx_train and facts.n_ctx_train < ctx else ""))
     on_cpu, on_gpu = needs(ctx, layers)
     fits = on_cpu <= RAM_HEADROOM * ram and (vram is None or on_gpu <= VRAM_HEADROOM * vram)
     if cpu_reason:
