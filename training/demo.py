@@ -31,6 +31,7 @@ class DemoSettings:
     reaction_val: int = 300
     reaction_heldout: int = 500
     reaction_rooted: bool = True    # retrosynthesis answers root-aligned to the product (R-SMILES)
+    forward_rooted: bool = True     # forward answers root-aligned to the first reactant (R-SMILES)
     proteins: int = 600
     protein_max_len: int = 250
     materials: int = 6000         # CoRE MOF 2019-ASR CIFs tried (spread over the archive)
@@ -73,7 +74,8 @@ def build_data(s: DemoSettings, log=print) -> DemoData:
     from training import reactions as RX
 
     rx, rx_held = RX.build_reactions(s.reaction_products, s.reaction_val, s.reaction_heldout, s.seed, report,
-                                    processes=2, log=log, rooted=s.reaction_rooted)
+                                    processes=2, log=log, rooted=s.reaction_rooted,
+                                    forward_rooted=s.forward_rooted)
     split.extend(rx)
     held["reactions"] = rx_held
     # a held-out product is never a training molecule either (its reactants never were)

@@ -256,12 +256,52 @@ def _rooted(frag, rank: dict[int, int], canonical: str) -> tuple[int, str]:
     return (place, s) if m is not None and Chem.MolToSmiles(m) == canonical else last
 
 
+def _first_mapped(frag, canonical: str) -> int | None:
+    """The product atom (``react_atom_idx``) of the first atom of ``frag``'s canonical SMILES that a
+    template carried over from the product, or None (no atom maps, or ``frag`` writes another
+    string than ``canonical``). ``frag`` is sanitised (``_canon_mol``)."""
+    from rdkit import Chem
+
+    try:
+        if Chem.MolToSmiles(frag) != canonical:
+            return None
+        order = frag.GetPropsAsDict(True, True)["_smilesAtomOutputOrder"]
+    except Exception:  # noqa: BLE001
+        return None
+    for idx in order:
+        atom = frag.GetAtomWithIdx(int(idx))
+        if atom.HasProp("react_atom_idx"):
+            return atom.GetIntProp("react_atom_idx")
+    return None
+
+
+def _product_aligned(mol, product: str, reactants: list[str], firsts: dict[str, int | None]) -> str:
+    """The forward answer root-aligned to its prompt (R-SMILES, the forward direction): the
+    product's SMILES started at the atom that the first atom of the first reactant (in the prompt's
+    order) became, so that the answer begins as the prompt does. The canonical product where no
+    reactant's first atom maps or the rooted string reads back as another molecule."""
+    from rdkit import Chem
+
+    for r in reactants:
+        idx = firsts.get(r)
+        if idx is None:
+            continue
+        try:
+            s = Chem.MolToSmiles(mol, rootedAtAtom=int(idx))
+        except Exception:  # noqa: BLE001
+            return product
+        m = Chem.MolFromSmiles(s)
+        return s if m is not None and Chem.MolToSmiles(m) == product else product
+    return product
+
+
 def disconnect(product: str, templates: list[Template], stats: Counter | None = None, *,
                first_only: bool = True, aligned: bool = False) -> list[tuple]:
     """Passing disconnections of ``product`` (canonical SMILES): [(template name, reactants)], in
     priority order; with ``first_only`` only the first (the training target). ``stats`` counts
     reject reasons. With ``aligned`` each item also carries the reactants' root-aligned SMILES
-    (``_rooted``), ordered as their roots come in the product's SMILES."""
+    (``_rooted``), ordered as their roots come in the product's SMILES, and the product's SMILES
+    root-aligned to the reactants (``_product_aligned``)."""
     from rdkit import Chem
 
     from engine.tasks.reaction_check import reactants_supply_product
@@ -286,8 +326,9 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
             continue
         cands: dict[tuple, list[str]] = {}  # sorted set -> template-order reactants
         roots: dict[tuple, dict[str, str]] = {}  # sorted set -> canonical -> root-aligned
+        heads: dict[tuple, dict[str, int | None]] = {}  # sorted set -> canonical -> product atom of its first atom
         for outcome in outcomes:
-            parts, why, rooted = [], None, {}
+            parts, why, rooted, firsts = [], None, {}, {}
             for frag in outcome:
                 s, why = _canon_mol(frag)
                 if s is None:
@@ -295,6 +336,7 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
                 parts.append(s)
                 if aligned:
                     rooted[s] = _rooted(frag, rank, s)
+                    firsts[s] = _first_mapped(frag, s)
             if why is not None:
                 stats[why] += 1
                 continue
@@ -303,6 +345,7 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
                 continue
             cands.setdefault(tuple(_sorted_set(parts)), parts)
             roots.setdefault(tuple(_sorted_set(parts)), rooted)
+            heads.setdefault(tuple(_sorted_set(parts)), firsts)
         for key in sorted(cands, key=_convergent):
             reactants = list(key)
             if t.forward is not None and not _forward_gives(t, cands[key], product):
@@ -320,7 +363,8 @@ def disconnect(product: str, templates: list[Template], stats: Counter | None = 
             if aligned:
                 # root-aligned reactants in the order their roots come in the product's SMILES
                 found.append((t.name, reactants, [s for _, s in sorted(roots[key].get(r, (len(rank), r))
-                                                                       for r in reactants)]))
+                                                                       for r in reactants)],
+                              _product_aligned(mol, product, reactants, heads[key])))
             else:
                 found.append((t.name, reactants))
             if first_only:
@@ -459,7 +503,8 @@ def split_by_scaffold(items: list[tuple[str, str]], n_val: int, n_heldout: int, 
 
 
 def build_reactions(n_products: int, n_val: int, n_heldout: int, seed: int, report: BuildReport,
-                    processes: int = 1, log=None, rooted: bool = False) -> tuple[Split, list[dict]]:
+                    processes: int = 1, log=None, rooted: bool = False,
+                    forward_rooted: bool = False) -> tuple[Split, list[dict]]:
     """Template-generated retrosynthesis and forward records, split by product scaffold.
 
     Returns (Split(train, validation), heldout) where each held-out item is {product, target,
@@ -518,10 +563,12 @@ def build_reactions(n_products: int, n_val: int, n_heldout: int, seed: int, repo
     def records(ps):
         rows = []
         for p in ps:
-            # the app sends canonical SMILES (engine.tasks.reactions): a forward prompt keeps the
-            # canonical reactants; a retrosynthesis answer may be root-aligned to its product
+            # the app sends canonical SMILES (engine.tasks.reactions): a prompt keeps the canonical
+            # molecules; an answer may be root-aligned to its prompt (retrosynthesis: the reactants
+            # to the product; forward: the product to the first reactant)
             r = results[p][1]
-            rows += [D.retro_record(p, results[p][2] if rooted else r), forward_record(r, p)]
+            rows += [D.retro_record(p, results[p][2] if rooted else r),
+                     forward_record(r, results[p][3] if forward_rooted else p)]
         return rows
 
     train_rows, val_rows = records(train_p), records(val_p)

@@ -173,12 +173,19 @@ def test_root_aligned_answers_follow_the_product_and_are_the_same_molecules(temp
     """R-SMILES: each reactant starts at the atom that comes first in the product's SMILES, the
     reactants in the order of those atoms; read back, they are the canonical target."""
     ts = templates.templates
-    name, reactants, rooted = X.disconnect("CC(=O)Nc1ccc(O)cc1", ts, Counter(), aligned=True)[0]
+    name, reactants, rooted, forward = X.disconnect("CC(=O)Nc1ccc(O)cc1", ts, Counter(), aligned=True)[0]
     assert reactants == ["Nc1ccc(O)cc1", "CC(=O)O"]  # canonical, largest first
     assert rooted == ["CC(=O)O", "Nc1ccc(O)cc1"]      # the acetyl comes first in the product
-    _, reactants, rooted = X.disconnect("COc1ccc(C(=O)N(C)Cc2ccccn2)c(OC)c1OC", ts, Counter(), aligned=True)[0]
+    # the forward answer starts where its prompt starts: at the amine N of the first reactant
+    assert forward == "N(C(C)=O)c1ccc(O)cc1"
+    _, reactants, rooted, forward = X.disconnect("COc1ccc(C(=O)N(C)Cc2ccccn2)c(OC)c1OC", ts, Counter(),
+                                                 aligned=True)[0]
     assert reactants[1] == "CNCc1ccccn1" and rooted[1] == "N(C)Cc1ccccn1"  # from the amide N, as in the product
     assert _canon_set(rooted) == _canon_set(reactants)
+    assert _canon_set([forward]) == ["COc1ccc(C(=O)N(C)Cc2ccccn2)c(OC)c1OC"]
+    # a first atom that the product lost (the ester's methyl): the first one it kept
+    _, reactants, _, forward = X.disconnect("CC(=O)Oc1ccccc1C(=O)O", ts, Counter(), aligned=True)[0]
+    assert reactants == ["COC(=O)c1ccccc1OC(C)=O"] and forward == "C(=O)(O)c1ccccc1OC(C)=O"
     # without alignment the items are (template, reactants) as before
     assert len(X.disconnect("CC(=O)Nc1ccc(O)cc1", ts, Counter())[0]) == 2
 
@@ -193,4 +200,12 @@ def test_rooted_records_are_the_canonical_records_written_another_way():
     assert pairs_c == pairs_r
     assert sum(a != b for a, b in zip(sorted(canon.train), sorted(rooted.train))) > 0  # written differently
     fwd = sorted(r for r in canon.train if D.REVERSE not in r)
-    assert fwd == sorted(r for r in rooted.train if D.REVERSE not in r)  # forward prompts stay canonical
+    assert fwd == sorted(r for r in rooted.train if D.REVERSE not in r)  # forward records stay canonical
+    # forward answers aligned too: the same prompts (canonical) and products, written another way
+    both, held_b = X.build_reactions(60, 4, 4, SEED, D.BuildReport(), rooted=True, forward_rooted=True)
+    assert held_b == held_c
+    fwd_c = sorted((tuple(r), p) for p, r, k in map(_parse, canon.train) if k == "forward")
+    fwd_b = sorted((tuple(r), _canon_set([p])[0]) for p, r, k in map(_parse, both.train) if k == "forward")
+    assert fwd_c == fwd_b
+    assert sum(D.REVERSE not in r and r not in fwd for r in both.train) > 0  # written differently
+    assert [r for r in both.train if D.validate_record(r) is not None] == []
