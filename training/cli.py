@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     d = sub.add_parser("demo", help="rebuild the bundled demonstration model from the registries' data")
     d.add_argument("--out", dest="demo_out", type=Path, default=None,
                    help="work directory (default: <cache>/demo-model)")
-    d.add_argument("--minutes", type=float, default=None, help="training time budget (default 45)")
+    d.add_argument("--minutes", type=float, default=None, help="training time budget in minutes (default 110)")
     d.add_argument("--steps", dest="demo_steps", type=int, default=None)
     d.add_argument("--device", dest="demo_device", choices=("cpu", "cuda", "auto"), default=None,
                    help="where to train (default cpu)")
