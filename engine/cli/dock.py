@@ -215,6 +215,7 @@ def drive(target, settings, jobs, *, cpus: int, executor, handle) -> str:
     cancel = threading.Event()
     gen = dock_ligands(target, settings, jobs, cpus=cpus, executor=executor, cancel=cancel)
     status = None
+    restore = _ctrl_c_interrupts()
     try:
         while True:
             try:
@@ -227,9 +228,28 @@ def drive(target, settings, jobs, *, cpus: int, executor, handle) -> str:
                 cancel.set()  # the generator stops its workers at its next step (or has already)
     finally:
         gen.close()
+        restore()
     if status is None or cancel.is_set():
         status = "cancelled"
     return status
+
+
+def _ctrl_c_interrupts():
+    """Ctrl+C (SIGINT) cancels the run even where the process was started with SIGINT ignored
+    (Python then keeps it ignored: a job started in the background by a shell without job control,
+    nohup-like launchers). Returns the function that puts the previous disposition back."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    try:
+        before = signal.getsignal(signal.SIGINT)
+        if before is not signal.SIG_IGN:
+            return lambda: None
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ValueError, OSError):
+        return lambda: None
+    return lambda: signal.signal(signal.SIGINT, before)
 
 
 def _stacks_on_sigusr1() -> None:

@@ -241,12 +241,19 @@ def _pool_workers(parent: int) -> set[int]:
     return out
 
 
+def _sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_ctrl_c_cancels_the_run_and_stops_the_workers(tmp_path):
+    """Ctrl+C cancels, also in a process started with SIGINT ignored (what a shell without job
+    control gives a command it runs in the background, as CI scripts do: Python then keeps SIGINT
+    ignored, and logos dock went on docking)."""
     project = tmp_path / "cancel.logos"
     proc = subprocess.Popen([sys.executable, "-m", "engine", "dock", str(HVR), "--ligand", "XK2", "--redock",
                              "--smiles", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "--exhaustiveness", "16", "--cpus", "2",
                              "--events", "--project", str(project)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_ignored)
     try:
         first = json.loads(proc.stdout.readline())
         assert first["type"] == "receptor", first
