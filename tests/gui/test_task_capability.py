@@ -1,6 +1,6 @@
 """The Generate panel shows the loaded model's card line next to the task, as the real engine process
 sent it with model_loaded: the demonstration model is trained for molecules (its measured figure), it
-has not learnt forward reaction nor been trained for antibodies; a GGUF without a card reads 'unknown: no card'."""
+has not learnt binding sites nor been trained for antibodies; a GGUF without a card reads 'unknown: no card'."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_the_card_line_follows_task_and_model(qtbot, window, tiny_llama_gguf):
     qtbot.waitUntil(lambda: gen.bridge.model is not None, timeout=120000)
     assert gen.bridge.model["card"]["origin"] == "gguf"  # sent by the engine process
 
-    panel.set_task("forward")
+    panel.set_task("binding-site")
     text = panel.capability_text()
     assert text.startswith(f"⚠ {demo.name}: seen in training but not learnt")
     assert "expect invalid output" in text and text.endswith(IMPORT_HINT)
@@ -86,7 +86,8 @@ def test_model_manager_shows_each_models_card(qtbot, tiny_llama_gguf):
         dlg.select_path(str(paths.bundled_models()[0]))
         assert "Tasks (card in the file)" in dlg.card.text()
         assert "✓ molecule" in dlg.card.text() and "✓ retro" in dlg.card.text() and "✗ antibody" in dlg.card.text()
-        assert "⚠ forward" in dlg.card.text() and "forward: seen in training but not learnt" in dlg.card.toolTip()
+        assert "✓ forward" in dlg.card.text() and "⚠ binding-site" in dlg.card.text()
+        assert "binding-site: seen in training but not learnt" in dlg.card.toolTip()
         dlg.select_path(entry.path)
         assert "Tasks (no card)" in dlg.card.text() and "? molecule" in dlg.card.text()
         assert "trained" not in dlg.card.toolTip().replace("not_trained", "")

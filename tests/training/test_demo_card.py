@@ -23,7 +23,7 @@ from engine.modelfiles.gguf_info import sha256_file
 from tests.fixtures.required import require_module
 
 # the tensors of the shipped model as trained on 2026-12-05 (the card rewrite must not change them)
-DEMO_TENSORS = "a6cd868527db7236"
+DEMO_TENSORS = "9b720c7d13241d4a"
 
 
 def _demo():
@@ -36,16 +36,18 @@ def test_the_shipped_card_is_embedded_and_honest(repo_root):
     assert card is not None and card.origin == "gguf"
     assert card_json(card) == card_json(load_card_json(demo.with_name("logos-demo-card.json")))
     mol = card.task("molecule")
-    # issue 20's goal for the app's sampling is 90 %; this model makes 89.2 % (3,000 samples)
-    assert mol.status == "trained" and mol.figures[0].name == "MOSES validity" and mol.figures[0].value >= 85
+    # issue 20's goal for the app's sampling is 90 %; this model makes 95.7 % (3,000 samples)
+    assert mol.status == "trained" and mol.figures[0].name == "MOSES validity" and mol.figures[0].value >= 90
     assert "app sampling" in mol.figures[0].on and "samples" in mol.figures[0].on
-    for task in ("forward", "binding-site", "ligand"):
+    for task in ("binding-site", "ligand"):
         assert card.task(task).status == "not_learnt", task
         assert card.task(task).line().endswith(IMPORT_HINT)
     retro = card.task("retro")
     assert retro.status == "trained" and "TEMPLATE-GENERATED" in retro.data and "not USPTO" in retro.data
     top1 = next(f for f in retro.figures if f.name == "top-1 exact (greedy)")
     assert top1.value >= 30 and "held-out products (scaffold split)" in top1.on
+    forward = card.task("forward")  # issue 20's goal: top-1 >= 50 % on the same held-out products
+    assert forward.status == "trained" and next(f for f in forward.figures if f.name == "top-1 exact (greedy)").value >= 50
     assert card.task("antibody").status == "not_trained"
     material = card.task("material")
     assert material.status == "trained" and material.figures[0].value >= 70

@@ -209,10 +209,11 @@ def test_generate_cli_says_what_the_model_card_says_of_the_task():
     demo = str(paths.bundled_models()[0])
     base = [sys.executable, "-m", "engine", "generate", "-n", "1", "--seed", "1", "--json", "--model", demo]
     mol = subprocess.run(base + ["--task", "molecule"], capture_output=True, text=True, timeout=180)
-    fwd = subprocess.run(base + ["--task", "forward", "--smiles", "CC(=O)O.Nc1ccc(O)cc1"],
-                         capture_output=True, text=True, timeout=180)
-    assert mol.returncode == 0 and fwd.returncode == 0, mol.stderr + fwd.stderr
+    site = subprocess.run(base + ["--task", "binding-site", "--sequence",
+                                  "PQITLWQRPLVTIKIGGQLKEALLDTGADDTVLEEMSLPGRWKPKMIGGIGGFIKVRQYDQILIEICGHKAIGTVLVGPTPVNIIGRNLLTQIGCTLNF"],
+                          capture_output=True, text=True, timeout=180)
+    assert mol.returncode == 0 and site.returncode == 0, mol.stderr + site.stderr
     assert "\nmodel card for molecule: trained: MOSES validity" in mol.stderr
     assert "warning" not in mol.stderr
-    assert "\nwarning: model card for forward: seen in training but not learnt" in fwd.stderr
-    assert "expect invalid output" in fwd.stderr
+    assert "\nwarning: model card for binding-site: seen in training but not learnt" in site.stderr
+    assert "expect invalid output" in site.stderr
