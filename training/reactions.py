@@ -240,20 +240,27 @@ def _rooted(frag, rank: dict[int, int], canonical: str) -> tuple[int, str]:
     2022 (R-SMILES), without their augmentation. Returns (the root's place in the product, the
     SMILES); the canonical SMILES (place: after every mapped one) where no atom maps or the rooted
     string reads back as another molecule."""
-    from rdkit import Chem
-
     mapped = [(rank[a.GetIntProp("react_atom_idx")], a.GetIdx()) for a in frag.GetAtoms()
               if a.HasProp("react_atom_idx") and a.GetIntProp("react_atom_idx") in rank]
     last = (len(rank), canonical)
     if not mapped:
         return last
     place, root = min(mapped)
+    s = _rooted_at(frag, root, canonical)
+    return (place, s) if s is not None else last
+
+
+def _rooted_at(mol, atom: int, canonical: str) -> str | None:
+    """``mol``'s SMILES started at ``atom``, or None where RDKit cannot write it so or it reads
+    back as another molecule than ``canonical``."""
+    from rdkit import Chem
+
     try:
-        s = Chem.MolToSmiles(frag, rootedAtAtom=root)
+        s = Chem.MolToSmiles(mol, rootedAtAtom=int(atom))
     except Exception:  # noqa: BLE001
-        return last
+        return None
     m = Chem.MolFromSmiles(s)
-    return (place, s) if m is not None and Chem.MolToSmiles(m) == canonical else last
+    return s if m is not None and Chem.MolToSmiles(m) == canonical else None
 
 
 def _first_mapped(frag, canonical: str) -> int | None:
@@ -280,19 +287,10 @@ def _product_aligned(mol, product: str, reactants: list[str], firsts: dict[str, 
     product's SMILES started at the atom that the first atom of the first reactant (in the prompt's
     order) became, so that the answer begins as the prompt does. The canonical product where no
     reactant's first atom maps or the rooted string reads back as another molecule."""
-    from rdkit import Chem
-
-    for r in reactants:
-        idx = firsts.get(r)
-        if idx is None:
-            continue
-        try:
-            s = Chem.MolToSmiles(mol, rootedAtAtom=int(idx))
-        except Exception:  # noqa: BLE001
-            return product
-        m = Chem.MolFromSmiles(s)
-        return s if m is not None and Chem.MolToSmiles(m) == product else product
-    return product
+    idx = next((firsts[r] for r in reactants if firsts.get(r) is not None), None)
+    if idx is None:
+        return product
+    return _rooted_at(mol, idx, product) or product
 
 
 def disconnect(product: str, templates: list[Template], stats: Counter | None = None, *,

@@ -151,6 +151,7 @@ def choose_slots(on_gpu: bool, vram: int | None, ctx: int, ctx_asked: bool, need
         slots, floor = MAX_SLOTS, GPU_MIN_SLOTS
     else:
         (slots, why), floor = cpu_slots(n_params, threads), CPU_MIN_SLOTS
+    suits = slots  # what the device and the model would take, before the memory's say
     while slots > floor:
         want = ctx if ctx_asked else max(ctx, (slots + 1) * SLOT_TOKENS)
         on_cpu, on_gpu_b = needs(want)
@@ -165,7 +166,6 @@ def choose_slots(on_gpu: bool, vram: int | None, ctx: int, ctx_asked: bool, need
     if on_gpu:
         return slots, new_ctx, (f"{slots} slots on the GPU (as many as {vram / GiB:.1f} GiB free VRAM holds, "
                                 f"at most {MAX_SLOTS}); context {new_ctx} tokens")
-    suits = cpu_slots(n_params, threads)[0]
     if slots != suits:
         why = (f"{slots} slots on the CPU ({suits} would suit a model of {n_params / 1e6:,.1f} M weights, "
                f"but their context does not fit in {ram / GiB:.1f} GiB free RAM)")
