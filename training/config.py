@@ -78,6 +78,9 @@ class TrainConfig:
     val_fraction: float = 0.05
     max_seconds: float | None = None  # stop (and save) after this much wall time
     device: str = "cpu"               # "cpu", "cuda" or "auto" (CUDA when torch sees a GPU)
+    # task tags whose records are trained on their answer only: the tokens up to and including the
+    # tag (the task's prompt, e.g. the product before <ReverseReact>) are read but never targets
+    answer_only: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

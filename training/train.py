@@ -58,21 +58,41 @@ def _dist():
     return 0, 1
 
 
-def _stream(tokenizer, rows: list[str], block: int) -> torch.Tensor:
-    """All rows as one token stream: BOS row EOS BOS row EOS ... (long enough for one block)."""
+def _stream(tokenizer, rows: list[str], block: int, answer_only=()) -> tuple[torch.Tensor, torch.Tensor]:
+    """All rows as one token stream: BOS row EOS BOS row EOS ... (long enough for one block), and
+    beside it whether each token is a loss target. A row holding one of the ``answer_only`` tags is
+    a task record: its tokens up to and including the tag are its prompt, read but not targets."""
     ids: list[int] = []
+    target: list[bool] = []
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    tag_ids = set(_tag_ids(tokenizer, answer_only))
     enc = tokenizer(rows, add_special_tokens=False)["input_ids"] if rows else []
     for r in enc:
         if bos is not None:
             ids.append(bos)
+            target.append(True)
+        cut = 0
+        if tag_ids:
+            cut = next((i + 1 for i, t in enumerate(r) if t in tag_ids), 0)
         ids.extend(r)
+        target.extend([False] * cut + [True] * (len(r) - cut))
         ids.append(eos)
+        target.append(True)
     if not ids:
         raise TrainingError("no training rows left after filtering")
     while len(ids) < block + 1:
-        ids = ids + ids
-    return torch.tensor(ids, dtype=torch.long)
+        ids, target = ids + ids, target + target
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(target, dtype=torch.bool)
+
+
+def _tag_ids(tokenizer, tags) -> list[int]:
+    out = []
+    for tag in tags:
+        enc = tokenizer(tag, add_special_tokens=False)["input_ids"]
+        if len(enc) != 1:
+            raise TrainingError(f"answer_only: {tag} is not one token of this tokenizer")
+        out.append(enc[0])
+    return out
 
 
 def _record_starts(stream: torch.Tensor, tokenizer, block: int) -> torch.Tensor:
@@ -86,11 +106,20 @@ def _record_starts(stream: torch.Tensor, tokenizer, block: int) -> torch.Tensor:
     return starts if len(starts) else torch.zeros(1, dtype=torch.long)
 
 
-def _batch(stream: torch.Tensor, starts: torch.Tensor, block: int, batch: int, seed: int, step: int, rank: int):
-    """``batch`` windows of ``block`` tokens, each beginning at a record start (as at inference)."""
+def _batch(stream: torch.Tensor, starts: torch.Tensor, block: int, batch: int, seed: int, step: int, rank: int,
+           target: torch.Tensor | None = None):
+    """``batch`` windows of ``block`` tokens, each beginning at a record start (as at inference), and
+    their labels: the tokens, with -100 (no loss) where ``target`` says a token is a prompt's."""
     g = torch.Generator().manual_seed((seed * 1_000_003 + step) * 131 + rank)
     pick = torch.randint(0, len(starts), (batch,), generator=g)
-    return torch.stack([stream[s:s + block] for s in starts[pick].tolist()])
+    at = starts[pick].tolist()
+    x = torch.stack([stream[s:s + block] for s in at])
+    labels = x
+    if target is not None:
+        keep = torch.stack([target[s:s + block] for s in at])
+        if not bool(keep.all()):
+            labels = x.masked_fill(~keep, -100)
+    return x, labels
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -149,13 +178,14 @@ def _device_of(model) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate_loss(model, stream: torch.Tensor, starts: torch.Tensor, cfg: TrainConfig) -> float:
+def evaluate_loss(model, stream: torch.Tensor, starts: torch.Tensor, cfg: TrainConfig,
+                  target: torch.Tensor | None = None) -> float:
     model.eval()
     losses = []
     for i in range(cfg.eval_batches):
-        x = _batch(stream, starts, cfg.block_size, cfg.batch_size, cfg.seed + 7, i, 0)
-        x = x.to(_device_of(model))
-        losses.append(model(input_ids=x, labels=x).loss.item())
+        x, y = _batch(stream, starts, cfg.block_size, cfg.batch_size, cfg.seed + 7, i, 0, target)
+        dev = _device_of(model)
+        losses.append(model(input_ids=x.to(dev), labels=y.to(dev)).loss.item())
     model.train()
     return sum(losses) / len(losses)
 
@@ -175,8 +205,8 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
                             + " ".join(vocab.missing_tags))
     if vocab.unknown_chars:
         raise TrainingError("the tokenizer cannot represent: " + vocab.summary())
-    train_stream = _stream(tokenizer, train_rows, cfg.block_size)
-    val_stream = _stream(tokenizer, val_rows or train_rows[:50], cfg.block_size)
+    train_stream, train_target = _stream(tokenizer, train_rows, cfg.block_size, cfg.answer_only)
+    val_stream, val_target = _stream(tokenizer, val_rows or train_rows[:50], cfg.block_size, cfg.answer_only)
     train_starts = _record_starts(train_stream, tokenizer, cfg.block_size)
     val_starts = _record_starts(val_stream, tokenizer, cfg.block_size)
 
@@ -229,9 +259,10 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
         lr = _lr(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x = _batch(train_stream, train_starts, cfg.block_size, cfg.batch_size, cfg.seed, step, rank)
+        x, y = _batch(train_stream, train_starts, cfg.block_size, cfg.batch_size, cfg.seed, step, rank,
+                      train_target)
         x = x.to(device)
-        loss = net(input_ids=x, labels=x).loss
+        loss = net(input_ids=x, labels=y.to(device)).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -252,7 +283,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
             if on_progress and rank == 0:
                 on_progress(event)
         if cfg.eval_every and step % cfg.eval_every == 0:
-            val_loss = evaluate_loss(model, val_stream, val_starts, cfg)
+            val_loss = evaluate_loss(model, val_stream, val_starts, cfg, val_target)
             history.append({"step": step, "val_loss": val_loss})
             if on_progress and rank == 0:
                 on_progress({"step": step, "steps": cfg.steps, "val_loss": val_loss})
@@ -261,7 +292,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
 
     seconds = time.time() - t0
     if status == "finished":
-        val_loss = evaluate_loss(model, val_stream, val_starts, cfg)
+        val_loss = evaluate_loss(model, val_stream, val_starts, cfg, val_target)
     if step > start or last_saved is None:
         last_saved = save(f"step-{step:06d}") or last_saved
     final_dir = None

@@ -34,13 +34,13 @@ from transformers import LlamaForCausalLM
 torch.manual_seed(0)
 model = LlamaForCausalLM(cfg.model.to_hf(tok))
 opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-stream = _stream(tok, rows, cfg.block_size)
+stream, _ = _stream(tok, rows, cfg.block_size)
 starts = _record_starts(stream, tok, cfg.block_size)
 fwd = 0.0
 for i in range(steps + 1):
     if i == 1:
         t0 = time.perf_counter(); fwd = 0.0
-    x = _batch(stream, starts, cfg.block_size, cfg.batch_size, 0, i, 0)
+    x, _ = _batch(stream, starts, cfg.block_size, cfg.batch_size, 0, i, 0)
     t = time.perf_counter()
     loss = model(input_ids=x, labels=x).loss
     fwd += time.perf_counter() - t

@@ -145,3 +145,50 @@ def test_config_yaml_round_trip(tmp_path):
     (tmp_path / "bad.yaml").write_text("stepz: 3\n")
     with pytest.raises(ValueError, match="stepz"):
         TrainConfig.load(tmp_path / "bad.yaml")
+
+
+def test_answer_only_marks_the_prompt_of_task_records(tiny_tokenizer):
+    from training import data as D
+    from training.train import _batch, _stream
+
+    retro = D.retro_record("CC(=O)Nc1ccccc1", ["CC(=O)O", "Nc1ccccc1"])
+    mol = D.molecule_record("CCOC(=O)C")
+    ids, target = _stream(tiny_tokenizer, [retro, mol], 8, ["<ReverseReact>"])
+    toks = tiny_tokenizer.convert_ids_to_tokens(ids.tolist())
+    tag = toks.index("<ReverseReact>")
+    # BOS is kept (a window's first token is never a target anyway); the product block and the tag
+    # are the prompt; the answer, its EOS and the whole molecule record are targets
+    assert target[0] and not target[1:tag + 1].any() and target[tag + 1:].all()
+    assert toks[1] == "<MoleculeS>" and toks[tag + 1] == "<MoleculeS>"
+    plain_ids, plain = _stream(tiny_tokenizer, [retro, mol], 8)
+    assert torch.equal(plain_ids, ids) and plain.all()
+    x, y = _batch(ids, torch.tensor([0]), 12, 1, 0, 0, 0, target)
+    assert torch.equal(x[0], ids[:12]) and (y[0, 1:tag + 1] == -100).all() and (y[0, tag + 1:] == x[0, tag + 1:]).all()
+    with pytest.raises(TrainingError, match="not one token"):
+        _stream(tiny_tokenizer, [retro], 8, ["<NoSuchTag>"])
+
+
+@pytest.mark.slow
+def test_answer_only_keeps_prompts_out_of_unconditional_generation(moses_head, tmp_path):
+    """A task's prompt block starts like the molecule task's prompt (<MoleculeS> after BOS), so
+    trained on, the products of retrosynthesis records leak into molecule generation. With
+    answer_only they are read, not learnt: the model's chance to open a molecule the way those
+    products open stays at the molecules' own rate."""
+    from training import data as D
+    from training import tokenizer as tk
+    from transformers import AutoModelForCausalLM
+
+    product, reactants = "BrC(Br)(Br)C(Br)(Br)Br", ["BrC(Br)Br", "BrC(Br)Br"]
+    rows = [D.molecule_record(s) for s in moses_head[:200]] + [D.retro_record(product, reactants)] * 200
+    tok = tk.train_bpe(rows, 300, tmp_path / "tok")
+    first = tok(product, add_special_tokens=False)["input_ids"][0]
+    prompt = torch.tensor([[tok.bos_token_id] + tok("<MoleculeS>", add_special_tokens=False)["input_ids"]])
+    share = {}
+    for name, tags in (("all", []), ("answer", ["<ReverseReact>"])):
+        res = train(tiny_config(40, checkpoint_every=0, answer_only=tags), rows, [], tmp_path / name, tokenizer=tok)
+        model = AutoModelForCausalLM.from_pretrained(str(res.final_dir))
+        with torch.no_grad():
+            share[name] = torch.softmax(model(prompt).logits[0, -1], -1)[first].item()
+    base = sum(s.startswith(tok.convert_ids_to_tokens(first)) for s in moses_head[:200]) / 200
+    assert share["all"] > 0.25, share       # half the records open with the product
+    assert share["answer"] < max(0.05, 3 * base), (share, base)
