@@ -198,6 +198,24 @@ def reaction_top1(model, tok, items: list[dict]) -> dict:
             "forward_top1": fwd / n}
 
 
+def retro_check_pass(model, tok, items: list[dict], k: int = 4, seed: int = 0) -> dict:
+    """Share of ``k`` retrosynthesis samples per held-out product, drawn with the app's sampling,
+    that the retrosynthesis task accepts (its parse and validate: the reactants can make the
+    product), as the app checks every sample."""
+    from engine.tasks.retro import RetroTask
+
+    task = RetroTask()
+    passed = total = 0
+    for i, it in enumerate(items):
+        prompt = task.build_prompt({}, {"smiles": it["product"]})
+        for text in _generate(model, tok, prompt.text, k, tok.eos_token, 160, False, seed + i,
+                              sampling="reference"):
+            objects, reasons = task.parse(text, prompt)
+            passed += not (reasons or task.validate(objects, prompt))
+            total += 1
+    return {"retro_check_pass": passed / total if total else 0.0, "retro_check_samples": total}
+
+
 def pocket_metrics(model, tok, items, max_new: int = 600) -> dict:
     """items: (sequence, pocket positions) pairs from held-out complexes."""
     from engine.grammar import codec

@@ -69,6 +69,12 @@ def render(summary: dict) -> str:
         if summary.get("val_loss") is not None else f"- Final training loss {summary['train_loss']:.3f}",
         f"- Training rows: {summary['rows']['train']:,} (validation {summary['rows']['validation']:,}); "
         f"data SHA-256 `{summary['data_sha256'][:16]}…`.",
+    ]
+    if t.get("answer_only"):
+        lines.append("- Records holding " + ", ".join(f"`{x}`" for x in t["answer_only"])
+                     + " are trained on their answers only: the task's prompt before the tag is read, "
+                     "not a target (the validation loss is over the same tokens).")
+    lines += [
         "",
         "## Data sources and licences",
         "| part | source | licence | kept | note |",

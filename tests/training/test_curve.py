@@ -37,6 +37,25 @@ def test_reaction_top1_scores_exact_sets_and_products(monkeypatch):
     assert (got["retro_top1"], got["retro_top1_any_template"], got["forward_top1"]) == (0.0, 0.0, 0.0)
 
 
+def test_retro_check_pass_counts_the_samples_the_task_accepts(monkeypatch):
+    from training import evaluate as E
+
+    samples = ["<MoleculeS>OC(C)=O<MoleculeE><MoleculeS>Nc1ccc(O)cc1<MoleculeE>",   # makes the product
+               "<MoleculeS>CC(=O)Nc1ccc(O)cc1<MoleculeE>",                            # the product itself
+               "<MoleculeS>Nc1ccc(O)cc1<MoleculeE><MoleculeS>CC(=O<MoleculeE>",       # a broken SMILES
+               "<MoleculeS>Nc1ccc(O)cc1<MoleculeE>"]                                  # acetyl missing
+
+    def fake_generate(model, tok, prompt, n, stop, max_new, greedy, seed, **kw):
+        assert prompt == f"<MoleculeS>{PRODUCT}<MoleculeE><ReverseReact>" and not greedy
+        assert kw.get("sampling") == "reference" and n == 4
+        return list(samples)
+
+    monkeypatch.setattr(E, "_generate", fake_generate)
+    tok = type("Tok", (), {"eos_token": "<|end_of_text|>"})()
+    got = E.retro_check_pass(None, tok, [{"product": PRODUCT, "target": TARGET}], k=4)
+    assert got == {"retro_check_pass": 0.25, "retro_check_samples": 4}
+
+
 def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_path, capsys):
     from training import curve
     from training.train import train
@@ -53,6 +72,8 @@ def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_p
     assert [r["tokens_seen"] for r in rows] == [3 * 4 * 64, 6 * 4 * 64]
     for r in rows:
         assert r["items"] == 1
-        for key in ("retro_top1", "forward_top1", "materials_metal_and_valid_linkers", "molecule_validity_t1"):
+        assert r["retro_check_samples"] == 4
+        for key in ("retro_top1", "retro_check_pass", "forward_top1", "materials_metal_and_valid_linkers",
+                    "molecule_validity_t1"):
             assert 0.0 <= r[key] <= 1.0
     assert "retro@1" in capsys.readouterr().out
