@@ -55,6 +55,9 @@ def register(subparsers) -> None:
                    help="where to train (default cpu)")
     d.add_argument("--install", action="store_true", help="copy the GGUF into resources/models")
     d.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+    d.add_argument("--answer-only", action="store_true",
+                   help="train reaction records on their answers only (not the default: see docs/benchmarks.md)")
+    d.add_argument("--layers", type=int, default=None, help="transformer layers (default 4)")
     d.set_defaults(func=run_demo)
 
 
@@ -227,6 +230,12 @@ def run_demo(args) -> int:
         s.train.steps = args.demo_steps
     if args.demo_device is not None:
         s.train.device = args.demo_device
+    if args.answer_only:
+        s.train.answer_only = list(demo.ANSWER_ONLY_TAGS)
+    if args.layers is not None:
+        if args.layers < 1:
+            raise _error("--layers must be at least 1")
+        s.train.model.num_hidden_layers = args.layers
     out = args.demo_out or (paths.cache_dir() / "demo-model")
     install = paths.resources_dir() / "models" if args.install else None
     try:

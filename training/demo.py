@@ -18,6 +18,13 @@ from training import data as D
 from training.config import ModelConfig, TrainConfig
 
 MODEL_NAME = "logos-demo"
+# ``logos train demo --answer-only``: reaction records trained on their answers only. Their first
+# molecule block opens like the molecule task's prompt (<MoleculeS> after BOS); trained on, their
+# products and reagents leak into molecule generation (the shipped model: 13.8 % of its T = 1
+# molecules under 250 Da, the molecules-only model of November 4.9 %). Measured on 5 December
+# (docs/benchmarks.md): FCD/Test 0.74 -> 0.28 and the retrosynthesis figures up, but validity at
+# T = 1 down 3 points and valid ligands for a pocket 37.5 % -> 2.5 %, so it is not the default.
+ANSWER_ONLY_TAGS = ["<ReverseReact>", "<React>"]
 
 
 @dataclass
@@ -49,10 +56,6 @@ class DemoSettings:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=6000, batch_size=32, block_size=128, lr=2e-3, min_lr=2e-4, warmup_steps=30,
         eval_every=100, eval_batches=4, checkpoint_every=300, keep_checkpoints=20,
-        # reaction records train on their answers: their first molecule block is the molecule
-        # task's own prompt (<MoleculeS> after BOS), and trained on, the products and reactants
-        # (drugs, acids, amines) leaked into molecule generation (14 % under 250 Da, against 5 %)
-        answer_only=["<ReverseReact>", "<React>"],
         model=ModelConfig(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)))
 

@@ -16,6 +16,25 @@ def test_train_command_is_registered():
     assert demo.train_mode == "demo" and demo.minutes == 3 and demo.install
 
 
+def test_demo_recipe_options_reach_the_settings(monkeypatch, tmp_path, capsys):
+    from training import demo
+
+    seen = []
+
+    def fake_run(out, s, **kw):
+        seen.append(s)
+        return {"gguf": str(out / "x.gguf")}
+
+    monkeypatch.setattr(demo, "run", fake_run)
+    assert main(["train", "demo", "--out", str(tmp_path), "--no-eval"]) == 0
+    # the default is the shipped model's recipe: reaction records trained whole
+    assert seen[-1].train.answer_only == [] and seen[-1].train.model.num_hidden_layers == 4
+    assert main(["train", "demo", "--out", str(tmp_path), "--answer-only", "--layers", "2"]) == 0
+    assert seen[-1].train.answer_only == ["<ReverseReact>", "<React>"] and seen[-1].train.model.num_hidden_layers == 2
+    assert main(["train", "demo", "--out", str(tmp_path), "--layers", "0"]) == 2
+    assert "--layers" in capsys.readouterr().err and len(seen) == 2
+
+
 def test_scratch_training_skips_bad_rows(real_rows, tmp_path, capsys):
     data = tmp_path / "rows.txt"
     data.write_text("\n".join(real_rows[:150]) + "\n<MoleculeS>C1CC<MoleculeE>\n<Nonsense>\n")
