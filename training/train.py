@@ -65,7 +65,12 @@ def _stream(tokenizer, rows: list[str], block: int, answer_only=()) -> tuple[tor
     ids: list[int] = []
     target: list[bool] = []
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    tag_ids = set(_tag_ids(tokenizer, answer_only))
+    tag_ids: set[int] = set()
+    if answer_only:
+        missing = tk.missing_tags(tokenizer, list(answer_only))
+        if missing:
+            raise TrainingError(f"answer_only: {' '.join(missing)} is not one token of this tokenizer")
+        tag_ids = set(tk.tag_ids(tokenizer, list(answer_only)).values())
     enc = tokenizer(rows, add_special_tokens=False)["input_ids"] if rows else []
     for r in enc:
         if bos is not None:
@@ -83,16 +88,6 @@ def _stream(tokenizer, rows: list[str], block: int, answer_only=()) -> tuple[tor
     while len(ids) < block + 1:
         ids, target = ids + ids, target + target
     return torch.tensor(ids, dtype=torch.long), torch.tensor(target, dtype=torch.bool)
-
-
-def _tag_ids(tokenizer, tags) -> list[int]:
-    out = []
-    for tag in tags:
-        enc = tokenizer(tag, add_special_tokens=False)["input_ids"]
-        if len(enc) != 1:
-            raise TrainingError(f"answer_only: {tag} is not one token of this tokenizer")
-        out.append(enc[0])
-    return out
 
 
 def _record_starts(stream: torch.Tensor, tokenizer, block: int) -> torch.Tensor:
@@ -207,6 +202,8 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
         raise TrainingError("the tokenizer cannot represent: " + vocab.summary())
     train_stream, train_target = _stream(tokenizer, train_rows, cfg.block_size, cfg.answer_only)
     val_stream, val_target = _stream(tokenizer, val_rows or train_rows[:50], cfg.block_size, cfg.answer_only)
+    if not cfg.answer_only:  # every token is a target: no mask to gather at every step
+        train_target = val_target = None
     train_starts = _record_starts(train_stream, tokenizer, cfg.block_size)
     val_starts = _record_starts(val_stream, tokenizer, cfg.block_size)
 
