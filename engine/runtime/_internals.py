@@ -147,6 +147,17 @@ class Batch:
 
 
 # -------------------------------------------------------------------------------------- context
+# llama.h's llama_batch on a 64-bit platform: (field, offset), 56 bytes
+_LLAMA_H_BATCH = ([("n_tokens", 0), ("token", 8), ("embd", 16), ("pos", 24), ("n_seq_id", 32), ("seq_id", 40),
+                   ("logits", 48)], 56)
+
+
+def _batch_layout(ll):
+    """The fields and size of llama-cpp-python's llama_batch structure, as _LLAMA_H_BATCH lists them."""
+    st = ll.llama_batch
+    return [(f[0], getattr(st, f[0]).offset) for f in st._fields_], ctypes.sizeof(st)
+
+
 class LlamaContext:
     """A ``llama_context`` on a model, re-created when a job needs another KV layout; its batch,
     its abort flag, its logits and its memory (KV cells per sequence)."""
@@ -199,7 +210,11 @@ class LlamaContext:
     def decode(self, tokens, positions, seqs, want_logits=True) -> None:
         """One llama_decode of len(tokens) tokens; ``want_logits`` a bool or one per token."""
         n = self.batch.fill(tokens, positions, seqs, want_logits)
-        rc = self.ll.llama_decode(self.ptr, self.batch.struct)
+        self.check(self.ll.llama_decode(self.ptr, self.batch.struct), n)
+
+    def check(self, rc: int, n: int) -> None:
+        """llama_decode's return code for a batch of ``n`` tokens: Cancelled, or RuntimeError
+        saying why, unless it is 0."""
         if rc == 2 or (rc != 0 and self.abort.is_set()):
             raise Cancelled("cancelled")
         if rc == 1:
@@ -208,6 +223,24 @@ class LlamaContext:
                                "ask for fewer samples, fewer new tokens or a larger context")
         if rc != 0:
             raise RuntimeError(f"llama_decode failed ({rc}): {_llama_error_lines()}")
+
+    def step_handles(self, wake: np.ndarray | None) -> np.ndarray | None:
+        """What a step in C needs (``engine.runtime._stepper.run_steps``): the addresses of
+        llama_decode and llama_get_logits, of the context, of its batch structure, of the abort
+        flag's word and of ``wake`` (an int64 array the caller keeps alive: non-zero = return;
+        None: 0, no such word), as uint64. None where llama-cpp-python exposes no library handle or lays the
+        batch out otherwise than llama.h (the C side declares that layout)."""
+        lib = getattr(getattr(self.ll, "llama_cpp", None), "_lib", None)
+        if lib is None or not self.ptr or _batch_layout(self.ll) != _LLAMA_H_BATCH:
+            return None
+        try:
+            fns = [ctypes.cast(lib[name], ctypes.c_void_p).value for name in ("llama_decode", "llama_get_logits")]
+        except (AttributeError, KeyError):
+            return None
+        ctx = ctypes.cast(self.ptr, ctypes.c_void_p).value
+        return np.array(fns + [ctx, ctypes.addressof(self.batch.struct), self.abort.word_address(),
+                                0 if wake is None else wake.ctypes.data],
+                        dtype=np.uint64)
 
     def logits(self, n_rows: int) -> np.ndarray:
         """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next).

@@ -21,6 +21,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#ifdef _WIN32
+#include <windows.h>
+#endif
 
 /* ------------------------------------------------------------------ PCG64 (numpy's layout) */
 /* state words: [state_hi, state_lo, inc_hi, inc_lo] */
@@ -601,6 +605,216 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------ steps in one call */
+/* llama.cpp's batch, as llama.h lays it out (the caller checks the ctypes structure's offsets
+ * against these before passing one in) and the two functions a step calls. */
+typedef struct {
+    int32_t n_tokens;
+    int32_t *token;
+    float *embd;
+    int32_t *pos;
+    int32_t *n_seq_id;
+    int32_t **seq_id;
+    int8_t *logits;
+} ll_batch_t;
+typedef int32_t (*decode_fn_t)(void *ctx, ll_batch_t batch);
+typedef float *(*logits_fn_t)(void *ctx);
+
+static double now_s(void) {
+#ifdef _WIN32
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (double)c.QuadPart / (double)f.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
+}
+
+PyDoc_STRVAR(run_steps_doc,
+"run_steps(handles, logits, n_vocab, n_rows, seen, slots, penalty, temperature, top_k, top_p, min_p,\n"
+"          states, out_tok, out_lp, length, toks, lps, cap, npos, seqs, ends, max_new, may_drop,\n"
+"          closed, max_steps, max_seconds) -> (steps, decode_seconds, rc, n_live, n_closed, n_tokens)\n\n"
+"The steps of one job's samples in C. Per step: draw one token for each live row j (slot slots[j],\n"
+"as sample_rows does; the first step's rows are logits, the next ones llama.cpp's), record it\n"
+"(seen, length, toks, lps), close the samples it ends (ends[token]: 1 closing tag, 2\n"
+"end-of-generation; 3: max_new tokens) into closed (int64 pairs slot, reason, in order), then\n"
+"decode the others' tokens in one llama_decode. Returns after recording a step that closed a\n"
+"sample unless may_drop (the job has no sample left to start: its slots just drop out), when none\n"
+"is left, after max_steps decodes or max_seconds, when the abort word is 0 or the wake word is\n"
+"not, or when llama_decode fails (rc != 0; llama_get_logits returning NULL gives -100). On return\n"
+"slots[:n_live] are the samples still going and out_tok[:n_live] / out_lp[:n_live] their last\n"
+"recorded tokens, not yet decoded (all rc != 0: decoded, failed). n_tokens: tokens recorded.\n"
+"handles: uint64 [llama_decode, llama_get_logits, context, batch struct, abort word (int64, 0 =\n"
+"abort; address 0: none), wake word (int64, non-zero = return; address 0: none)]. length/npos:\n"
+"int64 per slot; toks (int64) and lps (float64): slots x cap; seqs: int32 per slot, the KV\n"
+"sequence of its batch token; slots: int64, written (the live ones first).");
+
+static PyObject *run_steps(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer handles = {0}, logits = {0}, seen = {0}, slots = {0}, states = {0}, out_tok = {0}, out_lp = {0};
+    Py_buffer length = {0}, toks = {0}, lps = {0}, npos = {0}, seqs = {0}, ends = {0}, closed = {0};
+    Py_ssize_t V, n, top_k, cap, max_new, max_steps;
+    int may_drop;
+    double rp, temp, top_p, min_p, max_seconds;
+    if (!PyArg_ParseTuple(args, "y*y*nny*w*ddnddw*w*w*w*w*w*ny*y*y*npw*nd", &handles, &logits, &V, &n, &seen,
+                          &slots, &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp, &length, &toks,
+                          &lps, &cap, &npos, &seqs, &ends, &max_new, &may_drop, &closed, &max_steps, &max_seconds))
+        return NULL;
+    PyObject *result = NULL;
+    cand_t *work = NULL;
+    float *heap = NULL, *scratch = NULL;
+    double *probs = NULL;
+    const Py_ssize_t LIMIT = (Py_ssize_t)1 << 31;
+    Py_ssize_t steps = 0, n_closed = 0, n_tokens = 0;
+    double dec_s = 0.0;
+    int32_t rc = 0;
+    if (V <= 0 || V >= LIMIT || n <= 0 || n >= LIMIT || cap <= 0 || cap >= LIMIT || max_new <= 0 || max_new > cap
+        || max_steps < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad n_vocab, rows, cap, max_new or max_steps");
+        goto done;
+    }
+    if (!need(&handles, 6 * (Py_ssize_t)sizeof(uint64_t), "handles")) goto done;
+    const uint64_t *h = (const uint64_t *)handles.buf;
+    if (!h[0] || !h[1] || !h[2] || !h[3]) {
+        PyErr_SetString(PyExc_ValueError, "a null llama.cpp handle");
+        goto done;
+    }
+    Py_ssize_t n_slots = states.len / (Py_ssize_t)(4 * sizeof(uint64_t));
+    ll_batch_t *batch = (ll_batch_t *)(uintptr_t)h[3];
+    if (!need(&logits, n * V * (Py_ssize_t)sizeof(float), "logits")) goto done;
+    if (!need(&slots, n * (Py_ssize_t)sizeof(int64_t), "slots")) goto done;
+    if (!need(&out_tok, n * (Py_ssize_t)sizeof(int64_t), "out_tok")) goto done;
+    if (!need(&out_lp, n * (Py_ssize_t)sizeof(double), "out_lp")) goto done;
+    if (!need(&closed, 2 * n * (Py_ssize_t)sizeof(int64_t), "closed")) goto done;
+    if (!need(&length, n_slots * (Py_ssize_t)sizeof(int64_t), "length")) goto done;
+    if (!need(&npos, n_slots * (Py_ssize_t)sizeof(int64_t), "npos")) goto done;
+    if (!need(&seqs, n_slots * (Py_ssize_t)sizeof(int32_t), "seqs")) goto done;
+    if (!need(&toks, n_slots * cap * (Py_ssize_t)sizeof(int64_t), "toks")) goto done;
+    if (!need(&lps, n_slots * cap * (Py_ssize_t)sizeof(double), "lps")) goto done;
+    if (!need(&ends, V, "ends")) goto done;
+    if (seen.len && !need(&seen, n_slots * V, "seen")) goto done;
+    int64_t *sl = (int64_t *)slots.buf;
+    int64_t *len_ = (int64_t *)length.buf;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        if (sl[j] < 0 || sl[j] >= n_slots) {
+            PyErr_Format(PyExc_ValueError, "slot %lld of row %zd outside the %zd states", (long long)sl[j], j, n_slots);
+            goto done;
+        }
+        if (len_[sl[j]] < 0 || len_[sl[j]] >= max_new) {
+            PyErr_Format(PyExc_ValueError, "slot %lld has %lld tokens (max_new %zd)", (long long)sl[j],
+                         (long long)len_[sl[j]], max_new);
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < j; i++) {
+            if (sl[i] == sl[j]) {
+                PyErr_Format(PyExc_ValueError, "slot %lld twice", (long long)sl[j]);
+                goto done;
+            }
+        }
+    }
+    if (!(temp >= 0.0) || !(top_p > 0.0 && top_p <= 1.0) || !(min_p >= 0.0 && min_p < 1.0) || !(rp > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "bad sampling parameters");
+        goto done;
+    }
+    {
+        params_t p = {rp, temp, top_p, min_p, top_k};
+        Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
+        work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
+        heap = (float *)malloc((size_t)hk * sizeof(float));
+        scratch = (float *)malloc((size_t)V * sizeof(float));
+        probs = (double *)malloc((size_t)V * sizeof(double));
+        if (!work || !heap || !scratch || !probs) { PyErr_NoMemory(); goto done; }
+        decode_fn_t decode = (decode_fn_t)(uintptr_t)h[0];
+        logits_fn_t get_logits = (logits_fn_t)(uintptr_t)h[1];
+        void *ctx = (void *)(uintptr_t)h[2];
+        volatile const int64_t *abort_word = (volatile const int64_t *)(uintptr_t)h[4];
+        volatile const int64_t *wake_word = (volatile const int64_t *)(uintptr_t)h[5];
+        const float *L = (const float *)logits.buf;
+        uint8_t *S = seen.len ? (uint8_t *)seen.buf : NULL;
+        uint64_t *st = (uint64_t *)states.buf;
+        int64_t *ot = (int64_t *)out_tok.buf;
+        double *ol = (double *)out_lp.buf;
+        int64_t *tk = (int64_t *)toks.buf;
+        double *lq = (double *)lps.buf;
+        int64_t *cl = (int64_t *)closed.buf;
+        const int64_t *np_ = (const int64_t *)npos.buf;
+        const int32_t *sq = (const int32_t *)seqs.buf;
+        const uint8_t *E = (const uint8_t *)ends.buf;
+        Py_BEGIN_ALLOW_THREADS
+        double t_start = now_s();
+        for (;;) {
+            Py_ssize_t live = 0, was = n_closed;
+            for (Py_ssize_t j = 0; j < n; j++) {  /* draw, record, close */
+                int64_t s = sl[j];
+                double lp;
+                int64_t tok = sample_one(L + j * V, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, scratch,
+                                         probs, &lp);
+                int64_t t = len_[s]++;
+                if (S) S[s * V + tok] = 1;
+                tk[s * cap + t] = tok;
+                lq[s * cap + t] = lp;
+                n_tokens++;
+                int64_t why = E[tok] == 1 ? 1 : E[tok] == 2 ? 2 : (t + 1 >= max_new ? 3 : 0);
+                if (why) {
+                    cl[2 * n_closed] = s;
+                    cl[2 * n_closed + 1] = why;
+                    n_closed++;
+                } else {  /* rows are drawn in order, so the going ones compact in place */
+                    sl[live] = s;
+                    ot[live] = tok;
+                    ol[live] = lp;
+                    live++;
+                }
+            }
+            n = live;
+            if (n == 0 || (n_closed > was && !may_drop) || steps >= max_steps || (abort_word && *abort_word == 0)
+                || (wake_word && *wake_word != 0) || now_s() - t_start >= max_seconds)
+                break;
+            for (Py_ssize_t j = 0; j < n; j++) {
+                int64_t s = sl[j];
+                batch->token[j] = (int32_t)ot[j];
+                batch->pos[j] = (int32_t)(np_[s] + len_[s] - 1);  /* the prompt at 0..npos-1, then the sample */
+                batch->n_seq_id[j] = 1;
+                batch->seq_id[j][0] = sq[s];
+                batch->logits[j] = 1;
+            }
+            batch->n_tokens = (int32_t)n;
+            double t0 = now_s();
+            rc = decode(ctx, *batch);
+            dec_s += now_s() - t0;
+            steps++;
+            if (rc != 0) break;
+            L = get_logits(ctx);
+            if (!L) { rc = -100; break; }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_BuildValue("ndinnn", steps, dec_s, (int)rc, n, n_closed, n_tokens);
+done:
+    free(work);
+    free(heap);
+    free(scratch);
+    free(probs);
+    PyBuffer_Release(&handles);
+    PyBuffer_Release(&logits);
+    PyBuffer_Release(&seen);
+    PyBuffer_Release(&slots);
+    PyBuffer_Release(&states);
+    PyBuffer_Release(&out_tok);
+    PyBuffer_Release(&out_lp);
+    PyBuffer_Release(&length);
+    PyBuffer_Release(&toks);
+    PyBuffer_Release(&lps);
+    PyBuffer_Release(&npos);
+    PyBuffer_Release(&seqs);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&closed);
+    return result;
+}
+
 PyDoc_STRVAR(simd_doc,
 "simd(enable=None) -> str\n\n"
 "The vector code in use: 'avx2' or 'portable'. enable=False switches to the portable code, True\n"
@@ -623,6 +837,7 @@ static PyMethodDef methods[] = {
     {"simd", simd, METH_VARARGS, simd_doc},
     {"sample_rows", sample_rows, METH_VARARGS, sample_rows_doc},
     {"lse_rows", lse_rows, METH_VARARGS, lse_rows_doc},
+    {"run_steps", run_steps, METH_VARARGS, run_steps_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -136,6 +136,31 @@ class LogosDrawer:
             self.mask[live, tok] = 1
         return tok, lp
 
+    def can_run_steps(self, n: int) -> bool:
+        """Whether :meth:`run_steps` can take a step of ``n`` rows (compiled, and a step the host
+        would not spread over threads)."""
+        return self.compiled and not (n > 1 and n * self.n_vocab >= self.host.threshold and self.host.n_threads >= 2)
+
+    def run_steps(self, rows: np.ndarray, live: np.ndarray, run) -> tuple:
+        """:meth:`draw` for ``rows`` and the following steps in one C call
+        (``engine.runtime._stepper.run_steps``: draw, record, close, llama_decode) while no sample
+        closes, or while closing ones may simply drop out (``run.may_drop``). ``run``: the loop's
+        :class:`engine.runtime.slots.StepRun`. Returns (slots still going, their last tokens (not
+        yet decoded), closed (slot, reason code) pairs, steps decoded, their llama_decode seconds,
+        llama_decode's code, tokens recorded)."""
+        n = len(live)
+        p = self.params
+        tok = np.empty(n, dtype=np.int64)
+        lp = np.empty(n, dtype=np.float64)
+        closed = np.empty((n, 2), dtype=np.int64)
+        seen = self.mask if self.mask is not None else b""
+        slots = np.array(live, dtype=np.int64)  # a copy: the C call compacts it
+        steps, dec_s, rc, n_live, n_closed, n_tokens = _stepper.run_steps(
+            run.handles, np.ascontiguousarray(rows), self.n_vocab, n, seen, slots, p.repetition_penalty,
+            p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp, run.length, run.toks, run.lps,
+            run.cap, run.npos, run.seqs, run.ends, run.max_new, run.may_drop, closed, run.max_steps, run.max_seconds)
+        return slots[:n_live], tok[:n_live], closed[:n_closed], steps, dec_s, rc, n_tokens
+
     def close(self) -> None:
         pass
 

@@ -43,6 +43,7 @@ class GenerationStats:
     decode_s: float = 0.0
     tokens_generated: int = 0
     steps: int = 0
+    steps_in_c: int = 0  # of steps, those run in one C call with the steps around them (RuntimeOptions.fused_steps)
     max_batch: int = 0  # slots: samples decoded together
     refills: int = 0  # samples started in the slot of a finished one (jobs with more samples than slots)
     max_new_tokens: int = 0  # the limit applied: asked, or less to stay inside the context
@@ -100,6 +101,8 @@ class StopRule:
 
     def __post_init__(self) -> None:
         self.ends = self.stop_mask | self.eog_mask  # a token that may end a sample
+        # per token id, for the C step loop: 1 closing tag, 2 end of generation (the tag first), 0 neither
+        self.end_codes = np.where(self.stop_mask, 1, np.where(self.eog_mask, 2, 0)).astype(np.uint8)
 
 
 @dataclass(eq=False)

@@ -169,6 +169,10 @@ class AbortFlag:
     def is_set(self) -> bool:
         return self._head.ne[0] == 0
 
+    def word_address(self) -> int:
+        """The address of the int64 that is 0 while the flag is set (read by the C step loop)."""
+        return ctypes.addressof(self._head) + self._Head.ne.offset
+
     def install(self, ll, ctx) -> bool:
         """Attach to a context; False when only between-step checks are possible."""
         if self.callback is None:

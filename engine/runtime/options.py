@@ -21,6 +21,7 @@ ENVIRONMENT = {
     "LOGOS_KV_STREAMS": "kv_streams",
     "LOGOS_SHARE_SLOTS": "share_slots",
     "LOGOS_PARALLEL_HOST_WORK": "parallel_host_work",
+    "LOGOS_FUSED_STEPS": "fused_steps",
     "LOGOS_THREADS": "n_threads",
     "LOGOS_LLAMA_LOG": "llama_log",
 }
@@ -47,6 +48,10 @@ class RuntimeOptions:
     - ``parallel_host_work``: from this many logits per step (rows x vocabulary) the host's share
       of a step is spread over threads (numpy and llama.cpp release the GIL); below it one thread
       is faster than the hand-off.
+    - ``fused_steps``: while no sample of a lone job ends, its steps (draw, record, llama_decode)
+      run in one C call (``engine.runtime._stepper.run_steps``) where the compiled sampler draws
+      and the host would not spread the step over threads (False: every step in Python; for
+      comparison). Same samples either way.
     - ``n_threads``: llama.cpp's threads (None: the planner's choice, one per physical core).
     - ``llama_log``: echo llama.cpp's log to stderr (it is always kept in memory for error messages).
     """
@@ -56,6 +61,7 @@ class RuntimeOptions:
     kv_streams: bool = True
     share_slots: bool = True
     parallel_host_work: int = 1 << 18
+    fused_steps: bool = True
     n_threads: int | None = None
     llama_log: bool = False
 
@@ -70,7 +76,7 @@ class RuntimeOptions:
         changes: dict = {}
         if env.get("LOGOS_SAMPLER"):
             changes["sampler"] = str(env["LOGOS_SAMPLER"]).strip()
-        for name in ("LOGOS_REFILL", "LOGOS_KV_STREAMS", "LOGOS_SHARE_SLOTS"):
+        for name in ("LOGOS_REFILL", "LOGOS_KV_STREAMS", "LOGOS_SHARE_SLOTS", "LOGOS_FUSED_STEPS"):
             if name in env:
                 changes[ENVIRONMENT[name]] = str(env[name]).strip() != "0"
         if "LOGOS_LLAMA_LOG" in env:

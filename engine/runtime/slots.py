@@ -48,6 +48,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,6 +57,7 @@ from engine.runtime._internals import Cancelled
 from engine.runtime.job import JobState, SampleMaker
 
 MAX_JOBS = 16  # jobs in one loop at most; more wait
+END_REASONS = {1: "stop_token", 2: "eog", 3: "length"}  # the C step loop's codes (StopRule.end_codes)
 
 
 class _CancelWatcher:
@@ -99,6 +101,29 @@ class _CancelWatcher:
             self._stopped = True
 
 
+@dataclass
+class StepRun:
+    """The loop's arrays that steps run in C read and write (``engine.runtime._stepper.run_steps``):
+    per slot its tokens so far (``length``), its tokens and log-probabilities (``toks``, ``lps``:
+    slots x ``cap``), its job's prompt length (``npos``) and its batch sequence id (``seqs``);
+    the job's tokens that may end a sample (``ends``) and its ``max_new``. A call returns after
+    ``max_steps`` decodes, ``max_seconds`` (progress is reported then), when the abort flag is
+    raised (cancel) or when a job is queued (the scheduler's ``wake`` word, read at every step)."""
+
+    handles: np.ndarray
+    length: np.ndarray
+    toks: np.ndarray
+    lps: np.ndarray
+    cap: int
+    npos: np.ndarray
+    seqs: np.ndarray
+    ends: np.ndarray
+    max_new: int
+    may_drop: bool  # a closed sample's slot drops out of the batch (no sample to start in it now)
+    max_steps: int = 1 << 30
+    max_seconds: float = 0.05
+
+
 class SlotScheduler:
     """A runtime's job queue and the thread that runs its slot loops (started when a job comes,
     gone when the queue is empty). ``busy`` is held while a loop uses the context."""
@@ -112,6 +137,7 @@ class SlotScheduler:
         self._closed = False
         self.busy = threading.RLock()
         self.loop: SlotLoop | None = None
+        self.wake = np.zeros(1, dtype=np.int64)  # 1 while jobs are queued: steps running in C return
 
     def submit(self, job: JobState) -> JobState:
         with self._lock:
@@ -119,10 +145,15 @@ class SlotScheduler:
                 raise RuntimeError("no model loaded")
             job.key = next(self._keys)
             self._queue.append(job)
+            self.wake[0] = 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="logos-slots", daemon=True)
                 self._thread.start()
         return job
+
+    def waiting(self) -> bool:
+        """Whether jobs are queued (a loop running steps in C returns to let them join)."""
+        return bool(self._queue)
 
     def admit(self, accepts) -> list[JobState]:
         """Queued jobs that join the running loop now (first come, first served: the first that
@@ -137,6 +168,7 @@ class SlotScheduler:
             out = []
             while accepts is not None and self._queue and accepts(self._queue[0]):
                 out.append(self._queue.popleft())
+            self.wake[0] = 1 if self._queue else 0
         for j in gone:
             j.end(Cancelled("cancelled"))
         return out
@@ -148,6 +180,7 @@ class SlotScheduler:
                     self._thread = None
                     return
                 first = self._queue.popleft()
+                self.wake[0] = 1 if self._queue else 0
             if first.cancel.is_set():
                 first.end(Cancelled("cancelled"))
                 continue
@@ -168,6 +201,7 @@ class SlotScheduler:
             self._closed = True
             queued = list(self._queue)
             self._queue.clear()
+            self.wake[0] = 0
             thread = self._thread
         for j in queued:
             j.cancel.set()
@@ -229,6 +263,7 @@ class SlotLoop:
                                                   stats, seq=0)
         width = self.width = min(n_slots, first.n)
         self.seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(width, dtype=np.int32)
+        self.seq_of = self.seqs if multi else np.zeros(width, dtype=np.int32)  # each slot's batch sequence id
         self.room = ctx.n_ctx_seq if (multi and not unified) else 0  # tokens of one sequence's stream
         self.refill = rt.options.refill
         self.job_of = np.full(width, -1, dtype=np.int64)  # the key of the job whose sample the slot decodes
@@ -245,6 +280,8 @@ class SlotLoop:
         self._open(first, prompt_lp, last_row, [first.seed_of(i) for i in range(width)])
         self.shared = bool(self.room and self.refill and self.rt.options.share_slots
                            and drawers.shares(first.sampler))
+        # steps in C (None: none); they return at the next step when a job is queued that may join
+        self.handles = ctx.step_handles(self.sched.wake if self.shared else None) if rt.options.fused_steps else None
         if multi:
             for s in self.seqs.tolist():
                 ctx.seq_cp(0, s)
@@ -491,7 +528,19 @@ class SlotLoop:
                 yield job, slots[sel], sel
 
     def _draw(self, rows, slots: np.ndarray, parts: list) -> None:
-        """One draw per job for its slots in ``slots`` (rows None: their first tokens)."""
+        """One draw per job for its slots in ``slots`` (rows None: their first tokens). A lone job
+        whose drawer can run steps in C goes on there (:meth:`_run_steps`)."""
+        if (rows is not None and self.handles is not None and len(self.jobs) == 1
+                and not (self.shared and self.sched.waiting())):
+            job = self.jobs[0]
+            if (getattr(job.drawer, "run_steps", None) is not None and not job.rule.stop_bytes
+                    and job.rule.stop_count == 1 and len(slots) <= self.ctx.batch.cap
+                    and job.drawer.can_run_steps(len(slots))):
+                try:
+                    parts.append(self._run_steps(job, rows, slots))
+                except Exception as exc:  # noqa: BLE001 - this job's error (the context failed)
+                    self._leave(job, exc)
+                return
         for job, mine, sel in list(self._groups(slots)):
             try:
                 r = rows if (rows is None or sel is None) else rows[sel]
@@ -499,6 +548,29 @@ class SlotLoop:
                 parts.append(self._record(job, mine, tok, lp))
             except Exception as exc:  # noqa: BLE001 - this job's error; the others go on
                 self._leave(job, exc)
+
+    def _run_steps(self, job: JobState, rows: np.ndarray, slots: np.ndarray):
+        """A lone job's steps in one C call: draw, record and close as :meth:`_record` does, and
+        llama_decode, while no sample closes, or while closing ones just drop out (the job has no
+        sample left to start, or slots wait for each other). Returns what :meth:`_record` returns
+        (the slots that go on and their last tokens, to decode). Same samples as step by step: the
+        same draws in the same order."""
+        rule = job.rule
+        run = StepRun(self.handles, self.length, self.toks, self.lps, self.cap, self.npos, self.seq_of,
+                      rule.end_codes, rule.max_new, job.pending <= 0 or not self.refill)
+        going, tok, closed, steps, dec_s, rc, n_tokens = job.drawer.run_steps(rows, slots, run)
+        stats = job.stats
+        stats.tokens_generated += n_tokens
+        stats.steps += steps
+        stats.steps_in_c += steps
+        stats.llama_s += dec_s
+        for s, why in closed.tolist():
+            self._close(job, s, END_REASONS[why])
+        if rc:
+            self.ctx.check(rc, len(going))  # raises: Cancelled, or why llama_decode failed
+        if steps and job.on_progress is not None:
+            job.on_progress(job.done, job.n, stats.tokens_generated, time.perf_counter() - job.t_dec)
+        return going, tok
 
     # ---------------------------------------------------------------- the step loop
     def _steps(self) -> None:
@@ -585,4 +657,4 @@ class SlotLoop:
             rows = ctx.logits(len(live))
 
 
-__all__ = ["SlotScheduler", "SlotLoop", "MAX_JOBS"]
+__all__ = ["SlotScheduler", "SlotLoop", "StepRun", "MAX_JOBS"]

@@ -477,6 +477,62 @@ def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatc
         rt.close()
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen3"])
+@pytest.mark.parametrize("n,streams,penalty,max_new", [(1, True, 1.05, 60), (12, True, 1.3, 40),
+                                                       (12, False, 1.0, 25), (30, True, 1.05, 12)])
+def test_steps_in_c_give_the_same_samples_as_steps_in_python(tiny_gguf, arch, n, streams, penalty, max_new):
+    """A lone job's steps run in C (RuntimeOptions.fused_steps) until a sample ends and its slot
+    must take the next sample: the same tokens, log-probabilities, stops and token counts as every
+    step in Python; single stream, slots refilled, both KV layouts, samples cut at max_new."""
+    rt = Runtime.load(tiny_gguf(arch, "special"), n_ctx=1024, n_threads=1, n_seq_max=9)
+    try:
+        runs = {}
+        for fused in (True, False):
+            rt.options = RuntimeOptions(fused_steps=fused, kv_streams=streams)
+            runs[fused] = rt.generate("<MoleculeS>", n, SamplingParams(max_new_tokens=max_new,
+                                                                        repetition_penalty=penalty),
+                                      seed=11, stop_ids=[rt.token_id("<MoleculeE>")])
+        (a, sa), (b, sb) = runs[True], runs[False]
+        assert sa.steps_in_c > 0.75 * sa.steps and sb.steps_in_c == 0  # (the other steps: refills, the first)
+        assert sa.steps == sb.steps and sa.tokens_generated == sb.tokens_generated
+        assert [x.tokens for x in a] == [y.tokens for y in b]
+        assert [x.stop for x in a] == [y.stop for y in b]
+        assert len({tuple(x.tokens) for x in a}) == min(n, len(a)) or n == 1
+        assert {x.stop for x in a} >= ({"length"} if max_new <= 12 else set())
+        np.testing.assert_allclose(sum((x.logprobs for x in a), []), sum((y.logprobs for y in b), []),
+                                   rtol=1e-6, atol=1e-7)
+    finally:
+        rt.close()
+
+
+def test_a_job_queued_during_steps_in_c_still_joins_the_slots(tiny_gguf):
+    """A job submitted after the first has run steps in C joins its slots (a C call returns at the
+    next step when a job waits) and both give their own samples."""
+    rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=4096, n_threads=1, n_seq_max=9)
+    try:
+        p = SamplingParams(max_new_tokens=100)
+        alone, _ = rt.generate("<MoleculeS>", 4, p, seed=3)
+        out = {}
+        started = threading.Event()
+
+        def first():
+            out["a"] = rt.generate("<MoleculeS>", 8, SamplingParams(max_new_tokens=200), seed=2, ignore_eos=True,
+                                   on_progress=lambda done, n, tokens, s: tokens >= 8 * 20 and started.set())
+
+        t = threading.Thread(target=first)
+        t.start()
+        assert started.wait(30)
+        out["b"] = rt.generate("<MoleculeS>", 4, p, seed=3)
+        t.join(60)
+        (a, sa), (b, sb) = out["a"], out["b"]
+        assert sb.shared_jobs == 2 and sa.shared_jobs == 2
+        assert 0 < sa.steps_in_c < sa.steps
+        assert [len(x.tokens) for x in a] == [200] * 8
+        assert [x.tokens for x in b] == [x.tokens for x in alone]
+    finally:
+        rt.close()
+
+
 def test_numpy_and_native_samplers_both_stop_and_repeat(runtimes):
     rt = runtimes()
     stop = rt.token_id("<MoleculeE>")

@@ -206,6 +206,75 @@ def test_bad_arguments_are_errors_not_crashes():
         S.lse_rows(rows, 10, 2, np.zeros(1))
 
 
+def test_run_steps_records_and_closes_without_decoding_and_refuses_bad_arguments():
+    """run_steps (a lone job's steps in C) draws what sample_rows draws and records the draws; a
+    step that closes a sample returns before any llama_decode unless the closed slots may drop
+    out; a step whose every sample closes returns with none going; bad arguments are errors, not
+    crashes (the llama.cpp handles here are never called: no decode happens)."""
+    S = _stepper()
+    V, W, cap = 16, 3, 8
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(2, V)).astype(np.float32)
+    dummy = np.zeros(8, dtype=np.uint64)
+    handles = np.array([1, 1, 1, dummy.ctypes.data, 0, 0], dtype=np.uint64)
+
+    def args(**change):
+        a = dict(handles=handles, logits=rows, n_vocab=V, n_rows=2, seen=b"", slots=np.array([2, 0], dtype=np.int64),
+                 penalty=1.0, temperature=1.0, top_k=5, top_p=0.9, min_p=0.0, states=pcg64_states([1, 2, 3]),
+                 out_tok=np.zeros(2, dtype=np.int64), out_lp=np.zeros(2), length=np.zeros(W, dtype=np.int64),
+                 toks=np.zeros((W, cap), dtype=np.int64), lps=np.zeros((W, cap)), cap=cap,
+                 npos=np.ones(W, dtype=np.int64), seqs=np.zeros(W, dtype=np.int32),
+                 ends=np.full(V, 2, dtype=np.uint8), max_new=cap, may_drop=True,
+                 closed=np.zeros((2, 2), dtype=np.int64), max_steps=100, max_seconds=1.0)
+        a.update(change)
+        return a
+
+    def run(a):
+        return S.run_steps(*a.values())
+
+    states = pcg64_states([1, 2, 3])
+    tok, lp = np.zeros(2, dtype=np.int64), np.zeros(2)
+    S.sample_rows(rows, V, V, 0, 2, b"", np.array([2, 0], dtype=np.int64), 1.0, 1.0, 5, 0.9, 0.0, states, tok, lp)
+    a = args()  # every token ends a sample (end of generation): both close, none goes on
+    assert run(a) == (0, 0.0, 0, 0, 2, 2)
+    assert a["closed"].tolist() == [[2, 2], [0, 2]]
+    assert a["states"].tolist() == states.tolist() and a["length"].tolist() == [1, 0, 1]
+    assert a["toks"][[2, 0], 0].tolist() == tok.tolist() and a["lps"][[2, 0], 0].tolist() == lp.tolist()
+    # the first row's token closes its sample (a closing tag), the second's does not: with no
+    # dropping allowed the call returns with the second going and its token not yet decoded
+    ends = np.zeros(V, dtype=np.uint8)
+    ends[tok[0]] = 1
+    a = args(ends=ends, may_drop=False)
+    if tok[1] != tok[0]:
+        assert run(a) == (0, 0.0, 0, 1, 1, 2)
+        assert a["closed"][0].tolist() == [2, 1] and a["slots"][0] == 0 and a["out_tok"][0] == tok[1]
+    # max_new reached: closed for length
+    a = args(ends=np.zeros(V, dtype=np.uint8), length=np.full(W, cap - 1, dtype=np.int64))
+    assert run(a) == (0, 0.0, 0, 0, 2, 2) and a["closed"][:, 1].tolist() == [3, 3]
+    a = args(ends=np.zeros(V, dtype=np.uint8), max_steps=0)  # no decode allowed: one step recorded
+    assert run(a) == (0, 0.0, 0, 2, 0, 2) and a["out_tok"].tolist() == tok.tolist()
+
+    for change, match in [(dict(handles=np.array([0, 1, 1, 1, 0, 0], dtype=np.uint64)), "null"),
+                          (dict(handles=handles[:5]), "handles"),
+                          (dict(slots=np.array([0, 3], dtype=np.int64)), "slot"),
+                          (dict(slots=np.array([1, 1], dtype=np.int64)), "twice"),
+                          (dict(length=np.full(W, cap, dtype=np.int64)), "tokens"),
+                          (dict(length=np.zeros(2, dtype=np.int64)), "length"),
+                          (dict(toks=np.zeros((W, cap - 1), dtype=np.int64)), "toks"),
+                          (dict(seqs=np.zeros(W, dtype=np.int16)), "seqs"),
+                          (dict(ends=np.ones(V - 1, dtype=np.uint8)), "ends"),
+                          (dict(closed=np.zeros((1, 2), dtype=np.int64)), "closed"),
+                          (dict(logits=rows[:1]), "logits"),
+                          (dict(max_new=cap + 1), "max_new"),
+                          (dict(n_rows=0), "rows"),
+                          (dict(top_p=0.0), "parameters"),
+                          (dict(seen=np.zeros(3, dtype=np.uint8), penalty=1.1), "seen")]:
+        with pytest.raises(ValueError, match=match):
+            run(args(**change))
+    with pytest.raises(TypeError):  # read-only output
+        run(args(toks=bytes(W * cap * 8)))
+
+
 @settings(max_examples=150, deadline=None)
 @given(vocab=st.integers(1, 300), n=st.integers(1, 6), top_k=st.integers(0, 320),
        temperature=st.sampled_from([0.0, 0.05, 0.7, 1.2, 50.0]), top_p=st.floats(0.01, 1.0),
