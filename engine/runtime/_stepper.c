@@ -252,22 +252,49 @@ typedef struct {
     Py_ssize_t top_k;
 } params_t;
 
-/* k-th largest of a[0..n) (k from 1), by quickselect; a is reordered. No NaN in a. */
-static float kth_largest(float *a, Py_ssize_t n, Py_ssize_t k) {
-    Py_ssize_t lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) {
-        float piv = a[lo + (hi - lo) / 2];
-        Py_ssize_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] > piv) i++;
-            while (a[j] < piv) j--;
-            if (i <= j) { float t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+/* float <-> a uint32 whose unsigned order is the float order (-0 taken as +0; no NaN) */
+static inline uint32_t float_key(float f) {
+    f += 0.0f;  /* -0 -> +0 */
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+static inline float key_float(uint32_t k) {
+    uint32_t u = (k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* k-th largest of a[0..n) (k from 1, n >= k), a byte of the key at a time (a radix select): per
+ * byte, a count of the keys that share the bytes found so far, by the value of this byte; the
+ * k-th largest's byte is where the counts from the top reach k. No branch depends on the data
+ * inside the loops over a (quickselect mispredicted about every other comparison). No NaN in a;
+ * a is left as it is. */
+static float kth_largest(const float *a, Py_ssize_t n, Py_ssize_t k) {
+    uint32_t prefix = 0, mask = 0;
+    Py_ssize_t want = k;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        uint32_t count[256] = {0};
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint32_t key = float_key(a[i]);
+            count[(key >> shift) & 255u] += (key & mask) == prefix;
         }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else return a[want];
+        int b = 255;
+        for (; b > 0 && count[b] < (uint32_t)want; b--) want -= count[b];
+        prefix |= (uint32_t)b << shift;
+        mask |= 255u << shift;
+        if (count[b] == 1 && shift > 0) {  /* one key has these bytes: it is the k-th largest */
+            uint32_t found = 0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                uint32_t key = float_key(a[i]);
+                found = ((key & mask) == prefix) ? key : found;
+            }
+            return key_float(found);
+        }
     }
-    return a[want];
+    return key_float(prefix);
 }
 
 /* The k-th largest penalized score of a row (before temperature), first way: a threshold from
@@ -292,15 +319,13 @@ static int kth_by_sample(const float *row, Py_ssize_t V, const uint8_t *seen, do
     float tau = kth_largest(scratch, S, r);
     if (!(tau > -INFINITY)) return 0;
     Py_ssize_t pool = 0, cap = 8 * k + 64;
-    for (Py_ssize_t i = 0; i < V; i++) {
+    for (Py_ssize_t i = 0; i < V; i++) {  /* written every time, kept when it reaches tau: no branch */
         float s = penalized(row[i], seen ? seen[i] : 0, rp);
-        if (s >= tau) {
-            if (pool == cap) return 0;  /* far more than expected (many ties): the heap instead */
-            work[pool].s = s;
-            work[pool].id = (int32_t)i;
-            pool++;
-        }
+        work[pool].s = s;
+        work[pool].id = (int32_t)i;
+        pool += s >= tau;
     }
+    if (pool > cap) return 0;  /* far more than expected (many ties): the heap instead */
     if (pool < k) return 0;
     for (Py_ssize_t c = 0; c < pool; c++) scratch[c] = work[c].s;
     *kth_out = kth_largest(scratch, pool, k);
@@ -384,9 +409,13 @@ static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, c
              * temperature (as numpy does). Dividing by a positive temperature keeps the order but
              * can merge scores a few ulps apart: those just below the k-th raw score count too. */
             float kth_t = kth / T;
-            for (Py_ssize_t c = 0; c < pool; c++) {
-                float st = work[c].s / T;
-                if (work[c].s >= kth && isfinite(st)) { work[m].s = st; work[m].id = work[c].id; m++; }
+            for (Py_ssize_t c = 0; c < pool; c++) {  /* compacted in place without a branch (m <= c) */
+                cand_t w = work[c];
+                float st = w.s / T;
+                int keep = (w.s >= kth) & (isfinite(st) != 0);
+                work[m].s = st;
+                work[m].id = w.id;
+                m += keep;
             }
             /* scores under the k-th that division merges with it (only when the next float
              * below the k-th does). Division by T > 0 is monotonic, so all of them are at or

@@ -74,6 +74,27 @@ def test_c_sampler_draws_what_numpy_draws(params, vocab):
         assert np.array_equal(states, _states_of(rngs))
 
 
+@pytest.mark.parametrize("top_k", [1, 3, 50])
+def test_the_kth_score_over_signed_zeros_infinities_and_extremes(top_k):
+    """The k-th score is selected a byte of its bits at a time: rows mixing -0 and +0, -inf,
+    very large and denormal scores and runs of equal scores draw what numpy draws."""
+    rng = np.random.default_rng(top_k)
+    specials = np.array([0.0, -0.0, -np.inf, 1e30, -1e30, 1e-45, -1e-45, 1.0, 1.0, 1.0, -2.5], dtype=np.float32)
+    params = SamplingParams(temperature=0.9, top_k=top_k, top_p=1.0, repetition_penalty=1.1)
+    for vocab in (64, 700, 3000):
+        n = 8
+        rows = rng.choice(specials, size=(n, vocab)).astype(np.float32)
+        rows[::2] += (rng.standard_normal((n // 2, vocab)) * 1e-3).astype(np.float32) * (rows[::2] > -np.inf)
+        rows[:, :3] = -np.inf
+        seen = [np.unique(rng.integers(0, vocab, size=20)) for _ in range(n)]
+        seeds = [int(x) for x in rng.integers(0, 2**62, n)]
+        with np.errstate(all="ignore"):
+            want, rngs = _numpy_draws(rows, seen, params, seeds)
+        got, _, states = _c_draws(rows, seen, params, seeds)
+        assert got.tolist() == want.tolist(), vocab
+        assert np.array_equal(states, _states_of(rngs))
+
+
 def _states_of(rngs) -> np.ndarray:
     out = np.zeros((len(rngs), 4), dtype=np.uint64)
     for i, g in enumerate(rngs):
