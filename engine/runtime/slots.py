@@ -57,6 +57,10 @@ from engine.runtime._internals import Cancelled
 from engine.runtime.job import JobState, SampleMaker
 
 MAX_JOBS = 16  # jobs in one loop at most; more wait
+# seconds the loop's thread waits for the next job before it ends: llama.cpp's CPU backend keeps
+# an OpenMP team per thread that decodes, and a new thread's first llama_decode cost 0.5-22 ms
+# here (measured), which is most of a small job
+LINGER_S = 10.0
 END_REASONS = {1: "stop_token", 2: "eog", 3: "length"}  # the C step loop's codes (StopRule.end_codes)
 
 
@@ -126,11 +130,13 @@ class StepRun:
 
 class SlotScheduler:
     """A runtime's job queue and the thread that runs its slot loops (started when a job comes,
-    gone when the queue is empty). ``busy`` is held while a loop uses the context."""
+    gone when the queue has stayed empty for :data:`LINGER_S` seconds or the runtime closes).
+    ``busy`` is held while a loop uses the context."""
 
     def __init__(self, runtime) -> None:
         self.rt = runtime
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a job was queued (or the runtime closes)
         self._queue: deque[JobState] = deque()
         self._thread: threading.Thread | None = None
         self._keys = itertools.count(1)
@@ -146,6 +152,7 @@ class SlotScheduler:
             job.key = next(self._keys)
             self._queue.append(job)
             self.wake[0] = 1
+            self._arrived.notify()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="logos-slots", daemon=True)
                 self._thread.start()
@@ -176,6 +183,8 @@ class SlotScheduler:
     def _run(self) -> None:
         while True:
             with self._lock:
+                if not self._queue and not self._closed:  # linger: the next job keeps this thread
+                    self._arrived.wait(LINGER_S)
                 if not self._queue:
                     self._thread = None
                     return
@@ -203,6 +212,7 @@ class SlotScheduler:
             self._queue.clear()
             self.wake[0] = 0
             thread = self._thread
+            self._arrived.notify_all()
         for j in queued:
             j.cancel.set()
             j.end(Cancelled("cancelled: the model was closed"))

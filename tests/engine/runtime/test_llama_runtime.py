@@ -533,6 +533,22 @@ def test_a_job_queued_during_steps_in_c_still_joins_the_slots(tiny_gguf):
         rt.close()
 
 
+def test_the_slot_loop_thread_waits_for_the_next_job_and_ends_with_the_runtime(tiny_gguf):
+    """One thread decodes the jobs that follow each other (a new thread's first llama_decode
+    starts an OpenMP team: milliseconds a job), and it ends when the runtime closes."""
+    rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=512, n_threads=1, n_seq_max=5)
+    names = []
+    try:
+        for seed in (1, 2):
+            rt.generate("<MoleculeS>", 3, SamplingParams(max_new_tokens=8), seed=seed,
+                        on_sample=lambda s: names.append(threading.current_thread()))
+        first = names[0]
+        assert first.is_alive() and all(t is first for t in names)
+    finally:
+        rt.close()
+    assert not first.is_alive()
+
+
 def test_numpy_and_native_samplers_both_stop_and_repeat(runtimes):
     rt = runtimes()
     stop = rt.token_id("<MoleculeE>")
