@@ -61,7 +61,7 @@ from engine.runtime.native import (_LOG_LINES, _LOG_LOCK, AbortFlag, _backend_in
 from engine.runtime.options import RuntimeOptions
 from engine.runtime.planner import Plan, PlanError, plan as make_plan
 from engine.runtime.sampling import SamplingParams, log_softmax_at
-from engine.runtime.slots import SlotScheduler, _CancelWatcher  # noqa: F401 - _CancelWatcher: tests
+from engine.runtime.slots import SlotScheduler
 
 PROMPT_CHUNK = 128  # prompt tokens per llama_decode when every prompt token's logits are needed
 STREAM_PAD = 256  # per-sequence KV streams are sized in steps of this many tokens (fewer context rebuilds)
@@ -401,6 +401,18 @@ class Runtime:
         (the separate perplexity pass of the reference pipeline; generation does not need it)."""
         if not self.loaded:
             raise RuntimeError("no model loaded")
+        # in the slot loop's thread, between loops: a decode from another thread would start a
+        # second OpenMP team and slow every later decode (engine.runtime.slots)
+        return self._slots.call(lambda: self._token_logprobs(tokens))
+
+    def run_in_loop(self, fn):
+        """``fn()`` in the thread that decodes this runtime's jobs, between jobs (for llama.cpp
+        calls outside jobs, e.g. a benchmark's own decode loop); its result, or its error raised."""
+        if not self.loaded:
+            raise RuntimeError("no model loaded")
+        return self._slots.call(fn)
+
+    def _token_logprobs(self, tokens: list[int]) -> list[float]:
         with self._slots.busy:  # not while a slot loop uses the context
             ctx = self.context
             if len(tokens) > ctx.n_ctx_seq:

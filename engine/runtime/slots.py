@@ -64,45 +64,43 @@ LINGER_S = 10.0
 END_REASONS = {1: "stop_token", 2: "eog", 3: "length"}  # the C step loop's codes (StopRule.end_codes)
 
 
-class _CancelWatcher:
-    """While a long llama_decode runs, turn cancellation into llama.cpp's abort flag.
+class _LoopWatcher:
+    """While a long llama_decode runs, turn cancellation into llama.cpp's abort flag: every 50 ms,
+    when every job of the scheduler's running loop is cancelled, the flag is raised. One thread
+    per scheduler thread (it ends with it): a thread started per job cost up to 2 ms of the job
+    (``Thread.start`` waits for the new thread to run, with both cores busy).
 
-    ``cancel``: a ``threading.Event`` (one job), or a function that says whether every job is
-    cancelled (polled every 50 ms). Once ``stop()`` has returned the watcher never sets the flag:
-    the next job clears the flag when it starts, and a late set from this job's watcher (its
-    thread woken by the cancel after the job had already stopped between steps) would abort the
-    next job's first decode. ``lock`` is held while the flag is set (the loop holds it to clear
-    the flag when a job joins)."""
+    A loop is watched from :meth:`watch` until :meth:`unwatch` returns; after that the watcher
+    never raises the flag for it (the next loop clears the flag when it starts, and a late raise
+    would abort that loop's first decode). Both hold the loop's ``flag_lock``, as does the
+    check."""
 
-    def __init__(self, cancel, flag, lock: threading.Lock | None = None) -> None:
-        self._event = cancel if hasattr(cancel, "wait") else None
-        self._check = cancel.is_set if self._event is not None else cancel
-        self._flag = flag
-        self._lock = lock or threading.Lock()
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def __init__(self, sched) -> None:
+        self.sched = sched
+        self.owner = threading.current_thread()  # the scheduler's thread: the watcher ends with it
+        self._lock = threading.Lock()
+        self._loop = None
+        self._thread = threading.Thread(target=self._run, name="logos-cancel-watch", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        while True:
-            if self._event is not None:
-                hit = self._event.wait(0.05)
-            else:
-                time.sleep(0.05)
-                hit = False
-            with self._lock:
-                if self._stopped:
-                    return
-                if self._event is None:
-                    hit = bool(self._check())
-                if hit:
-                    self._flag.set()
-                    if self._event is not None:
-                        return
+    def watch(self, loop) -> None:
+        with loop.flag_lock:
+            self._loop = loop
 
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
+    def unwatch(self, loop) -> None:
+        with loop.flag_lock:
+            if self._loop is loop:
+                self._loop = None
+
+    def _run(self) -> None:
+        while self.owner.is_alive():
+            time.sleep(0.05)
+            loop = self._loop
+            if loop is None:
+                continue
+            with loop.flag_lock:
+                if self._loop is loop and loop.all_cancelled():
+                    self.sched.rt.abort_flag.set()
 
 
 @dataclass
@@ -128,75 +126,143 @@ class StepRun:
     max_seconds: float = 0.05
 
 
+class _Call:
+    """A function queued to run in the loop's thread between loops (:meth:`SlotScheduler.call`)."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self.cancel = threading.Event()
+        self.key = 0
+        self.result = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self.error = exc
+        self._done.set()
+
+    def end(self, error: BaseException | None) -> None:
+        self.error = error
+        self._done.set()
+
+    def wait(self):
+        self._done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+# The schedulers whose thread waits for a job (LINGER_S). A thread that starts to decode dismisses
+# the others': llama.cpp's CPU backend keeps an OpenMP team per thread that has decoded, and with
+# more teams than cores its threads stop spinning at barriers and every decode runs 2-3x slower
+# (docs/benchmarks.md). Two runtimes that decode at the same time still have a team each.
+_LINGER_LOCK = threading.Lock()
+_LINGERING: set = set()
+
+
+def _dismiss_lingering(me) -> None:
+    with _LINGER_LOCK:
+        others = [s for s in _LINGERING if s is not me]
+    for other in others:
+        with other._lock:
+            other._dismissed = True
+            thread = other._thread
+            other._arrived.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)  # it ends at once unless a job came to it meanwhile
+
+
 class SlotScheduler:
     """A runtime's job queue and the thread that runs its slot loops (started when a job comes,
-    gone when the queue has stayed empty for :data:`LINGER_S` seconds or the runtime closes).
-    ``busy`` is held while a loop uses the context."""
+    gone when the queue has stayed empty for :data:`LINGER_S` seconds, when another runtime's
+    thread starts to decode, or when the runtime closes). ``busy`` is held while a loop uses the
+    context."""
 
     def __init__(self, runtime) -> None:
         self.rt = runtime
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)  # a job was queued (or the runtime closes)
-        self._queue: deque[JobState] = deque()
+        self._queue: deque = deque()  # JobState, or _Call
         self._thread: threading.Thread | None = None
         self._keys = itertools.count(1)
         self._closed = False
+        self._dismissed = False
         self.busy = threading.RLock()
         self.loop: SlotLoop | None = None
-        self.wake = np.zeros(1, dtype=np.int64)  # 1 while jobs are queued: steps running in C return
+        self.wake = np.zeros(1, dtype=np.int64)  # 1 when a job was queued since the last admission: steps in C return
 
-    def submit(self, job: JobState) -> JobState:
+    def submit(self, job):
         with self._lock:
             if self._closed:
                 raise RuntimeError("no model loaded")
             job.key = next(self._keys)
             self._queue.append(job)
-            self.wake[0] = 1
+            if isinstance(job, JobState):
+                self.wake[0] = 1
             self._arrived.notify()
             if self._thread is None:
+                self._dismissed = False
                 self._thread = threading.Thread(target=self._run, name="logos-slots", daemon=True)
                 self._thread.start()
         return job
 
-    def waiting(self) -> bool:
-        """Whether jobs are queued (a loop running steps in C returns to let them join)."""
-        return bool(self._queue)
+    def call(self, fn):
+        """Run ``fn()`` in the loop's thread, after the jobs queued before it, and return its result
+        (or raise its error). For llama.cpp calls outside jobs, which must not decode from another
+        thread (see :data:`_LINGERING`)."""
+        if self._thread is not None and self._thread is threading.current_thread():
+            return fn()
+        return self.submit(_Call(fn)).wait()
 
     def admit(self, accepts) -> list[JobState]:
         """Queued jobs that join the running loop now (first come, first served: the first that
         ``accepts`` refuses stops the admission). Jobs cancelled while queued end here, whether
         the loop can take jobs or not (``accepts`` None: none joins)."""
-        if not self._queue:
-            return []
         with self._lock:
+            self.wake[0] = 0  # those left cannot join now: asked again when the steps come back to Python
+            if not self._queue:
+                return []
             gone = [j for j in self._queue if j.cancel.is_set()]
             for j in gone:
                 self._queue.remove(j)
             out = []
-            while accepts is not None and self._queue and accepts(self._queue[0]):
+            while (accepts is not None and self._queue and isinstance(self._queue[0], JobState)
+                   and accepts(self._queue[0])):
                 out.append(self._queue.popleft())
-            self.wake[0] = 1 if self._queue else 0
         for j in gone:
             j.end(Cancelled("cancelled"))
         return out
 
     def _run(self) -> None:
+        watcher = _LoopWatcher(self)
         while True:
             with self._lock:
-                if not self._queue and not self._closed:  # linger: the next job keeps this thread
+                if not self._queue and not self._closed and not self._dismissed:
+                    with _LINGER_LOCK:  # linger: the next job keeps this thread (and its OpenMP team)
+                        _LINGERING.add(self)
                     self._arrived.wait(LINGER_S)
+                    with _LINGER_LOCK:
+                        _LINGERING.discard(self)
                 if not self._queue:
                     self._thread = None
                     return
                 first = self._queue.popleft()
-                self.wake[0] = 1 if self._queue else 0
+                self._dismissed = False
             if first.cancel.is_set():
                 first.end(Cancelled("cancelled"))
+                continue
+            _dismiss_lingering(self)
+            if isinstance(first, _Call):
+                with self.busy:
+                    first.run()
                 continue
             with self.busy:
                 loop = self.loop = SlotLoop(self.rt, self)
                 try:
-                    loop.run(first)
+                    loop.run(first, watcher)
                 except BaseException as exc:  # noqa: BLE001 - a bug: every job of the loop gets it
                     for j in [first] + loop.jobs:
                         j.end(exc)
@@ -238,18 +304,18 @@ class SlotLoop:
         self.seq0 = -1  # the key of the job whose prompt sequence 0 holds (-1: free)
         self._reserved: list[int] = []  # slots whose sequences take the prompts of the jobs joining now
         self.shared = False
-        self._flag_lock = threading.Lock()
+        self.flag_lock = threading.Lock()
 
     # ---------------------------------------------------------------- start
-    def _all_cancelled(self) -> bool:
+    def all_cancelled(self) -> bool:
         jobs = tuple(self.jobs)
         return bool(jobs) and all(j.cancel.is_set() for j in jobs)
 
-    def run(self, first: JobState) -> None:
+    def run(self, first: JobState, watcher: _LoopWatcher) -> None:
         rt = self.rt
         self.jobs = [first]  # watched from here (its prompt's evaluation can be aborted)
         rt.abort_flag.clear()
-        watcher = _CancelWatcher(self._all_cancelled, rt.abort_flag, self._flag_lock)
+        watcher.watch(self)
         try:
             try:
                 self._start(first)
@@ -259,7 +325,7 @@ class SlotLoop:
                 return
             self._steps()
         finally:
-            watcher.stop()
+            watcher.unwatch(self)
 
     def _start(self, first: JobState) -> None:
         rt = self.rt
@@ -367,7 +433,7 @@ class SlotLoop:
     def _admit(self) -> None:
         self._reserved = []
         for job in self.sched.admit(self._accepts):
-            with self._flag_lock:  # a job that joins is not cancelled: no abort for it
+            with self.flag_lock:  # a job that joins is not cancelled: no abort for it
                 self.jobs.append(job)
                 self.rt.abort_flag.clear()
             try:
@@ -541,7 +607,7 @@ class SlotLoop:
         """One draw per job for its slots in ``slots`` (rows None: their first tokens). A lone job
         whose drawer can run steps in C goes on there (:meth:`_run_steps`)."""
         if (rows is not None and self.handles is not None and len(self.jobs) == 1
-                and not (self.shared and self.sched.waiting())):
+                and not (self.shared and self.sched.wake[0])):
             job = self.jobs[0]
             if (getattr(job.drawer, "run_steps", None) is not None and not job.rule.stop_bytes
                     and job.rule.stop_count == 1 and len(slots) <= self.ctx.batch.cap

@@ -356,20 +356,15 @@ def _bare_job(rt, n: int, length: int) -> float:
     then ``length - 1`` steps of one llama_decode and an argmax. Returns seconds for n * length
     tokens (the engine counts the same: every sample's first token comes from the prompt's row).
 
-    It runs in a thread of its own that ends with it, as the engine's jobs run in its slot loop's
-    thread: llama.cpp's CPU backend uses OpenMP, which keeps a team of threads for every thread
-    that has decoded; with two long-lived teams on this 2-core machine (this one in the main
-    thread, the engine's in its loop's) OpenMP counts more threads than CPUs and its threads stop
-    spinning at barriers, and every decode, the engine's and this one's, ran 2-3x slower (measured:
-    the engine's N = 16 jobs on the demonstration model 9,400 tokens/s before the main thread's
-    first llama_decode, 4,500 after)."""
-    out = []
-    worker = threading.Thread(target=lambda: out.append(_bare_job_here(rt, n, length)), name="bench-alone")
-    worker.start()
-    worker.join()
-    if not out:
-        raise RuntimeError("llama.cpp alone failed (see the thread's traceback above)")
-    return out[0]
+    It runs in the thread that decodes the engine's jobs (``Runtime.run_in_loop``): llama.cpp's
+    CPU backend uses OpenMP, which keeps a team of threads for every thread that has decoded;
+    with two long-lived teams on this 2-core machine OpenMP counts more threads than CPUs and its
+    threads stop spinning at barriers, and every decode, the engine's and this one's, ran 2-3x
+    slower (measured: the engine's N = 16 jobs on the demonstration model 9,400 tokens/s before the
+    main thread's first llama_decode, 4,500 after). Since the engine's loop thread stays for the
+    next job, sharing it is the only way both sides run with one team and neither pays a new
+    thread's first decode (0.5-22 ms measured) in its timing."""
+    return rt.run_in_loop(lambda: _bare_job_here(rt, n, length))
 
 
 def _bare_job_here(rt, n: int, length: int) -> float:

@@ -245,20 +245,52 @@ def test_cancel_stops_within_a_second(runtimes):
     assert len(samples) == 2  # the runtime is usable after a cancel
 
 
-def test_a_stopped_cancel_watcher_never_sets_the_abort_flag_later():
-    """A job cancelled between steps stops before its watcher thread wakes; the next job clears
-    the flag and must not find it set again by the old watcher (its first decode would abort)."""
-    from engine.runtime.llama import _CancelWatcher
+def test_the_cancel_watcher_raises_the_abort_flag_for_its_loop_only_while_it_watches_it():
+    """The scheduler's watcher raises llama.cpp's abort flag when every job of the loop it watches
+    is cancelled; once a loop is unwatched (it returned between two steps) it never raises the
+    flag for that loop: the next job clears the flag and must not find it set again (its first
+    decode would abort). The watcher ends with its scheduler thread."""
+    from types import SimpleNamespace
 
-    for _ in range(20):
-        cancel, flag = threading.Event(), threading.Event()
-        watcher = _CancelWatcher(cancel, flag)
-        time.sleep(0.01)  # the watcher waits on the cancel event
-        cancel.set()  # the user cancels; the job notices between two steps and returns...
-        watcher.stop()
-        flag.clear()  # ...and the next job starts, before the watcher's thread has woken
-        watcher._thread.join(1)
-        assert not flag.is_set()
+    from engine.runtime.slots import _LoopWatcher
+
+    flag = threading.Event()
+    sched = SimpleNamespace(rt=SimpleNamespace(abort_flag=flag))
+    made, release = [], threading.Event()
+    owner = threading.Thread(target=lambda: (made.append(_LoopWatcher(sched)), release.wait(30)))
+    owner.start()
+    while not made:
+        time.sleep(0.001)
+    watcher = made[0]
+
+    def loop(cancelled):
+        return SimpleNamespace(flag_lock=threading.Lock(), all_cancelled=lambda: cancelled.is_set())
+
+    try:
+        cancel = threading.Event()
+        running = loop(cancel)
+        watcher.watch(running)
+        cancel.set()
+        deadline = time.monotonic() + 2
+        while not flag.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert flag.is_set()  # the loop's decode is aborted
+        watcher.unwatch(running)
+        for _ in range(10):  # cancelled, then unwatched before the watcher's next look
+            flag.clear()
+            cancel = threading.Event()
+            running = loop(cancel)
+            watcher.watch(running)
+            cancel.set()
+            watcher.unwatch(running)
+            flag.clear()  # the next job starts
+            time.sleep(0.06)
+            assert not flag.is_set()
+    finally:
+        release.set()
+        owner.join(5)
+    watcher._thread.join(2)
+    assert not watcher._thread.is_alive()
 
 
 def test_bad_model_files_name_the_file_and_the_reason(tmp_path, tiny_gguf):
@@ -535,7 +567,8 @@ def test_a_job_queued_during_steps_in_c_still_joins_the_slots(tiny_gguf):
 
 def test_the_slot_loop_thread_waits_for_the_next_job_and_ends_with_the_runtime(tiny_gguf):
     """One thread decodes the jobs that follow each other (a new thread's first llama_decode
-    starts an OpenMP team: milliseconds a job), and it ends when the runtime closes."""
+    starts an OpenMP team: milliseconds a job) and the runtime's other llama.cpp calls; it ends
+    when another runtime starts to decode, or when the runtime closes."""
     rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=512, n_threads=1, n_seq_max=5)
     names = []
     try:
@@ -544,6 +577,19 @@ def test_the_slot_loop_thread_waits_for_the_next_job_and_ends_with_the_runtime(t
                         on_sample=lambda s: names.append(threading.current_thread()))
         first = names[0]
         assert first.is_alive() and all(t is first for t in names)
+        # a function run "in the loop" runs there too, between jobs; its error comes back
+        assert rt.run_in_loop(threading.current_thread) is first
+        with pytest.raises(ZeroDivisionError):
+            rt.run_in_loop(lambda: 1 / 0)
+        assert len(rt.token_logprobs(rt.tokenize("<MoleculeS>C"))) >= 1
+        # another runtime's job dismisses this thread: one OpenMP team decodes at a time
+        other = Runtime.load(tiny_gguf("qwen3", "special"), n_ctx=512, n_threads=1, n_seq_max=5)
+        try:
+            other.generate("<MoleculeS>", 2, SamplingParams(max_new_tokens=4), seed=1)
+            assert not first.is_alive()
+            rt.generate("<MoleculeS>", 2, SamplingParams(max_new_tokens=4), seed=1)  # a new thread serves it
+        finally:
+            other.close()
     finally:
         rt.close()
     assert not first.is_alive()
