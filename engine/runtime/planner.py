@@ -24,15 +24,17 @@ VRAM_HEADROOM = 0.90
 # a fixed part (the graph, the threads' hand-offs) plus a share per token that grows with the
 # weights; the slots are the smallest power of two from CPU_MIN_SLOTS to CPU_MAX_SLOTS whose tokens
 # leave the fixed part at most CPU_CALL_SHARE of a step. Measured on the project's 2-core machine
-# (docs/benchmarks.md, llama.cpp alone at b = 1..128 on the demonstration model): 0.28 ms a call and
-# 0.074 ms a token at 3.9 M weights on 2 threads, i.e. 26 G weights a second per thread. So the
-# demonstration model decodes 128 together (16 made 82 % of its tokens/s at 128), a 1B model 16.
+# (docs/benchmarks.md, llama.cpp alone at b = 1..128 on the demonstration model, in one long-lived
+# thread): 0.07 ms a call and 0.073 ms a token at 3.9 M weights on 2 threads, i.e. 26 G weights a
+# second per thread; from b = 16 to 128 the tokens/s stay within 1 %. So the demonstration model
+# decodes 32 together, a 1B model 16. (An earlier fit, 0.28 ms a call and 128 slots, came from a
+# curve where every job paid a new thread's first decode, which more slots amortised.)
 # GPU: as many as the free VRAM holds, from GPU_MIN_SLOTS to MAX_SLOTS, each with SLOT_TOKENS of
 # context (prompt + output of a typical sample; the context grows with them when no size was asked).
 CPU_SLOTS = 16  # CPU_MIN_SLOTS: the batch where a model of 1 B weights or more stays
 CPU_MIN_SLOTS = CPU_SLOTS
 CPU_MAX_SLOTS = 128
-CPU_CALL_S = 0.28e-3
+CPU_CALL_S = 0.07e-3
 CPU_WEIGHTS_PER_S_PER_THREAD = 26e9
 CPU_CALL_SHARE = 0.03
 GPU_MIN_SLOTS = 16

@@ -114,9 +114,9 @@ def test_slots_asked_for_or_a_context_asked_for_are_kept():
 
 
 def test_the_cpu_plan_decodes_more_samples_together_for_a_small_model():
-    """On the CPU a decode call's fixed cost (0.28 ms here) is amortised over the step's tokens: the
-    demonstration model's size (3.9 M weights, 2 threads) gets 128 slots and a context grown to hold
-    them (512 tokens each), a 25.9 M model 32, a 1B model 16; more threads, more slots; too little
+    """On the CPU a decode call's fixed cost (0.07 ms here) is amortised over the step's tokens: the
+    demonstration model's size (3.9 M weights, 2 threads) gets 32 slots and a context grown to hold
+    them (512 tokens each), a 25.9 M model and a 1B model 16; more threads, more slots; too little
     RAM for the grown context keeps 16 slots in the context there is, and says why."""
     from dataclasses import replace
 
@@ -125,18 +125,18 @@ def test_the_cpu_plan_decodes_more_samples_together_for_a_small_model():
     demo = replace(LOGOS_1B, n_layer=4, n_embd=256, n_head=4, n_head_kv=4, n_ctx_train=512, n_vocab=1024,
                    tensor_bytes=4_187_136, file_bytes=4_400_000, n_params=3_934_464)
     p = plan(demo, CPU_BUILD, ram_free=64 * GiB, n_threads=2)
-    assert p.n_seq_max == 129 and p.n_ctx == 129 * SLOT_TOKENS and p.fits
-    assert any(r.startswith("128 slots") and "3.9 M weights on 2 threads" in r for r in p.reasons), p.reasons
-    assert any(r.startswith(f"context {129 * SLOT_TOKENS} tokens") for r in p.reasons), p.reasons
-    assert [cpu_slots(n, 2)[0] for n in (3_934_464, 25_900_000, 1_200_000_000)] == [128, 32, 16]
+    assert p.n_seq_max == 33 and p.n_ctx == 33 * SLOT_TOKENS and p.fits
+    assert any(r.startswith("32 slots") and "3.9 M weights on 2 threads" in r for r in p.reasons), p.reasons
+    assert any(r.startswith(f"context {33 * SLOT_TOKENS} tokens") for r in p.reasons), p.reasons
+    assert [cpu_slots(n, 2)[0] for n in (3_934_464, 25_900_000, 1_200_000_000)] == [32, 16, 16]
     assert cpu_slots(25_900_000, 16)[0] > cpu_slots(25_900_000, 2)[0]
     # a context size asked for is kept: the slots are what it holds
     asked = plan(demo, CPU_BUILD, ram_free=64 * GiB, n_threads=2, n_ctx=16384)
-    assert asked.n_ctx == 16384 and asked.n_seq_max == 33
+    assert asked.n_ctx == 16384 and asked.n_seq_max == 33  # 16,384 tokens hold the 32 slots too
     # little RAM: the fewest slots, in the context there is, and the reason says so
     small = plan(demo, CPU_BUILD, ram_free=200 * 2**20, n_threads=2)
-    assert small.n_seq_max == 17 and small.n_ctx < 129 * SLOT_TOKENS and small.fits
-    assert any("128 would suit" in r and "does not fit" in r for r in small.reasons), small.reasons
+    assert small.n_seq_max == 17 and small.n_ctx < 33 * SLOT_TOKENS and small.fits, small.reasons
+    assert any("32 would suit" in r and "does not fit" in r for r in small.reasons), small.reasons
     # the header reader counts the weights
     from engine import paths
     from engine.runtime.gguf_facts import read_facts
