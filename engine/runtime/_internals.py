@@ -227,20 +227,21 @@ class LlamaContext:
     def step_handles(self, wake: np.ndarray | None) -> np.ndarray | None:
         """What a step in C needs (``engine.runtime._stepper.run_steps``): the addresses of
         llama_decode and llama_get_logits, of the context, of its batch structure, of the abort
-        flag's word and of ``wake`` (an int64 array the caller keeps alive: non-zero = return;
-        None: 0, no such word), as uint64. None where llama-cpp-python exposes no library handle or lays the
+        flag's word, of ``wake`` (an int64 array the caller keeps alive: non-zero = return; None:
+        0, no such word), of llama_memory_seq_rm and of the context's memory, as uint64. None where llama-cpp-python exposes no library handle or lays the
         batch out otherwise than llama.h (the C side declares that layout)."""
         lib = getattr(getattr(self.ll, "llama_cpp", None), "_lib", None)
         if lib is None or not self.ptr or _batch_layout(self.ll) != _LLAMA_H_BATCH:
             return None
         try:
-            fns = [ctypes.cast(lib[name], ctypes.c_void_p).value for name in ("llama_decode", "llama_get_logits")]
+            fns = [ctypes.cast(lib[name], ctypes.c_void_p).value
+                   for name in ("llama_decode", "llama_get_logits", "llama_memory_seq_rm")]
         except (AttributeError, KeyError):
             return None
         ctx = ctypes.cast(self.ptr, ctypes.c_void_p).value
-        return np.array(fns + [ctx, ctypes.addressof(self.batch.struct), self.abort.word_address(),
-                                0 if wake is None else wake.ctypes.data],
-                        dtype=np.uint64)
+        mem = ctypes.cast(self._mem, ctypes.c_void_p).value
+        return np.array(fns[:2] + [ctx, ctypes.addressof(self.batch.struct), self.abort.word_address(),
+                                   0 if wake is None else wake.ctypes.data, fns[2], mem], dtype=np.uint64)
 
     def logits(self, n_rows: int) -> np.ndarray:
         """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next).

@@ -18,6 +18,7 @@
 #include <Python.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -648,6 +649,7 @@ typedef struct {
 } ll_batch_t;
 typedef int32_t (*decode_fn_t)(void *ctx, ll_batch_t batch);
 typedef float *(*logits_fn_t)(void *ctx);
+typedef bool (*seq_rm_fn_t)(void *mem, int32_t seq, int32_t p0, int32_t p1);
 
 static double now_s(void) {
 #ifdef _WIN32
@@ -664,72 +666,110 @@ static double now_s(void) {
 
 PyDoc_STRVAR(run_steps_doc,
 "run_steps(handles, logits, n_vocab, n_rows, seen, slots, penalty, temperature, top_k, top_p, min_p,\n"
-"          states, out_tok, out_lp, length, toks, lps, cap, npos, seqs, ends, max_new, may_drop,\n"
-"          closed, max_steps, max_seconds) -> (steps, decode_seconds, rc, n_live, n_closed, n_tokens)\n\n"
+"          states, out_tok, out_lp, length, toks, lps, cap, npos, seqs, ends, max_new, index,\n"
+"          prompt_row, prompt_seen, next_states, first_index, may_drop, done, done_toks, done_lps,\n"
+"          free_left, started, max_steps, max_seconds)\n"
+"    -> (steps, decode_seconds, rc, n_live, n_done, n_tokens, n_started, n_free_left)\n\n"
 "The steps of one job's samples in C. Per step: draw one token for each live row j (slot slots[j],\n"
 "as sample_rows does; the first step's rows are logits, the next ones llama.cpp's), record it\n"
-"(seen, length, toks, lps), close the samples it ends (ends[token]: 1 closing tag, 2\n"
-"end-of-generation; 3: max_new tokens) into closed (int64 pairs slot, reason, in order), then\n"
-"decode the others' tokens in one llama_decode. Returns after recording a step that closed a\n"
-"sample unless may_drop (the job has no sample left to start: its slots just drop out), when none\n"
-"is left, after max_steps decodes or max_seconds, when the abort word is 0 or the wake word is\n"
-"not, or when llama_decode fails (rc != 0; llama_get_logits returning NULL gives -100). On return\n"
-"slots[:n_live] are the samples still going and out_tok[:n_live] / out_lp[:n_live] their last\n"
-"recorded tokens, not yet decoded (all rc != 0: decoded, failed). n_tokens: tokens recorded.\n"
+"(seen, length, toks, lps) and close the samples it ends (ends[token]: 1 closing tag, 2\n"
+"end-of-generation; 3: max_new tokens): each closed sample is copied to done (int64 rows: index,\n"
+"length, reason) and done_toks / done_lps (rows of cap). A closed sample's slot takes the next\n"
+"prepared sample (next_states: its PCG64 state; index first_index, first_index + 1, ...): the\n"
+"slot's cells after the prompt are removed, its seen row reset to prompt_seen, its first token\n"
+"drawn from prompt_row in the same step (closed at once if it ends), and the slot is written to\n"
+"started. Then the going slots' tokens are decoded in one llama_decode, in slot order.\n"
+"A slot closed with no prepared sample left goes to free_left; the call returns after that step\n"
+"unless may_drop (the job has no other sample to start). It also returns when no sample is\n"
+"going, when done could not hold the next step's closes, after max_steps decodes or max_seconds,\n"
+"when the abort word is 0 or the wake word is not, or when llama_decode fails (rc != 0; NULL\n"
+"logits give -100). On return slots[:n_live] are the going slots in slot order and out_tok /\n"
+"out_lp their last tokens, recorded and not yet decoded (all rc != 0: decoded, failed).\n"
 "handles: uint64 [llama_decode, llama_get_logits, context, batch struct, abort word (int64, 0 =\n"
-"abort; address 0: none), wake word (int64, non-zero = return; address 0: none)]. length/npos:\n"
-"int64 per slot; toks (int64) and lps (float64): slots x cap; seqs: int32 per slot, the KV\n"
-"sequence of its batch token; slots: int64, written (the live ones first).");
+"abort; 0: none), wake word (int64, non-zero = return; 0: none), llama_memory_seq_rm, memory].\n"
+"length/npos/index: int64 per slot; toks (int64) and lps (float64): slots x cap; seqs: int32 per\n"
+"slot, its KV sequence; slots: int64 with room for every slot, written.");
+
+static void copy_done(int64_t s, int64_t why, const int64_t *idx, const int64_t *len_, const int64_t *tk,
+                      const double *lq, Py_ssize_t cap, int64_t *dn, int64_t *dt, double *dl, Py_ssize_t *n_done) {
+    Py_ssize_t r = (*n_done)++;
+    int64_t k = len_[s];
+    dn[3 * r] = idx[s];
+    dn[3 * r + 1] = k;
+    dn[3 * r + 2] = why;
+    memcpy(dt + r * cap, tk + s * cap, (size_t)k * sizeof(int64_t));
+    memcpy(dl + r * cap, lq + s * cap, (size_t)k * sizeof(double));
+}
 
 static PyObject *run_steps(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer handles = {0}, logits = {0}, seen = {0}, slots = {0}, states = {0}, out_tok = {0}, out_lp = {0};
-    Py_buffer length = {0}, toks = {0}, lps = {0}, npos = {0}, seqs = {0}, ends = {0}, closed = {0};
-    Py_ssize_t V, n, top_k, cap, max_new, max_steps;
+    Py_buffer length = {0}, toks = {0}, lps = {0}, npos = {0}, seqs = {0}, ends = {0}, index = {0};
+    Py_buffer prow = {0}, pseen = {0}, nstates = {0}, done = {0}, done_toks = {0}, done_lps = {0};
+    Py_buffer free_left = {0}, started = {0};
+    Py_ssize_t V, n, top_k, cap, max_new, max_steps, first_index;
     int may_drop;
     double rp, temp, top_p, min_p, max_seconds;
-    if (!PyArg_ParseTuple(args, "y*y*nny*w*ddnddw*w*w*w*w*w*ny*y*y*npw*nd", &handles, &logits, &V, &n, &seen,
-                          &slots, &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp, &length, &toks,
-                          &lps, &cap, &npos, &seqs, &ends, &max_new, &may_drop, &closed, &max_steps, &max_seconds))
+    if (!PyArg_ParseTuple(args, "y*y*nny*w*ddnddw*w*w*w*w*w*ny*y*y*nw*y*y*y*npw*w*w*w*w*nd", &handles, &logits, &V,
+                          &n, &seen, &slots, &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp, &length,
+                          &toks, &lps, &cap, &npos, &seqs, &ends, &max_new, &index, &prow, &pseen, &nstates,
+                          &first_index, &may_drop, &done, &done_toks, &done_lps, &free_left, &started, &max_steps,
+                          &max_seconds))
         return NULL;
     PyObject *result = NULL;
     cand_t *work = NULL;
     float *heap = NULL, *scratch = NULL;
     double *probs = NULL;
+    int64_t *queue = NULL, *last_tok = NULL;
+    double *last_lp = NULL;
+    uint8_t *going = NULL;
     const Py_ssize_t LIMIT = (Py_ssize_t)1 << 31;
-    Py_ssize_t steps = 0, n_closed = 0, n_tokens = 0;
+    Py_ssize_t steps = 0, n_done = 0, n_tokens = 0, used = 0, n_left = 0;
     double dec_s = 0.0;
     int32_t rc = 0;
     if (V <= 0 || V >= LIMIT || n <= 0 || n >= LIMIT || cap <= 0 || cap >= LIMIT || max_new <= 0 || max_new > cap
-        || max_steps < 0) {
-        PyErr_SetString(PyExc_ValueError, "bad n_vocab, rows, cap, max_new or max_steps");
+        || max_steps < 0 || first_index < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad n_vocab, rows, cap, max_new, max_steps or first_index");
         goto done;
     }
-    if (!need(&handles, 6 * (Py_ssize_t)sizeof(uint64_t), "handles")) goto done;
+    if (!need(&handles, 8 * (Py_ssize_t)sizeof(uint64_t), "handles")) goto done;
     const uint64_t *h = (const uint64_t *)handles.buf;
-    if (!h[0] || !h[1] || !h[2] || !h[3]) {
+    Py_ssize_t K = nstates.len / (Py_ssize_t)(4 * sizeof(uint64_t));  /* samples prepared */
+    if (!h[0] || !h[1] || !h[2] || !h[3] || (K && (!h[6] || !h[7]))) {
         PyErr_SetString(PyExc_ValueError, "a null llama.cpp handle");
         goto done;
     }
-    Py_ssize_t n_slots = states.len / (Py_ssize_t)(4 * sizeof(uint64_t));
+    Py_ssize_t W = states.len / (Py_ssize_t)(4 * sizeof(uint64_t));
+    Py_ssize_t R = done.len / (Py_ssize_t)(3 * sizeof(int64_t));
+    Py_ssize_t P = pseen.len / (Py_ssize_t)sizeof(int64_t);
     ll_batch_t *batch = (ll_batch_t *)(uintptr_t)h[3];
     if (!need(&logits, n * V * (Py_ssize_t)sizeof(float), "logits")) goto done;
-    if (!need(&slots, n * (Py_ssize_t)sizeof(int64_t), "slots")) goto done;
-    if (!need(&out_tok, n * (Py_ssize_t)sizeof(int64_t), "out_tok")) goto done;
-    if (!need(&out_lp, n * (Py_ssize_t)sizeof(double), "out_lp")) goto done;
-    if (!need(&closed, 2 * n * (Py_ssize_t)sizeof(int64_t), "closed")) goto done;
-    if (!need(&length, n_slots * (Py_ssize_t)sizeof(int64_t), "length")) goto done;
-    if (!need(&npos, n_slots * (Py_ssize_t)sizeof(int64_t), "npos")) goto done;
-    if (!need(&seqs, n_slots * (Py_ssize_t)sizeof(int32_t), "seqs")) goto done;
-    if (!need(&toks, n_slots * cap * (Py_ssize_t)sizeof(int64_t), "toks")) goto done;
-    if (!need(&lps, n_slots * cap * (Py_ssize_t)sizeof(double), "lps")) goto done;
+    if (!need(&slots, W * (Py_ssize_t)sizeof(int64_t), "slots")) goto done;
+    if (!need(&out_tok, W * (Py_ssize_t)sizeof(int64_t), "out_tok")) goto done;
+    if (!need(&out_lp, W * (Py_ssize_t)sizeof(double), "out_lp")) goto done;
+    if (!need(&length, W * (Py_ssize_t)sizeof(int64_t), "length")) goto done;
+    if (!need(&npos, W * (Py_ssize_t)sizeof(int64_t), "npos")) goto done;
+    if (!need(&index, W * (Py_ssize_t)sizeof(int64_t), "index")) goto done;
+    if (!need(&seqs, W * (Py_ssize_t)sizeof(int32_t), "seqs")) goto done;
+    if (!need(&toks, W * cap * (Py_ssize_t)sizeof(int64_t), "toks")) goto done;
+    if (!need(&lps, W * cap * (Py_ssize_t)sizeof(double), "lps")) goto done;
     if (!need(&ends, V, "ends")) goto done;
-    if (seen.len && !need(&seen, n_slots * V, "seen")) goto done;
+    if (!need(&prow, V * (Py_ssize_t)sizeof(float), "prompt_row")) goto done;
+    if (!need(&done_toks, R * cap * (Py_ssize_t)sizeof(int64_t), "done_toks")) goto done;
+    if (!need(&done_lps, R * cap * (Py_ssize_t)sizeof(double), "done_lps")) goto done;
+    if (!need(&free_left, W * (Py_ssize_t)sizeof(int64_t), "free_left")) goto done;
+    if (!need(&started, K * (Py_ssize_t)sizeof(int64_t), "started")) goto done;
+    if (seen.len && !need(&seen, W * V, "seen")) goto done;
+    if (R < n + K) {  /* a step closes at most its rows and, at their first token, the samples it starts */
+        PyErr_Format(PyExc_ValueError, "done: room for %zd samples, need %zd", R, n + K);
+        goto done;
+    }
     int64_t *sl = (int64_t *)slots.buf;
     int64_t *len_ = (int64_t *)length.buf;
     for (Py_ssize_t j = 0; j < n; j++) {
-        if (sl[j] < 0 || sl[j] >= n_slots) {
-            PyErr_Format(PyExc_ValueError, "slot %lld of row %zd outside the %zd states", (long long)sl[j], j, n_slots);
+        if (sl[j] < 0 || sl[j] >= W || (j && sl[j] <= sl[j - 1])) {
+            PyErr_Format(PyExc_ValueError, "slot %lld of row %zd: slots must be in [0, %zd), ascending",
+                         (long long)sl[j], j, W);
             goto done;
         }
         if (len_[sl[j]] < 0 || len_[sl[j]] >= max_new) {
@@ -737,11 +777,12 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                          (long long)len_[sl[j]], max_new);
             goto done;
         }
-        for (Py_ssize_t i = 0; i < j; i++) {
-            if (sl[i] == sl[j]) {
-                PyErr_Format(PyExc_ValueError, "slot %lld twice", (long long)sl[j]);
-                goto done;
-            }
+    }
+    const int64_t *ps = (const int64_t *)pseen.buf;
+    for (Py_ssize_t i = 0; i < P; i++) {
+        if (ps[i] < 0 || ps[i] >= V) {
+            PyErr_SetString(PyExc_ValueError, "prompt_seen: a token outside the vocabulary");
+            goto done;
         }
     }
     if (!(temp >= 0.0) || !(top_p > 0.0 && top_p <= 1.0) || !(min_p >= 0.0 && min_p < 1.0) || !(rp > 0.0)) {
@@ -755,28 +796,45 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         heap = (float *)malloc((size_t)hk * sizeof(float));
         scratch = (float *)malloc((size_t)V * sizeof(float));
         probs = (double *)malloc((size_t)V * sizeof(double));
-        if (!work || !heap || !scratch || !probs) { PyErr_NoMemory(); goto done; }
+        queue = (int64_t *)malloc((size_t)(W + K + 1) * sizeof(int64_t));
+        last_tok = (int64_t *)malloc((size_t)W * sizeof(int64_t));
+        last_lp = (double *)malloc((size_t)W * sizeof(double));
+        going = (uint8_t *)calloc((size_t)W, 1);
+        if (!work || !heap || !scratch || !probs || !queue || !last_tok || !last_lp || !going) {
+            PyErr_NoMemory();
+            goto done;
+        }
         decode_fn_t decode = (decode_fn_t)(uintptr_t)h[0];
         logits_fn_t get_logits = (logits_fn_t)(uintptr_t)h[1];
         void *ctx = (void *)(uintptr_t)h[2];
         volatile const int64_t *abort_word = (volatile const int64_t *)(uintptr_t)h[4];
         volatile const int64_t *wake_word = (volatile const int64_t *)(uintptr_t)h[5];
+        seq_rm_fn_t seq_rm = (seq_rm_fn_t)(uintptr_t)h[6];
+        void *mem = (void *)(uintptr_t)h[7];
         const float *L = (const float *)logits.buf;
+        const float *PR = (const float *)prow.buf;
         uint8_t *S = seen.len ? (uint8_t *)seen.buf : NULL;
         uint64_t *st = (uint64_t *)states.buf;
+        const uint64_t *nst = (const uint64_t *)nstates.buf;
         int64_t *ot = (int64_t *)out_tok.buf;
         double *ol = (double *)out_lp.buf;
         int64_t *tk = (int64_t *)toks.buf;
         double *lq = (double *)lps.buf;
-        int64_t *cl = (int64_t *)closed.buf;
+        int64_t *idx = (int64_t *)index.buf;
+        int64_t *dn = (int64_t *)done.buf;
+        int64_t *dt = (int64_t *)done_toks.buf;
+        double *dl = (double *)done_lps.buf;
+        int64_t *fl = (int64_t *)free_left.buf;
+        int64_t *sd = (int64_t *)started.buf;
         const int64_t *np_ = (const int64_t *)npos.buf;
         const int32_t *sq = (const int32_t *)seqs.buf;
         const uint8_t *E = (const uint8_t *)ends.buf;
         Py_BEGIN_ALLOW_THREADS
         double t_start = now_s();
         for (;;) {
-            Py_ssize_t live = 0, was = n_closed;
-            for (Py_ssize_t j = 0; j < n; j++) {  /* draw, record, close */
+            Py_ssize_t nq = 0, left_now = 0;
+            /* draw, record and close the live rows (row j: slot sl[j]) */
+            for (Py_ssize_t j = 0; j < n; j++) {
                 int64_t s = sl[j];
                 double lp;
                 int64_t tok = sample_one(L + j * V, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, scratch,
@@ -788,19 +846,62 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                 n_tokens++;
                 int64_t why = E[tok] == 1 ? 1 : E[tok] == 2 ? 2 : (t + 1 >= max_new ? 3 : 0);
                 if (why) {
-                    cl[2 * n_closed] = s;
-                    cl[2 * n_closed + 1] = why;
-                    n_closed++;
-                } else {  /* rows are drawn in order, so the going ones compact in place */
-                    sl[live] = s;
-                    ot[live] = tok;
-                    ol[live] = lp;
-                    live++;
+                    copy_done(s, why, idx, len_, tk, lq, cap, dn, dt, dl, &n_done);
+                    queue[nq++] = s;
+                } else {
+                    going[s] = 1;
+                    last_tok[s] = tok;
+                    last_lp[s] = lp;
                 }
             }
-            n = live;
-            if (n == 0 || (n_closed > was && !may_drop) || steps >= max_steps || (abort_word && *abort_word == 0)
-                || (wake_word && *wake_word != 0) || now_s() - t_start >= max_seconds)
+            /* the freed slots take the prepared samples, in the order they closed; a sample that
+             * ends at its first token frees its slot again, behind the others */
+            for (Py_ssize_t q = 0; q < nq; q++) {
+                int64_t s = queue[q];
+                if (used >= K) {
+                    fl[n_left++] = s;
+                    left_now++;
+                    continue;
+                }
+                idx[s] = first_index + used;
+                memcpy(st + 4 * s, nst + 4 * used, 4 * sizeof(uint64_t));
+                sd[used++] = s;
+                len_[s] = 0;
+                seq_rm(mem, sq[s], (int32_t)np_[s], -1);
+                if (S) {
+                    memset(S + s * V, 0, (size_t)V);
+                    for (Py_ssize_t i = 0; i < P; i++) S[s * V + ps[i]] = 1;
+                }
+                double lp;
+                int64_t tok = sample_one(PR, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, scratch, probs, &lp);
+                len_[s] = 1;
+                if (S) S[s * V + tok] = 1;
+                tk[s * cap] = tok;
+                lq[s * cap] = lp;
+                n_tokens++;
+                int64_t why = E[tok] == 1 ? 1 : E[tok] == 2 ? 2 : (1 >= max_new ? 3 : 0);
+                if (why) {
+                    copy_done(s, why, idx, len_, tk, lq, cap, dn, dt, dl, &n_done);
+                    queue[nq++] = s;
+                } else {
+                    going[s] = 1;
+                    last_tok[s] = tok;
+                    last_lp[s] = lp;
+                }
+            }
+            /* the batch: the going slots in slot order */
+            n = 0;
+            for (Py_ssize_t s = 0; s < W; s++) {
+                if (!going[s]) continue;
+                going[s] = 0;
+                sl[n] = s;
+                ot[n] = last_tok[s];
+                ol[n] = last_lp[s];
+                n++;
+            }
+            if (n == 0 || (left_now && !may_drop) || n_done + n + (K - used) > R || steps >= max_steps
+                || (abort_word && *abort_word == 0) || (wake_word && *wake_word != 0)
+                || now_s() - t_start >= max_seconds)
                 break;
             for (Py_ssize_t j = 0; j < n; j++) {
                 int64_t s = sl[j];
@@ -821,12 +922,16 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS
     }
-    result = Py_BuildValue("ndinnn", steps, dec_s, (int)rc, n, n_closed, n_tokens);
+    result = Py_BuildValue("ndinnnnn", steps, dec_s, (int)rc, n, n_done, n_tokens, used, n_left);
 done:
     free(work);
     free(heap);
     free(scratch);
     free(probs);
+    free(queue);
+    free(last_tok);
+    free(last_lp);
+    free(going);
     PyBuffer_Release(&handles);
     PyBuffer_Release(&logits);
     PyBuffer_Release(&seen);
@@ -840,7 +945,15 @@ done:
     PyBuffer_Release(&npos);
     PyBuffer_Release(&seqs);
     PyBuffer_Release(&ends);
-    PyBuffer_Release(&closed);
+    PyBuffer_Release(&index);
+    PyBuffer_Release(&prow);
+    PyBuffer_Release(&pseen);
+    PyBuffer_Release(&nstates);
+    PyBuffer_Release(&done);
+    PyBuffer_Release(&done_toks);
+    PyBuffer_Release(&done_lps);
+    PyBuffer_Release(&free_left);
+    PyBuffer_Release(&started);
     return result;
 }
 

@@ -141,25 +141,40 @@ class LogosDrawer:
         would not spread over threads)."""
         return self.compiled and not (n > 1 and n * self.n_vocab >= self.host.threshold and self.host.n_threads >= 2)
 
-    def run_steps(self, rows: np.ndarray, live: np.ndarray, run) -> tuple:
+    def run_steps(self, rows: np.ndarray, live: np.ndarray, run) -> dict:
         """:meth:`draw` for ``rows`` and the following steps in one C call
-        (``engine.runtime._stepper.run_steps``: draw, record, close, llama_decode) while no sample
-        closes, or while closing ones may simply drop out (``run.may_drop``). ``run``: the loop's
-        :class:`engine.runtime.slots.StepRun`. Returns (slots still going, their last tokens (not
-        yet decoded), closed (slot, reason code) pairs, steps decoded, their llama_decode seconds,
-        llama_decode's code, tokens recorded)."""
-        n = len(live)
+        (``engine.runtime._stepper.run_steps``: draw, record, close, start the prepared samples in
+        the freed slots (:meth:`restart` in C), llama_decode). ``run``: the loop's
+        :class:`engine.runtime.slots.StepRun`. Returns the going slots and their last tokens (not
+        yet decoded), the closed samples (index, tokens, log-probabilities, reason code, in the
+        order they closed), the slots started (in order: samples ``run.first_index`` on) and those
+        left free, the steps decoded, their llama_decode seconds, llama_decode's code and the tokens
+        drawn."""
+        n, W = len(live), len(self.states)
         p = self.params
-        tok = np.empty(n, dtype=np.int64)
-        lp = np.empty(n, dtype=np.float64)
-        closed = np.empty((n, 2), dtype=np.int64)
+        K = len(run.next_seeds)
+        R = n + K + 2 * W
+        slots = np.zeros(W, dtype=np.int64)
+        slots[:n] = live
+        tok = np.empty(W, dtype=np.int64)
+        lp = np.empty(W, dtype=np.float64)
+        done = np.empty((R, 3), dtype=np.int64)
+        done_toks = np.empty((R, run.cap), dtype=np.int64)
+        done_lps = np.empty((R, run.cap), dtype=np.float64)
+        free_left = np.empty(W, dtype=np.int64)
+        started = np.empty(K, dtype=np.int64)
         seen = self.mask if self.mask is not None else b""
-        slots = np.array(live, dtype=np.int64)  # a copy: the C call compacts it
-        steps, dec_s, rc, n_live, n_closed, n_tokens = _stepper.run_steps(
+        steps, dec_s, rc, n_live, n_done, n_tokens, n_started, n_left = _stepper.run_steps(
             run.handles, np.ascontiguousarray(rows), self.n_vocab, n, seen, slots, p.repetition_penalty,
             p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp, run.length, run.toks, run.lps,
-            run.cap, run.npos, run.seqs, run.ends, run.max_new, run.may_drop, closed, run.max_steps, run.max_seconds)
-        return slots[:n_live], tok[:n_live], closed[:n_closed], steps, dec_s, rc, n_tokens
+            run.cap, run.npos, run.seqs, run.ends, run.max_new, run.index, self.prompt_row,
+            np.ascontiguousarray(self.prompt_seen, dtype=np.int64), pcg64_states(run.next_seeds) if K else b"",
+            run.first_index, run.may_drop, done, done_toks, done_lps, free_left, started, run.max_steps,
+            run.max_seconds)
+        closed = [(int(i), done_toks[r, :k].tolist(), done_lps[r, :k].tolist(), int(why))
+                  for r, (i, k, why) in enumerate(done[:n_done].tolist())]
+        return {"going": slots[:n_live], "tok": tok[:n_live], "closed": closed, "started": started[:n_started],
+                "left": free_left[:n_left], "steps": steps, "decode_s": dec_s, "rc": rc, "tokens": n_tokens}
 
     def close(self) -> None:
         pass

@@ -121,7 +121,10 @@ class StepRun:
     seqs: np.ndarray
     ends: np.ndarray
     max_new: int
-    may_drop: bool  # a closed sample's slot drops out of the batch (no sample to start in it now)
+    index: np.ndarray  # the sample each slot decodes (written for the samples started in C)
+    next_seeds: list  # the seeds of the samples the freed slots take, in order
+    first_index: int  # the index of the first of them
+    may_drop: bool  # a slot freed with no sample left to start drops out of the batch (else: back to Python)
     max_steps: int = 1 << 30
     max_seconds: float = 0.05
 
@@ -610,8 +613,8 @@ class SlotLoop:
                 and not (self.shared and self.sched.wake[0])):
             job = self.jobs[0]
             if (getattr(job.drawer, "run_steps", None) is not None and not job.rule.stop_bytes
-                    and job.rule.stop_count == 1 and len(slots) <= self.ctx.batch.cap
-                    and job.drawer.can_run_steps(len(slots))):
+                    and job.rule.stop_count == 1 and self.width <= self.ctx.batch.cap
+                    and job.drawer.can_run_steps(self.width) and bool(np.all(np.diff(slots) > 0))):
                 try:
                     parts.append(self._run_steps(job, rows, slots))
                 except Exception as exc:  # noqa: BLE001 - this job's error (the context failed)
@@ -626,27 +629,43 @@ class SlotLoop:
                 self._leave(job, exc)
 
     def _run_steps(self, job: JobState, rows: np.ndarray, slots: np.ndarray):
-        """A lone job's steps in one C call: draw, record and close as :meth:`_record` does, and
-        llama_decode, while no sample closes, or while closing ones just drop out (the job has no
-        sample left to start, or slots wait for each other). Returns what :meth:`_record` returns
-        (the slots that go on and their last tokens, to decode). Same samples as step by step: the
-        same draws in the same order."""
+        """A lone job's steps in one C call: draw, record and close as :meth:`_record` does, start
+        its next samples in the freed slots as :meth:`_assign` and :meth:`_restart` do (when every
+        slot holds its prompt), and llama_decode; until a slot is freed with no sample prepared
+        for it (the job has more), or the call's limits. Returns what :meth:`_record` returns (the
+        slots that go on and their last tokens, to decode). Same samples as step by step: the
+        same draws in the same order, the samples started in the same slots."""
         rule = job.rule
+        prepared = 0
+        if self.refill and bool((self.held == job.key).all()):
+            prepared = min(job.pending, 2 * self.width)
+        first = job.started
         run = StepRun(self.handles, self.length, self.toks, self.lps, self.cap, self.npos, self.seq_of,
-                      rule.end_codes, rule.max_new, job.pending <= 0 or not self.refill)
-        going, tok, closed, steps, dec_s, rc, n_tokens = job.drawer.run_steps(rows, slots, run)
+                      rule.end_codes, rule.max_new, self.index, [job.seed_of(first + i) for i in range(prepared)],
+                      first, job.pending - prepared <= 0 or not self.refill)
+        out = job.drawer.run_steps(rows, slots, run)
         stats = job.stats
-        stats.tokens_generated += n_tokens
-        stats.steps += steps
-        stats.steps_in_c += steps
-        stats.llama_s += dec_s
-        for s, why in closed.tolist():
-            self._close(job, s, END_REASONS[why])
-        if rc:
-            self.ctx.check(rc, len(going))  # raises: Cancelled, or why llama_decode failed
-        if steps and job.on_progress is not None:
+        stats.tokens_generated += out["tokens"]
+        stats.steps += out["steps"]
+        stats.steps_in_c += out["steps"]
+        stats.llama_s += out["decode_s"]
+        for i, toks, lps, why in out["closed"]:  # as _close, the tokens copied out in C
+            job.finished.append((i, toks, lps, END_REASONS[why]))
+            job.in_flight -= 1
+        for s in out["started"].tolist():  # as _restart, the cells and the draws' state reset in C
+            self.stops[s] = 0
+            self.texts[s] = b""
+            job.started += 1
+            job.in_flight += 1
+            stats.refills += 1
+        for s in out["left"].tolist():
+            self.job_of[s] = -1
+            self.freed.append(s)
+        if out["rc"]:
+            self.ctx.check(out["rc"], len(out["going"]))  # raises: Cancelled, or why llama_decode failed
+        if out["steps"] and job.on_progress is not None:
             job.on_progress(job.done, job.n, stats.tokens_generated, time.perf_counter() - job.t_dec)
-        return going, tok
+        return out["going"], out["tok"]
 
     # ---------------------------------------------------------------- the step loop
     def _steps(self) -> None:

@@ -513,8 +513,8 @@ def test_compiled_and_numpy_samplers_give_the_same_samples(tiny_gguf, monkeypatc
 @pytest.mark.parametrize("n,streams,penalty,max_new", [(1, True, 1.05, 60), (12, True, 1.3, 40),
                                                        (12, False, 1.0, 25), (30, True, 1.05, 12)])
 def test_steps_in_c_give_the_same_samples_as_steps_in_python(tiny_gguf, arch, n, streams, penalty, max_new):
-    """A lone job's steps run in C (RuntimeOptions.fused_steps) until a sample ends and its slot
-    must take the next sample: the same tokens, log-probabilities, stops and token counts as every
+    """A lone job's steps run in C (RuntimeOptions.fused_steps), the freed slots taking the next
+    samples there too: the same tokens, log-probabilities, stops, token counts and refills as every
     step in Python; single stream, slots refilled, both KV layouts, samples cut at max_new."""
     rt = Runtime.load(tiny_gguf(arch, "special"), n_ctx=1024, n_threads=1, n_seq_max=9)
     try:
@@ -525,8 +525,8 @@ def test_steps_in_c_give_the_same_samples_as_steps_in_python(tiny_gguf, arch, n,
                                                                         repetition_penalty=penalty),
                                       seed=11, stop_ids=[rt.token_id("<MoleculeE>")])
         (a, sa), (b, sb) = runs[True], runs[False]
-        assert sa.steps_in_c > 0.75 * sa.steps and sb.steps_in_c == 0  # (the other steps: refills, the first)
-        assert sa.steps == sb.steps and sa.tokens_generated == sb.tokens_generated
+        assert sa.steps_in_c > 0.9 * sa.steps and sb.steps_in_c == 0  # (in Python: the first, and a few returns)
+        assert (sa.steps, sa.tokens_generated, sa.refills) == (sb.steps, sb.tokens_generated, sb.refills)
         assert [x.tokens for x in a] == [y.tokens for y in b]
         assert [x.stop for x in a] == [y.stop for y in b]
         assert len({tuple(x.tokens) for x in a}) == min(n, len(a)) or n == 1

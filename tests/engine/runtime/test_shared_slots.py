@@ -103,6 +103,10 @@ def _wait_running(runner, timeout=60):
 
 def test_jobs_that_come_while_one_runs_join_its_slots_and_draw_what_they_draw_alone(rt):
     specs = _jobs(rt)
+    # enough samples that the first job still runs when the others come (alone, its steps run in C
+    # and report progress every 50 ms: most of a 40-sample job)
+    prompt, _, params, seed, stop_ids, stop_texts = specs["molecules"]
+    specs["molecules"] = (prompt, 240, params, seed, stop_ids, stop_texts)
     alone = {name: _alone(rt, spec) for name, spec in specs.items()}
     first = _Runner(rt, specs["molecules"]).start()
     _wait_running(first)

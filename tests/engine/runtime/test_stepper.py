@@ -227,69 +227,100 @@ def test_bad_arguments_are_errors_not_crashes():
         S.lse_rows(rows, 10, 2, np.zeros(1))
 
 
-def test_run_steps_records_and_closes_without_decoding_and_refuses_bad_arguments():
+def test_run_steps_closes_and_starts_samples_without_decoding_and_refuses_bad_arguments():
     """run_steps (a lone job's steps in C) draws what sample_rows draws and records the draws; a
-    step that closes a sample returns before any llama_decode unless the closed slots may drop
-    out; a step whose every sample closes returns with none going; bad arguments are errors, not
-    crashes (the llama.cpp handles here are never called: no decode happens)."""
+    closed sample is copied out, its slot takes the next prepared sample (its first token drawn
+    from the prompt's row with that sample's PCG64 state, its seen row reset to the prompt's),
+    and a slot with no sample left is listed free; a step with nothing going returns before any
+    llama_decode; bad arguments are errors, not crashes. The llama.cpp handles here are never
+    called (no decode happens); the cell removal is libc's getpid, which ignores its arguments."""
+    import ctypes
+
     S = _stepper()
     V, W, cap = 16, 3, 8
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(2, V)).astype(np.float32)
+    prow = rng.normal(size=V).astype(np.float32)
     dummy = np.zeros(8, dtype=np.uint64)
-    handles = np.array([1, 1, 1, dummy.ctypes.data, 0, 0], dtype=np.uint64)
+    getpid = ctypes.cast(ctypes.CDLL(None).getpid, ctypes.c_void_p).value
+    handles = np.array([1, 1, 1, dummy.ctypes.data, 0, 0, getpid, 1], dtype=np.uint64)
 
     def args(**change):
-        a = dict(handles=handles, logits=rows, n_vocab=V, n_rows=2, seen=b"", slots=np.array([2, 0], dtype=np.int64),
-                 penalty=1.0, temperature=1.0, top_k=5, top_p=0.9, min_p=0.0, states=pcg64_states([1, 2, 3]),
-                 out_tok=np.zeros(2, dtype=np.int64), out_lp=np.zeros(2), length=np.zeros(W, dtype=np.int64),
-                 toks=np.zeros((W, cap), dtype=np.int64), lps=np.zeros((W, cap)), cap=cap,
-                 npos=np.ones(W, dtype=np.int64), seqs=np.zeros(W, dtype=np.int32),
-                 ends=np.full(V, 2, dtype=np.uint8), max_new=cap, may_drop=True,
-                 closed=np.zeros((2, 2), dtype=np.int64), max_steps=100, max_seconds=1.0)
+        a = dict(handles=handles, logits=rows, n_vocab=V, n_rows=2, seen=np.zeros((W, V), dtype=np.uint8),
+                 slots=np.array([0, 2, 0], dtype=np.int64), penalty=1.2, temperature=1.0, top_k=5, top_p=0.9,
+                 min_p=0.0, states=pcg64_states([1, 2, 3]), out_tok=np.zeros(W, dtype=np.int64),
+                 out_lp=np.zeros(W), length=np.zeros(W, dtype=np.int64), toks=np.zeros((W, cap), dtype=np.int64),
+                 lps=np.zeros((W, cap)), cap=cap, npos=np.ones(W, dtype=np.int64), seqs=np.zeros(W, dtype=np.int32),
+                 ends=np.full(V, 2, dtype=np.uint8), max_new=cap, index=np.array([5, 6, 7], dtype=np.int64),
+                 prompt_row=prow, prompt_seen=np.array([1, 2], dtype=np.int64), next_states=b"", first_index=8,
+                 may_drop=True, done=np.zeros((6, 3), dtype=np.int64), done_toks=np.zeros((6, cap), dtype=np.int64),
+                 done_lps=np.zeros((6, cap)), free_left=np.zeros(W, dtype=np.int64),
+                 started=np.zeros(0, dtype=np.int64), max_steps=100, max_seconds=1.0)
         a.update(change)
         return a
 
     def run(a):
         return S.run_steps(*a.values())
 
-    states = pcg64_states([1, 2, 3])
-    tok, lp = np.zeros(2, dtype=np.int64), np.zeros(2)
-    S.sample_rows(rows, V, V, 0, 2, b"", np.array([2, 0], dtype=np.int64), 1.0, 1.0, 5, 0.9, 0.0, states, tok, lp)
-    a = args()  # every token ends a sample (end of generation): both close, none goes on
-    assert run(a) == (0, 0.0, 0, 0, 2, 2)
-    assert a["closed"].tolist() == [[2, 2], [0, 2]]
-    assert a["states"].tolist() == states.tolist() and a["length"].tolist() == [1, 0, 1]
-    assert a["toks"][[2, 0], 0].tolist() == tok.tolist() and a["lps"][[2, 0], 0].tolist() == lp.tolist()
-    # the first row's token closes its sample (a closing tag), the second's does not: with no
-    # dropping allowed the call returns with the second going and its token not yet decoded
-    ends = np.zeros(V, dtype=np.uint8)
-    ends[tok[0]] = 1
-    a = args(ends=ends, may_drop=False)
-    if tok[1] != tok[0]:
-        assert run(a) == (0, 0.0, 0, 1, 1, 2)
-        assert a["closed"][0].tolist() == [2, 1] and a["slots"][0] == 0 and a["out_tok"][0] == tok[1]
-    # max_new reached: closed for length
-    a = args(ends=np.zeros(V, dtype=np.uint8), length=np.full(W, cap - 1, dtype=np.int64))
-    assert run(a) == (0, 0.0, 0, 0, 2, 2) and a["closed"][:, 1].tolist() == [3, 3]
-    a = args(ends=np.zeros(V, dtype=np.uint8), max_steps=0)  # no decode allowed: one step recorded
-    assert run(a) == (0, 0.0, 0, 2, 0, 2) and a["out_tok"].tolist() == tok.tolist()
+    def reference(src, stride, slots, states, seen):
+        tok, lp = np.zeros(len(slots), dtype=np.int64), np.zeros(len(slots))
+        S.sample_rows(src, V, stride, 0, len(slots), seen, np.array(slots, dtype=np.int64), 1.2, 1.0, 5, 0.9, 0.0,
+                      states, tok, lp)
+        return tok, lp
 
-    for change, match in [(dict(handles=np.array([0, 1, 1, 1, 0, 0], dtype=np.uint64)), "null"),
-                          (dict(handles=handles[:5]), "handles"),
-                          (dict(slots=np.array([0, 3], dtype=np.int64)), "slot"),
-                          (dict(slots=np.array([1, 1], dtype=np.int64)), "twice"),
+    # every token ends a sample, nothing prepared: both close (copied out), both slots left free
+    tok, lp = reference(rows, V, [0, 2], pcg64_states([1, 2, 3]), np.zeros((W, V), dtype=np.uint8))
+    a = args()
+    assert run(a) == (0, 0.0, 0, 0, 2, 2, 0, 2)
+    assert a["done"][:2].tolist() == [[5, 1, 2], [7, 1, 2]] and a["free_left"][:2].tolist() == [0, 2]
+    assert a["done_toks"][:2, 0].tolist() == tok.tolist() and a["done_lps"][:2, 0].tolist() == lp.tolist()
+    # two samples prepared: each freed slot takes one (index 8, 9), draws its first token from the
+    # prompt's row with its own state and a seen row reset to the prompt's; both end at once and
+    # no third is prepared
+    nst = pcg64_states([40, 41])
+    a = args(next_states=nst, started=np.zeros(2, dtype=np.int64))
+    assert run(a) == (0, 0.0, 0, 0, 4, 4, 2, 2)
+    assert a["started"].tolist() == [0, 2] and a["index"].tolist() == [8, 6, 9]
+    assert a["done"][:4, 0].tolist() == [5, 7, 8, 9] and a["free_left"][:2].tolist() == [0, 2]
+    seen0 = np.zeros((W, V), dtype=np.uint8)
+    seen0[:, [1, 2]] = 1
+    st3 = np.zeros((W, 4), dtype=np.uint64)
+    st3[[0, 2]] = nst
+    first, _ = reference(prow, 0, [0, 2], st3, seen0)
+    assert a["done_toks"][2:4, 0].tolist() == first.tolist()
+    for r, s in ((2, 0), (3, 2)):
+        want = np.zeros(V, dtype=np.uint8)
+        want[[1, 2, a["done_toks"][r, 0]]] = 1
+        assert a["seen"][s].tolist() == want.tolist()
+    # no ending token and no decode allowed: one step recorded, both going, in slot order
+    a = args(ends=np.zeros(V, dtype=np.uint8), max_steps=0)
+    assert run(a) == (0, 0.0, 0, 2, 0, 2, 0, 0)
+    assert a["out_tok"][:2].tolist() == tok.tolist() and a["slots"][:2].tolist() == [0, 2]
+    assert a["length"].tolist() == [1, 0, 1] and a["toks"][[0, 2], 0].tolist() == tok.tolist()
+
+    for change, match in [(dict(handles=np.array([0, 1, 1, 1, 0, 0, 0, 0], dtype=np.uint64)), "null"),
+                          (dict(handles=handles[:7]), "handles"),
+                          (dict(next_states=nst, started=np.zeros(2, dtype=np.int64),
+                                handles=np.array([1, 1, 1, dummy.ctypes.data, 0, 0, 0, 0], dtype=np.uint64)), "null"),
+                          (dict(slots=np.array([0, 3, 0], dtype=np.int64)), "slot"),
+                          (dict(slots=np.array([2, 0, 0], dtype=np.int64)), "ascending"),
                           (dict(length=np.full(W, cap, dtype=np.int64)), "tokens"),
                           (dict(length=np.zeros(2, dtype=np.int64)), "length"),
+                          (dict(index=np.zeros(2, dtype=np.int64)), "index"),
                           (dict(toks=np.zeros((W, cap - 1), dtype=np.int64)), "toks"),
                           (dict(seqs=np.zeros(W, dtype=np.int16)), "seqs"),
                           (dict(ends=np.ones(V - 1, dtype=np.uint8)), "ends"),
-                          (dict(closed=np.zeros((1, 2), dtype=np.int64)), "closed"),
+                          (dict(prompt_row=prow[:-1]), "prompt_row"),
+                          (dict(prompt_seen=np.array([V], dtype=np.int64)), "prompt_seen"),
+                          (dict(done=np.zeros((1, 3), dtype=np.int64)), "done"),
+                          (dict(done_toks=np.zeros((6, cap - 1), dtype=np.int64)), "done_toks"),
+                          (dict(next_states=nst), "started"),
                           (dict(logits=rows[:1]), "logits"),
                           (dict(max_new=cap + 1), "max_new"),
                           (dict(n_rows=0), "rows"),
+                          (dict(first_index=-1), "first_index"),
                           (dict(top_p=0.0), "parameters"),
-                          (dict(seen=np.zeros(3, dtype=np.uint8), penalty=1.1), "seen")]:
+                          (dict(seen=np.zeros(3, dtype=np.uint8)), "seen")]:
         with pytest.raises(ValueError, match=match):
             run(args(**change))
     with pytest.raises(TypeError):  # read-only output
