@@ -524,6 +524,40 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
     return 1;
 }
 
+/* The sampler's work buffers for rows of V logits (freed by scratch_free, also half-made). */
+typedef struct {
+    cand_t *work;    /* V candidates */
+    float *heap;     /* top_k scores */
+    float *scratch;  /* V floats */
+    double *probs;   /* V probabilities */
+} scratch_t;
+
+static int scratch_alloc(scratch_t *w, Py_ssize_t V, Py_ssize_t top_k) {
+    Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
+    w->work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
+    w->heap = (float *)malloc((size_t)hk * sizeof(float));
+    w->scratch = (float *)malloc((size_t)V * sizeof(float));
+    w->probs = (double *)malloc((size_t)V * sizeof(double));
+    if (w->work && w->heap && w->scratch && w->probs) return 1;
+    PyErr_NoMemory();
+    return 0;
+}
+
+static void scratch_free(scratch_t *w) {
+    free(w->work);
+    free(w->heap);
+    free(w->scratch);
+    free(w->probs);
+}
+
+static int params_ok(double rp, double temp, double top_p, double min_p) {
+    if (!(temp >= 0.0) || !(top_p > 0.0 && top_p <= 1.0) || !(min_p >= 0.0 && min_p < 1.0) || !(rp > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "bad sampling parameters");
+        return 0;
+    }
+    return 1;
+}
+
 PyDoc_STRVAR(sample_rows_doc,
 "sample_rows(logits, n_vocab, row_stride, lo, hi, seen, slots, penalty, temperature, top_k,\n"
 "            top_p, min_p, states, out_tok, out_lp)\n\n"
@@ -542,9 +576,7 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
                           &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp))
         return NULL;
     PyObject *result = NULL;
-    cand_t *work = NULL;
-    float *heap = NULL, *scratch = NULL;
-    double *probs = NULL;
+    scratch_t w = {0};
     const Py_ssize_t LIMIT = (Py_ssize_t)1 << 31;  /* token ids are 32-bit; keeps the sizes below from overflowing */
     if (V <= 0 || V >= LIMIT || lo < 0 || hi < lo || hi >= LIMIT || stride < 0 || stride > V) {
         PyErr_SetString(PyExc_ValueError, "bad n_vocab, row range or stride");
@@ -565,17 +597,8 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
             }
         }
         if (seen.len && !need(&seen, n_slots * V, "seen")) goto done;
-        if (!(temp >= 0.0) || !(top_p > 0.0 && top_p <= 1.0) || !(min_p >= 0.0 && min_p < 1.0) || !(rp > 0.0)) {
-            PyErr_SetString(PyExc_ValueError, "bad sampling parameters");
-            goto done;
-        }
+        if (!params_ok(rp, temp, top_p, min_p) || !scratch_alloc(&w, V, top_k)) goto done;
         params_t p = {rp, temp, top_p, min_p, top_k};
-        Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
-        work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
-        heap = (float *)malloc((size_t)hk * sizeof(float));
-        scratch = (float *)malloc((size_t)V * sizeof(float));
-        probs = (double *)malloc((size_t)V * sizeof(double));
-        if (!work || !heap || !scratch || !probs) { PyErr_NoMemory(); goto done; }
         const float *L = (const float *)logits.buf;
         const uint8_t *S = seen.len ? (const uint8_t *)seen.buf : NULL;
         uint64_t *st = (uint64_t *)states.buf;
@@ -584,17 +607,15 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t j = lo; j < hi; j++) {
             int64_t s = sl[j];
-            ot[j] = sample_one(L + j * stride, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, scratch, probs, &ol[j]);
+            ot[j] = sample_one(L + j * stride, V, S ? S + s * V : NULL, &p, st + 4 * s, w.work, w.heap, w.scratch,
+                               w.probs, &ol[j]);
         }
         Py_END_ALLOW_THREADS
     }
     Py_INCREF(Py_None);
     result = Py_None;
 done:
-    free(work);
-    free(heap);
-    free(scratch);
-    free(probs);
+    scratch_free(&w);
     PyBuffer_Release(&logits);
     PyBuffer_Release(&seen);
     PyBuffer_Release(&slots);
@@ -690,15 +711,52 @@ PyDoc_STRVAR(run_steps_doc,
 "length/npos/index: int64 per slot; toks (int64) and lps (float64): slots x cap; seqs: int32 per\n"
 "slot, its KV sequence; slots: int64 with room for every slot, written.");
 
-static void copy_done(int64_t s, int64_t why, const int64_t *idx, const int64_t *len_, const int64_t *tk,
-                      const double *lq, Py_ssize_t cap, int64_t *dn, int64_t *dt, double *dl, Py_ssize_t *n_done) {
-    Py_ssize_t r = (*n_done)++;
-    int64_t k = len_[s];
-    dn[3 * r] = idx[s];
-    dn[3 * r + 1] = k;
-    dn[3 * r + 2] = why;
-    memcpy(dt + r * cap, tk + s * cap, (size_t)k * sizeof(int64_t));
-    memcpy(dl + r * cap, lq + s * cap, (size_t)k * sizeof(double));
+/* What one run_steps call works on (the caller's buffers) and its counters. */
+typedef struct {
+    Py_ssize_t V, cap, max_new;
+    const params_t *p;
+    scratch_t *w;
+    uint8_t *S;              /* seen, slots x V, or NULL */
+    uint64_t *st;            /* PCG64 states per slot */
+    int64_t *len, *tk, *idx; /* tokens so far, tokens (slots x cap), sample index per slot */
+    double *lq;              /* log-probabilities (slots x cap) */
+    const uint8_t *E;        /* end codes per token */
+    int64_t *dn, *dt;        /* done: (index, length, reason) rows and their tokens */
+    double *dl;
+    Py_ssize_t n_done, n_tokens;
+    int64_t *queue;          /* slots freed in this step, in order */
+    Py_ssize_t nq;
+    uint8_t *going;          /* per slot: decoded in this step */
+    int64_t *last_tok;
+    double *last_lp;
+} run_t;
+
+/* Draw slot s's next token from row, record it, and close the sample (copied out, its slot
+ * queued) when it ends, else mark the slot going. */
+static void draw_slot(run_t *r, int64_t s, const float *row) {
+    Py_ssize_t V = r->V, cap = r->cap;
+    double lp;
+    int64_t tok = sample_one(row, V, r->S ? r->S + s * V : NULL, r->p, r->st + 4 * s, r->w->work, r->w->heap,
+                             r->w->scratch, r->w->probs, &lp);
+    int64_t t = r->len[s]++;
+    if (r->S) r->S[s * V + tok] = 1;
+    r->tk[s * cap + t] = tok;
+    r->lq[s * cap + t] = lp;
+    r->n_tokens++;
+    int64_t why = r->E[tok] == 1 ? 1 : r->E[tok] == 2 ? 2 : (t + 1 >= r->max_new ? 3 : 0);
+    if (why) {
+        Py_ssize_t d = r->n_done++;
+        r->dn[3 * d] = r->idx[s];
+        r->dn[3 * d + 1] = t + 1;
+        r->dn[3 * d + 2] = why;
+        memcpy(r->dt + d * cap, r->tk + s * cap, (size_t)(t + 1) * sizeof(int64_t));
+        memcpy(r->dl + d * cap, r->lq + s * cap, (size_t)(t + 1) * sizeof(double));
+        r->queue[r->nq++] = s;
+    } else {
+        r->going[s] = 1;
+        r->last_tok[s] = tok;
+        r->last_lp[s] = lp;
+    }
 }
 
 static PyObject *run_steps(PyObject *self, PyObject *args) {
@@ -717,9 +775,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                           &max_seconds))
         return NULL;
     PyObject *result = NULL;
-    cand_t *work = NULL;
-    float *heap = NULL, *scratch = NULL;
-    double *probs = NULL;
+    scratch_t w = {0};
     int64_t *queue = NULL, *last_tok = NULL;
     double *last_lp = NULL;
     uint8_t *going = NULL;
@@ -785,22 +841,14 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
             goto done;
         }
     }
-    if (!(temp >= 0.0) || !(top_p > 0.0 && top_p <= 1.0) || !(min_p >= 0.0 && min_p < 1.0) || !(rp > 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "bad sampling parameters");
-        goto done;
-    }
+    if (!params_ok(rp, temp, top_p, min_p) || !scratch_alloc(&w, V, top_k)) goto done;
     {
         params_t p = {rp, temp, top_p, min_p, top_k};
-        Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
-        work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
-        heap = (float *)malloc((size_t)hk * sizeof(float));
-        scratch = (float *)malloc((size_t)V * sizeof(float));
-        probs = (double *)malloc((size_t)V * sizeof(double));
         queue = (int64_t *)malloc((size_t)(W + K + 1) * sizeof(int64_t));
         last_tok = (int64_t *)malloc((size_t)W * sizeof(int64_t));
         last_lp = (double *)malloc((size_t)W * sizeof(double));
         going = (uint8_t *)calloc((size_t)W, 1);
-        if (!work || !heap || !scratch || !probs || !queue || !last_tok || !last_lp || !going) {
+        if (!queue || !last_tok || !last_lp || !going) {
             PyErr_NoMemory();
             goto done;
         }
@@ -831,32 +879,15 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         const uint8_t *E = (const uint8_t *)ends.buf;
         Py_BEGIN_ALLOW_THREADS
         double t_start = now_s();
+        run_t r = {V, cap, max_new, &p, &w, S, st, len_, tk, idx, lq, E, dn, dt, dl, 0, 0, queue, 0, going,
+                   last_tok, last_lp};
         for (;;) {
-            Py_ssize_t nq = 0, left_now = 0;
-            /* draw, record and close the live rows (row j: slot sl[j]) */
-            for (Py_ssize_t j = 0; j < n; j++) {
-                int64_t s = sl[j];
-                double lp;
-                int64_t tok = sample_one(L + j * V, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, scratch,
-                                         probs, &lp);
-                int64_t t = len_[s]++;
-                if (S) S[s * V + tok] = 1;
-                tk[s * cap + t] = tok;
-                lq[s * cap + t] = lp;
-                n_tokens++;
-                int64_t why = E[tok] == 1 ? 1 : E[tok] == 2 ? 2 : (t + 1 >= max_new ? 3 : 0);
-                if (why) {
-                    copy_done(s, why, idx, len_, tk, lq, cap, dn, dt, dl, &n_done);
-                    queue[nq++] = s;
-                } else {
-                    going[s] = 1;
-                    last_tok[s] = tok;
-                    last_lp[s] = lp;
-                }
-            }
+            Py_ssize_t left_now = 0;
+            r.nq = 0;
+            for (Py_ssize_t j = 0; j < n; j++) draw_slot(&r, sl[j], L + j * V);  /* row j: slot sl[j] */
             /* the freed slots take the prepared samples, in the order they closed; a sample that
              * ends at its first token frees its slot again, behind the others */
-            for (Py_ssize_t q = 0; q < nq; q++) {
+            for (Py_ssize_t q = 0; q < r.nq; q++) {
                 int64_t s = queue[q];
                 if (used >= K) {
                     fl[n_left++] = s;
@@ -872,22 +903,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                     memset(S + s * V, 0, (size_t)V);
                     for (Py_ssize_t i = 0; i < P; i++) S[s * V + ps[i]] = 1;
                 }
-                double lp;
-                int64_t tok = sample_one(PR, V, S ? S + s * V : NULL, &p, st + 4 * s, work, heap, scratch, probs, &lp);
-                len_[s] = 1;
-                if (S) S[s * V + tok] = 1;
-                tk[s * cap] = tok;
-                lq[s * cap] = lp;
-                n_tokens++;
-                int64_t why = E[tok] == 1 ? 1 : E[tok] == 2 ? 2 : (1 >= max_new ? 3 : 0);
-                if (why) {
-                    copy_done(s, why, idx, len_, tk, lq, cap, dn, dt, dl, &n_done);
-                    queue[nq++] = s;
-                } else {
-                    going[s] = 1;
-                    last_tok[s] = tok;
-                    last_lp[s] = lp;
-                }
+                draw_slot(&r, s, PR);
             }
             /* the batch: the going slots in slot order */
             n = 0;
@@ -899,7 +915,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                 ol[n] = last_lp[s];
                 n++;
             }
-            if (n == 0 || (left_now && !may_drop) || n_done + n + (K - used) > R || steps >= max_steps
+            if (n == 0 || (left_now && !may_drop) || r.n_done + n + (K - used) > R || steps >= max_steps
                 || (abort_word && *abort_word == 0) || (wake_word && *wake_word != 0)
                 || now_s() - t_start >= max_seconds)
                 break;
@@ -920,14 +936,13 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
             L = get_logits(ctx);
             if (!L) { rc = -100; break; }
         }
+        n_done = r.n_done;
+        n_tokens = r.n_tokens;
         Py_END_ALLOW_THREADS
     }
     result = Py_BuildValue("ndinnnnn", steps, dec_s, (int)rc, n, n_done, n_tokens, used, n_left);
 done:
-    free(work);
-    free(heap);
-    free(scratch);
-    free(probs);
+    scratch_free(&w);
     free(queue);
     free(last_tok);
     free(last_lp);

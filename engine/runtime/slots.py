@@ -212,6 +212,10 @@ class SlotScheduler:
                 self._thread.start()
         return job
 
+    def waiting(self) -> bool:
+        """Whether jobs (or calls) are queued."""
+        return bool(self._queue)
+
     def call(self, fn):
         """Run ``fn()`` in the loop's thread, after the jobs queued before it, and return its result
         (or raise its error). For llama.cpp calls outside jobs, which must not decode from another
@@ -637,7 +641,9 @@ class SlotLoop:
         same draws in the same order, the samples started in the same slots."""
         rule = job.rule
         prepared = 0
-        if self.refill and bool((self.held == job.key).all()):
+        # freed slots are refilled in C unless a job waits to join (it needs a freed slot: the
+        # call then comes back at the first close and the job is admitted before any refill)
+        if self.refill and bool((self.held == job.key).all()) and not (self.shared and self.sched.waiting()):
             prepared = min(job.pending, 2 * self.width)
         first = job.started
         run = StepRun(self.handles, self.length, self.toks, self.lps, self.cap, self.npos, self.seq_of,
