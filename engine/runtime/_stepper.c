@@ -524,6 +524,10 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
     return 1;
 }
 
+static void release_buffers(Py_buffer *const *b, size_t n) {
+    for (size_t i = 0; i < n; i++) PyBuffer_Release(b[i]);
+}
+
 /* The sampler's work buffers for rows of V logits (freed by scratch_free, also half-made). */
 typedef struct {
     cand_t *work;    /* V candidates */
@@ -616,12 +620,10 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
     result = Py_None;
 done:
     scratch_free(&w);
-    PyBuffer_Release(&logits);
-    PyBuffer_Release(&seen);
-    PyBuffer_Release(&slots);
-    PyBuffer_Release(&states);
-    PyBuffer_Release(&out_tok);
-    PyBuffer_Release(&out_lp);
+    {
+        Py_buffer *const held[] = {&logits, &seen, &slots, &states, &out_tok, &out_lp};
+        release_buffers(held, sizeof held / sizeof held[0]);
+    }
     return result;
 }
 
@@ -947,28 +949,12 @@ done:
     free(last_tok);
     free(last_lp);
     free(going);
-    PyBuffer_Release(&handles);
-    PyBuffer_Release(&logits);
-    PyBuffer_Release(&seen);
-    PyBuffer_Release(&slots);
-    PyBuffer_Release(&states);
-    PyBuffer_Release(&out_tok);
-    PyBuffer_Release(&out_lp);
-    PyBuffer_Release(&length);
-    PyBuffer_Release(&toks);
-    PyBuffer_Release(&lps);
-    PyBuffer_Release(&npos);
-    PyBuffer_Release(&seqs);
-    PyBuffer_Release(&ends);
-    PyBuffer_Release(&index);
-    PyBuffer_Release(&prow);
-    PyBuffer_Release(&pseen);
-    PyBuffer_Release(&nstates);
-    PyBuffer_Release(&done);
-    PyBuffer_Release(&done_toks);
-    PyBuffer_Release(&done_lps);
-    PyBuffer_Release(&free_left);
-    PyBuffer_Release(&started);
+    {
+        Py_buffer *const held[] = {&handles, &logits, &seen, &slots, &states, &out_tok, &out_lp, &length,
+                                   &toks, &lps, &npos, &seqs, &ends, &index, &prow, &pseen, &nstates, &done,
+                                   &done_toks, &done_lps, &free_left, &started};
+        release_buffers(held, sizeof held / sizeof held[0]);
+    }
     return result;
 }
 
