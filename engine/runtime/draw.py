@@ -48,8 +48,13 @@ def sampler_report() -> str:
 
 def pcg64_states(seeds: list[int]) -> np.ndarray:
     """The PCG64 state of ``numpy.random.default_rng(seed)`` for each seed, as the C sampler keeps
-    it: uint64 [state_hi, state_lo, inc_hi, inc_lo] per row."""
+    it: uint64 [state_hi, state_lo, inc_hi, inc_lo] per row. Made in C where the extension is built
+    (numpy's SeedSequence and PCG64 seeding, the same states: tested), else by numpy (about 20 µs a
+    seed: a job's 1,024 samples cost 20 ms that way)."""
     out = np.zeros((len(seeds), 4), dtype=np.uint64)
+    if _stepper is not None and all(0 <= int(sd) < 2**64 for sd in seeds):
+        _stepper.seed_states(np.array([int(sd) for sd in seeds], dtype=np.uint64), out)
+        return out
     mask = (1 << 64) - 1
     for i, sd in enumerate(seeds):
         st = np.random.PCG64(sd).state["state"]  # default_rng(sd)'s generator, without building a Generator

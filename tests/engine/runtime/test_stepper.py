@@ -103,6 +103,27 @@ def _states_of(rngs) -> np.ndarray:
     return out
 
 
+def test_pcg64_states_made_in_c_are_numpys():
+    """The C seeding (SeedSequence's mixing, PCG64's set-seed) gives numpy's states for seeds of
+    one and two 32-bit words, the edges included; seeds beyond 64 bits go to numpy."""
+    import engine.runtime.draw as D
+
+    rng = np.random.default_rng(7)
+    seeds = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**64 - 1] + [int(x) for x in rng.integers(0, 2**63, 500)]
+    seeds += [int(x) for x in rng.integers(0, 2**32, 500)]
+    out = np.zeros((len(seeds), 4), dtype=np.uint64)
+    _stepper().seed_states(np.array(seeds, dtype=np.uint64), out)
+    for row, sd in zip(out, seeds):
+        st = np.random.PCG64(sd).state["state"]
+        assert [int(x) for x in row] == [st["state"] >> 64, st["state"] & (2**64 - 1), st["inc"] >> 64,
+                                         st["inc"] & (2**64 - 1)], sd
+    big = D.pcg64_states([2**70 + 3])
+    st = np.random.PCG64(2**70 + 3).state["state"]
+    assert int(big[0, 1]) == st["state"] & (2**64 - 1)
+    with pytest.raises(ValueError, match="out"):
+        _stepper().seed_states(np.array([1, 2], dtype=np.uint64), np.zeros((1, 4), dtype=np.uint64))
+
+
 def test_pcg64_states_are_numpys_generators():
     """The C sampler's uniform numbers are numpy's default_rng(seed).random(), in order."""
     seeds = [0, 1, 2**40 + 7, 2**63 - 1]
