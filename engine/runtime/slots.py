@@ -78,7 +78,6 @@ class _LoopWatcher:
     def __init__(self, sched) -> None:
         self.sched = sched
         self.owner = threading.current_thread()  # the scheduler's thread: the watcher ends with it
-        self._lock = threading.Lock()
         self._loop = None
         self._thread = threading.Thread(target=self._run, name="logos-cancel-watch", daemon=True)
         self._thread.start()
@@ -107,10 +106,12 @@ class _LoopWatcher:
 class StepRun:
     """The loop's arrays that steps run in C read and write (``engine.runtime._stepper.run_steps``):
     per slot its tokens so far (``length``), its tokens and log-probabilities (``toks``, ``lps``:
-    slots x ``cap``), its job's prompt length (``npos``) and its batch sequence id (``seqs``);
-    the job's tokens that may end a sample (``ends``) and its ``max_new``. A call returns after
-    ``max_steps`` decodes, ``max_seconds`` (progress is reported then), when the abort flag is
-    raised (cancel) or when a job is queued (the scheduler's ``wake`` word, read at every step)."""
+    slots x ``cap``), its job's prompt length (``npos``), its batch sequence id (``seqs``) and the
+    sample it decodes (``index``); the job's end codes per token (``ends``), its ``max_new``, and
+    the samples freed slots take in C (``next_seeds``, numbered from ``first_index``). A call
+    returns after ``max_steps`` decodes, ``max_seconds`` (progress is reported then), when the
+    abort flag is raised (cancel), when a job is queued (the scheduler's ``wake`` word, read at
+    every step), or when a slot is freed with no sample prepared unless ``may_drop``."""
 
     handles: np.ndarray
     length: np.ndarray
