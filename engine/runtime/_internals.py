@@ -172,6 +172,7 @@ class LlamaContext:
         self.n_ctx_seq = 0  # tokens per sequence
         self.batch = Batch(self.ll, batch_cap)
         self._get_logits = address_function(self.ll, "llama_get_logits")
+        self._step_fns: tuple | None = None  # (llama_decode, llama_get_logits, llama_memory_seq_rm) addresses
         self._view = None  # (address, rows) of llama.cpp's logits buffer
         self._mem = None
 
@@ -225,23 +226,28 @@ class LlamaContext:
             raise RuntimeError(f"llama_decode failed ({rc}): {_llama_error_lines()}")
 
     def step_handles(self, wake: np.ndarray | None) -> np.ndarray | None:
-        """What a step in C needs (``engine.runtime._stepper.run_steps``): the addresses of
-        llama_decode and llama_get_logits, of the context, of its batch structure, of the abort
+        """What a step in C needs (``engine.runtime._stepper.run_steps``), as uint64: the addresses
+        of llama_decode and llama_get_logits, of the context, of its batch structure, of the abort
         flag's word, of ``wake`` (an int64 array the caller keeps alive: non-zero = return; None:
-        0, no such word), of llama_memory_seq_rm and of the context's memory, as uint64. None where llama-cpp-python exposes no library handle or lays the
-        batch out otherwise than llama.h (the C side declares that layout)."""
-        lib = getattr(getattr(self.ll, "llama_cpp", None), "_lib", None)
-        if lib is None or not self.ptr or _batch_layout(self.ll) != _LLAMA_H_BATCH:
+        0, no such word), of llama_memory_seq_rm and of the context's memory. None where
+        llama-cpp-python exposes no library handle or lays the batch out otherwise than llama.h
+        (the C side declares that layout)."""
+        if self._step_fns is None:  # looked up once: the same for every context of the library
+            self._step_fns = ()
+            lib = getattr(getattr(self.ll, "llama_cpp", None), "_lib", None)
+            if lib is not None and _batch_layout(self.ll) == _LLAMA_H_BATCH:
+                try:
+                    self._step_fns = tuple(ctypes.cast(lib[name], ctypes.c_void_p).value
+                                           for name in ("llama_decode", "llama_get_logits", "llama_memory_seq_rm"))
+                except (AttributeError, KeyError):
+                    pass
+        if not self._step_fns or not self.ptr:
             return None
-        try:
-            fns = [ctypes.cast(lib[name], ctypes.c_void_p).value
-                   for name in ("llama_decode", "llama_get_logits", "llama_memory_seq_rm")]
-        except (AttributeError, KeyError):
-            return None
+        decode, get_logits, seq_rm = self._step_fns
         ctx = ctypes.cast(self.ptr, ctypes.c_void_p).value
         mem = ctypes.cast(self._mem, ctypes.c_void_p).value
-        return np.array(fns[:2] + [ctx, ctypes.addressof(self.batch.struct), self.abort.word_address(),
-                                   0 if wake is None else wake.ctypes.data, fns[2], mem], dtype=np.uint64)
+        return np.array([decode, get_logits, ctx, ctypes.addressof(self.batch.struct), self.abort.word_address(),
+                         0 if wake is None else wake.ctypes.data, seq_rm, mem], dtype=np.uint64)
 
     def logits(self, n_rows: int) -> np.ndarray:
         """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next).

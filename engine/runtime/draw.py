@@ -93,6 +93,7 @@ class LogosDrawer:
         self.lse_prompt = setup.lse_prompt
         self.compiled = (_stepper is not None) if compiled is None else (compiled and _stepper is not None)
         self.prompt_seen = setup.prompt_seen
+        self._prompt_seen64 = np.ascontiguousarray(setup.prompt_seen, dtype=np.int64)  # for run_steps
         seeds = list(setup.seeds)
         self.mask = None
         if params.repetition_penalty != 1.0:
@@ -144,7 +145,7 @@ class LogosDrawer:
     def can_run_steps(self, n: int) -> bool:
         """Whether :meth:`run_steps` can take a step of ``n`` rows (compiled, and a step the host
         would not spread over threads)."""
-        return self.compiled and not (n > 1 and n * self.n_vocab >= self.host.threshold and self.host.n_threads >= 2)
+        return self.compiled and not self.host.spreads(n)
 
     def run_steps(self, rows: np.ndarray, live: np.ndarray, run) -> dict:
         """:meth:`draw` for ``rows`` and the following steps in one C call
@@ -173,7 +174,7 @@ class LogosDrawer:
             run.handles, np.ascontiguousarray(rows), self.n_vocab, n, seen, slots, p.repetition_penalty,
             p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp, run.length, run.toks, run.lps,
             run.cap, run.npos, run.seqs, run.ends, run.max_new, run.index, self.prompt_row,
-            np.ascontiguousarray(self.prompt_seen, dtype=np.int64), pcg64_states(run.next_seeds) if K else b"",
+            self._prompt_seen64, pcg64_states(run.next_seeds) if K else b"",
             run.first_index, run.may_drop, done, done_toks, done_lps, free_left, started, run.max_steps,
             run.max_seconds)
         closed = [(int(i), done_toks[r, :k].tolist(), done_lps[r, :k].tolist(), int(why))

@@ -86,10 +86,14 @@ class HostWork:
             self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="logos-host")
         return self._pool
 
+    def spreads(self, n: int) -> bool:
+        """Whether a step of ``n`` rows is large enough to spread over threads (and there are some)."""
+        return n > 1 and n * self.n_vocab >= self.threshold and self.n_threads >= 2
+
     def chunked(self, n: int, fn: Callable[[int, int], Any]) -> list:
         """``fn(lo, hi)`` over [0, n) in one chunk per worker thread (results in order), or in this
         thread when the work is small or there is no second thread."""
-        pool = self._get_pool() if n > 1 and n * self.n_vocab >= self.threshold else None
+        pool = self._get_pool() if self.spreads(n) else None
         if pool is None:
             return [fn(0, n)]
         k = min(n, self.n_threads)

@@ -48,10 +48,10 @@ class RuntimeOptions:
     - ``parallel_host_work``: from this many logits per step (rows x vocabulary) the host's share
       of a step is spread over threads (numpy and llama.cpp release the GIL); below it one thread
       is faster than the hand-off.
-    - ``fused_steps``: while no sample of a lone job ends, its steps (draw, record, llama_decode)
-      run in one C call (``engine.runtime._stepper.run_steps``) where the compiled sampler draws
-      and the host would not spread the step over threads (False: every step in Python; for
-      comparison). Same samples either way.
+    - ``fused_steps``: a lone job's steps (draw, record, close, start its next samples in the freed
+      slots, llama_decode) run in one C call (``engine.runtime._stepper.run_steps``) where the
+      compiled sampler draws and the host would not spread the step over threads (False: every
+      step in Python; for comparison). Same samples either way.
     - ``n_threads``: llama.cpp's threads (None: the planner's choice, one per physical core).
     - ``llama_log``: echo llama.cpp's log to stderr (it is always kept in memory for error messages).
     """
