@@ -262,6 +262,23 @@ static int cand_cmp(const void *a, const void *b) {
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* candidates in that order: insertion sort up to about a hundred (no comparator calls) */
+static void sort_candidates(cand_t *c, Py_ssize_t m) {
+    if (m > 96) {
+        qsort(c, (size_t)m, sizeof(cand_t), cand_cmp);
+        return;
+    }
+    for (Py_ssize_t i = 1; i < m; i++) {
+        cand_t x = c[i];
+        Py_ssize_t j = i;
+        while (j > 0 && (c[j - 1].s < x.s || (c[j - 1].s == x.s && c[j - 1].id > x.id))) {
+            c[j] = c[j - 1];
+            j--;
+        }
+        c[j] = x;
+    }
+}
+
 static inline float penalized(float x, int seen, double rp) {
     if (!seen) return x;
     return x < 0 ? (float)((double)x * rp) : (float)((double)x / rp);
@@ -431,11 +448,308 @@ static int kth_by_heap(const float *row, Py_ssize_t V, const uint8_t *seen, doub
     return 1;
 }
 
+/* The sampler's work buffers for rows of V logits (freed by scratch_free, also half-made). */
+typedef struct {
+    cand_t *work;    /* V candidates */
+    float *heap;     /* top_k scores */
+    float *scratch;  /* V + 8 floats */
+    double *probs;   /* V probabilities */
+    float *pen;      /* V + 8 floats: the penalized row */
+    float *pool_s;   /* V + 8 floats: the scores that reach the threshold (top-k's first cut) */
+    int32_t *pool_id;  /* V + 8 ids, theirs */
+    int32_t *cut_id;   /* V + 8 ids: the pool cut down to about k */
+    int32_t *rank;     /* V: where each of those goes */
+} scratch_t;
+
+static int scratch_alloc(scratch_t *w, Py_ssize_t V, Py_ssize_t top_k) {
+    Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
+    w->work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
+    w->heap = (float *)malloc((size_t)hk * sizeof(float));
+    w->scratch = (float *)malloc((size_t)(V + 8) * sizeof(float));
+    w->probs = (double *)malloc((size_t)V * sizeof(double));
+    w->pen = (float *)malloc((size_t)(V + 8) * sizeof(float));
+    w->pool_s = (float *)malloc((size_t)(V + 8) * sizeof(float));
+    w->pool_id = (int32_t *)malloc((size_t)(V + 8) * sizeof(int32_t));
+    w->cut_id = (int32_t *)malloc((size_t)(V + 8) * sizeof(int32_t));
+    w->rank = (int32_t *)malloc((size_t)V * sizeof(int32_t));
+    if (w->work && w->heap && w->scratch && w->probs && w->pen && w->pool_s && w->pool_id && w->cut_id && w->rank)
+        return 1;
+    PyErr_NoMemory();
+    return 0;
+}
+
+static void scratch_free(scratch_t *w) {
+    free(w->work);
+    free(w->heap);
+    free(w->scratch);
+    free(w->probs);
+    free(w->pen);
+    free(w->pool_s);
+    free(w->pool_id);
+    free(w->cut_id);
+    free(w->rank);
+}
+
+/* ------------------------------------------------------------------ top-k of a short row
+ * The usual case (a vocabulary of up to 16k, top-k up to about 60) in four short passes, none
+ * with a branch that depends on the scores: the penalized row; a threshold that about 1.5 k of
+ * the row reach, by bisection on every stride-th score; the scores at or above it (the pool);
+ * the pool sorted by counting, for each score, the scores ahead of it. Gives the candidates that
+ * the general way below gives, in the same order (the tests compare both ways). */
+#define TOPK_POOL_MAX 160  /* a larger pool takes the general way: the counting sort is quadratic */
+
+/* the row with the repetition penalty applied: the row itself when nothing is penalized */
+static const float *penalize_row(const float *row, Py_ssize_t V, const uint8_t *seen, double rp, float *out) {
+    if (!seen || rp == 1.0) return row;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= V; i += 8) {
+        uint64_t any;
+        memcpy(&any, seen + i, sizeof any);
+        if (!any) {
+            memcpy(out + i, row + i, 8 * sizeof(float));
+            continue;
+        }
+        for (int b = 0; b < 8; b++) out[i + b] = penalized(row[i + b], seen[i + b], rp);
+    }
+    for (; i < V; i++) out[i] = penalized(row[i], seen[i], rp);
+    return out;
+}
+
+static Py_ssize_t count_ge_portable(const float *a, Py_ssize_t n, float t) {
+    Py_ssize_t c = 0;
+    for (Py_ssize_t i = 0; i < n; i++) c += a[i] >= t;
+    return c;
+}
+
+/* the scores a[i] >= t (NaN never) moved to out_s, their ids (id[i], or i where id is NULL) to
+ * out_id, in order (both need n + 8 room); returns their number */
+static Py_ssize_t compress_ge_portable(const float *a, const int32_t *id, Py_ssize_t n, float t, float *out_s,
+                                       int32_t *out_id) {
+    Py_ssize_t c = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {  /* written every time, kept when it reaches t */
+        out_s[c] = a[i];
+        out_id[c] = id ? id[i] : (int32_t)i;
+        c += a[i] >= t;
+    }
+    return c;
+}
+
+/* where each of x[0..n) goes in the order (score descending, index ascending): the number of
+ * scores above it plus the equal ones before it. x[n..n+8) must be NaN (never counted). */
+static void rank_scatter_portable(const float *x, const int32_t *id, Py_ssize_t n, cand_t *out) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        float v = x[i];
+        Py_ssize_t r = 0;
+        for (Py_ssize_t j = 0; j < n; j++) r += (x[j] > v) + ((x[j] == v) & (j < i));
+        out[r].s = v;
+        out[r].id = id[i];
+    }
+}
+
+#ifdef LOGOS_AVX2
+static int32_t compress_lut[256][8];  /* for a mask of 8 lanes: the set lanes' numbers, in order */
+
+static void compress_lut_init(void) {
+    for (int m = 0; m < 256; m++) {
+        int c = 0;
+        for (int b = 0; b < 8; b++) if (m & (1 << b)) compress_lut[m][c++] = b;
+        for (; c < 8; c++) compress_lut[m][c] = 0;
+    }
+}
+
+__attribute__((target("avx2"))) static Py_ssize_t count_ge_avx2(const float *a, Py_ssize_t n, float t) {
+    __m256 tv = _mm256_set1_ps(t);
+    __m256i acc = _mm256_setzero_si256();
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_sub_epi32(acc, _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(a + i), tv, _CMP_GE_OQ)));
+    int32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, acc);
+    Py_ssize_t c = 0;
+    for (int b = 0; b < 8; b++) c += lanes[b];
+    for (; i < n; i++) c += a[i] >= t;
+    return c;
+}
+
+__attribute__((target("avx2,popcnt"))) static Py_ssize_t compress_ge_avx2(const float *a, const int32_t *id,
+                                                                           Py_ssize_t n, float t, float *out_s,
+                                                                           int32_t *out_id) {
+    __m256 tv = _mm256_set1_ps(t);
+    __m256i ids = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eight = _mm256_set1_epi32(8);
+    Py_ssize_t c = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(a + i);
+        int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, tv, _CMP_GE_OQ));
+        __m256i perm = _mm256_loadu_si256((const __m256i *)compress_lut[mask]);
+        _mm256_storeu_ps(out_s + c, _mm256_permutevar8x32_ps(v, perm));
+        __m256i iv = id ? _mm256_loadu_si256((const __m256i *)(id + i)) : ids;
+        _mm256_storeu_si256((__m256i *)(out_id + c), _mm256_permutevar8x32_epi32(iv, perm));
+        c += __builtin_popcount((unsigned)mask);
+        ids = _mm256_add_epi32(ids, eight);
+    }
+    for (; i < n; i++) {
+        out_s[c] = a[i];
+        out_id[c] = id ? id[i] : (int32_t)i;
+        c += a[i] >= t;
+    }
+    return c;
+}
+
+/* as rank_scatter_portable; returns 0 (nothing written) where two scores are equal, which this
+ * faster count of the scores above each one cannot order */
+__attribute__((target("avx2"))) static int rank_scatter_avx2(const float *x, const int32_t *id, Py_ssize_t n,
+                                                             cand_t *out, int32_t *rank) {
+    Py_ssize_t nb = (n + 7) / 8;  /* x[n..n+8) is NaN: the last block's extra lanes count nowhere */
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        __m256 vv = _mm256_set1_ps(x[i]);
+        __m256i gt = _mm256_setzero_si256();
+        for (Py_ssize_t b = 0; b < nb; b++)
+            gt = _mm256_sub_epi32(gt, _mm256_castps_si256(_mm256_cmp_ps(_mm256_loadu_ps(x + 8 * b), vv, _CMP_GT_OQ)));
+        int32_t g[8];
+        _mm256_storeu_si256((__m256i *)g, gt);
+        rank[i] = g[0] + g[1] + g[2] + g[3] + g[4] + g[5] + g[6] + g[7];
+        total += rank[i];
+    }
+    /* distinct scores rank 0 .. n-1; equal ones share a rank, and the ranks sum to less */
+    if (total != (int64_t)n * (n - 1) / 2) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[rank[i]].s = x[i];
+        out[rank[i]].id = id[i];
+    }
+    return 1;
+}
+#endif
+
+static Py_ssize_t count_ge(const float *a, Py_ssize_t n, float t) {
+#ifdef LOGOS_AVX2
+    if (use_avx2) return count_ge_avx2(a, n, t);
+#endif
+    return count_ge_portable(a, n, t);
+}
+
+static Py_ssize_t compress_ge(const float *a, const int32_t *id, Py_ssize_t n, float t, float *out_s,
+                              int32_t *out_id) {
+#ifdef LOGOS_AVX2
+    if (use_avx2) return compress_ge_avx2(a, id, n, t, out_s, out_id);
+#endif
+    return compress_ge_portable(a, id, n, t, out_s, out_id);
+}
+
+static void rank_scatter(const float *x, const int32_t *id, Py_ssize_t n, cand_t *out, int32_t *rank) {
+#ifdef LOGOS_AVX2
+    if (use_avx2 && rank_scatter_avx2(x, id, n, out, rank)) return;
+#else
+    (void)rank;
+#endif
+    rank_scatter_portable(x, id, n, out);
+}
+
+/* Top-k (ties at the k-th kept) after penalty and temperature T, as sample_one's general way
+ * keeps them: every token whose score after temperature is finite and reaches the k-th largest
+ * score after temperature, sorted (score descending, id ascending), in w->work. Returns their
+ * number, or -1 where this way does not apply (the general way then runs). */
+static Py_ssize_t topk_short_row(const float *row, Py_ssize_t V, const uint8_t *seen, double rp, Py_ssize_t k,
+                                 float T, scratch_t *w) {
+    if (V > 16384 || 2 * k > TOPK_POOL_MAX || !(T > 0.0f) || !isfinite(T)) return -1;
+    Py_ssize_t stride = V / 256 > 1 ? V / 256 : 1;
+    Py_ssize_t S = V / stride;
+    Py_ssize_t r = (3 * k * S + 2 * V - 1) / (2 * V);  /* ceil(1.5 k S / V): about 1.5 k of the row */
+    if (r < 1) r = 1;
+    if (r >= S || 4 * k > S * stride) return -1;
+    Py_ssize_t r_hi = r + r / 4;
+    const float *pen = penalize_row(row, V, seen, rp, w->pen);
+    float *samp = w->scratch, top = -INFINITY;
+    for (Py_ssize_t t = 0; t < S; t++) {
+        float v = pen[t * stride];
+        v = v == v ? v : -INFINITY;
+        samp[t] = v;
+        top = v > top ? v : top;
+    }
+    if (!isfinite(top)) return -1;
+    /* the threshold: lo with at least r of the sample at or above it, hi with fewer */
+    float lo = top, hi = top;
+    Py_ssize_t c_lo = count_ge(samp, S, top);
+    if (c_lo < r) {
+        float span = 8.0f;
+        for (;;) {
+            lo = top - span;
+            c_lo = count_ge(samp, S, lo);
+            if (c_lo >= r) break;
+            hi = lo;
+            if ((span *= 4.0f) > 1e6f) return -1;
+        }
+        for (int it = 0; it < 24 && c_lo > r_hi; it++) {
+            float mid = lo + 0.5f * (hi - lo);
+            if (!(mid > lo && mid < hi)) break;
+            Py_ssize_t c = count_ge(samp, S, mid);
+            if (c >= r) { lo = mid; c_lo = c; } else hi = mid;
+        }
+    }
+    float tau = lo;
+    Py_ssize_t n = compress_ge(pen, NULL, V, tau, w->pool_s, w->pool_id);
+    if (n < k || n > TOPK_POOL_MAX) return -1;  /* too few for k (then tau may be above the k-th) or too many */
+    /* every score of the row at or above tau is in the pool, and at least k are: the k-th largest
+     * of the row is in it. The same after temperature, which keeps the order. */
+    float *st = w->pool_s;
+    float lo2 = INFINITY, hi2 = -INFINITY;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        st[i] = st[i] / T;
+        lo2 = st[i] < lo2 ? st[i] : lo2;
+        hi2 = st[i] > hi2 ? st[i] : hi2;
+    }
+    /* the pool cut to about k by a second bisection, after temperature (so that every score that
+     * division merges with the k-th stays): the counting sort is quadratic */
+    const int32_t *ids = w->pool_id;
+    if (isfinite(lo2) && isfinite(hi2) && count_ge(st, n, hi2) < k) {
+        Py_ssize_t c_lo2 = n;
+        for (int it = 0; it < 24 && c_lo2 > k + 2; it++) {
+            float mid = lo2 + 0.5f * (hi2 - lo2);
+            if (!(mid > lo2 && mid < hi2)) break;
+            Py_ssize_t c = count_ge(st, n, mid);
+            if (c >= k) { lo2 = mid; c_lo2 = c; } else hi2 = mid;
+        }
+        if (c_lo2 < n) {
+            n = compress_ge(st, w->pool_id, n, lo2, w->scratch, w->cut_id);
+            st = w->scratch;
+            ids = w->cut_id;
+        }
+    }
+    for (int b = 0; b < 8; b++) st[n + b] = NAN;
+    cand_t *out = w->work;
+    rank_scatter(st, ids, n, out, w->rank);
+    float kth_t = out[k - 1].s;
+    Py_ssize_t m = k;
+    while (m < n && out[m].s == kth_t) m++;
+    /* scores under tau that division by T merges with the k-th (only when the float just
+     * under tau still reaches it): from the row, then sorted in (rare) */
+    if (nextafterf(tau, -INFINITY) / T >= kth_t) {
+        Py_ssize_t m0 = m;
+        for (Py_ssize_t i = 0; i < V; i++) {
+            float s = pen[i];
+            if (s < tau) {
+                float q = s / T;
+                if (q >= kth_t) { out[m].s = q; out[m].id = (int32_t)i; m++; }
+            }
+        }
+        if (m > m0) sort_candidates(out, m);
+    }
+    /* only finite scores are candidates: +inf sorts first, -inf last */
+    Py_ssize_t first = 0, last = m;
+    while (first < last && out[first].s == INFINITY) first++;
+    while (last > first && out[last - 1].s == -INFINITY) last--;
+    if (first > 0) memmove(out, out + first, (size_t)(last - first) * sizeof(cand_t));
+    return last - first;
+}
+
 /* One row: returns the token; *lp = its log-probability under the raw logits.
  * work: room for n_vocab candidates; heap: room for top_k floats; scratch: n_vocab floats;
  * probs: n_vocab doubles. */
 static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, const params_t *p,
-                          uint64_t *state, cand_t *work, float *heap, float *scratch, double *probs, double *lp) {
+                          uint64_t *state, scratch_t *w, double *lp) {
+    cand_t *work = w->work;
+    float *heap = w->heap, *scratch = w->scratch;
+    double *probs = w->probs;
     double lse = row_lse(row, V);
     int32_t tok;
     if (p->temp == 0.0) {  /* greedy: first index of the largest penalized score */
@@ -452,7 +766,11 @@ static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, c
     float T = (float)p->temp;
     Py_ssize_t k = (p->top_k > 0 && p->top_k < V) ? p->top_k : V;
     Py_ssize_t m = 0;
-    if (k < V) {
+    int sorted = 0;
+    if (k < V && (m = topk_short_row(row, V, seen, p->rp, k, T, w)) >= 0) {
+        sorted = 1;
+    } else if (k < V) {
+        m = 0;
         Py_ssize_t pool = 0;
         float kth = 0.0f;
         int found = kth_by_sample(row, V, seen, p->rp, k, work, scratch, &pool, &kth);
@@ -515,19 +833,7 @@ static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, c
         (void)pcg64_double(state);
         return (int32_t)best;
     }
-    if (m <= 96) {  /* the usual case (top-k 50): insertion sort, no comparator calls */
-        for (Py_ssize_t i = 1; i < m; i++) {
-            cand_t c = work[i];
-            Py_ssize_t j = i;
-            while (j > 0 && (work[j - 1].s < c.s || (work[j - 1].s == c.s && work[j - 1].id > c.id))) {
-                work[j] = work[j - 1];
-                j--;
-            }
-            work[j] = c;
-        }
-    } else {
-        qsort(work, (size_t)m, sizeof(cand_t), cand_cmp);
-    }
+    if (!sorted) sort_candidates(work, m);
     double top = (double)work[0].s, sum = 0.0;
     for (Py_ssize_t i = 0; i < m; i++) { probs[i] = exp((double)work[i].s - top); sum += probs[i]; }
     for (Py_ssize_t i = 0; i < m; i++) probs[i] /= sum;
@@ -580,32 +886,6 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
 
 static void release_buffers(Py_buffer *const *b, size_t n) {
     for (size_t i = 0; i < n; i++) PyBuffer_Release(b[i]);
-}
-
-/* The sampler's work buffers for rows of V logits (freed by scratch_free, also half-made). */
-typedef struct {
-    cand_t *work;    /* V candidates */
-    float *heap;     /* top_k scores */
-    float *scratch;  /* V floats */
-    double *probs;   /* V probabilities */
-} scratch_t;
-
-static int scratch_alloc(scratch_t *w, Py_ssize_t V, Py_ssize_t top_k) {
-    Py_ssize_t hk = (top_k > 0 && top_k < V) ? top_k : 1;
-    w->work = (cand_t *)malloc((size_t)V * sizeof(cand_t));
-    w->heap = (float *)malloc((size_t)hk * sizeof(float));
-    w->scratch = (float *)malloc((size_t)V * sizeof(float));
-    w->probs = (double *)malloc((size_t)V * sizeof(double));
-    if (w->work && w->heap && w->scratch && w->probs) return 1;
-    PyErr_NoMemory();
-    return 0;
-}
-
-static void scratch_free(scratch_t *w) {
-    free(w->work);
-    free(w->heap);
-    free(w->scratch);
-    free(w->probs);
 }
 
 static int params_ok(double rp, double temp, double top_p, double min_p) {
@@ -665,8 +945,7 @@ static PyObject *sample_rows(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t j = lo; j < hi; j++) {
             int64_t s = sl[j];
-            ot[j] = sample_one(L + j * stride, V, S ? S + s * V : NULL, &p, st + 4 * s, w.work, w.heap, w.scratch,
-                               w.probs, &ol[j]);
+            ot[j] = sample_one(L + j * stride, V, S ? S + s * V : NULL, &p, st + 4 * s, &w, &ol[j]);
         }
         Py_END_ALLOW_THREADS
     }
@@ -792,8 +1071,7 @@ typedef struct {
 static void draw_slot(run_t *r, int64_t s, const float *row) {
     Py_ssize_t V = r->V, cap = r->cap;
     double lp;
-    int64_t tok = sample_one(row, V, r->S ? r->S + s * V : NULL, r->p, r->st + 4 * s, r->w->work, r->w->heap,
-                             r->w->scratch, r->w->probs, &lp);
+    int64_t tok = sample_one(row, V, r->S ? r->S + s * V : NULL, r->p, r->st + 4 * s, r->w, &lp);
     int64_t t = r->len[s]++;
     if (r->S) r->S[s * V + tok] = 1;
     r->tk[s * cap + t] = tok;
@@ -1073,6 +1351,7 @@ PyMODINIT_FUNC PyInit__stepper(void) {
 #ifdef LOGOS_AVX2
     __builtin_cpu_init();
     use_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    compress_lut_init();
 #endif
     return PyModule_Create(&module);
 }

@@ -168,6 +168,34 @@ def test_scores_that_temperature_merges_with_the_kth_are_kept(vocab, at):
     assert bpos in got.tolist()
 
 
+@pytest.mark.parametrize("simd", [True, False])
+def test_a_merged_score_under_the_short_rows_threshold_is_kept(simd):
+    """Rows of up to 16k tokens take their top-k from a pool at or above a threshold found on every
+    15th score (here), then a sort by counting. With top-1 at a sampled position the threshold is
+    the k-th score itself, and the score that division by the temperature merges with it lies
+    under the threshold, between two sampled ones: the scan under the threshold must find it."""
+    temp = np.float32(1.5)
+    grid = np.float32(1.9) + np.arange(200, dtype=np.float32) * np.float32(2.0**-23)
+    kth = next(x for x in grid if np.nextafter(x, np.float32(-np.inf)) / temp == x / temp)
+    vocab = 4000
+    row = np.linspace(-5, -1, vocab).astype(np.float32)
+    row[0], row[7] = kth, np.nextafter(kth, np.float32(-np.inf))
+    params = SamplingParams(temperature=float(temp), top_k=1, top_p=1.0, repetition_penalty=1.0)
+    none = np.zeros(0, dtype=np.int64)
+    cand, _ = distribution(row, none, params)
+    assert sorted(cand.tolist()) == [0, 7]
+    seeds = list(range(200))
+    rows = np.tile(row, (len(seeds), 1))
+    want, _ = _numpy_draws(rows, [none] * len(seeds), params, seeds)
+    try:
+        _stepper().simd(simd)
+        got, _, _ = _c_draws(rows, [none] * len(seeds), params, seeds)
+    finally:
+        _stepper().simd(True)
+    assert got.tolist() == want.tolist()
+    assert set(got.tolist()) == {0, 7}
+
+
 @pytest.mark.parametrize("temperature", [1e30, 1e39])
 def test_extreme_temperatures_match_numpy(temperature):
     """At 1e39 the float32 temperature is infinite and every score divides to 0: all of them merge
