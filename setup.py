@@ -11,5 +11,12 @@ from setuptools import Extension, setup
 
 windows = sys.platform == "win32"
 args = ["/O2"] if windows else ["-O3", "-std=c99", "-fno-math-errno", "-fno-trapping-math"]
+link = []
+if sys.platform.startswith("linux"):
+    # OpenMP (GCC's libgomp, as llama.cpp's CPU backend on Linux): a step's draws then run on the
+    # threads that llama_decode uses, which wait between two decodes
+    args.append("-fopenmp")
+    link.append("-fopenmp")
 setup(ext_modules=[Extension("engine.runtime._stepper", ["engine/runtime/_stepper.c"],
-                             extra_compile_args=args, libraries=[] if windows else ["m"], optional=True)])
+                             extra_compile_args=args, extra_link_args=link, libraries=[] if windows else ["m"],
+                             optional=True)])

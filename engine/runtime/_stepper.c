@@ -26,6 +26,9 @@
 #ifdef _WIN32
 #include <windows.h>
 #endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* ------------------------------------------------------------------ PCG64 (numpy's layout) */
 /* state words: [state_hi, state_lo, inc_hi, inc_lo] */
@@ -1068,10 +1071,49 @@ typedef struct {
 
 /* Draw slot s's next token from row, record it, and close the sample (copied out, its slot
  * queued) when it ends, else mark the slot going. */
+static void record_slot(run_t *r, int64_t s, int64_t tok, double lp);
+
+#define MAX_PAR 64  /* threads that share a step's draws, at most */
+
+/* The draws of rows [0, n) (row j: slot sl[j]) into tok/lp, on n_par threads where the build has
+ * OpenMP: the same team as llama.cpp's CPU backend (libgomp keeps one per calling thread), whose
+ * threads wait between two decodes. wx: the buffers of threads 1 .. n_par-1. */
+static void draw_rows(run_t *r, const int64_t *sl, const float *L, Py_ssize_t n, Py_ssize_t n_par, scratch_t *wx,
+                      int64_t *tok, double *lp) {
+    Py_ssize_t V = r->V;
+#ifdef _OPENMP
+    if (n_par > 1 && n >= 2 * n_par) {
+#pragma omp parallel num_threads((int)n_par)
+        {
+            int t = omp_get_thread_num();
+            scratch_t *w = t == 0 ? r->w : &wx[t - 1];
+#pragma omp for schedule(static)
+            for (Py_ssize_t j = 0; j < n; j++) {
+                int64_t s = sl[j];
+                tok[j] = sample_one(L + j * V, V, r->S ? r->S + s * V : NULL, r->p, r->st + 4 * s, w, &lp[j]);
+            }
+        }
+        return;
+    }
+#else
+    (void)n_par;
+    (void)wx;
+#endif
+    for (Py_ssize_t j = 0; j < n; j++) {
+        int64_t s = sl[j];
+        tok[j] = sample_one(L + j * V, V, r->S ? r->S + s * V : NULL, r->p, r->st + 4 * s, r->w, &lp[j]);
+    }
+}
+
 static void draw_slot(run_t *r, int64_t s, const float *row) {
-    Py_ssize_t V = r->V, cap = r->cap;
     double lp;
-    int64_t tok = sample_one(row, V, r->S ? r->S + s * V : NULL, r->p, r->st + 4 * s, r->w, &lp);
+    int64_t tok = sample_one(row, r->V, r->S ? r->S + s * r->V : NULL, r->p, r->st + 4 * s, r->w, &lp);
+    record_slot(r, s, tok, lp);
+}
+
+/* Slot s's token drawn: recorded, and the sample closed when it ends, else the slot goes on. */
+static void record_slot(run_t *r, int64_t s, int64_t tok, double lp) {
+    Py_ssize_t V = r->V, cap = r->cap;
     int64_t t = r->len[s]++;
     if (r->S) r->S[s * V + tok] = 1;
     r->tk[s * cap + t] = tok;
@@ -1099,27 +1141,28 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     Py_buffer length = {0}, toks = {0}, lps = {0}, npos = {0}, seqs = {0}, ends = {0}, index = {0};
     Py_buffer prow = {0}, pseen = {0}, nstates = {0}, done = {0}, done_toks = {0}, done_lps = {0};
     Py_buffer free_left = {0}, started = {0};
-    Py_ssize_t V, n, top_k, cap, max_new, max_steps, first_index;
+    Py_ssize_t V, n, top_k, cap, max_new, max_steps, first_index, n_par = 1;
     int may_drop;
     double rp, temp, top_p, min_p, max_seconds;
-    if (!PyArg_ParseTuple(args, "y*y*nny*w*ddnddw*w*w*w*w*w*ny*y*y*nw*y*y*y*npw*w*w*w*w*nd", &handles, &logits, &V,
-                          &n, &seen, &slots, &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp, &length,
-                          &toks, &lps, &cap, &npos, &seqs, &ends, &max_new, &index, &prow, &pseen, &nstates,
+    if (!PyArg_ParseTuple(args, "y*y*nny*w*ddnddw*w*w*w*w*w*ny*y*y*nw*y*y*y*npw*w*w*w*w*nd|n", &handles, &logits,
+                          &V, &n, &seen, &slots, &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp,
+                          &length, &toks, &lps, &cap, &npos, &seqs, &ends, &max_new, &index, &prow, &pseen, &nstates,
                           &first_index, &may_drop, &done, &done_toks, &done_lps, &free_left, &started, &max_steps,
-                          &max_seconds))
+                          &max_seconds, &n_par))
         return NULL;
     PyObject *result = NULL;
-    scratch_t w = {0};
-    int64_t *queue = NULL, *last_tok = NULL;
-    double *last_lp = NULL;
+    scratch_t w = {0}, wx[MAX_PAR - 1];  /* the sampler's buffers: this thread's, the other threads' */
+    memset(wx, 0, sizeof wx);
+    int64_t *queue = NULL, *last_tok = NULL, *row_tok = NULL;
+    double *last_lp = NULL, *row_lp = NULL;
     uint8_t *going = NULL;
     const Py_ssize_t LIMIT = (Py_ssize_t)1 << 31;
     Py_ssize_t steps = 0, n_done = 0, n_tokens = 0, used = 0, n_left = 0;
     double dec_s = 0.0;
     int32_t rc = 0;
     if (V <= 0 || V >= LIMIT || n <= 0 || n >= LIMIT || cap <= 0 || cap >= LIMIT || max_new <= 0 || max_new > cap
-        || max_steps < 0 || first_index < 0) {
-        PyErr_SetString(PyExc_ValueError, "bad n_vocab, rows, cap, max_new, max_steps or first_index");
+        || max_steps < 0 || first_index < 0 || n_par < 1) {
+        PyErr_SetString(PyExc_ValueError, "bad n_vocab, rows, cap, max_new, max_steps, first_index or threads");
         goto done;
     }
     if (!need(&handles, 8 * (Py_ssize_t)sizeof(uint64_t), "handles")) goto done;
@@ -1176,13 +1219,22 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         }
     }
     if (!params_ok(rp, temp, top_p, min_p) || !scratch_alloc(&w, V, top_k)) goto done;
+#ifdef _OPENMP
+    if (n_par > MAX_PAR) n_par = MAX_PAR;
+#else
+    n_par = 1;  /* built without OpenMP: the rows in this thread */
+#endif
+    for (Py_ssize_t t = 1; t < n_par; t++)
+        if (!scratch_alloc(&wx[t - 1], V, top_k)) goto done;
     {
         params_t p = {rp, temp, top_p, min_p, top_k};
         queue = (int64_t *)malloc((size_t)(W + K + 1) * sizeof(int64_t));
         last_tok = (int64_t *)malloc((size_t)W * sizeof(int64_t));
         last_lp = (double *)malloc((size_t)W * sizeof(double));
+        row_tok = (int64_t *)malloc((size_t)W * sizeof(int64_t));
+        row_lp = (double *)malloc((size_t)W * sizeof(double));
         going = (uint8_t *)calloc((size_t)W, 1);
-        if (!queue || !last_tok || !last_lp || !going) {
+        if (!queue || !last_tok || !last_lp || !row_tok || !row_lp || !going) {
             PyErr_NoMemory();
             goto done;
         }
@@ -1218,7 +1270,10 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         for (;;) {
             Py_ssize_t left_now = 0;
             r.nq = 0;
-            for (Py_ssize_t j = 0; j < n; j++) draw_slot(&r, sl[j], L + j * V);  /* row j: slot sl[j] */
+            /* row j: slot sl[j]. The draws first (on several threads where asked: each row reads and
+             * advances its own slot's state only), then recorded in row order */
+            draw_rows(&r, sl, L, n, n_par, wx, row_tok, row_lp);
+            for (Py_ssize_t j = 0; j < n; j++) record_slot(&r, sl[j], row_tok[j], row_lp[j]);
             /* the freed slots take the prepared samples, in the order they closed; a sample that
              * ends at its first token frees its slot again, behind the others */
             for (Py_ssize_t q = 0; q < r.nq; q++) {
@@ -1277,9 +1332,12 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     result = Py_BuildValue("ndinnnnn", steps, dec_s, (int)rc, n, n_done, n_tokens, used, n_left);
 done:
     scratch_free(&w);
+    for (Py_ssize_t t = 0; t < MAX_PAR - 1; t++) scratch_free(&wx[t]);
     free(queue);
     free(last_tok);
     free(last_lp);
+    free(row_tok);
+    free(row_lp);
     free(going);
     {
         Py_buffer *const held[] = {&handles, &logits, &seen, &slots, &states, &out_tok, &out_lp, &length,
@@ -1332,8 +1390,23 @@ static PyObject *simd(PyObject *self, PyObject *args) {
 #endif
 }
 
+PyDoc_STRVAR(openmp_doc,
+"openmp() -> bool\n\n"
+"Whether run_steps can spread a step's draws over threads (built with OpenMP).");
+
+static PyObject *openmp(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+#ifdef _OPENMP
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"simd", simd, METH_VARARGS, simd_doc},
+    {"openmp", openmp, METH_NOARGS, openmp_doc},
     {"sample_rows", sample_rows, METH_VARARGS, sample_rows_doc},
     {"lse_rows", lse_rows, METH_VARARGS, lse_rows_doc},
     {"run_steps", run_steps, METH_VARARGS, run_steps_doc},

@@ -46,6 +46,15 @@ def sampler_report() -> str:
     return f"numpy (the compiled sampler is not built: {STEPPER_ERROR})"
 
 
+def draw_threads(n_threads: int, system_info: str) -> int:
+    """The threads the steps in C spread a step's draws over: llama.cpp's, where the compiled
+    sampler and llama.cpp's CPU backend use OpenMP (``OPENMP = 1`` in its system info: one team
+    of threads per calling thread, the same for both, waiting between two decodes); 1 otherwise
+    (a second team would take the cores from llama.cpp's)."""
+    shared = _stepper is not None and _stepper.openmp() and "OPENMP = 1" in system_info.upper()
+    return max(1, int(n_threads)) if shared else 1
+
+
 def pcg64_states(seeds: list[int]) -> np.ndarray:
     """The PCG64 state of ``numpy.random.default_rng(seed)`` for each seed, as the C sampler keeps
     it: uint64 [state_hi, state_lo, inc_hi, inc_lo] per row. Made in C where the extension is built
@@ -176,7 +185,7 @@ class LogosDrawer:
             run.cap, run.npos, run.seqs, run.ends, run.max_new, run.index, self.prompt_row,
             self._prompt_seen64, pcg64_states(run.next_seeds) if K else b"",
             run.first_index, run.may_drop, done, done_toks, done_lps, free_left, started, run.max_steps,
-            run.max_seconds)
+            run.max_seconds, self.host.draw_threads)
         closed = [(int(i), done_toks[r, :k].tolist(), done_lps[r, :k].tolist(), int(why))
                   for r, (i, k, why) in enumerate(done[:n_done].tolist())]
         return {"going": slots[:n_live], "tok": tok[:n_live], "closed": closed, "started": started[:n_started],

@@ -69,10 +69,11 @@ class HostWork:
     least ``threshold`` logits); numpy and llama.cpp release the GIL. Owned by the runtime (one
     pool per loaded model), lent to each job's drawer."""
 
-    def __init__(self, n_threads: int, threshold: int, n_vocab: int) -> None:
+    def __init__(self, n_threads: int, threshold: int, n_vocab: int, draw_threads: int = 1) -> None:
         self.n_threads = max(1, int(n_threads))
         self.threshold = int(threshold)
         self.n_vocab = int(n_vocab)
+        self.draw_threads = max(1, int(draw_threads))  # threads of a step's draws in C (draw.draw_threads)
         self._pool = None
 
     @property

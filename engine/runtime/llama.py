@@ -50,7 +50,7 @@ import numpy as np
 
 from engine.runtime import _internals as native
 from engine.runtime import backend_sampling as _backend_sampling  # noqa: F401 - registers "backend"
-from engine.runtime import draw as _draw  # noqa: F401 - registers "logos", "numpy", "native", "grammar"
+from engine.runtime import draw as _draw  # registers "logos", "numpy", "native", "grammar"
 from engine.runtime import drawers
 from engine.runtime._internals import Cancelled, LlamaContext, LlamaModel, RuntimeLoadError
 from engine.runtime.drawers import DrawerSetup, HostWork
@@ -139,7 +139,8 @@ class Runtime:
             raise RuntimeLoadError(f"{path}: {why}")
         rt.abort_flag = AbortFlag(ll)
         rt.context = LlamaContext(rt.model, rt.abort_flag, max(PROMPT_CHUNK, rt.plan.n_seq_max))
-        rt.host = HostWork(rt.plan.n_threads, options.parallel_host_work, rt.model.n_vocab)
+        rt.host = HostWork(rt.plan.n_threads, options.parallel_host_work, rt.model.n_vocab,
+                           _draw.draw_threads(rt.plan.n_threads, rt.backend.system_info) if options.threaded_draws else 1)
         try:
             rt._default_context()
         except RuntimeLoadError:

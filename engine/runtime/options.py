@@ -22,6 +22,7 @@ ENVIRONMENT = {
     "LOGOS_SHARE_SLOTS": "share_slots",
     "LOGOS_PARALLEL_HOST_WORK": "parallel_host_work",
     "LOGOS_FUSED_STEPS": "fused_steps",
+    "LOGOS_THREADED_DRAWS": "threaded_draws",
     "LOGOS_THREADS": "n_threads",
     "LOGOS_LLAMA_LOG": "llama_log",
 }
@@ -52,6 +53,9 @@ class RuntimeOptions:
       slots, llama_decode) run in one C call (``engine.runtime._stepper.run_steps``) where the
       compiled sampler draws and the host would not spread the step over threads (False: every
       step in Python; for comparison). Same samples either way.
+    - ``threaded_draws``: the steps in C spread a step's draws over llama.cpp's threads where both
+      use the same OpenMP (the CPU backend on Linux; its threads wait between two decodes). False:
+      the draws in one thread; for comparison. Same samples either way.
     - ``n_threads``: llama.cpp's threads (None: the planner's choice, one per physical core).
     - ``llama_log``: echo llama.cpp's log to stderr (it is always kept in memory for error messages).
     """
@@ -62,6 +66,7 @@ class RuntimeOptions:
     share_slots: bool = True
     parallel_host_work: int = 1 << 18
     fused_steps: bool = True
+    threaded_draws: bool = True
     n_threads: int | None = None
     llama_log: bool = False
 
@@ -76,7 +81,8 @@ class RuntimeOptions:
         changes: dict = {}
         if env.get("LOGOS_SAMPLER"):
             changes["sampler"] = str(env["LOGOS_SAMPLER"]).strip()
-        for name in ("LOGOS_REFILL", "LOGOS_KV_STREAMS", "LOGOS_SHARE_SLOTS", "LOGOS_FUSED_STEPS"):
+        for name in ("LOGOS_REFILL", "LOGOS_KV_STREAMS", "LOGOS_SHARE_SLOTS", "LOGOS_FUSED_STEPS",
+                     "LOGOS_THREADED_DRAWS"):
             if name in env:
                 changes[ENVIRONMENT[name]] = str(env[name]).strip() != "0"
         if "LOGOS_LLAMA_LOG" in env:

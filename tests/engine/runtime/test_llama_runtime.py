@@ -537,6 +537,32 @@ def test_steps_in_c_give_the_same_samples_as_steps_in_python(tiny_gguf, arch, n,
         rt.close()
 
 
+def test_draws_spread_over_llama_cpps_threads_give_the_same_samples(tiny_gguf):
+    """Where the compiled sampler and llama.cpp's CPU backend both use OpenMP (Linux), the steps in
+    C draw a step's rows on llama.cpp's threads (RuntimeOptions.threaded_draws): the same samples
+    as in one thread, refills and length cuts included."""
+    import sys
+
+    from engine.runtime.draw import draw_threads
+
+    rt = Runtime.load(tiny_gguf("llama", "special"), n_ctx=2048, n_threads=2, n_seq_max=9)
+    try:
+        if sys.platform.startswith("linux"):  # built with -fopenmp (setup.py), as llama.cpp's wheel
+            assert rt.host.draw_threads == 2
+        assert draw_threads(2, "CPU : AVX2 = 1 | OPENMP = 0 |") == 1
+        runs = {}
+        for k in (2, 1):
+            rt.host.draw_threads = k
+            runs[k] = rt.generate("<MoleculeS>", 20, SamplingParams(max_new_tokens=30, repetition_penalty=1.2),
+                                  seed=5, stop_ids=[rt.token_id("<MoleculeE>")])
+        (a, sa), (b, sb) = runs[2], runs[1]
+        assert sa.steps_in_c > 0.9 * sa.steps and sa.refills == sb.refills > 0
+        assert [x.tokens for x in a] == [y.tokens for y in b]
+        assert [x.logprobs for x in a] == [y.logprobs for y in b]
+    finally:
+        rt.close()
+
+
 def test_a_job_queued_during_steps_in_c_still_joins_the_slots(tiny_gguf):
     """A job submitted after the first has run steps in C joins its slots (a C call returns at the
     next step when a job waits) and both give their own samples."""

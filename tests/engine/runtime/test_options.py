@@ -15,10 +15,10 @@ RUNTIME = Path(__file__).resolve().parents[3] / "engine" / "runtime"
 def test_options_from_an_environment_and_bad_values_keep_the_defaults():
     env = {"LOGOS_SAMPLER": "native", "LOGOS_REFILL": "0", "LOGOS_KV_STREAMS": "0",
            "LOGOS_PARALLEL_HOST_WORK": "4096", "LOGOS_THREADS": "3", "LOGOS_LLAMA_LOG": "1",
-           "LOGOS_FUSED_STEPS": "0"}
+           "LOGOS_FUSED_STEPS": "0", "LOGOS_THREADED_DRAWS": "0"}
     o = RuntimeOptions.from_mapping(env)
     assert o == RuntimeOptions(sampler="native", refill=False, kv_streams=False, parallel_host_work=4096,
-                               n_threads=3, llama_log=True, fused_steps=False)
+                               n_threads=3, llama_log=True, fused_steps=False, threaded_draws=False)
     assert RuntimeOptions.from_mapping({}) == RuntimeOptions()
     bad = RuntimeOptions.from_mapping({"LOGOS_PARALLEL_HOST_WORK": "lots", "LOGOS_THREADS": "-2", "LOGOS_REFILL": "1"})
     assert bad == RuntimeOptions()

@@ -346,6 +346,10 @@ def test_run_steps_closes_and_starts_samples_without_decoding_and_refuses_bad_ar
     assert run(a) == (0, 0.0, 0, 2, 0, 2, 0, 0)
     assert a["out_tok"][:2].tolist() == tok.tolist() and a["slots"][:2].tolist() == [0, 2]
     assert a["length"].tolist() == [1, 0, 1] and a["toks"][[0, 2], 0].tolist() == tok.tolist()
+    # the draws of a step on 4 threads (where built with OpenMP; one otherwise): the same
+    a = args(ends=np.zeros(V, dtype=np.uint8), max_steps=0)
+    assert S.run_steps(*a.values(), 4) == (0, 0.0, 0, 2, 0, 2, 0, 0)
+    assert a["out_tok"][:2].tolist() == tok.tolist() and a["out_lp"][:2].tolist() == lp.tolist()
 
     for change, match in [(dict(handles=np.array([0, 1, 1, 1, 0, 0, 0, 0], dtype=np.uint64)), "null"),
                           (dict(handles=handles[:7]), "handles"),
@@ -374,6 +378,8 @@ def test_run_steps_closes_and_starts_samples_without_decoding_and_refuses_bad_ar
             run(args(**change))
     with pytest.raises(TypeError):  # read-only output
         run(args(toks=bytes(W * cap * 8)))
+    with pytest.raises(ValueError, match="threads"):
+        S.run_steps(*args().values(), 0)
 
 
 @settings(max_examples=150, deadline=None)
