@@ -90,6 +90,14 @@ class LlamaModel:
         self._pieces[token] = out
         return out
 
+    def text_of(self, tokens: list[int]) -> bytes:
+        """The bytes of a run of tokens (:meth:`piece` each, joined)."""
+        cache = self._pieces
+        try:
+            return b"".join([cache[t] for t in tokens])
+        except KeyError:
+            return b"".join([self.piece(t) for t in tokens])
+
     def eog_mask(self) -> np.ndarray:
         """True for the vocabulary's end-of-generation tokens (built once)."""
         if self._eog is None:

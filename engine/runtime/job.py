@@ -68,7 +68,7 @@ class SampleMaker:
     """Turns each finished sequence into a :class:`Sample` (text, perplexities) and hands it to
     ``on_sample``; keeps nothing but the count."""
 
-    piece: Callable[[int], bytes]
+    text_of: Callable[[list[int]], bytes]  # the bytes of a run of tokens
     n_prompt_scored: int
     prompt_lp: float
     on_sample: Callable[[Sample], None] | None
@@ -76,7 +76,7 @@ class SampleMaker:
 
     def __call__(self, index: int, seed: int, tokens: list[int], logprobs: list[float], stop: str) -> None:
         shown = tokens[:-1] if stop == "eog" else tokens  # the end-of-generation token is not text
-        text = b"".join(self.piece(t) for t in shown).decode("utf-8", errors="replace")
+        text = self.text_of(shown).decode("utf-8", errors="replace")
         out_lp = float(sum(logprobs))
         n_out = len(logprobs)
         ppl_out = math.exp(-out_lp / n_out) if n_out else float("nan")

@@ -210,7 +210,7 @@ class Runtime:
         return self.model.piece(token)
 
     def detokenize(self, tokens: Iterable[int]) -> str:
-        return b"".join(self.model.piece(t) for t in tokens).decode("utf-8", errors="replace")
+        return self.model.text_of(list(tokens)).decode("utf-8", errors="replace")
 
     def token_id(self, text: str) -> int | None:
         """The id of ``text`` when it is exactly one token (a tag), else None."""

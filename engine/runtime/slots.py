@@ -380,7 +380,7 @@ class SlotLoop:
     def _open(self, job: JobState, prompt_lp: float, last_row: np.ndarray, seeds: list[int]) -> None:
         """The job's drawer, sample maker and counters; it is in the loop from here."""
         job.drawer, job.stats.sampler = self.rt._make_drawer(job, last_row, seeds, self.seqs)
-        job.finish = SampleMaker(self.rt.model.piece, job.n_prompt - 1 if job.score_prompt else 0, prompt_lp,
+        job.finish = SampleMaker(self.rt.model.text_of, job.n_prompt - 1 if job.score_prompt else 0, prompt_lp,
                                  job.on_sample)
         job.stats.max_batch = self.width
         job.stats.layout = self.layout
