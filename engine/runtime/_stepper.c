@@ -1027,7 +1027,7 @@ PyDoc_STRVAR(run_steps_doc,
 "run_steps(handles, logits, n_vocab, n_rows, seen, slots, penalty, temperature, top_k, top_p, min_p,\n"
 "          states, out_tok, out_lp, length, toks, lps, cap, npos, seqs, ends, max_new, index,\n"
 "          prompt_row, prompt_seen, next_states, first_index, may_drop, done, done_toks, done_lps,\n"
-"          free_left, started, max_steps, max_seconds)\n"
+"          free_left, started, max_steps, max_seconds, threads=1, start=b'')\n"
 "    -> (steps, decode_seconds, rc, n_live, n_done, n_tokens, n_started, n_free_left)\n\n"
 "The steps of one job's samples in C. Per step: draw one token for each live row j (slot slots[j],\n"
 "as sample_rows does; the first step's rows are logits, the next ones llama.cpp's), record it\n"
@@ -1047,7 +1047,10 @@ PyDoc_STRVAR(run_steps_doc,
 "handles: uint64 [llama_decode, llama_get_logits, context, batch struct, abort word (int64, 0 =\n"
 "abort; 0: none), wake word (int64, non-zero = return; 0: none), llama_memory_seq_rm, memory].\n"
 "length/npos/index: int64 per slot; toks (int64) and lps (float64): slots x cap; seqs: int32 per\n"
-"slot, its KV sequence; slots: int64 with room for every slot, written.");
+"slot, its KV sequence; slots: int64 with room for every slot, written. threads: the threads a\n"
+"step's draws are spread over (where built with OpenMP). start: int64 slots that take prepared\n"
+"samples before the first step's draws, as closed ones do (a job's first samples; n_rows may\n"
+"then be 0).");
 
 /* What one run_steps call works on (the caller's buffers) and its counters. */
 typedef struct {
@@ -1140,15 +1143,15 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     Py_buffer handles = {0}, logits = {0}, seen = {0}, slots = {0}, states = {0}, out_tok = {0}, out_lp = {0};
     Py_buffer length = {0}, toks = {0}, lps = {0}, npos = {0}, seqs = {0}, ends = {0}, index = {0};
     Py_buffer prow = {0}, pseen = {0}, nstates = {0}, done = {0}, done_toks = {0}, done_lps = {0};
-    Py_buffer free_left = {0}, started = {0};
+    Py_buffer free_left = {0}, started = {0}, start = {0};
     Py_ssize_t V, n, top_k, cap, max_new, max_steps, first_index, n_par = 1;
     int may_drop;
     double rp, temp, top_p, min_p, max_seconds;
-    if (!PyArg_ParseTuple(args, "y*y*nny*w*ddnddw*w*w*w*w*w*ny*y*y*nw*y*y*y*npw*w*w*w*w*nd|n", &handles, &logits,
+    if (!PyArg_ParseTuple(args, "y*y*nny*w*ddnddw*w*w*w*w*w*ny*y*y*nw*y*y*y*npw*w*w*w*w*nd|ny*", &handles, &logits,
                           &V, &n, &seen, &slots, &rp, &temp, &top_k, &top_p, &min_p, &states, &out_tok, &out_lp,
                           &length, &toks, &lps, &cap, &npos, &seqs, &ends, &max_new, &index, &prow, &pseen, &nstates,
                           &first_index, &may_drop, &done, &done_toks, &done_lps, &free_left, &started, &max_steps,
-                          &max_seconds, &n_par))
+                          &max_seconds, &n_par, &start))
         return NULL;
     PyObject *result = NULL;
     scratch_t w = {0}, wx[MAX_PAR - 1];  /* the sampler's buffers: this thread's, the other threads' */
@@ -1160,7 +1163,8 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     Py_ssize_t steps = 0, n_done = 0, n_tokens = 0, used = 0, n_left = 0;
     double dec_s = 0.0;
     int32_t rc = 0;
-    if (V <= 0 || V >= LIMIT || n <= 0 || n >= LIMIT || cap <= 0 || cap >= LIMIT || max_new <= 0 || max_new > cap
+    Py_ssize_t n_start = start.buf ? start.len / (Py_ssize_t)sizeof(int64_t) : 0;
+    if (V <= 0 || V >= LIMIT || n < 0 || (n == 0 && n_start == 0) || n >= LIMIT || cap <= 0 || cap >= LIMIT || max_new <= 0 || max_new > cap
         || max_steps < 0 || first_index < 0 || n_par < 1) {
         PyErr_SetString(PyExc_ValueError, "bad n_vocab, rows, cap, max_new, max_steps, first_index or threads");
         goto done;
@@ -1208,6 +1212,16 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         if (len_[sl[j]] < 0 || len_[sl[j]] >= max_new) {
             PyErr_Format(PyExc_ValueError, "slot %lld has %lld tokens (max_new %zd)", (long long)sl[j],
                          (long long)len_[sl[j]], max_new);
+            goto done;
+        }
+    }
+    const int64_t *st0 = (const int64_t *)start.buf;
+    for (Py_ssize_t i = 0; i < n_start; i++) {  /* free slots: ascending, none of the rows' */
+        int taken = 0;
+        for (Py_ssize_t j = 0; j < n; j++) taken |= sl[j] == st0[i];
+        if (st0[i] < 0 || st0[i] >= W || (i && st0[i] <= st0[i - 1]) || taken) {
+            PyErr_Format(PyExc_ValueError, "start slot %lld: slots to start must be in [0, %zd), ascending, "
+                         "and not a row's", (long long)st0[i], W);
             goto done;
         }
     }
@@ -1265,11 +1279,16 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         const uint8_t *E = (const uint8_t *)ends.buf;
         Py_BEGIN_ALLOW_THREADS
         double t_start = now_s();
+        int started_given = 0;
         run_t r = {V, cap, max_new, &p, &w, S, st, len_, tk, idx, lq, E, dn, dt, dl, 0, 0, queue, 0, going,
                    last_tok, last_lp};
         for (;;) {
             Py_ssize_t left_now = 0;
             r.nq = 0;
+            if (!started_given) {  /* the slots to start go first, as if closed before the step */
+                for (Py_ssize_t i = 0; i < n_start; i++) queue[r.nq++] = st0[i];
+                started_given = 1;
+            }
             /* row j: slot sl[j]. The draws first (on several threads where asked: each row reads and
              * advances its own slot's state only), then recorded in row order */
             draw_rows(&r, sl, L, n, n_par, wx, row_tok, row_lp);
@@ -1342,7 +1361,7 @@ done:
     {
         Py_buffer *const held[] = {&handles, &logits, &seen, &slots, &states, &out_tok, &out_lp, &length,
                                    &toks, &lps, &npos, &seqs, &ends, &index, &prow, &pseen, &nstates, &done,
-                                   &done_toks, &done_lps, &free_left, &started};
+                                   &done_toks, &done_lps, &free_left, &started, &start};
         release_buffers(held, sizeof held / sizeof held[0]);
     }
     return result;

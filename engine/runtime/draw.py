@@ -156,7 +156,7 @@ class LogosDrawer:
         would not spread over threads)."""
         return self.compiled and not self.host.spreads(n)
 
-    def run_steps(self, rows: np.ndarray, live: np.ndarray, run) -> dict:
+    def run_steps(self, rows: np.ndarray | None, live: np.ndarray, run) -> dict:
         """:meth:`draw` for ``rows`` and the following steps in one C call
         (``engine.runtime._stepper.run_steps``: draw, record, close, start the prepared samples in
         the freed slots (:meth:`restart` in C), llama_decode). ``run``: the loop's
@@ -164,7 +164,8 @@ class LogosDrawer:
         yet decoded), the closed samples (index, tokens, log-probabilities, reason code, in the
         order they closed), the slots started (in order: samples ``run.first_index`` on) and those
         left free, the steps decoded, their llama_decode seconds, llama_decode's code and the tokens
-        drawn."""
+        drawn. ``rows`` None: no rows (``live`` empty); the slots ``run.start`` take the first
+        prepared samples before the first step's draws (a job's first samples)."""
         n, W = len(live), len(self.states)
         p = self.params
         K = len(run.next_seeds)
@@ -180,12 +181,12 @@ class LogosDrawer:
         started = np.empty(K, dtype=np.int64)
         seen = self.mask if self.mask is not None else b""
         steps, dec_s, rc, n_live, n_done, n_tokens, n_started, n_left = _stepper.run_steps(
-            run.handles, np.ascontiguousarray(rows), self.n_vocab, n, seen, slots, p.repetition_penalty,
+            run.handles, self.prompt_row if rows is None else np.ascontiguousarray(rows), self.n_vocab, n, seen, slots, p.repetition_penalty,
             p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp, run.length, run.toks, run.lps,
             run.cap, run.npos, run.seqs, run.ends, run.max_new, run.index, self.prompt_row,
             self._prompt_seen64, pcg64_states(run.next_seeds) if K else b"",
             run.first_index, run.may_drop, done, done_toks, done_lps, free_left, started, run.max_steps,
-            run.max_seconds, self.host.draw_threads)
+            run.max_seconds, self.host.draw_threads, run.start)
         closed = [(int(i), done_toks[r, :k].tolist(), done_lps[r, :k].tolist(), int(why))
                   for r, (i, k, why) in enumerate(done[:n_done].tolist())]
         return {"going": slots[:n_live], "tok": tok[:n_live], "closed": closed, "started": started[:n_started],

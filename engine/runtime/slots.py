@@ -128,6 +128,7 @@ class StepRun:
     may_drop: bool  # a slot freed with no sample left to start drops out of the batch (else: back to Python)
     max_steps: int = 1 << 30
     max_seconds: float = 0.05
+    start: np.ndarray | bytes = b""  # int64 free slots that take the first prepared samples before the first draws
 
 
 class _Call:
@@ -312,6 +313,7 @@ class SlotLoop:
         self.seq0 = -1  # the key of the job whose prompt sequence 0 holds (-1: free)
         self._reserved: list[int] = []  # slots whose sequences take the prompts of the jobs joining now
         self.shared = False
+        self._first_in_c = False  # the first job's first samples not drawn yet (they may start in C)
         self.flag_lock = threading.Lock()
 
     # ---------------------------------------------------------------- start
@@ -376,6 +378,7 @@ class SlotLoop:
             self.npos[s] = first.n_prompt
         first.started = first.in_flight = width
         self._fresh0 = list(range(width))
+        self._first_in_c = True  # their first tokens may be drawn in C, with the steps that follow
 
     def _open(self, job: JobState, prompt_lp: float, last_row: np.ndarray, seeds: list[int]) -> None:
         """The job's drawer, sample maker and counters; it is in the loop from here."""
@@ -611,15 +614,27 @@ class SlotLoop:
                 sel = np.flatnonzero(m)
                 yield job, slots[sel], sel
 
+    def _lone_in_c(self, slots: np.ndarray) -> JobState | None:
+        """The job whose steps go on in C from here (:meth:`_run_steps`): the lone job in the
+        slots, when its drawer can run them; else None."""
+        if self.handles is None or len(self.jobs) != 1 or (self.shared and self.sched.wake[0]):
+            return None
+        job = self.jobs[0]
+        if (getattr(job.drawer, "run_steps", None) is not None and not job.rule.stop_bytes
+                and job.rule.stop_count == 1 and self.width <= self.ctx.batch.cap
+                and job.drawer.can_run_steps(self.width) and bool(np.all(np.diff(slots) > 0))):
+            return job
+        return None
+
     def _draw(self, rows, slots: np.ndarray, parts: list) -> None:
         """One draw per job for its slots in ``slots`` (rows None: their first tokens). A lone job
-        whose drawer can run steps in C goes on there (:meth:`_run_steps`)."""
-        if (rows is not None and self.handles is not None and len(self.jobs) == 1
-                and not (self.shared and self.sched.wake[0])):
-            job = self.jobs[0]
-            if (getattr(job.drawer, "run_steps", None) is not None and not job.rule.stop_bytes
-                    and job.rule.stop_count == 1 and self.width <= self.ctx.batch.cap
-                    and job.drawer.can_run_steps(self.width) and bool(np.all(np.diff(slots) > 0))):
+        whose drawer can run steps in C goes on there (:meth:`_run_steps`), from its first samples'
+        first tokens on."""
+        first = rows is None and self._first_in_c  # the loop's first job's first samples
+        self._first_in_c = False
+        if rows is not None or first:
+            job = self._lone_in_c(slots)
+            if job is not None:
                 try:
                     parts.append(self._run_steps(job, rows, slots))
                 except Exception as exc:  # noqa: BLE001 - this job's error (the context failed)
@@ -633,23 +648,31 @@ class SlotLoop:
             except Exception as exc:  # noqa: BLE001 - this job's error; the others go on
                 self._leave(job, exc)
 
-    def _run_steps(self, job: JobState, rows: np.ndarray, slots: np.ndarray):
+    def _run_steps(self, job: JobState, rows: np.ndarray | None, slots: np.ndarray):
         """A lone job's steps in one C call: draw, record and close as :meth:`_record` does, start
         its next samples in the freed slots as :meth:`_assign` and :meth:`_restart` do (when every
         slot holds its prompt), and llama_decode; until a slot is freed with no sample prepared
         for it (the job has more), or the call's limits. Returns what :meth:`_record` returns (the
         slots that go on and their last tokens, to decode). Same samples as step by step: the
-        same draws in the same order, the samples started in the same slots."""
+        same draws in the same order, the samples started in the same slots. ``rows`` None: the
+        job's first samples in ``slots`` (set up by :meth:`_start`) are started in C, as freed
+        slots are, and their first tokens drawn from the prompt's row there."""
         rule = job.rule
+        start = b""
+        if rows is None:
+            start, slots = slots, slots[:0]
+            job.started -= len(start)  # counted again below, as C starts them
+            job.in_flight -= len(start)
         prepared = 0
         # freed slots are refilled in C unless a job waits to join (it needs a freed slot: the
         # call then comes back at the first close and the job is admitted before any refill)
         if self.refill and bool((self.held == job.key).all()) and not (self.shared and self.sched.waiting()):
             prepared = min(job.pending, 2 * self.width)
+        prepared = max(prepared, len(start))
         first = job.started
         run = StepRun(self.handles, self.length, self.toks, self.lps, self.cap, self.npos, self.seq_of,
                       rule.end_codes, rule.max_new, self.index, [job.seed_of(first + i) for i in range(prepared)],
-                      first, job.pending - prepared <= 0 or not self.refill)
+                      first, job.pending - prepared <= 0 or not self.refill, start=start)
         out = job.drawer.run_steps(rows, slots, run)
         stats = job.stats
         stats.tokens_generated += out["tokens"]
@@ -659,12 +682,13 @@ class SlotLoop:
         for i, toks, lps, why in out["closed"]:  # as _close, the tokens copied out in C
             job.finished.append((i, toks, lps, END_REASONS[why]))
             job.in_flight -= 1
-        for s in out["started"].tolist():  # as _restart, the cells and the draws' state reset in C
+        started = out["started"].tolist()
+        for s in started:  # as _restart, the cells and the draws' state reset in C
             self.stops[s] = 0
             self.texts[s] = b""
-            job.started += 1
-            job.in_flight += 1
-            stats.refills += 1
+        job.started += len(started)
+        job.in_flight += len(started)
+        stats.refills += max(0, len(started) - len(start))
         for s in out["left"].tolist():
             self.job_of[s] = -1
             self.freed.append(s)

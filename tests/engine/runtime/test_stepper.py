@@ -341,6 +341,18 @@ def test_run_steps_closes_and_starts_samples_without_decoding_and_refuses_bad_ar
         want = np.zeros(V, dtype=np.uint8)
         want[[1, 2, a["done_toks"][r, 0]]] = 1
         assert a["seen"][s].tolist() == want.tolist()
+    # no rows, two slots to start (a job's first samples): as the two freed slots above
+    a = args(n_rows=0, next_states=nst, started=np.zeros(2, dtype=np.int64), done=np.zeros((6, 3), dtype=np.int64))
+    assert S.run_steps(*a.values(), 1, np.array([0, 2], dtype=np.int64)) == (0, 0.0, 0, 0, 2, 2, 2, 2)
+    assert a["started"].tolist() == [0, 2] and a["index"].tolist() == [8, 6, 9]
+    assert a["done"][:2, 0].tolist() == [8, 9] and a["done_toks"][:2, 0].tolist() == first.tolist()
+    for bad in ([0, 0], [3], [2, 0], [-1]):
+        with pytest.raises(ValueError, match="start slot"):
+            S.run_steps(*args(n_rows=0, next_states=nst, started=np.zeros(2, dtype=np.int64)).values(), 1,
+                        np.array(bad, dtype=np.int64))
+    with pytest.raises(ValueError, match="start slot"):  # a row's slot
+        S.run_steps(*args(next_states=nst, started=np.zeros(2, dtype=np.int64)).values(), 1,
+                    np.array([0], dtype=np.int64))
     # no ending token and no decode allowed: one step recorded, both going, in slot order
     a = args(ends=np.zeros(V, dtype=np.uint8), max_steps=0)
     assert run(a) == (0, 0.0, 0, 2, 0, 2, 0, 0)
