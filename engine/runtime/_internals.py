@@ -181,6 +181,7 @@ class LlamaContext:
         self.batch = Batch(self.ll, batch_cap)
         self._get_logits = address_function(self.ll, "llama_get_logits")
         self._step_fns: tuple | None = None  # (llama_decode, llama_get_logits, llama_memory_seq_rm) addresses
+        self._handles: tuple | None = None  # (context, wake array, the handles step_handles made for them)
         self._view = None  # (address, rows) of llama.cpp's logits buffer
         self._mem = None
 
@@ -251,11 +252,16 @@ class LlamaContext:
                     pass
         if not self._step_fns or not self.ptr:
             return None
+        cached = self._handles
+        if cached is not None and cached[0] is self.ptr and cached[1] is wake:
+            return cached[2]  # the same context and word: the same addresses (made once: ~30 us a job)
         decode, get_logits, seq_rm = self._step_fns
         ctx = ctypes.cast(self.ptr, ctypes.c_void_p).value
         mem = ctypes.cast(self._mem, ctypes.c_void_p).value
-        return np.array([decode, get_logits, ctx, ctypes.addressof(self.batch.struct), self.abort.word_address(),
-                         0 if wake is None else wake.ctypes.data, seq_rm, mem], dtype=np.uint64)
+        handles = np.array([decode, get_logits, ctx, ctypes.addressof(self.batch.struct), self.abort.word_address(),
+                            0 if wake is None else wake.ctypes.data, seq_rm, mem], dtype=np.uint64)
+        self._handles = (self.ptr, wake, handles)
+        return handles
 
     def logits(self, n_rows: int) -> np.ndarray:
         """The logits rows of the last decode, a view into llama.cpp's buffer (valid until the next).

@@ -552,6 +552,8 @@ class SlotLoop:
         free = sorted(self.idle) + self.freed
         self.idle = []
         self.freed = []
+        if not any(job.pending > 0 and job.drawer is not None for job in self.jobs):
+            free, self.idle = [], free  # no sample to start (as _pick would find for each)
         for s in free:
             job = self._pick(s)
             if job is None:
