@@ -753,26 +753,74 @@ static Py_ssize_t topk_short_row(const float *row, Py_ssize_t V, const uint8_t *
     return last - first;
 }
 
-/* One row: returns the token; *lp = its log-probability under the raw logits.
- * work: room for n_vocab candidates; heap: room for top_k floats; scratch: n_vocab floats;
- * probs: n_vocab doubles. */
+/* What a row's draw needs once the sampling chain has run (row_dist): greedy rows and rows with
+ * no finite candidate have their token (kind 0: no uniform drawn; kind 1: one drawn, unused);
+ * the others (kind 2) their kept candidates, in order, and probabilities (in w's buffers). */
+typedef struct {
+    int kind;
+    int32_t tok;
+    Py_ssize_t keep;
+    double total;   /* the kept probabilities' sum (the draw's scale) */
+    double lse;     /* the raw row's log-sum-exp (log-probabilities) */
+    const cand_t *cand;
+    const double *probs;
+} dist_t;
+
+static void row_dist(const float *row, Py_ssize_t V, const uint8_t *seen, const params_t *p, scratch_t *w,
+                     dist_t *d);
+
+/* One draw from a row's distribution with the slot's PCG64 state: returns the token; *lp = its
+ * log-probability under the raw logits. */
+static int32_t draw_dist(const dist_t *d, const float *row, uint64_t *state, double *lp) {
+    if (d->kind != 2) {
+        if (d->kind == 1) (void)pcg64_double(state);
+        *lp = (double)row[d->tok] - d->lse;
+        return d->tok;
+    }
+    double u = pcg64_double(state);
+    double cdf = 0.0;
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t i = 0; i < d->keep; i++) {
+        cdf += d->probs[i];
+        if (cdf / d->total <= u) pos = i + 1; else break;
+    }
+    if (pos > d->keep - 1) pos = d->keep - 1;
+    int32_t tok = d->cand[pos].id;
+    *lp = (double)row[tok] - d->lse;
+    return tok;
+}
+
+/* One row: returns the token; *lp = its log-probability under the raw logits. w: the buffers
+ * (see scratch_t). */
 static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, const params_t *p,
                           uint64_t *state, scratch_t *w, double *lp) {
+    dist_t d;
+    row_dist(row, V, seen, p, w, &d);
+    return draw_dist(&d, row, state, lp);
+}
+
+/* The sampling chain on one row: penalty, temperature, top-k, top-p, min-p (its candidates and
+ * probabilities in w->work and w->probs), as sample_batch does in numpy. */
+static void row_dist(const float *row, Py_ssize_t V, const uint8_t *seen, const params_t *p, scratch_t *w,
+                     dist_t *d) {
     cand_t *work = w->work;
     float *heap = w->heap, *scratch = w->scratch;
     double *probs = w->probs;
     double lse = row_lse(row, V);
-    int32_t tok;
+    d->lse = lse;
+    d->cand = work;
+    d->probs = probs;
     if (p->temp == 0.0) {  /* greedy: first index of the largest penalized score */
         float best = -INFINITY;
-        tok = 0;
+        int32_t tok = 0;
         int any = 0;
         for (Py_ssize_t i = 0; i < V; i++) {
             float s = penalized(row[i], seen ? seen[i] : 0, p->rp);
             if (!any || s > best) { best = s; tok = (int32_t)i; any = 1; }
         }
-        *lp = (double)row[tok] - lse;
-        return tok;
+        d->kind = 0;
+        d->tok = tok;
+        return;
     }
     float T = (float)p->temp;
     Py_ssize_t k = (p->top_k > 0 && p->top_k < V) ? p->top_k : V;
@@ -840,9 +888,9 @@ static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, c
     if (m == 0) {  /* nothing finite: the raw argmax, as the numpy fallback does */
         Py_ssize_t best = 0;
         for (Py_ssize_t i = 1; i < V; i++) if (row[i] > row[best]) best = i;
-        *lp = (double)row[best] - lse;
-        (void)pcg64_double(state);
-        return (int32_t)best;
+        d->kind = 1;
+        d->tok = (int32_t)best;
+        return;
     }
     if (!sorted) sort_candidates(work, m);
     double top = (double)work[0].s, sum = 0.0;
@@ -871,19 +919,11 @@ static int32_t sample_one(const float *row, Py_ssize_t V, const uint8_t *seen, c
         keep = kept < 1 ? 1 : kept;
         for (Py_ssize_t i = 0; i < keep; i++) probs[i] /= sum;
     }
-    double u = pcg64_double(state);
     double total = 0.0;
     for (Py_ssize_t i = 0; i < keep; i++) total += probs[i];
-    double cdf = 0.0;
-    Py_ssize_t pos = 0;
-    for (Py_ssize_t i = 0; i < keep; i++) {
-        cdf += probs[i];
-        if (cdf / total <= u) pos = i + 1; else break;
-    }
-    if (pos > keep - 1) pos = keep - 1;
-    tok = work[pos].id;
-    *lp = (double)row[tok] - lse;
-    return tok;
+    d->kind = 2;
+    d->keep = keep;
+    d->total = total;
 }
 
 /* ------------------------------------------------------------------ Python entry points */
@@ -1080,8 +1120,6 @@ typedef struct {
     double *last_lp;
 } run_t;
 
-/* Draw slot s's next token from row, record it, and close the sample (copied out, its slot
- * queued) when it ends, else mark the slot going. */
 static void record_slot(run_t *r, int64_t s, int64_t tok, double lp);
 
 #define MAX_PAR 64  /* threads that share a step's draws, at most */
@@ -1116,9 +1154,16 @@ static void draw_rows(run_t *r, const int64_t *sl, const float *L, Py_ssize_t n,
     }
 }
 
-static void draw_slot(run_t *r, int64_t s, const float *row) {
+/* Slot s's first token (a sample just started there), drawn from the prompt's row and recorded.
+ * The row's distribution is the same for every sample a call starts (their seen rows reset to
+ * the prompt's): made once (in wp's buffers), then one uniform number per sample. */
+static void start_slot(run_t *r, int64_t s, const float *prow, dist_t *pd, int *pd_ready, scratch_t *wp) {
+    if (!*pd_ready) {  /* the prompt's row, after the prompt's tokens: the same for every sample started */
+        row_dist(prow, r->V, r->S ? r->S + s * r->V : NULL, r->p, wp, pd);
+        *pd_ready = 1;
+    }
     double lp;
-    int64_t tok = sample_one(row, r->V, r->S ? r->S + s * r->V : NULL, r->p, r->st + 4 * s, r->w, &lp);
+    int64_t tok = draw_dist(pd, prow, r->st + 4 * s, &lp);
     record_slot(r, s, tok, lp);
 }
 
@@ -1162,7 +1207,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                           &max_seconds, &n_par, &start))
         return NULL;
     PyObject *result = NULL;
-    scratch_t w = {0}, wx[MAX_PAR - 1];  /* the sampler's buffers: this thread's, the other threads' */
+    scratch_t w = {0}, wp = {0}, wx[MAX_PAR - 1];  /* the sampler's buffers: this thread's, the prompt row's, the other threads' */
     memset(wx, 0, sizeof wx);
     int64_t *queue = NULL, *last_tok = NULL, *row_tok = NULL;
     double *last_lp = NULL, *row_lp = NULL;
@@ -1248,6 +1293,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
 #endif
     for (Py_ssize_t t = 1; t < n_par; t++)
         if (!scratch_alloc(&wx[t - 1], V, top_k)) goto done;
+    if (K && !scratch_alloc(&wp, V, top_k)) goto done;
     {
         params_t p = {rp, temp, top_p, min_p, top_k};
         queue = (int64_t *)malloc((size_t)(W + K + 1) * sizeof(int64_t));
@@ -1287,7 +1333,8 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
         const uint8_t *E = (const uint8_t *)ends.buf;
         Py_BEGIN_ALLOW_THREADS
         double t_start = now_s();
-        int started_given = 0;
+        int started_given = 0, pd_ready = 0;
+        dist_t pd;  /* the prompt row's distribution, made at the first sample started */
         run_t r = {V, cap, max_new, &p, &w, S, st, len_, tk, idx, lq, E, dn, dt, dl, 0, 0, queue, 0, going,
                    last_tok, last_lp};
         for (;;) {
@@ -1319,7 +1366,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
                     memset(S + s * V, 0, (size_t)V);
                     for (Py_ssize_t i = 0; i < P; i++) S[s * V + ps[i]] = 1;
                 }
-                draw_slot(&r, s, PR);
+                start_slot(&r, s, PR, &pd, &pd_ready, &wp);
             }
             /* the batch: the going slots in slot order */
             n = 0;
@@ -1359,6 +1406,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     result = Py_BuildValue("ndinnnnn", steps, dec_s, (int)rc, n, n_done, n_tokens, used, n_left);
 done:
     scratch_free(&w);
+    scratch_free(&wp);
     for (Py_ssize_t t = 0; t < MAX_PAR - 1; t++) scratch_free(&wx[t]);
     free(queue);
     free(last_tok);
