@@ -536,7 +536,7 @@ class BackendDrawer:
         self.seqs = _slot_seqs(setup)
         self.prompt_seen = np.asarray(setup.prompt_seen, dtype=np.int64)
         self.prompt_row = np.asarray(setup.prompt_row, dtype=np.float32)
-        self.lse_prompt = float(setup.lse_prompt)
+        self.lse_prompt = setup.prompt_lse()
         self.seeds = [int(s) for s in setup.seeds]
         self.fresh = [True] * len(self.seeds)  # the slot's next draw is its sample's first
         self.chains: list[Chain] = []

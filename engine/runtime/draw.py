@@ -99,7 +99,7 @@ class LogosDrawer:
         self.host = setup.host
         self.n_vocab = setup.n_vocab
         self.prompt_row = np.ascontiguousarray(setup.prompt_row, dtype=np.float32)
-        self.lse_prompt = setup.lse_prompt
+        self._prompt_lse = setup.prompt_lse  # the prompt row's log-sum-exp, made when first drawn from in Python
         self.compiled = (_stepper is not None) if compiled is None else (compiled and _stepper is not None)
         self.prompt_seen = setup.prompt_seen
         self._prompt_seen64 = np.ascontiguousarray(setup.prompt_seen, dtype=np.int64)  # for run_steps
@@ -145,7 +145,7 @@ class LogosDrawer:
             empty = np.zeros(0, dtype=np.int64)
             seen = [np.flatnonzero(self.mask[s]) if self.mask is not None else empty for s in live]
             tok = sample_batch(rows, seen, self.params, [self.rngs[s] for s in live])
-            lse = np.full(n, self.lse_prompt) if first else self.host.lse(rows)
+            lse = np.full(n, self._prompt_lse()) if first else self.host.lse(rows)
             lp = rows[np.arange(n), tok] - lse
         if self.mask is not None:
             self.mask[live, tok] = 1
@@ -255,7 +255,7 @@ class NativeDrawer:
         self.chains = [self._chain(sd) for sd in setup.seeds]
         self.prompt_raw = setup.prompt_row
         self.prompt_seen = prompt_seen = setup.prompt_seen
-        self.lse_prompt = setup.lse_prompt
+        self.lse_prompt = setup.prompt_lse()
         self.at_context_end = True
         self.penalize = params.repetition_penalty != 1.0
         self.prompt_row = setup.prompt_row
@@ -329,7 +329,7 @@ class GrammarDrawer:
         self.params = setup.params
         self.prompt_row = setup.prompt_row
         self.prompt_seen = setup.prompt_seen
-        self.lse_prompt = setup.lse_prompt
+        self.lse_prompt = setup.prompt_lse()
         self.grammar = setup.grammar
         self.rngs = [np.random.default_rng(sd) for sd in setup.seeds]
         self.seen = [self.prompt_seen for _ in setup.seeds]

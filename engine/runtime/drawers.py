@@ -127,7 +127,7 @@ class DrawerSetup:
     seeds: Sequence[int]  # the seed of the sample each slot starts with (len = slots)
     prompt_seen: np.ndarray  # int64, the prompt's distinct token ids (the penalty's first history)
     prompt_row: np.ndarray  # float32 (n_vocab,), raw logits after the prompt (a copy)
-    lse_prompt: float  # log-sum-exp of prompt_row
+    lse_prompt: float | None  # log-sum-exp of prompt_row (None: computed at the first prompt_lse())
     n_vocab: int
     host: HostWork
     context: Any = None  # engine.runtime._internals.LlamaContext (the last decode's outputs)
@@ -135,6 +135,13 @@ class DrawerSetup:
     grammar: str | None = None  # GBNF text, for the "grammar" drawer
     window: int = 0  # tokens one sequence may hold (the penalty window of llama.cpp's chain)
     extra: dict = field(default_factory=dict)  # for a drawer's own settings
+
+    def prompt_lse(self) -> float:
+        """The log-sum-exp of ``prompt_row`` (``lse_prompt``; computed once, at the first call, where
+        None: a job whose first draws run in C never needs it)."""
+        if self.lse_prompt is None:
+            self.lse_prompt = float(self.host.lse(self.prompt_row[None, :])[0])
+        return self.lse_prompt
 
     @property
     def width(self) -> int:

@@ -367,7 +367,7 @@ class Runtime:
         cannot serve this job: a tuning knob never stops a job, the stats' notes say so)."""
         setup = DrawerSetup(params=job.params, seeds=seeds,
                             prompt_seen=np.unique(np.array(job.ptoks, dtype=np.int64)), prompt_row=last_row,
-                            lse_prompt=float(self.host.lse(last_row[None, :])[0]), n_vocab=self.n_vocab,
+                            lse_prompt=None, n_vocab=self.n_vocab,
                             host=self.host, context=self.context, model=self.model, grammar=job.grammar,
                             window=max(1, self.n_ctx), extra={"seqs": seqs.tolist()})
         name = job.sampler
