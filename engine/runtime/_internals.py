@@ -57,6 +57,7 @@ class LlamaModel:
         self.vocab = ll.llama_model_get_vocab(ptr)
         self.n_vocab = int(ll.llama_vocab_n_tokens(self.vocab))
         self._pieces: dict[int, bytes] = {}
+        self._tokens: dict[tuple, tuple] = {}  # (text, add_special, parse_special) -> ids
         self._eog = None
 
     @classmethod
@@ -71,9 +72,19 @@ class LlamaModel:
         return cls(ll, ptr, path) if ptr else None
 
     def tokenize(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
-        from engine.runtime.native import tokenize
+        """Token ids of ``text``; the last few hundred short texts asked are kept (a task's prompt
+        comes back with every job, and the call into llama.cpp hands the GIL to the loop thread)."""
+        key = (text, add_special, parse_special)
+        ids = self._tokens.get(key)
+        if ids is None:
+            from engine.runtime.native import tokenize
 
-        return tokenize(self.ll, self.vocab, text, add_special, parse_special)
+            ids = tuple(tokenize(self.ll, self.vocab, text, add_special, parse_special))
+            if len(text) <= 4096:
+                if len(self._tokens) >= 256:
+                    self._tokens.clear()
+                self._tokens[key] = ids
+        return list(ids)
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token with special tokens rendered (``special=True``)."""

@@ -43,6 +43,10 @@ def test_tags_are_single_tokens_and_render_with_special_shown(runtimes, arch, ta
     ids = rt.tokenize("<MoleculeS>CCO<MoleculeE>", add_special=False)
     assert ids[0] == rt.token_id("<MoleculeS>") and ids[-1] == rt.token_id("<MoleculeE>")
     assert rt.detokenize(ids) == "<MoleculeS>CCO<MoleculeE>"
+    ids.append(7)  # the ids kept for the next call are not the caller's list
+    assert rt.tokenize("<MoleculeS>CCO<MoleculeE>", add_special=False) == ids[:-1]
+    with_bos = rt.tokenize("<MoleculeS>CCO<MoleculeE>")
+    assert with_bos[1:] == ids[:-1] or with_bos == ids[:-1]  # BOS where the model adds one
     if tags == "special":
         assert rt.is_control(rt.token_id("<MoleculeE>"))
 
