@@ -180,8 +180,9 @@ class LogosDrawer:
         free_left = np.empty(W, dtype=np.int64)
         started = np.empty(K, dtype=np.int64)
         seen = self.mask if self.mask is not None else b""
+        rows = self.prompt_row if rows is None else np.ascontiguousarray(rows)  # (no row read when None)
         steps, dec_s, rc, n_live, n_done, n_tokens, n_started, n_left = _stepper.run_steps(
-            run.handles, self.prompt_row if rows is None else np.ascontiguousarray(rows), self.n_vocab, n, seen, slots, p.repetition_penalty,
+            run.handles, rows, self.n_vocab, n, seen, slots, p.repetition_penalty,
             p.temperature, p.top_k, p.top_p, p.min_p, self.states, tok, lp, run.length, run.toks, run.lps,
             run.cap, run.npos, run.seqs, run.ends, run.max_new, run.index, self.prompt_row,
             self._prompt_seen64, pcg64_states(run.next_seeds) if K else b"",

@@ -139,8 +139,8 @@ class Runtime:
             raise RuntimeLoadError(f"{path}: {why}")
         rt.abort_flag = AbortFlag(ll)
         rt.context = LlamaContext(rt.model, rt.abort_flag, max(PROMPT_CHUNK, rt.plan.n_seq_max))
-        rt.host = HostWork(rt.plan.n_threads, options.parallel_host_work, rt.model.n_vocab,
-                           _draw.draw_threads(rt.plan.n_threads, rt.backend.system_info) if options.threaded_draws else 1)
+        draws = _draw.draw_threads(rt.plan.n_threads, rt.backend.system_info) if options.threaded_draws else 1
+        rt.host = HostWork(rt.plan.n_threads, options.parallel_host_work, rt.model.n_vocab, draws)
         try:
             rt._default_context()
         except RuntimeLoadError:

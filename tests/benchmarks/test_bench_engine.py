@@ -39,9 +39,10 @@ with the AVX2 and the portable code.
 ``test_cpu_goals`` (about 4 minutes: ``-k cpu_goals``) prints issue 19's two CPU goals in one run:
 * the engine against llama.cpp alone doing the same work (the prompt once, copied to the samples'
   sequences, each sample's first token from the prompt's row (the n most probable: the sequences
-  differ, as samples do), then one ``llama_decode`` per step and an argmax), same context, same batch and lengths, in alternating rounds (engine, alone, alone,
-  engine, ...), the MEDIAN of the rounds' ratios against 97 %: the demonstration model at N = 16
-  and the jobs' mean sample length, the random 25.9 M Llama for one stream and a batch of 16;
+  differ, as samples do), then one ``llama_decode`` per step and an argmax), same context, same
+  batch and lengths, in alternating rounds (engine, alone, alone, engine, ...), the MEDIAN of the
+  rounds' ratios against 97 %: the demonstration model at N = 16 and the jobs' mean sample
+  length, the random 25.9 M Llama for one stream and a batch of 16;
 * one job of 1,024 samples on the demonstration model (the app's sampling and stop), with the
   slots the planner picks and with slots = llama.cpp alone's best batch size, against llama.cpp
   alone at that batch size; the curve of llama.cpp alone over batch sizes 1..128 at the jobs' mean
