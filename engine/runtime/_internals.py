@@ -114,6 +114,7 @@ class LlamaModel:
         if self._eog is None:
             is_eog, vocab = self.ll.llama_vocab_is_eog, self.vocab
             self._eog = np.array([is_eog(vocab, t) for t in range(self.n_vocab)], dtype=bool)
+            self._eog.setflags(write=False)  # shared by every job's StopRule
         return self._eog
 
     def is_control(self, token: int) -> bool:

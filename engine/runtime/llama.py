@@ -88,6 +88,7 @@ class Runtime:
         self.abort_flag: AbortFlag | None = None  # llama.cpp polls it between graph nodes
         self._n_ctx_job = 0
         self._slots = SlotScheduler(self)
+        self._rules: dict[tuple, StopRule] = {}  # (stop ids, count, texts, max_new, ignore_eos) -> the rule
         self._closed = False
 
     # ------------------------------------------------------------------ loading
@@ -271,17 +272,34 @@ class Runtime:
         if n_prompt + 1 > n_ctx:
             raise ValueError(f"the prompt has {n_prompt} tokens; the context holds {n_ctx}")
         max_new = self._new_token_limit(n_prompt, int(params.max_new_tokens), stats)
-        n_vocab = self.n_vocab
-        stop_mask = np.zeros(n_vocab, dtype=bool)
-        stop_mask[[int(t) for t in set(stop_ids) if 0 <= int(t) < n_vocab]] = True
-        rule = StopRule(stop_mask=stop_mask,
-                        eog_mask=self.model.eog_mask() if not ignore_eos else np.zeros(n_vocab, dtype=bool),
-                        stop_count=stop_count, stop_bytes=[s.encode() for s in stop_texts if s], max_new=max_new)
+        rule = self._stop_rule(stop_ids, stop_count, stop_texts, max_new, ignore_eos)
         job = JobState(ptoks=ptoks, n=n, params=params, seed=seed, rule=rule, grammar=grammar,
                        score_prompt=score_prompt, cancel=cancel, on_sample=on_sample, on_progress=on_progress,
                        on_prompt=on_prompt, stats=stats,
                        sampler="grammar" if grammar else self.options.sampler)
         return self._slots.submit(job).wait()  # the job runs in the slot loop's thread
+
+    def _stop_rule(self, stop_ids: Iterable[int], stop_count: int, stop_texts: Iterable[str], max_new: int,
+                   ignore_eos: bool) -> StopRule:
+        """The job's StopRule; the last few dozen are kept (a task's jobs ask the same one, and its
+        masks cost a few numpy calls over the vocabulary). Its arrays are read-only."""
+        n_vocab = self.n_vocab
+        ids = tuple(sorted({int(t) for t in stop_ids if 0 <= int(t) < n_vocab}))
+        stop_bytes = [s.encode() for s in stop_texts if s]
+        key = (ids, int(stop_count), tuple(stop_bytes), int(max_new), bool(ignore_eos))
+        rule = self._rules.get(key)
+        if rule is None:
+            stop_mask = np.zeros(n_vocab, dtype=bool)
+            stop_mask[list(ids)] = True
+            rule = StopRule(stop_mask=stop_mask,
+                            eog_mask=self.model.eog_mask() if not ignore_eos else np.zeros(n_vocab, dtype=bool),
+                            stop_count=stop_count, stop_bytes=stop_bytes, max_new=max_new)
+            for a in (rule.stop_mask, rule.ends, rule.end_codes):
+                a.setflags(write=False)
+            if len(self._rules) >= 64:
+                self._rules.clear()
+            self._rules[key] = rule
+        return rule
 
     def _new_token_limit(self, n_prompt: int, max_new: int, stats: GenerationStats) -> int:
         """``max_new_tokens`` lowered to what the context and the model's training length allow."""

@@ -51,6 +51,24 @@ def test_tags_are_single_tokens_and_render_with_special_shown(runtimes, arch, ta
         assert rt.is_control(rt.token_id("<MoleculeE>"))
 
 
+def test_stop_rules_are_kept_per_setting_and_read_only(runtimes):
+    """A job's StopRule is made once per setting (stop ids, count, texts, max_new, end-of-generation
+    kept or not) and shared by the jobs that ask it again: read-only, so no job changes another's."""
+    rt = runtimes("llama", "special")
+    stop = rt.token_id("<MoleculeE>")
+    a = rt._stop_rule([stop], 1, (), 20, False)
+    assert rt._stop_rule([stop, stop], 1, [], 20, False) is a
+    others = [rt._stop_rule([stop], 2, (), 20, False), rt._stop_rule([stop], 1, (), 21, False),
+              rt._stop_rule([], 1, (), 20, True), rt._stop_rule([stop], 1, ("CC",), 20, False)]
+    assert len({id(r) for r in [a] + others}) == 5
+    assert a.stop_mask[stop] and a.end_codes[stop] == 1 and others[3].stop_bytes == [b"CC"]
+    assert not others[2].stop_mask.any() and not others[2].eog_mask.any()
+    assert np.array_equal(a.eog_mask, rt.model.eog_mask())
+    for arr in (a.stop_mask, a.ends, a.end_codes, a.eog_mask):
+        with pytest.raises(ValueError):
+            arr[0] = 1
+
+
 def test_plan_is_reported(runtimes):
     rt = runtimes()
     d = rt.describe()
