@@ -57,6 +57,8 @@ def register(subparsers) -> None:
     d.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     d.add_argument("--answer-only", action="store_true",
                    help="train reaction records on their answers only (not the default: see docs/benchmarks.md)")
+    d.add_argument("--first-block-only", action="store_true",
+                   help="train reaction records without their first molecule block (not measured yet)")
     d.add_argument("--layers", type=int, default=None, help="transformer layers (default 4)")
     d.set_defaults(func=run_demo)
 
@@ -230,8 +232,12 @@ def run_demo(args) -> int:
         s.train.steps = args.demo_steps
     if args.demo_device is not None:
         s.train.device = args.demo_device
+    if args.answer_only and args.first_block_only:
+        raise _error("--answer-only and --first-block-only are two recipes: choose one")
     if args.answer_only:
         s.train.answer_only = list(demo.ANSWER_ONLY_TAGS)
+    if args.first_block_only:
+        s.train.first_block_only = list(demo.FIRST_BLOCK_TAGS)
     if args.layers is not None:
         if args.layers < 1:
             raise _error("--layers must be at least 1")

@@ -81,6 +81,10 @@ class TrainConfig:
     # task tags whose records are trained on their answer only: the tokens up to and including the
     # tag (the task's prompt, e.g. the product before <ReverseReact>) are read but never targets
     answer_only: list[str] = field(default_factory=list)
+    # task tags whose records are trained without their first molecule block: the tokens up to and
+    # including the record's first <MoleculeE> (the block that opens like the molecule task's
+    # prompt) are read, not targets; the rest, a forward record's second reactant included, is trained
+    first_block_only: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,6 +25,11 @@ MODEL_NAME = "logos-demo"
 # (docs/benchmarks.md): FCD/Test 0.74 -> 0.28 and the retrosynthesis figures up, but validity at
 # T = 1 down 3 points and valid ligands for a pocket 37.5 % -> 2.5 %, so it is not the default.
 ANSWER_ONLY_TAGS = ["<ReverseReact>", "<React>"]
+# ``logos train demo --first-block-only``: reaction records trained without their first molecule
+# block only (the one that opens like the molecule task's prompt); a forward record's second
+# reactant stays a target. Answer-only's invalid ligands begin mid-molecule or go back to the
+# protein (docs/benchmarks.md): what a molecule block after another block teaches. Not measured yet.
+FIRST_BLOCK_TAGS = ["<ReverseReact>", "<React>"]
 
 
 @dataclass

@@ -74,6 +74,10 @@ def render(summary: dict) -> str:
         lines.append("- Records holding " + ", ".join(f"`{x}`" for x in t["answer_only"])
                      + " are trained on their answers only: the task's prompt before the tag is read, "
                      "not a target (the validation loss is over the same tokens).")
+    if t.get("first_block_only"):
+        lines.append("- Records holding " + ", ".join(f"`{x}`" for x in t["first_block_only"])
+                     + " are trained without their first molecule block: the tokens up to its `<MoleculeE>` "
+                     "are read, not targets (the validation loss is over the same tokens).")
     lines += [
         "",
         "## Data sources and licences",

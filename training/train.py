@@ -58,19 +58,28 @@ def _dist():
     return 0, 1
 
 
-def _stream(tokenizer, rows: list[str], block: int, answer_only=()) -> tuple[torch.Tensor, torch.Tensor]:
+def _tag_set(tokenizer, tags, what: str) -> set[int]:
+    """The ids of ``tags`` (each one token of the tokenizer, else a TrainingError naming ``what``)."""
+    if not tags:
+        return set()
+    missing = tk.missing_tags(tokenizer, list(tags))
+    if missing:
+        raise TrainingError(f"{what}: {' '.join(missing)} is not one token of this tokenizer")
+    return set(tk.tag_ids(tokenizer, list(tags)).values())
+
+
+def _stream(tokenizer, rows: list[str], block: int, answer_only=(), first_block_only=()) -> tuple:
     """All rows as one token stream: BOS row EOS BOS row EOS ... (long enough for one block), and
     beside it whether each token is a loss target. A row holding one of the ``answer_only`` tags is
-    a task record: its tokens up to and including the tag are its prompt, read but not targets."""
+    a task record: its tokens up to and including the tag are its prompt, read but not targets. A
+    row holding one of the ``first_block_only`` tags is read without learning its first molecule
+    block: its tokens up to and including its first ``<MoleculeE>`` are not targets."""
     ids: list[int] = []
     target: list[bool] = []
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-    tag_ids: set[int] = set()
-    if answer_only:
-        missing = tk.missing_tags(tokenizer, list(answer_only))
-        if missing:
-            raise TrainingError(f"answer_only: {' '.join(missing)} is not one token of this tokenizer")
-        tag_ids = set(tk.tag_ids(tokenizer, list(answer_only)).values())
+    tag_ids = _tag_set(tokenizer, answer_only, "answer_only")
+    first_ids = _tag_set(tokenizer, first_block_only, "first_block_only")
+    block_end = next(iter(_tag_set(tokenizer, ["<MoleculeE>"], "first_block_only"))) if first_ids else None
     enc = tokenizer(rows, add_special_tokens=False)["input_ids"] if rows else []
     for r in enc:
         if bos is not None:
@@ -79,6 +88,8 @@ def _stream(tokenizer, rows: list[str], block: int, answer_only=()) -> tuple[tor
         cut = 0
         if tag_ids:
             cut = next((i + 1 for i, t in enumerate(r) if t in tag_ids), 0)
+        if first_ids and not cut and any(t in first_ids for t in r):
+            cut = next((i + 1 for i, t in enumerate(r) if t == block_end), 0)
         ids.extend(r)
         target.extend([False] * cut + [True] * (len(r) - cut))
         ids.append(eos)
@@ -200,9 +211,11 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
                             + " ".join(vocab.missing_tags))
     if vocab.unknown_chars:
         raise TrainingError("the tokenizer cannot represent: " + vocab.summary())
-    train_stream, train_target = _stream(tokenizer, train_rows, cfg.block_size, cfg.answer_only)
-    val_stream, val_target = _stream(tokenizer, val_rows or train_rows[:50], cfg.block_size, cfg.answer_only)
-    if not cfg.answer_only:  # every token is a target: no mask to gather at every step
+    train_stream, train_target = _stream(tokenizer, train_rows, cfg.block_size, cfg.answer_only,
+                                         cfg.first_block_only)
+    val_stream, val_target = _stream(tokenizer, val_rows or train_rows[:50], cfg.block_size, cfg.answer_only,
+                                     cfg.first_block_only)
+    if not cfg.answer_only and not cfg.first_block_only:  # every token a target: no mask to gather at each step
         train_target = val_target = None
     train_starts = _record_starts(train_stream, tokenizer, cfg.block_size)
     val_starts = _record_starts(val_stream, tokenizer, cfg.block_size)

@@ -168,6 +168,37 @@ def test_answer_only_marks_the_prompt_of_task_records(tiny_tokenizer):
         _stream(tiny_tokenizer, [retro], 8, ["<NoSuchTag>"])
 
 
+def test_first_block_only_masks_a_task_records_first_molecule_block(tiny_tokenizer):
+    """first_block_only: a record holding one of the tags is read without learning its first
+    molecule block (up to and including its first <MoleculeE>); the rest is trained, a forward
+    record's second reactant included; other records are trained whole."""
+    from training import data as D
+    from training.reactions import forward_record
+    from training.train import _stream
+
+    fwd = forward_record(["CC(=O)O", "Nc1ccccc1"], "CC(=O)Nc1ccccc1")
+    retro = D.retro_record("CC(=O)Nc1ccccc1", ["CC(=O)O", "Nc1ccccc1"])
+    mol = D.molecule_record("CCOC(=O)C")
+    tags = ["<ReverseReact>", "<React>"]
+    ids, target = _stream(tiny_tokenizer, [fwd, retro, mol], 8, (), tags)
+    toks = tiny_tokenizer.convert_ids_to_tokens(ids.tolist())
+    starts = [i for i, t in enumerate(toks) if t == tiny_tokenizer.bos_token] + [len(toks)]
+    for r, (a, b) in enumerate(zip(starts, starts[1:])):
+        rec, tgt = toks[a:b], target[a:b].tolist()
+        first_end = rec.index("<MoleculeE>")
+        if r < 2:  # the reaction records: BOS kept, the first block read only, the rest trained
+            assert tgt[0] and not any(tgt[1:first_end + 1]) and all(tgt[first_end + 1:]), (r, rec)
+            assert rec[first_end + 1] in ("<MoleculeS>", "<ReverseReact>")
+        else:
+            assert all(tgt), rec
+    # the forward record's second reactant is a target (answer-only reads it as prompt)
+    _, answer = _stream(tiny_tokenizer, [fwd], 8, tags)
+    second = toks.index("<MoleculeS>", toks.index("<MoleculeE>"))
+    assert target[second] and not answer[second]
+    with pytest.raises(TrainingError, match="first_block_only"):
+        _stream(tiny_tokenizer, [fwd], 8, (), ["<NoSuchTag>"])
+
+
 @pytest.mark.slow
 def test_answer_only_keeps_prompts_out_of_unconditional_generation(moses_head, tmp_path):
     """A task's prompt block starts like the molecule task's prompt (<MoleculeS> after BOS), so
