@@ -25,6 +25,7 @@ from training import checkpoint as ckpt
 from training import lora as lora_mod
 from training import tokenizer as tk
 from training import vocab_check
+from training.data import MOL_E
 from training.config import TrainConfig
 
 
@@ -79,7 +80,7 @@ def _stream(tokenizer, rows: list[str], block: int, answer_only=(), first_block_
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     tag_ids = _tag_set(tokenizer, answer_only, "answer_only")
     first_ids = _tag_set(tokenizer, first_block_only, "first_block_only")
-    block_end = next(iter(_tag_set(tokenizer, ["<MoleculeE>"], "first_block_only"))) if first_ids else None
+    block_end = next(iter(_tag_set(tokenizer, [MOL_E], "first_block_only"))) if first_ids else None
     enc = tokenizer(rows, add_special_tokens=False)["input_ids"] if rows else []
     for r in enc:
         if bos is not None:
