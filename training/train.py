@@ -231,13 +231,14 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(out_dir / ckpt.CONFIG)
 
-    start, tokens_seen, history = 0, 0, []
+    start, tokens_seen, history, before_s = 0, 0, [], 0.0
     last = ckpt.latest(out_dir) if resume else None
     if last is not None:
         state = ckpt.load_state(last)
         ckpt.load_weights(model, last)
         optimizer.load_state_dict(state["optimizer"])
         start, tokens_seen, history = state["step"], state["tokens_seen"], state.get("history", [])
+        before_s = _seconds_before(state, cfg.batch_size * cfg.block_size * world)
 
     net = model
     if world > 1:
@@ -251,6 +252,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
         if rank != 0:
             return None
         state = {"step": step, "tokens_seen": tokens_seen, "history": history,
+                 "train_seconds": before_s + time.time() - t0,  # wall time of all runs to this step
                  "metrics": {"train_loss": loss_val, "val_loss": val_loss, "step": step,
                              "tokens_seen": tokens_seen}}
         return ckpt.save(out_dir, name, model, tokenizer, cfg, state, optimizer, keep=cfg.keep_checkpoints)
@@ -314,10 +316,24 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    done = max(step - start, 0)
-    return TrainResult(status, step, final_dir, last_saved, loss_val, val_loss, tokens_seen, seconds,
-                       (done * cfg.batch_size * cfg.block_size * world) / seconds if seconds > 0 else 0.0,
+    # a resumed run reports the wall time and rate of all its runs together (the card's figures)
+    total = before_s + seconds
+    return TrainResult(status, step, final_dir, last_saved, loss_val, val_loss, tokens_seen, total,
+                       (step * cfg.batch_size * cfg.block_size * world) / total if total > 0 else 0.0,
                        history, vocab, added)
+
+
+def _seconds_before(state: dict, tokens_per_step: int) -> float:
+    """The training wall time up to a checkpoint: saved in it, or (checkpoints written before it
+    was) summed from its progress history, each entry's tokens over its rate."""
+    if state.get("train_seconds") is not None:
+        return float(state["train_seconds"])
+    total, prev = 0.0, 0
+    for h in state.get("history", []):
+        if h.get("tokens_per_s"):
+            total += (h["step"] - prev) * tokens_per_step / h["tokens_per_s"]
+            prev = h["step"]
+    return total
 
 
 def export_final(model, tokenizer, cfg: TrainConfig, folder: Path, metrics: dict) -> Path:

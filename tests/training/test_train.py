@@ -75,9 +75,25 @@ def test_cancel_then_resume_equals_uninterrupted(real_rows, tiny_tokenizer, tmp_
     part = train(tiny_config(6), real_rows, [], tmp_path / "part", tokenizer=tiny_tokenizer, should_stop=stop_after_4)
     assert part.status == "cancelled" and part.step == 4 and part.final_dir is None
     assert part.last_checkpoint.name == "step-000004"
+    before = ckpt.load_state(part.last_checkpoint)["train_seconds"]  # the first run's wall time to its checkpoint
+    assert before == pytest.approx(part.seconds, abs=0.05)
     resumed = train(tiny_config(6), real_rows, [], tmp_path / "part", tokenizer=tiny_tokenizer)
     assert resumed.status == "finished" and resumed.step == 6
     _same(_weights(full.final_dir), _weights(resumed.final_dir))
+    # its time and rate are those of both runs (the card's), not of the resumed part alone
+    assert resumed.seconds > before
+    assert resumed.tokens_per_s == pytest.approx(6 * 4 * 64 / resumed.seconds)
+
+
+def test_seconds_before_a_checkpoint_without_them_come_from_its_history():
+    from training.train import _seconds_before
+
+    assert _seconds_before({"train_seconds": 12.5, "history": []}, 100) == 12.5
+    # checkpoints of older runs: each progress entry's tokens over its rate (validation entries skipped)
+    history = [{"step": 10, "loss": 1.0, "tokens_per_s": 500.0}, {"step": 10, "val_loss": 1.1},
+               {"step": 20, "loss": 0.9, "tokens_per_s": 250.0}]
+    assert _seconds_before({"history": history}, 100) == pytest.approx(10 * 100 / 500 + 10 * 100 / 250)
+    assert _seconds_before({}, 100) == 0.0
 
 
 def test_incomplete_checkpoint_is_ignored(real_rows, tiny_tokenizer, tmp_path):
