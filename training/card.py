@@ -254,6 +254,8 @@ def demo_card(measured: dict[str, list[Figure]], source: str, run: dict | None =
                                f"llama.cpp on the GGUF, {when}"))
     elif "molecule" in prev:
         mol_figs += [f for f in prev["molecule"].figures if f.name == "MOSES validity at T = 1"]
+    if run is None and "molecule" in prev:  # re-measuring the same model: its MOSES suite figures stay
+        mol_figs += [f for f in prev["molecule"].figures if f.name in SUITE_FIGURES]
     retro_figs, fwd_figs = m.get("retro", []), m.get("forward", [])
     retro_ok = _learnt(retro_figs, "pass the retrosynthesis check")
     fwd_ok = _learnt(fwd_figs, None)
@@ -325,6 +327,41 @@ def card_markdown(card: ModelCard) -> str:
               "were in the training data but the figures show the model did not learn the task (expect "
               "invalid output); *not trained* — never seen.", ""]
     return "\n".join(lines)
+
+
+SUITE_FIGURES = ("FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv")  # MOSES's suite, in the molecule task
+
+
+def suite_figures(result: dict, source: str) -> list[Figure]:
+    """The molecule task's figures from a run of ``training.moses_metrics`` (its ``compute``
+    result): MOSES's own metrics at T = 1 against the full test set, as MOSES reports them."""
+    on = f"MOSES suite, {result['samples']:,} samples at T = 1, {result.get('test_molecules', 0):,} test molecules"
+    return [Figure(name, round(float(result[name]), 4), "", on, source)
+            for name in SUITE_FIGURES if result.get(name) is not None]
+
+
+def add_suite_figures(gguf: Path, figures: list[Figure]) -> ModelCard:
+    """Put the suite's figures in the molecule task of the GGUF's embedded card (replacing those
+    of an earlier suite run), embed it again (tensors unchanged), and update the card JSON and
+    MODEL_CARD.md beside the model when they are there. Raises ValueError for a GGUF without a card."""
+    from dataclasses import replace
+
+    from engine.models.card import read_card
+
+    card = read_card(gguf)
+    if card is None or "molecule" not in card.tasks:
+        raise ValueError(f"{gguf} carries no card with a molecule task")
+    mol = card.tasks["molecule"]
+    kept = [f for f in mol.figures if f.name not in SUITE_FIGURES]
+    card.tasks["molecule"] = replace(mol, figures=kept + list(figures))
+    embed_card(gguf, gguf, card)
+    json_path = gguf.with_name("logos-demo-card.json")
+    if json_path.is_file():
+        json_path.write_text(card_json(card) + "\n", encoding="utf-8")
+    md = gguf.with_name("MODEL_CARD.md")
+    if md.is_file():
+        update_model_card_md(md, card, gguf)
+    return card
 
 
 def update_model_card_md(md_path: Path, card: ModelCard, gguf: Path | None = None) -> None:

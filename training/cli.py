@@ -57,8 +57,9 @@ def register(subparsers) -> None:
     d.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     d.add_argument("--answer-only", action="store_true",
                    help="train reaction records on their answers only (not the default: see docs/benchmarks.md)")
-    d.add_argument("--first-block-only", action="store_true",
-                   help="train reaction records without their first molecule block (not measured yet)")
+    d.add_argument("--whole-records", action="store_true",
+                   help="train reaction records whole (the default leaves out their first molecule block, "
+                        "which opens like a molecule prompt: see docs/benchmarks.md)")
     d.add_argument("--layers", type=int, default=None, help="transformer layers (default 4)")
     d.set_defaults(func=run_demo)
 
@@ -232,12 +233,13 @@ def run_demo(args) -> int:
         s.train.steps = args.demo_steps
     if args.demo_device is not None:
         s.train.device = args.demo_device
-    if args.answer_only and args.first_block_only:
-        raise _error("--answer-only and --first-block-only are two recipes: choose one")
-    if args.answer_only:
+    if args.answer_only and args.whole_records:
+        raise _error("--answer-only and --whole-records are two recipes: choose one")
+    if args.answer_only:  # instead of the default first-block mask
         s.train.answer_only = list(demo.ANSWER_ONLY_TAGS)
-    if args.first_block_only:
-        s.train.first_block_only = list(demo.FIRST_BLOCK_TAGS)
+        s.train.first_block_only = []
+    if args.whole_records:
+        s.train.first_block_only = []
     if args.layers is not None:
         if args.layers < 1:
             raise _error("--layers must be at least 1")

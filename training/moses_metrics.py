@@ -516,7 +516,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-floor", action="store_true",
                     help="skip the FCD of as many random test molecules as there are valid samples")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
+    ap.add_argument("--card", action="store_true",
+                    help="with --model: put FCD/Test, SNN/Test, Frag/Test, Scaf/Test and IntDiv in the molecule task "
+                         "of the GGUF's embedded card (and its card JSON and MODEL_CARD.md beside it)")
     args = ap.parse_args(argv)
+    if args.card and args.model is None:
+        ap.error("--card needs --model (the GGUF whose card takes the figures)")
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -594,6 +599,17 @@ def main(argv: list[str] | None = None) -> int:
     print("timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    if args.card:
+        from training.card import _today, add_suite_figures, suite_figures
+
+        figs = suite_figures(result, f"llama.cpp on the GGUF, seed {args.seed}, {_today()}, "
+                                     "python -m training.moses_metrics")
+        try:
+            add_suite_figures(args.model, figs)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"card: {', '.join(f.text() for f in figs)} -> {args.model}")
     return 0
 
 

@@ -27,14 +27,15 @@ def test_demo_recipe_options_reach_the_settings(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(demo, "run", fake_run)
     assert main(["train", "demo", "--out", str(tmp_path), "--no-eval"]) == 0
-    # the default is the shipped model's recipe: reaction records trained whole
-    assert seen[-1].train.answer_only == [] == seen[-1].train.first_block_only
+    # the default is the shipped model's recipe: reaction records without their first molecule block
+    assert seen[-1].train.first_block_only == ["<ReverseReact>", "<React>"] and seen[-1].train.answer_only == []
     assert seen[-1].train.model.num_hidden_layers == 4
     assert main(["train", "demo", "--out", str(tmp_path), "--answer-only", "--layers", "2"]) == 0
-    assert seen[-1].train.answer_only == ["<ReverseReact>", "<React>"] and seen[-1].train.model.num_hidden_layers == 2
-    assert main(["train", "demo", "--out", str(tmp_path), "--first-block-only"]) == 0
-    assert seen[-1].train.first_block_only == ["<ReverseReact>", "<React>"] and seen[-1].train.answer_only == []
-    assert main(["train", "demo", "--out", str(tmp_path), "--first-block-only", "--answer-only"]) != 0
+    assert seen[-1].train.answer_only == ["<ReverseReact>", "<React>"] and seen[-1].train.first_block_only == []
+    assert seen[-1].train.model.num_hidden_layers == 2
+    assert main(["train", "demo", "--out", str(tmp_path), "--whole-records"]) == 0
+    assert seen[-1].train.answer_only == [] == seen[-1].train.first_block_only
+    assert main(["train", "demo", "--out", str(tmp_path), "--whole-records", "--answer-only"]) != 0
     assert main(["train", "demo", "--out", str(tmp_path), "--layers", "0"]) == 2
     assert "--layers" in capsys.readouterr().err and len(seen) == 3
 

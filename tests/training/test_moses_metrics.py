@@ -312,3 +312,13 @@ def test_samples_come_from_the_engine_at_the_moses_convention(monkeypatch):
         (1.0, 0, 1.0, 0.0, 1.0)}
     assert len({s for _, _, _, s in used}) == 3  # each batch its own seed
     assert sum(M.get_mol(t) is not None for t in texts) >= 24  # the shipped model: about 86 % at T = 1
+
+
+def test_card_option_needs_a_model(tmp_path, capsys):
+    from training.moses_metrics import main
+
+    f = tmp_path / "s.txt"
+    f.write_text("CCO\n")
+    with pytest.raises(SystemExit):
+        main(["--samples", str(f), "--card"])
+    assert "--card needs --model" in capsys.readouterr().err

@@ -325,7 +325,9 @@ def test_generate_ligands_then_dock_them(tmp_path):
 
     model = paths.bundled_models()[0]
     project = tmp_path / "gen.logos"
-    out = logos("generate", "--task", "ligand", "--input", HVR, "--ligand", "XK2", "-n", "3", "--seed", "5",
+    # the shipped model's 3 samples of seed 6: two valid molecules and one invalid (about a third of
+    # its ligands are valid; seed 5 gave none with the model of 5 December, night)
+    out = logos("generate", "--task", "ligand", "--input", HVR, "--ligand", "XK2", "-n", "3", "--seed", "6",
                 "--model", model, "--threads", "2", "--max-new-tokens", "80", "--json", "--project", project,
                 "--dock", *FAST)
     assert out.returncode == 0, out.stderr
