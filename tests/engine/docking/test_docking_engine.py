@@ -336,3 +336,30 @@ def test_workers_die_with_the_process_that_started_them(tmp_path):
     else:
         os.kill(pid, 9)
         raise AssertionError("the worker outlived the process that started it")
+
+
+def test_a_crashed_workers_exit_code_is_read_while_the_pool_reaps_it():
+    """A broken pool's own thread joins its workers while the pool reads their exit codes: when
+    that thread has reaped the process but not yet stored its code, the code must not be lost
+    (a CI run reported a crash without it). The other thread's two steps, reaping and storing, are
+    made here with a pause between them, in the order that lost the code."""
+    import multiprocessing
+    import os
+
+    from engine.docking.pool import _exit_codes
+
+    p = multiprocessing.get_context("spawn").Process(target=docking_workers.exit_70)
+    p.start()
+    reaped = threading.Event()
+
+    def reap_then_store():  # what Process.join does in another thread, its two steps apart
+        _, status = os.waitpid(p.pid, 0)
+        reaped.set()
+        time.sleep(0.1)
+        p._popen.returncode = os.waitstatus_to_exitcode(status)
+
+    t = threading.Thread(target=reap_then_store)
+    t.start()
+    assert reaped.wait(30)
+    assert _exit_codes({p.pid: p}) == [70]
+    t.join()
