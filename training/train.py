@@ -319,7 +319,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
     # a resumed run reports the wall time and rate of all its runs together (the card's figures)
     total = before_s + seconds
     return TrainResult(status, step, final_dir, last_saved, loss_val, val_loss, tokens_seen, total,
-                       (step * cfg.batch_size * cfg.block_size * world) / total if total > 0 else 0.0,
+                       tokens_seen / total if total > 0 else 0.0,
                        history, vocab, added)
 
 
