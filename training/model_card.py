@@ -162,7 +162,9 @@ def render(summary: dict) -> str:
         *([ "## Notes", *[f"- {n}" for n in summary.get("notes", [])], ""] if summary.get("notes") else []),
         "## Rebuild",
         "`logos train demo --install` rebuilds this file from the registries' data with the same seed and settings "
-        "(`training/demo.py: DemoSettings`); the numbers above come from `demo.json` of that run.",
+        "(`training/demo.py: DemoSettings`); the numbers above come from `demo.json` of that run. MOSES's suite "
+        "(FCD/Test, SNN/Test, Frag/Test, Scaf/Test, IntDiv in the molecule task's card) is measured apart: "
+        "`python -m training.moses_metrics --model resources/models/logos-demo-q8_0.gguf -n 30000 --seed 1 --card`.",
         "",
     ]
     return "\n".join(lines)
