@@ -35,6 +35,7 @@ from engine.models.card import (
     task_names,
 )
 
+CARD_JSON = "logos-demo-card.json"  # the card as JSON, beside the model
 RUN_2026_11_26 = "run of 2026-11-26 (training/evaluate.py, demo.json of the shipped model)"
 SUMMARY = ("LOGOS Desktop demonstration model: a 3.9 M-parameter Llama trained from scratch on 2 CPU cores "
            "(9.8 M tokens); a molecule generator, not a LOGOS model")
@@ -354,14 +355,23 @@ def add_suite_figures(gguf: Path, figures: list[Figure]) -> ModelCard:
     mol = card.tasks["molecule"]
     kept = [f for f in mol.figures if f.name not in SUITE_FIGURES]
     card.tasks["molecule"] = replace(mol, figures=kept + list(figures))
-    embed_card(gguf, gguf, card)
-    json_path = gguf.with_name("logos-demo-card.json")
-    if json_path.is_file():
-        json_path.write_text(card_json(card) + "\n", encoding="utf-8")
-    md = gguf.with_name("MODEL_CARD.md")
-    if md.is_file():
-        update_model_card_md(md, card, gguf)
+    publish_card(gguf, card, write_json=gguf.with_name(CARD_JSON).is_file())
     return card
+
+
+def publish_card(gguf: Path, card: ModelCard, write_json: bool) -> tuple[Path | None, Path | None]:
+    """The card into the model's files: ``logos-demo-card.json`` beside the GGUF (``write_json``),
+    embedded in the GGUF (tensors unchanged), and MODEL_CARD.md's per-task section beside it when
+    that file is there. Returns the JSON and the MODEL_CARD.md written (None where not)."""
+    json_path = md = None
+    if write_json:
+        json_path = gguf.with_name(CARD_JSON)
+        json_path.write_text(card_json(card) + "\n", encoding="utf-8")
+    embed_card(gguf, gguf, card)
+    if gguf.with_name("MODEL_CARD.md").is_file():
+        md = gguf.with_name("MODEL_CARD.md")
+        update_model_card_md(md, card, gguf)
+    return json_path, md
 
 
 def update_model_card_md(md_path: Path, card: ModelCard, gguf: Path | None = None) -> None:
@@ -423,14 +433,11 @@ def main(argv=None) -> int:
         card = demo_card(measured, f"measured {_today()} by python -m training.card demo in "
                                    f"{time.time() - t:.0f} s on 2 CPU threads; carried figures name their run",
                          previous=previous)
-        json_path = gguf.with_name("logos-demo-card.json")
-        json_path.write_text(card_json(card) + "\n", encoding="utf-8")
+    json_path, md = publish_card(gguf, card, write_json=not args.from_json)
+    if json_path is not None:
         print(f"wrote {json_path}")
-    embed_card(gguf, gguf, card)
     print(f"embedded the card in {gguf} (tensor data unchanged)")
-    md = gguf.with_name("MODEL_CARD.md")
-    if md.is_file():
-        update_model_card_md(md, card, gguf)
+    if md is not None:
         print(f"updated {md}")
     return 0
 

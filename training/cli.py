@@ -235,11 +235,10 @@ def run_demo(args) -> int:
         s.train.device = args.demo_device
     if args.answer_only and args.whole_records:
         raise _error("--answer-only and --whole-records are two recipes: choose one")
-    if args.answer_only:  # instead of the default first-block mask
+    if args.answer_only or args.whole_records:  # instead of the default first-block mask
+        s.train.first_block_only = []
+    if args.answer_only:
         s.train.answer_only = list(demo.ANSWER_ONLY_TAGS)
-        s.train.first_block_only = []
-    if args.whole_records:
-        s.train.first_block_only = []
     if args.layers is not None:
         if args.layers < 1:
             raise _error("--layers must be at least 1")

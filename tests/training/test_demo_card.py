@@ -67,10 +67,17 @@ def test_model_card_md_matches_the_embedded_card(repo_root):
     assert sha256_file(demo) in md and DEMO_TENSORS in md
 
 
-def test_embedding_a_saved_card_keeps_the_tensors(tmp_path):
+def _demo_copy(folder):
+    """The shipped model, its MODEL_CARD.md and card JSON copied into ``folder``; the model's copy."""
     demo = _demo()
     for name in (demo.name, "MODEL_CARD.md", "logos-demo-card.json"):
-        shutil.copy(demo.with_name(name), tmp_path / name)
+        shutil.copy(demo.with_name(name), folder / name)
+    return folder / demo.name
+
+
+def test_embedding_a_saved_card_keeps_the_tensors(tmp_path):
+    demo = _demo()
+    _demo_copy(tmp_path)
     md = tmp_path / "MODEL_CARD.md"
     md.write_text(md.read_text().replace("## Tasks (the card embedded in the GGUF)", "## Tasks (OLD)", 1))
     proc = subprocess.run([sys.executable, "-m", "training.card", "demo", "--gguf", str(tmp_path / demo.name),
@@ -89,9 +96,7 @@ def test_moses_suite_figures_join_the_molecule_task_and_replace_earlier_ones(tmp
     from training.card import SUITE_FIGURES, add_suite_figures, demo_card, suite_figures
 
     demo = _demo()
-    for name in (demo.name, "MODEL_CARD.md", "logos-demo-card.json"):
-        shutil.copy(demo.with_name(name), tmp_path / name)
-    gguf = tmp_path / demo.name
+    gguf = _demo_copy(tmp_path)
     before = read_card(gguf).task("molecule").figures
     result = {"samples": 30000, "test_molecules": 176074, "FCD/Test": 0.17321, "SNN/Test": 0.5726,
               "Frag/Test": 0.9988, "Scaf/Test": 0.9117, "IntDiv": 0.8548, "validity": 0.88}
