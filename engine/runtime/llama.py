@@ -294,7 +294,7 @@ class Runtime:
             rule = StopRule(stop_mask=stop_mask,
                             eog_mask=self.model.eog_mask() if not ignore_eos else np.zeros(n_vocab, dtype=bool),
                             stop_count=stop_count, stop_bytes=stop_bytes, max_new=max_new)
-            for a in (rule.stop_mask, rule.ends, rule.end_codes):
+            for a in (rule.stop_mask, rule.eog_mask, rule.ends, rule.end_codes):
                 a.setflags(write=False)
             if len(self._rules) >= 64:
                 self._rules.clear()

@@ -64,7 +64,7 @@ def test_stop_rules_are_kept_per_setting_and_read_only(runtimes):
     assert a.stop_mask[stop] and a.end_codes[stop] == 1 and others[3].stop_bytes == [b"CC"]
     assert not others[2].stop_mask.any() and not others[2].eog_mask.any()
     assert np.array_equal(a.eog_mask, rt.model.eog_mask())
-    for arr in (a.stop_mask, a.ends, a.end_codes, a.eog_mask):
+    for arr in (a.stop_mask, a.ends, a.end_codes, a.eog_mask, others[2].eog_mask):
         with pytest.raises(ValueError):
             arr[0] = 1
 
