@@ -223,3 +223,17 @@ def test_logos_train_demo_writes_the_card_section():
     card = read_card(_demo())
     assert model_card._card_section({}) == []
     assert model_card._card_section({"card": json.loads(card_json(card))}) == card_markdown(card).splitlines()
+
+
+def test_suite_figures_are_refused_for_a_model_without_a_card(tiny_llama_gguf, tmp_path):
+    """--card on a GGUF that carries no card: a message naming the file, and the file untouched."""
+    import pytest
+
+    from training.card import add_suite_figures
+
+    copy = tmp_path / "plain.gguf"
+    shutil.copy(tiny_llama_gguf, copy)
+    before = sha256_file(copy)
+    with pytest.raises(ValueError, match="plain.gguf carries no card with a molecule task"):
+        add_suite_figures(copy, [Figure("FCD/Test", 0.2, "")])
+    assert sha256_file(copy) == before and not (tmp_path / "logos-demo-card.json").exists()
