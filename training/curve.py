@@ -16,6 +16,14 @@ the float32 weights, greedy where a task has one right answer:
 
 writes ``OUT/curve.json`` and prints one row per checkpoint. It answers the question the issue
 asks where a goal is out of reach: how fast the held-out figure still rises with more tokens.
+A checkpoint already in ``curve.json`` with the same settings is not scored again, so the command
+can follow a run that is still training.
+
+    python -m training.curve --compare OUT OUT ...
+
+prints the curves of several runs (model sizes or recipes) side by side, matched by tokens seen,
+with each run's layers, parameters and training time to that checkpoint: what size and time reach
+a figure.
 """
 
 from __future__ import annotations
@@ -27,6 +35,57 @@ import time
 from pathlib import Path
 
 
+def checkpoint_facts(folder: Path) -> dict:
+    """The model's size and the training time behind a checkpoint folder: layers and parameters
+    from its config and its safetensors header (no weights read), minutes from its trainer state."""
+    facts = {"layers": None, "parameters": None, "train_minutes": _train_minutes(folder)}
+    try:
+        facts["layers"] = json.loads((folder / "config.json").read_text()).get("num_hidden_layers")
+        with open(folder / "model.safetensors", "rb") as fh:
+            header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+        total = 0
+        for name, info in header.items():
+            if name != "__metadata__":
+                n = 1
+                for d in info["shape"]:
+                    n *= d
+                total += n
+        facts["parameters"] = total
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return facts
+
+
+def _recipe(out: Path) -> str:
+    """Which reaction records' parts a demo run learnt (its train_config.yaml's masks)."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((Path(out) / "run" / "train_config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return "?"
+    if cfg.get("answer_only"):
+        return "answer-only"
+    if cfg.get("first_block_only"):
+        return "first block only"
+    return "whole records"
+
+
+def _train_minutes(folder: Path) -> float | None:
+    """Training wall time up to a checkpoint (all runs of a resumed run), from its trainer state."""
+    from training import checkpoint as ckpt
+    from training.train import _seconds_before
+
+    try:
+        state = ckpt.load_state(folder)
+        cfg = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+        step = state.get("step") or cfg.get("step")
+        per_step = (state.get("tokens_seen") or 0) / step if step else 0
+        return round(_seconds_before(state, int(per_step)) / 60, 1)
+    except (OSError, KeyError, RuntimeError, ValueError):
+        return None
+
+
 def checkpoint_row(folder: Path, items: list[dict], n_samples: int, seed: int = 0, check_k: int = 4) -> dict:
     from training.evaluate import _generate, _load, material_metrics, reaction_top1, retro_check_pass
 
@@ -34,7 +93,7 @@ def checkpoint_row(folder: Path, items: list[dict], n_samples: int, seed: int = 
     state = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
     t = time.time()
     row = {"checkpoint": folder.name, "step": state.get("step"), "tokens_seen": state.get("tokens_seen"),
-           "val_loss": state.get("val_loss")}
+           "val_loss": state.get("val_loss"), "samples": n_samples, **checkpoint_facts(folder)}
     row.update(reaction_top1(model, tok, items))
     if check_k:
         row.update(retro_check_pass(model, tok, items, check_k, seed))
@@ -51,31 +110,98 @@ def checkpoint_row(folder: Path, items: list[dict], n_samples: int, seed: int = 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.curve", description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", type=Path, help="the demo run's folder (holds run/ and data/)")
+    ap.add_argument("out", type=Path, nargs="?", help="the demo run's folder (holds run/ and data/)")
     ap.add_argument("--items", type=int, default=60, help="held-out reaction products scored per checkpoint")
     ap.add_argument("--samples", type=int, default=200, help="material and molecule samples per checkpoint")
     ap.add_argument("--every", type=int, default=1, help="score every k-th checkpoint (the last always)")
     ap.add_argument("--check-k", type=int, default=4,
                     help="retrosynthesis samples per product for the check rate (0: not measured)")
+    ap.add_argument("--compare", nargs="+", type=Path, metavar="OUT",
+                    help="print these runs' curve.json side by side (scores nothing)")
     args = ap.parse_args(argv)
+    if args.compare:
+        return compare(([args.out] if args.out else []) + args.compare)
+    if args.out is None:
+        ap.error("name the demo run's folder (OUT), or --compare OUT OUT ...")
     from training import checkpoint as ckpt
 
     held = json.loads((args.out / "data" / "heldout.json").read_text())["heldout"]
     items = held.get("reactions", [])[: args.items]
     folders = ckpt.list_checkpoints(args.out / "run")
     folders = [f for i, f in enumerate(folders) if i % args.every == 0 or f == folders[-1]]
+    path = args.out / "curve.json"
+    done = {}
+    if path.is_file():  # rows scored earlier with the same settings are kept, not scored again
+        try:
+            done = {r["checkpoint"]: r for r in json.loads(path.read_text())
+                    if r.get("items") == len(items) and r.get("samples") == args.samples
+                    and r.get("retro_check_samples", 0) == len(items) * args.check_k}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            done = {}
     rows = []
     for f in folders:
+        if f.name in done:
+            rows.append(done[f.name])
+            continue
         row = checkpoint_row(f, items, args.samples, check_k=args.check_k)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    (args.out / "curve.json").write_text(json.dumps(rows, indent=1))
+    path.write_text(json.dumps(rows, indent=1))
     print(f"{'step':>6} {'tokens':>11} {'val loss':>8} {'retro@1':>8} {'any@1':>6} {'check':>6} {'fwd@1':>6} {'material':>8} {'mol T1':>7}")
     for r in rows:
         print(f"{r['step'] or 0:>6} {r['tokens_seen'] or 0:>11,} {r['val_loss'] or float('nan'):>8.3f} "
               f"{100 * r['retro_top1']:>7.1f}% {100 * r['retro_top1_any_template']:>5.1f}% "
               f"{100 * r.get('retro_check_pass', float('nan')):>5.1f}% {100 * r['forward_top1']:>5.1f}% "
               f"{100 * r['materials_metal_and_valid_linkers']:>7.1f}% {100 * r['molecule_validity_t1']:>6.1f}%")
+    return 0
+
+
+FIGURES = (("val loss", "val_loss", 1, "{:.3f}"), ("retro@1", "retro_top1", 100, "{:.1f}%"),
+           ("check", "retro_check_pass", 100, "{:.1f}%"), ("fwd@1", "forward_top1", 100, "{:.1f}%"),
+           ("material", "materials_metal_and_valid_linkers", 100, "{:.0f}%"),
+           ("mol T1", "molecule_validity_t1", 100, "{:.0f}%"), ("minutes", "train_minutes", 1, "{:.0f}"))
+
+
+def compare(outs: list[Path]) -> int:
+    """The runs' curves side by side: one line per tokens-seen value, each figure as a / b / c in
+    the order of the runs named; '-' where a run has no checkpoint scored there."""
+    runs = []
+    for out in outs:
+        path = Path(out) / "curve.json"
+        try:
+            rows = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            print(f"{path}: cannot read the curve ({exc}); run python -m training.curve {out} first",
+                  file=sys.stderr)
+            return 1
+        if not isinstance(rows, list) or not rows:
+            print(f"{path}: no scored checkpoint in it", file=sys.stderr)
+            return 1
+        rows = [r for r in rows if isinstance(r, dict)]
+        for r in rows:  # rows scored before these facts were kept: read them from the checkpoint
+            folder = Path(out) / "run" / str(r.get("checkpoint"))
+            if r.get("layers") is None and folder.is_dir():
+                r.update({k: v for k, v in checkpoint_facts(folder).items() if r.get(k) is None})
+        runs.append((Path(out), {r.get("tokens_seen"): r for r in rows}))
+    for i, (out, rows) in enumerate(runs):
+        last = rows[max(rows, key=lambda t: t or 0)]
+        size = f"{last['parameters'] / 1e6:.2f} M parameters" if last.get("parameters") else "size unknown"
+        print(f"run {chr(97 + i)}: {out}  {last.get('layers') or '?'} layers, {size}, {_recipe(out)}")
+    tokens = sorted({t for _, rows in runs for t in rows if t is not None})
+    head = ["tokens"] + [name for name, *_ in FIGURES]
+    table = []
+    for t in tokens:
+        line = [f"{t / 1e6:.1f} M" if t >= 100_000 else f"{t:,}"]
+        for _, key, scale, fmt in FIGURES:
+            cells = []
+            for _, rows in runs:
+                v = rows.get(t, {}).get(key)
+                cells.append("-" if v is None else fmt.format(v * scale))
+            line.append(" / ".join(cells))
+        table.append(line)
+    widths = [max(len(r[c]) for r in [head] + table) for c in range(len(head))]
+    for r in [head] + table:
+        print("  ".join(cell.rjust(w) for cell, w in zip(r, widths)))
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.training.conftest import tiny_config
 
 PRODUCT = "CC(=O)Nc1ccc(O)cc1"          # paracetamol
@@ -56,7 +58,7 @@ def test_retro_check_pass_counts_the_samples_the_task_accepts(monkeypatch):
     assert got == {"retro_check_pass": 0.25, "retro_check_samples": 4}
 
 
-def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_path, capsys):
+def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_path, capsys, monkeypatch):
     from training import curve
     from training.train import train
 
@@ -77,3 +79,32 @@ def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_p
                     "molecule_validity_t1"):
             assert 0.0 <= r[key] <= 1.0
     assert "retro@1" in capsys.readouterr().out
+    assert {r["layers"] for r in rows} == {tiny_config().model.num_hidden_layers}
+    assert rows[0]["parameters"] == rows[1]["parameters"] > 0
+    assert all(r["train_minutes"] is not None and r["train_minutes"] >= 0 for r in rows)
+
+    # a second call keeps the rows it has (same settings) and scores nothing again
+    def no_scoring(*a, **kw):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(curve, "checkpoint_row", no_scoring)
+    assert curve.main([str(out), "--items", "1", "--samples", "4"]) == 0
+    assert json.loads((out / "curve.json").read_text()) == rows
+    # other settings are scored afresh
+    with pytest.raises(AssertionError, match="scored again"):
+        curve.main([str(out), "--items", "1", "--samples", "5"])
+    capsys.readouterr()
+
+    # two runs side by side, matched by tokens seen; a run scored only at its end shows '-' before it
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "curve.json").write_text(json.dumps([dict(rows[1], retro_top1=0.5, layers=8, parameters=7_300_000)]))
+    assert curve.main(["--compare", str(out), str(other)]) == 0
+    printed = capsys.readouterr().out
+    assert f"run a: {out}" in printed and "run b:" in printed and "8 layers, 7.30 M parameters" in printed
+    lines = {ln.split()[0]: ln for ln in printed.splitlines() if ln.strip() and ln.split()[0][0].isdigit()}
+    first, last = (f"{t:,}" for t in (rows[0]["tokens_seen"], rows[1]["tokens_seen"]))
+    assert " / -" in lines[first] and "/ 50.0%" in lines[last]
+    # a run without a curve is named, not a traceback
+    assert curve.main(["--compare", str(out), str(tmp_path / "none")]) == 1
+    assert "none" in capsys.readouterr().err
