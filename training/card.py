@@ -227,7 +227,7 @@ def run_facts(summary: dict, task_rows: dict) -> dict:
     parameters and tokens (``summary``: the run's demo.json; ``task_rows``: record_task counts)."""
     kept = summary.get("data_report", {}).get("kept", {})
     return {"rows": dict(task_rows), "kept": dict(kept), "n_params": summary.get("n_params"),
-            "tokens_seen": summary.get("tokens_seen"), "date": _today(),
+            "tokens_seen": summary.get("tokens_seen"), "precision": summary.get("precision"), "date": _today(),
             "metrics": {k: summary.get("metrics", {}).get(k) for k in ("pockets", "moses_gguf") if summary.get("metrics", {}).get(k)}}
 
 
@@ -301,7 +301,9 @@ def demo_card(measured: dict[str, list[Figure]], source: str, run: dict | None =
     }
     if run is not None and run.get("n_params"):
         summary = (f"LOGOS Desktop demonstration model: a {run['n_params'] / 1e6:.1f} M-parameter Llama trained from "
-                   f"scratch on 2 CPU cores ({run['tokens_seen'] / 1e6:.1f} M tokens); a demonstration, not a LOGOS model")
+                   f"scratch on 2 CPU cores ({run['tokens_seen'] / 1e6:.1f} M tokens"
+                   f"{', bfloat16 mixed precision' if run.get('precision') == 'bfloat16' else ''}); "
+                   "a demonstration, not a LOGOS model")
     else:
         summary = previous.summary if previous is not None else SUMMARY
     return ModelCard(tasks, summary, source)

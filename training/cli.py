@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
                    help="where to train (default cpu; auto = CUDA when torch sees a GPU)")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                   help="float32 (default); bfloat16: mixed precision (products in bfloat16, weights float32), "
+                        "an error where the device lacks it; auto: bfloat16 where native")
     p.add_argument("--vocab-size", type=int, default=2048, help="BPE vocabulary size (scratch only)")
     p.add_argument("--config", type=Path, help="YAML training settings (command-line options win)")
     p.add_argument("--add-tags", action="store_true",
@@ -53,6 +56,9 @@ def register(subparsers) -> None:
     d.add_argument("--steps", dest="demo_steps", type=int, default=None)
     d.add_argument("--device", dest="demo_device", choices=("cpu", "cuda", "auto"), default=None,
                    help="where to train (default cpu)")
+    d.add_argument("--precision", dest="demo_precision", choices=("float32", "bfloat16", "auto"), default=None,
+                   help="training precision (default auto: bfloat16 mixed precision where the CPU or GPU "
+                        "computes it natively, else float32)")
     d.add_argument("--install", action="store_true", help="copy the GGUF into resources/models")
     d.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     d.add_argument("--answer-only", action="store_true",
@@ -107,7 +113,7 @@ def build_config(args):
 
     cfg = TrainConfig.load(args.config) if args.config else TrainConfig()
     cfg.base = args.base
-    for name in ("steps", "batch_size", "block_size", "lr", "seed", "threads", "val_fraction", "device"):
+    for name in ("steps", "batch_size", "block_size", "lr", "seed", "threads", "val_fraction", "device", "precision"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(cfg, name, value)
@@ -233,6 +239,8 @@ def run_demo(args) -> int:
         s.train.steps = args.demo_steps
     if args.demo_device is not None:
         s.train.device = args.demo_device
+    if args.demo_precision is not None:
+        s.train.precision = args.demo_precision
     if args.answer_only and args.whole_records:
         raise _error("--answer-only and --whole-records are two recipes: choose one")
     if args.answer_only or args.whole_records:  # instead of the default first-block mask

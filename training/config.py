@@ -78,6 +78,10 @@ class TrainConfig:
     val_fraction: float = 0.05
     max_seconds: float | None = None  # stop (and save) after this much wall time
     device: str = "cpu"               # "cpu", "cuda" or "auto" (CUDA when torch sees a GPU)
+    # "float32"; "bfloat16": mixed precision, the matrix products in bfloat16 under autocast while
+    # the weights, optimizer state, loss and validation stay float32; "auto": bfloat16 where the
+    # device computes it natively (CUDA with bf16, a CPU with AVX512-BF16 or AMX), else float32
+    precision: str = "float32"
     # task tags whose records are trained on their answer only: the tokens up to and including the
     # tag (the task's prompt, e.g. the product before <ReverseReact>) are read but never targets
     answer_only: list[str] = field(default_factory=list)

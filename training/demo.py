@@ -210,7 +210,8 @@ def run(out_dir: Path, settings: DemoSettings | None = None, log=print, install:
                              {"train_loss": res.train_loss, "steps": res.step, "tokens_seen": res.tokens_seen})
     summary = {
         "settings": asdict(s), "status": res.status, "steps": res.step, "tokens_seen": res.tokens_seen,
-        "train_seconds": res.seconds, "tokens_per_s": res.tokens_per_s, "train_loss": res.train_loss,
+        "train_seconds": res.seconds, "tokens_per_s": res.tokens_per_s, "precision": res.precision,
+        "train_loss": res.train_loss,
         "val_loss": res.val_loss, "data_sha256": data_hash(data.split.train),
         "data_report": data.report.to_dict(), "rows": {"train": len(data.split.train),
                                                         "validation": len(data.split.validation)},

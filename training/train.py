@@ -47,6 +47,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     vocab: vocab_check.VocabReport | None = None
     added_tags: list[str] = field(default_factory=list)
+    precision: str = "float32"       # what cfg.precision resolved to on this device
 
 
 def _dist():
@@ -180,6 +181,50 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 products in hardware (AVX512-BF16 or AMX): elsewhere
+    torch emulates them and mixed precision gains nothing. Read from /proc/cpuinfo (Linux only)."""
+    text = cpuinfo
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[-1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``float32`` or ``bfloat16`` for this device. ``bfloat16`` asked for where the device lacks
+    it is an error (never a silent fallback); ``auto`` takes bfloat16 only where it is native."""
+    if name not in PRECISIONS:
+        raise TrainingError(f"unknown training precision {name!r} (use {', '.join(PRECISIONS)})")
+    if name == "float32":
+        return name
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = cpu_has_native_bf16()
+    if name == "bfloat16" and not native:
+        raise TrainingError(f"bfloat16 training was asked for, but this {device.type.upper()} does not compute "
+                            "bfloat16 natively (use --precision float32 or auto)")
+    return "bfloat16" if native else "float32"
+
+
+def _autocast(device: torch.device, precision: str):
+    import contextlib
+
+    if precision == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def _device_of(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -205,6 +250,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
     rank, world = _dist()
     model, tokenizer, added = build_model(cfg, tokenizer, add_missing_tags)
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     model.to(device)
     vocab = vocab_check.check(tokenizer, train_rows, context=cfg.block_size)
     if vocab.missing_tags:
@@ -275,7 +321,8 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
         x, y = _batch(train_stream, train_starts, cfg.block_size, cfg.batch_size, cfg.seed, step, rank,
                       train_target)
         x = x.to(device)
-        loss = net(input_ids=x, labels=y.to(device)).loss
+        with _autocast(device, precision):
+            loss = net(input_ids=x, labels=y.to(device)).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -320,7 +367,7 @@ def train(cfg: TrainConfig, train_rows: list[str], val_rows: list[str], out_dir:
     total = before_s + seconds
     return TrainResult(status, step, final_dir, last_saved, loss_val, val_loss, tokens_seen, total,
                        tokens_seen / total if total > 0 else 0.0,
-                       history, vocab, added)
+                       history, vocab, added, precision)
 
 
 def _seconds_before(state: dict, tokens_per_step: int) -> float:

@@ -239,3 +239,51 @@ def test_answer_only_keeps_prompts_out_of_unconditional_generation(moses_head, t
     base = sum(s.startswith(tok.convert_ids_to_tokens(first)) for s in moses_head[:200]) / 200
     assert share["all"] > 0.25, share       # half the records open with the product
     assert share["answer"] < max(0.05, 3 * base), (share, base)
+
+
+def test_precision_resolves_per_device_and_never_falls_back_silently(monkeypatch):
+    from training import train as T
+
+    cpu = torch.device("cpu")
+    assert T.cpu_has_native_bf16("processor: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert T.cpu_has_native_bf16("flags : fpu amx_bf16 amx_tile\n")
+    assert not T.cpu_has_native_bf16("flags : fpu avx2 avx512f avx512bw\n")
+    assert not T.cpu_has_native_bf16("")
+    monkeypatch.setattr(T, "cpu_has_native_bf16", lambda: False)
+    assert T.resolve_precision("float32", cpu) == "float32"
+    assert T.resolve_precision("auto", cpu) == "float32"
+    with pytest.raises(TrainingError, match="bfloat16 .*does not compute bfloat16 natively.*float32 or auto"):
+        T.resolve_precision("bfloat16", cpu)
+    with pytest.raises(TrainingError, match="unknown training precision 'half'"):
+        T.resolve_precision("half", cpu)
+    monkeypatch.setattr(T, "cpu_has_native_bf16", lambda: True)
+    assert T.resolve_precision("auto", cpu) == T.resolve_precision("bfloat16", cpu) == "bfloat16"
+    assert T.resolve_precision("float32", cpu) == "float32"
+
+
+def test_bfloat16_training_runs_its_products_in_bfloat16_and_keeps_float32_weights(real_rows, tiny_tokenizer,
+                                                                                   tmp_path, monkeypatch):
+    from training import train as T
+
+    monkeypatch.setattr(T, "cpu_has_native_bf16", lambda: True)  # autocast runs on any CPU (emulated)
+    seen = []
+    build = T.build_model
+
+    def hooked(*a, **kw):
+        model, tok, added = build(*a, **kw)
+        model.lm_head.register_forward_hook(lambda mod, inp, out: seen.append((model.training, out.dtype)))
+        return model, tok, added
+
+    monkeypatch.setattr(T, "build_model", hooked)
+    res = train(tiny_config(4, precision="bfloat16"), real_rows[:-20], real_rows[-20:], tmp_path / "bf",
+                tokenizer=tiny_tokenizer, progress_every=1)
+    assert res.status == "finished" and res.precision == "bfloat16"
+    assert {dt for training, dt in seen if training} == {torch.bfloat16}       # the training steps
+    assert {dt for training, dt in seen if not training} == {torch.float32}    # validation stays float32
+    losses = [h["loss"] for h in res.history if "loss" in h]
+    assert len(losses) == 4 and all(0 < x < 20 for x in losses)
+    assert {t.dtype for t in _weights(res.final_dir).values()} == {torch.float32}
+    # float32 (the default) has no autocast: every product in float32
+    seen.clear()
+    res = train(tiny_config(2), real_rows[:-20], real_rows[-20:], tmp_path / "fp", tokenizer=tiny_tokenizer)
+    assert res.precision == "float32" and {dt for _, dt in seen} == {torch.float32}
