@@ -147,6 +147,10 @@ def test_measuring_runs_the_task_path(tmp_path):
     assert card.task("molecule").figures[0] is validity
     assert card.task("forward").figures == measured["forward"]
     assert card.task("retro").data.startswith("10 retrosynthesis and 10 forward records: TEMPLATE-GENERATED")
+    assert "(9.8 M tokens); a demonstration" in card.summary and "bfloat16" not in card.summary
+    mixed = demo_card(measured, "test", run={"rows": {}, "kept": {}, "n_params": 7.3e6, "tokens_seen": 24.6e6,
+                                             "precision": "bfloat16", "metrics": {}})
+    assert "7.3 M-parameter Llama" in mixed.summary and "(24.6 M tokens, bfloat16 mixed precision)" in mixed.summary
 
 
 def test_a_task_counts_as_learnt_by_its_held_out_figures():
