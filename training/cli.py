@@ -57,8 +57,8 @@ def register(subparsers) -> None:
     d.add_argument("--device", dest="demo_device", choices=("cpu", "cuda", "auto"), default=None,
                    help="where to train (default cpu)")
     d.add_argument("--precision", dest="demo_precision", choices=("float32", "bfloat16", "auto"), default=None,
-                   help="training precision (default auto: bfloat16 mixed precision where the CPU or GPU "
-                        "computes it natively, else float32)")
+                   help="training precision (default float32, as the shipped model; auto: bfloat16 mixed "
+                        "precision where the CPU or GPU computes it natively)")
     d.add_argument("--install", action="store_true", help="copy the GGUF into resources/models")
     d.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
     d.add_argument("--answer-only", action="store_true",
