@@ -37,17 +37,18 @@ from pathlib import Path
 
 def checkpoint_facts(folder: Path) -> dict:
     """The model's size and the training time behind a checkpoint folder: layers and parameters
-    from its config and its safetensors header (no weights read), minutes from its trainer state."""
+    from its config and its safetensors header (shapes only, no weights read), minutes from its
+    trainer state."""
+    from safetensors import safe_open
+
     facts = {"layers": None, "parameters": None, "train_minutes": _train_minutes(folder)}
     try:
         facts["layers"] = json.loads((folder / "config.json").read_text()).get("num_hidden_layers")
-        with open(folder / "model.safetensors", "rb") as fh:
-            header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
         total = 0
-        for name, info in header.items():
-            if name != "__metadata__":
+        with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
+            for name in f.keys():
                 n = 1
-                for d in info["shape"]:
+                for d in f.get_slice(name).get_shape():
                     n *= d
                 total += n
         facts["parameters"] = total
@@ -57,16 +58,19 @@ def checkpoint_facts(folder: Path) -> dict:
 
 
 def _recipe(out: Path) -> str:
-    """Which reaction records' parts a demo run learnt (its train_config.yaml's masks)."""
+    """Which reaction records' parts a demo run learnt (its saved training settings' masks)."""
     import yaml
 
+    from training import checkpoint as ckpt
+    from training.config import TrainConfig
+
     try:
-        cfg = yaml.safe_load((Path(out) / "run" / "train_config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        cfg = TrainConfig.load(Path(out) / "run" / ckpt.CONFIG)
+    except (OSError, ValueError, TypeError, yaml.YAMLError):
         return "?"
-    if cfg.get("answer_only"):
+    if cfg.answer_only:
         return "answer-only"
-    if cfg.get("first_block_only"):
+    if cfg.first_block_only:
         return "first block only"
     return "whole records"
 
