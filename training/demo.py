@@ -172,6 +172,17 @@ def data_hash(rows: list[str]) -> str:
     return h.hexdigest()
 
 
+def training_config(s: DemoSettings):
+    """The run's TrainConfig: the settings' seed and wall-time cap, and every checkpoint of the
+    schedule kept for the learning curve (``training.curve``), also when ``--steps`` makes the schedule
+    longer than the settings' default."""
+    cfg = s.train
+    cfg.seed = s.seed
+    cfg.max_seconds = s.minutes * 60
+    cfg.keep_checkpoints = max(cfg.keep_checkpoints, -(-cfg.steps // cfg.checkpoint_every))
+    return cfg
+
+
 def run(out_dir: Path, settings: DemoSettings | None = None, log=print, install: Path | None = None,
         evaluate: bool = True, n_eval_samples: int = 1000) -> dict:
     """Build data, train, evaluate, export. Returns the summary written to ``out_dir/demo.json``."""
@@ -185,9 +196,7 @@ def run(out_dir: Path, settings: DemoSettings | None = None, log=print, install:
     tok_dir = out_dir / "tokenizer"
     tokenizer = tk.train_bpe(data.split.train, s.vocab_size, tok_dir)
     log(f"tokenizer: {len(tokenizer)} tokens")
-    cfg = s.train
-    cfg.seed = s.seed
-    cfg.max_seconds = s.minutes * 60
+    cfg = training_config(s)
 
     def progress(ev):
         if "loss" in ev:

@@ -40,6 +40,20 @@ def test_demo_recipe_options_reach_the_settings(monkeypatch, tmp_path, capsys):
     assert "--layers" in capsys.readouterr().err and len(seen) == 3
 
 
+def test_demo_keeps_every_checkpoint_of_a_longer_schedule():
+    from training import demo
+
+    s = demo.DemoSettings()
+    cfg = demo.training_config(s)
+    assert cfg.seed == s.seed and cfg.max_seconds == s.minutes * 60
+    assert cfg.keep_checkpoints * cfg.checkpoint_every >= cfg.steps
+    s = demo.DemoSettings()
+    s.train.steps = 12000  # logos train demo --steps 12000: 40 checkpoints, none pruned for the curve
+    assert demo.training_config(s).keep_checkpoints == 40
+    s.train.steps = 12100
+    assert demo.training_config(s).keep_checkpoints == 41
+
+
 def test_scratch_training_skips_bad_rows(real_rows, tmp_path, capsys):
     data = tmp_path / "rows.txt"
     data.write_text("\n".join(real_rows[:150]) + "\n<MoleculeS>C1CC<MoleculeE>\n<Nonsense>\n")
