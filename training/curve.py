@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -44,14 +45,8 @@ def checkpoint_facts(folder: Path) -> dict:
     facts = {"layers": None, "parameters": None, "train_minutes": _train_minutes(folder)}
     try:
         facts["layers"] = json.loads((folder / "config.json").read_text()).get("num_hidden_layers")
-        total = 0
         with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
-            for name in f.keys():
-                n = 1
-                for d in f.get_slice(name).get_shape():
-                    n *= d
-                total += n
-        facts["parameters"] = total
+            facts["parameters"] = sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return facts
