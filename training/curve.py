@@ -10,14 +10,17 @@ the float32 weights, greedy where a task has one right answer:
   retrosynthesis task accepts (the reactants can make the product);
 * forward top-1: the greedy product equals the held-out product (canonical SMILES);
 * materials: share of samples with a metal node and only valid linkers (the app's sampling);
-* molecules: validity at temperature 1 (the MOSES convention).
+* molecules: validity at temperature 1 (the MOSES convention);
+* ligands: share of ligands for the XK2 pocket of 1HVR, drawn with the app's sampling from the
+  ligand task's prompt, that the task accepts (the figure the card and the app's tour show).
 
-    python -m training.curve OUT [--items 60] [--samples 200]
+    python -m training.curve OUT [--items 60] [--samples 200] [--ligands 100]
 
 writes ``OUT/curve.json`` and prints one row per checkpoint. It answers the question the issue
 asks where a goal is out of reach: how fast the held-out figure still rises with more tokens.
 A checkpoint already in ``curve.json`` with the same settings is not scored again, so the command
-can follow a run that is still training.
+can follow a run that is still training; a row scored before the ligand figure existed (or with
+another ``--ligands``) gets only that figure added.
 
     python -m training.curve --compare OUT OUT ...
 
@@ -85,8 +88,9 @@ def _train_minutes(folder: Path) -> float | None:
         return None
 
 
-def checkpoint_row(folder: Path, items: list[dict], n_samples: int, seed: int = 0, check_k: int = 4) -> dict:
-    from training.evaluate import _generate, _load, material_metrics, reaction_top1, retro_check_pass
+def checkpoint_row(folder: Path, items: list[dict], n_samples: int, seed: int = 0, check_k: int = 4,
+                   n_ligands: int = 100) -> dict:
+    from training.evaluate import _generate, _load, ligand_valid, material_metrics, reaction_top1, retro_check_pass
 
     model, tok = _load(folder)
     state = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
@@ -103,8 +107,18 @@ def checkpoint_row(folder: Path, items: list[dict], n_samples: int, seed: int = 
     RDLogger.DisableLog("rdApp.*")
     mols = _generate(model, tok, "<MoleculeS>", n_samples, "<MoleculeE>", 120, False, seed, sampling="t1")
     row["molecule_validity_t1"] = sum(Chem.MolFromSmiles(s) is not None for s in mols if s) / max(1, len(mols))
+    if n_ligands:
+        row.update(ligand_valid(model, tok, n_ligands, seed + 2))
     row["seconds"] = round(time.time() - t, 1)
     return row
+
+
+def add_ligands(folder: Path, row: dict, n_ligands: int, seed: int = 0) -> dict:
+    """A row scored earlier, with the ligand figure of its checkpoint added (the rest kept)."""
+    from training.evaluate import _load, ligand_valid
+
+    model, tok = _load(folder)
+    return {**row, **ligand_valid(model, tok, n_ligands, seed + 2)}
 
 
 def main(argv=None) -> int:
@@ -113,6 +127,8 @@ def main(argv=None) -> int:
     ap.add_argument("--items", type=int, default=60, help="held-out reaction products scored per checkpoint")
     ap.add_argument("--samples", type=int, default=200, help="material and molecule samples per checkpoint")
     ap.add_argument("--every", type=int, default=1, help="score every k-th checkpoint (the last always)")
+    ap.add_argument("--ligands", type=int, default=100,
+                    help="ligands sampled per checkpoint for the XK2 pocket of 1HVR (0: not measured)")
     ap.add_argument("--check-k", type=int, default=4,
                     help="retrosynthesis samples per product for the check rate (0: not measured)")
     ap.add_argument("--compare", nargs="+", type=Path, metavar="OUT",
@@ -139,26 +155,36 @@ def main(argv=None) -> int:
             done = {}
     rows = []
     for f in folders:
-        if f.name in done:
-            rows.append(done[f.name])
+        row = done.get(f.name)
+        if row is None:
+            row = checkpoint_row(f, items, args.samples, check_k=args.check_k, n_ligands=args.ligands)
+        elif args.ligands and row.get("ligand_samples") != args.ligands:
+            row = add_ligands(f, row, args.ligands)
+        else:
+            rows.append(row)
             continue
-        row = checkpoint_row(f, items, args.samples, check_k=args.check_k)
         rows.append(row)
         print(json.dumps(row), flush=True)
+        # written after every checkpoint: an interrupted scoring keeps what it measured
+        path.write_text(json.dumps(rows + [r for n, r in done.items() if n not in {x["checkpoint"] for x in rows}],
+                                   indent=1))
     path.write_text(json.dumps(rows, indent=1))
-    print(f"{'step':>6} {'tokens':>11} {'val loss':>8} {'retro@1':>8} {'any@1':>6} {'check':>6} {'fwd@1':>6} {'material':>8} {'mol T1':>7}")
+    print(f"{'step':>6} {'tokens':>11} {'val loss':>8} {'retro@1':>8} {'any@1':>6} {'check':>6} {'fwd@1':>6} "
+          f"{'material':>8} {'mol T1':>7} {'ligand':>7}")
     for r in rows:
         print(f"{r['step'] or 0:>6} {r['tokens_seen'] or 0:>11,} {r['val_loss'] or float('nan'):>8.3f} "
               f"{100 * r['retro_top1']:>7.1f}% {100 * r['retro_top1_any_template']:>5.1f}% "
               f"{100 * r.get('retro_check_pass', float('nan')):>5.1f}% {100 * r['forward_top1']:>5.1f}% "
-              f"{100 * r['materials_metal_and_valid_linkers']:>7.1f}% {100 * r['molecule_validity_t1']:>6.1f}%")
+              f"{100 * r['materials_metal_and_valid_linkers']:>7.1f}% {100 * r['molecule_validity_t1']:>6.1f}% "
+              f"{100 * r.get('ligand_valid', float('nan')):>6.1f}%")
     return 0
 
 
 FIGURES = (("val loss", "val_loss", 1, "{:.3f}"), ("retro@1", "retro_top1", 100, "{:.1f}%"),
            ("check", "retro_check_pass", 100, "{:.1f}%"), ("fwd@1", "forward_top1", 100, "{:.1f}%"),
            ("material", "materials_metal_and_valid_linkers", 100, "{:.0f}%"),
-           ("mol T1", "molecule_validity_t1", 100, "{:.0f}%"), ("minutes", "train_minutes", 1, "{:.0f}"))
+           ("mol T1", "molecule_validity_t1", 100, "{:.0f}%"), ("ligand", "ligand_valid", 100, "{:.0f}%"),
+           ("minutes", "train_minutes", 1, "{:.0f}"))
 
 
 def compare(outs: list[Path]) -> int:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from engine.runtime.sampling import SamplingParams
 
@@ -42,8 +43,10 @@ def _load(hf_dir):
 
 
 def _generate(model, tok, prompt: str, n: int, stop: str, max_new: int, greedy: bool, seed: int,
-              batch: int = 100, sampling: str = "t1") -> list[str]:
-    """Completions (text between the prompt and the stop tag) for one prompt."""
+              batch: int = 100, sampling: str = "t1", keep_stop: bool = False) -> list[str]:
+    """Completions (text between the prompt and the stop tag) for one prompt; with ``keep_stop``
+    the stop tag stays at the end of a completion that reached it (as the engine hands a sample to
+    its task's parser), and a completion cut by ``max_new`` has none."""
     import torch
 
     ids = tok(prompt, add_special_tokens=True, return_tensors="pt")["input_ids"]
@@ -61,9 +64,10 @@ def _generate(model, tok, prompt: str, n: int, stop: str, max_new: int, greedy: 
                                  **kw)
         for row in gen[:, ids.shape[1]:]:
             text = tok.decode(row, skip_special_tokens=False)
+            stopped = stop in text
             for s in (stop, tok.eos_token):
                 text = text.split(s, 1)[0]
-            out.append(text)
+            out.append(text + stop if keep_stop and stopped else text)
     return out
 
 
@@ -214,6 +218,29 @@ def retro_check_pass(model, tok, items: list[dict], k: int = 4, seed: int = 0) -
             passed += not (reasons or task.validate(objects, prompt))
             total += 1
     return {"retro_check_pass": passed / total if total else 0.0, "retro_check_samples": total}
+
+
+# ligand design for a pocket, as the app's tour runs it: the pocket of XK2 in 1HVR (HIV-1 protease)
+LIGAND_POCKET = (Path(__file__).resolve().parents[1] / "tests" / "data" / "structures" / "1hvr.pdb", "XK2")
+
+
+def ligand_valid(model, tok, n: int, seed: int = 0, pocket: tuple = LIGAND_POCKET) -> dict:
+    """Share of ``n`` ligands for a pocket, drawn with the app's sampling from the prompt the ligand
+    task builds (the Generate panel's path), that the ligand task accepts: the record closes and
+    holds one valid molecule. ``pocket``: (structure file, residue name of the bound ligand)."""
+    from engine.tasks.ligand import LigandTask
+
+    task = LigandTask()
+    pdb, ligand = pocket
+    prompt = task.build_prompt({"file": str(pdb)}, {"ligand": ligand})
+    close = prompt.stop_tags[0]
+    passed = 0
+    for text in _generate(model, tok, prompt.text, n, close, task.sampling["max_new_tokens"], False, seed,
+                          sampling="reference", keep_stop=True):
+        objects, reasons = task.parse(text, prompt)
+        passed += not (reasons or task.validate(objects, prompt))
+    return {"ligand_valid": passed / n if n else 0.0, "ligand_samples": n,
+            "ligand_pocket": f"{ligand} of {Path(pdb).name}"}
 
 
 def pocket_metrics(model, tok, items, max_new: int = 600) -> dict:

@@ -58,6 +58,28 @@ def test_retro_check_pass_counts_the_samples_the_task_accepts(monkeypatch):
     assert got == {"retro_check_pass": 0.25, "retro_check_samples": 4}
 
 
+def test_ligand_valid_counts_the_ligands_the_task_accepts(monkeypatch):
+    from training import evaluate as E
+
+    samples = ["CC(=O)Nc1ccc(O)cc1<MoleculeE>",          # a valid molecule, record closed
+               "CC(=O<MoleculeE>",                        # a broken SMILES
+               "CC(=O)Nc1ccc(O)cc1",                      # cut by the length limit: never closed
+               "CC<PocketS>L<PocketE>C<MoleculeE>"]       # back into the protein's grammar
+    seen = {}
+
+    def fake_generate(model, tok, prompt, n, stop, max_new, greedy, seed, **kw):
+        seen.update(prompt=prompt, stop=stop, n=n, greedy=greedy, **kw)
+        return list(samples)
+
+    monkeypatch.setattr(E, "_generate", fake_generate)
+    got = E.ligand_valid(None, None, 4)
+    assert got == {"ligand_valid": 0.25, "ligand_samples": 4, "ligand_pocket": "XK2 of 1hvr.pdb"}
+    # the ligand task's own prompt for the pocket of XK2: the marked protein, then a molecule opens
+    assert seen["prompt"].startswith("<ProteinS>") and seen["prompt"].endswith("<MoleculeS>")
+    assert "<PocketS>" in seen["prompt"] and seen["stop"] == "<MoleculeE>"
+    assert seen["sampling"] == "reference" and seen["keep_stop"] and not seen["greedy"] and seen["n"] == 4
+
+
 def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_path, capsys, monkeypatch):
     from training import curve
     from training.train import train
@@ -68,8 +90,19 @@ def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_p
     (out / "data").mkdir()
     item = {"product": PRODUCT, "target": TARGET, "all_targets": [TARGET]}
     (out / "data" / "heldout.json").write_text(json.dumps({"settings": {}, "heldout": {"reactions": [item]}}))
-    assert curve.main([str(out), "--items", "1", "--samples", "4"]) == 0
+    assert curve.main([str(out), "--items", "1", "--samples", "4", "--ligands", "0"]) == 0
     rows = json.loads((out / "curve.json").read_text())
+    assert all("ligand_valid" not in r for r in rows)
+    # rows scored before the ligand figure get it added, and nothing else is scored again
+    with monkeypatch.context() as mp:
+        mp.setattr(curve, "checkpoint_row", lambda *a, **kw: pytest.fail("scored again"))
+        assert curve.main([str(out), "--items", "1", "--samples", "4", "--ligands", "3"]) == 0
+    with_ligands = json.loads((out / "curve.json").read_text())
+    for before, after in zip(rows, with_ligands):
+        assert after["ligand_samples"] == 3 and 0.0 <= after["ligand_valid"] <= 1.0
+        assert after["ligand_pocket"] == "XK2 of 1hvr.pdb"
+        assert {k: v for k, v in after.items() if not k.startswith("ligand")} == before
+    rows = with_ligands
     assert [r["step"] for r in rows] == [3, 6]
     assert [r["tokens_seen"] for r in rows] == [3 * 4 * 64, 6 * 4 * 64]
     for r in rows:
@@ -88,11 +121,12 @@ def test_curve_scores_every_checkpoint_of_a_run(real_rows, tiny_tokenizer, tmp_p
         raise AssertionError("scored again")
 
     monkeypatch.setattr(curve, "checkpoint_row", no_scoring)
-    assert curve.main([str(out), "--items", "1", "--samples", "4"]) == 0
+    monkeypatch.setattr(curve, "add_ligands", no_scoring)
+    assert curve.main([str(out), "--items", "1", "--samples", "4", "--ligands", "3"]) == 0
     assert json.loads((out / "curve.json").read_text()) == rows
     # other settings are scored afresh
     with pytest.raises(AssertionError, match="scored again"):
-        curve.main([str(out), "--items", "1", "--samples", "5"])
+        curve.main([str(out), "--items", "1", "--samples", "5", "--ligands", "3"])
     capsys.readouterr()
 
     # two runs side by side, matched by tokens seen; a run scored only at its end shows '-' before it
