@@ -145,15 +145,25 @@ def pocket_records(item: dict) -> list[str]:
     return out
 
 
+def complex_code(name: str) -> str:
+    """The PDB code of a complex named by ``_complexes`` ("mdanalysistests:1hvr.pdb" -> "1hvr")."""
+    return name.rsplit(":", 1)[-1].split(".", 1)[0].lower()
+
+
 def build_pockets(s, report: BuildReport) -> Split:
-    """Real complexes -> pocket records; about a quarter of the complexes are held out whole."""
+    """Real complexes -> pocket records; about a quarter of the complexes are held out whole,
+    always those named in ``s.pocket_heldout`` (PDB codes), the rest drawn under the seed."""
     report.sources["pockets"] = ("posebusters 0.6.5 (BSD-3; PDB entries CC0) and MDAnalysisTests 2.11 "
                                  "(LGPL-3 package; PDB coordinates CC0), pockets by engine.structures.pocket")
     items = pocket_items(report)
     rng = random.Random(s.seed)
-    rng.shuffle(items)
+    wanted = {c.lower() for c in getattr(s, "pocket_heldout", None) or ()}
+    named = [it for it in items if complex_code(it["name"]) in wanted]
+    rest = [it for it in items if complex_code(it["name"]) not in wanted]
+    rng.shuffle(rest)
     n_held = max(1, len(items) // 4) if len(items) > 1 else 0
-    held, train = items[:n_held], items[n_held:]
+    more = max(0, n_held - len(named))  # the named complexes count towards the held-out quarter
+    held, train = named + rest[:more], rest[more:]
     rows = [r for it in train for r in pocket_records(it)]
     heldout = [(seq, pos) for it in held for seq, pos in it["chains"]]
     return Split(rows * s.pocket_repeats, [r for it in held for r in pocket_records(it)], heldout)

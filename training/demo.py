@@ -53,7 +53,9 @@ class DemoSettings:
     materials_val: int = 50
     materials_heldout: int = 100
     materials_repeats: int = 3    # each training material record appears this often
-    pocket_repeats: int = 20      # the ~30 real complexes are few: their records repeat
+    pocket_repeats: int = 20      # the few real complexes (7 readable with a ligand): their records repeat
+    # complexes (PDB codes) never trained on, always in the held-out quarter
+    pocket_heldout: list = field(default_factory=list)
     structures: bool = True       # materials and pockets (engine.structures) in the mix
     vocab_size: int = 1024
     # Sized for about an hour and a half on 2 CPU cores, within the two hours the recipe may take:
@@ -288,7 +290,8 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
 
             task_rows = Counter(t for t in map(C.record_task, data.split.train) if t)
             measured = C.measure_demo(gguf, log=log, reactions=data.heldout.get("reactions"),
-                                      train_records=[r for r in data.split.train if r.startswith("<MaterialS>")])
+                                      train_records=[r for r in data.split.train if r.startswith("<MaterialS>")],
+                                      ligand_heldout=("1hvr" in [c.lower() for c in s.pocket_heldout]) or None)
             if measured.get("_reactions"):
                 summary.setdefault("metrics", {})["reactions_gguf"] = measured["_reactions"]
             card = C.demo_card(measured, f"measured {C._today()} by logos train demo",

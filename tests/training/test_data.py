@@ -104,3 +104,34 @@ def test_project_rows(tmp_path):
     rows = D.project_rows(path, report)
     assert sorted(rows) == ["<MoleculeS>CCO<MoleculeE>", "<MoleculeS>c1ccccc1O<MoleculeE>"]
     assert sum(report.skipped[str(path)].values()) == 1
+
+
+def test_pockets_hold_out_the_named_complex_and_draw_the_rest(monkeypatch):
+    """The tour's complex (1HVR) is never in the training rows; the rest of the held-out quarter
+    is drawn under the seed, and with no complex named the split is the seed's alone."""
+    from types import SimpleNamespace
+
+    from training import data_structures as DS
+
+    names = ["posebusters:1ia1", "posebusters:1of6", "mdanalysistests:1hvr.pdb", "mdanalysistests:1a28.pdb.gz",
+             "mdanalysistests:4E43.pdb", "mdanalysistests:3KPR.cif.gz", "mdanalysistests:5a7u.pdb",
+             "mdanalysistests:19hc.pdb.gz"]
+    seqs = {n: "".join("ACDEFGHIKLMNPQRSTVWY"[(i * 7 + j) % 20] for j in range(30)) for i, n in enumerate(names)}
+
+    def fake_items(report):
+        return [{"name": n, "chains": [(seqs[n], [3, 4, 9])], "ligand": "CC(=O)Nc1ccc(O)cc1"} for n in names]
+
+    monkeypatch.setattr(DS, "pocket_items", fake_items)
+    assert DS.complex_code("mdanalysistests:1hvr.pdb") == "1hvr" and DS.complex_code("posebusters:1IA1") == "1ia1"
+    for seed in (1, 2, 3):
+        split = DS.build_pockets(SimpleNamespace(seed=seed, pocket_repeats=2, pocket_heldout=["1HVR"]),
+                                 D.BuildReport())
+        held = {seq for seq, _ in split.heldout}
+        assert seqs["mdanalysistests:1hvr.pdb"] in held and len(held) == len(names) // 4
+        assert not any(seqs["mdanalysistests:1hvr.pdb"] in r for r in split.train)
+        assert not any(seq in r for seq in held for r in split.train)
+        assert len(split.train) == 2 * 2 * (len(names) - len(held))  # search + complex record, twice each
+    # nothing named: a quarter drawn under the seed, as before the option existed
+    one = DS.build_pockets(SimpleNamespace(seed=5, pocket_repeats=1, pocket_heldout=[]), D.BuildReport())
+    two = DS.build_pockets(SimpleNamespace(seed=5, pocket_repeats=1), D.BuildReport())
+    assert one.heldout == two.heldout and one.train == two.train and len(one.heldout) == 2

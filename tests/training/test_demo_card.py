@@ -133,8 +133,11 @@ def test_measuring_runs_the_task_path(tmp_path):
               "all_targets": [["Nc1ccc(O)cc1", "CC(=O)O"]], "template": "datamol:amide_coupling-1"}]
     mof = "<MaterialS><MetalS>Zn4O(CO2)6<MetalE><MoleculeS>O=C(O)c1ccc(C(=O)O)cc1<MoleculeE><MaterialE>"
     measured = measure_demo(copy, n_mol=64, n_mat=8, n_reactions=1, k_retro=2, n_ligand=4, log=lambda *_: None,
-                            reactions=items, train_records=[mof], seeds=(0, 1))
+                            reactions=items, train_records=[mof], seeds=(0, 1), ligand_heldout=True)
     assert set(measured) == {"molecule", "material", "retro", "forward", "ligand", "_reactions"}
+    ligand = measured["ligand"][0]
+    assert ligand.on == "app sampling, 4 samples"
+    assert ligand.source.endswith("; the XK2 pocket of 1HVR, a complex held out of training")
     validity = measured["molecule"][0]
     assert validity.name == "MOSES validity" and validity.on == "app sampling, 64 samples" and validity.value > 50
     assert measured["retro"][0].on == "app sampling, 2 samples each of 1 held-out products (scaffold split), 2 seeds"
@@ -154,7 +157,7 @@ def test_measuring_runs_the_task_path(tmp_path):
 
 
 def test_a_task_counts_as_learnt_by_its_held_out_figures():
-    from training.card import LEARNT_CHECK, LEARNT_TOP1, demo_card
+    from training.card import LEARNT_CHECK, LEARNT_LIGAND, LEARNT_TOP1, demo_card
 
     def card(top1, check):
         measured = {"retro": [Figure("pass the retrosynthesis check", check, "%"),
@@ -168,6 +171,12 @@ def test_a_task_counts_as_learnt_by_its_held_out_figures():
     assert card(LEARNT_TOP1, 0.0).task("forward").status == "trained"
     assert card(0.0, LEARNT_CHECK).task("retro").status == "trained"
     assert card(0.0, LEARNT_CHECK).task("forward").status == "not_learnt"
+    # ligand design: by the share of valid molecules for the pocket, and the note says fit is not shown
+    for valid, status in ((LEARNT_LIGAND - 0.5, "not_learnt"), (LEARNT_LIGAND, "trained")):
+        lig = demo_card({"ligand": [Figure("valid molecules", valid, "%")]}, "test",
+                        run={"rows": {}, "kept": {}, "metrics": {}}).task("ligand")
+        assert lig.status == status and "pocket" in lig.note
+    assert "dock them" in lig.note
 
 
 def test_record_tasks_and_the_data_card():
