@@ -67,6 +67,11 @@ def register(subparsers) -> None:
                    help="train reaction records whole (the default leaves out their first molecule block, "
                         "which opens like a molecule prompt: see docs/benchmarks.md)")
     d.add_argument("--layers", type=int, default=None, help="transformer layers (default 4)")
+    d.add_argument("--windows", metavar="BxT", default=None,
+                   help="training windows a step x tokens a window (default 32x128; 16x256 keeps the tokens "
+                        "a step and reaches past long pocket prompts)")
+    d.add_argument("--hold-out-complex", metavar="PDB", action="append", default=None,
+                   help="a complex (PDB code, e.g. 1hvr) never trained on, in the held-out pockets (repeatable)")
     d.set_defaults(func=run_demo)
 
 
@@ -251,6 +256,17 @@ def run_demo(args) -> int:
         if args.layers < 1:
             raise _error("--layers must be at least 1")
         s.train.model.num_hidden_layers = args.layers
+    if args.windows is not None:
+        try:
+            batch, block = (int(x) for x in args.windows.lower().split("x"))
+        except ValueError:
+            raise _error(f"--windows {args.windows}: give windows x tokens, e.g. 16x256") from None
+        if batch < 1 or not 8 <= block <= s.train.model.max_position_embeddings:
+            raise _error(f"--windows {args.windows}: at least 1 window of 8 to "
+                         f"{s.train.model.max_position_embeddings} tokens (the model's context)")
+        s.train.batch_size, s.train.block_size = batch, block
+    if args.hold_out_complex:
+        s.pocket_heldout = [c.strip().lower() for c in args.hold_out_complex]
     out = args.demo_out or (paths.cache_dir() / "demo-model")
     install = paths.resources_dir() / "models" if args.install else None
     try:

@@ -38,6 +38,14 @@ def test_demo_recipe_options_reach_the_settings(monkeypatch, tmp_path, capsys):
     assert main(["train", "demo", "--out", str(tmp_path), "--whole-records", "--answer-only"]) != 0
     assert main(["train", "demo", "--out", str(tmp_path), "--layers", "0"]) == 2
     assert "--layers" in capsys.readouterr().err and len(seen) == 3
+    # the shipped recipe's windows and pockets, and the 256-token experiment with 1HVR held out
+    assert (seen[0].train.batch_size, seen[0].train.block_size, seen[0].pocket_heldout) == (32, 128, [])
+    assert main(["train", "demo", "--out", str(tmp_path), "--windows", "16x256", "--hold-out-complex", "1HVR"]) == 0
+    assert (seen[-1].train.batch_size, seen[-1].train.block_size, seen[-1].pocket_heldout) == (16, 256, ["1hvr"])
+    for bad in ("256", "16x1024", "0x128", "axb"):
+        assert main(["train", "demo", "--out", str(tmp_path), "--windows", bad]) == 2
+        assert f"--windows {bad}" in capsys.readouterr().err
+    assert len(seen) == 4
 
 
 def test_demo_keeps_every_checkpoint_of_a_longer_schedule():
