@@ -277,6 +277,8 @@ def run_demo(args) -> int:
 
         if isinstance(exc, DatasetMissing):
             raise _error(str(exc)) from None
+        if isinstance(exc, ValueError) and "complexes to hold out" in str(exc):
+            raise _error(f"--hold-out-complex: {exc}") from None
         raise
     print(summary.get("installed") or summary["gguf"])
     return 0

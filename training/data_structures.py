@@ -159,6 +159,11 @@ def build_pockets(s, report: BuildReport) -> Split:
     rng = random.Random(s.seed)
     wanted = {c.lower() for c in getattr(s, "pocket_heldout", None) or ()}
     named = [it for it in items if complex_code(it["name"]) in wanted]
+    missing = wanted - {complex_code(it["name"]) for it in named}
+    if missing:  # a typo would otherwise train on the complex it meant to hold out
+        raise ValueError(f"complexes to hold out not among the {len(items)} readable ones: "
+                         f"{', '.join(sorted(missing))} (readable: "
+                         f"{', '.join(sorted(complex_code(it['name']) for it in items))})")
     rest = [it for it in items if complex_code(it["name"]) not in wanted]
     rng.shuffle(rest)
     n_held = max(1, len(items) // 4) if len(items) > 1 else 0

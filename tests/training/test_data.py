@@ -131,6 +131,9 @@ def test_pockets_hold_out_the_named_complex_and_draw_the_rest(monkeypatch):
         assert not any(seqs["mdanalysistests:1hvr.pdb"] in r for r in split.train)
         assert not any(seq in r for seq in held for r in split.train)
         assert len(split.train) == 2 * 2 * (len(names) - len(held))  # search + complex record, twice each
+    # a code that is not among the readable complexes is an error, never a silent training on it
+    with pytest.raises(ValueError, match="not among the 8 readable ones: 9xyz"):
+        DS.build_pockets(SimpleNamespace(seed=1, pocket_repeats=1, pocket_heldout=["1hvr", "9XYZ"]), D.BuildReport())
     # nothing named: a quarter drawn under the seed, as before the option existed
     one = DS.build_pockets(SimpleNamespace(seed=5, pocket_repeats=1, pocket_heldout=[]), D.BuildReport())
     two = DS.build_pockets(SimpleNamespace(seed=5, pocket_repeats=1), D.BuildReport())
