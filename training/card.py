@@ -193,10 +193,12 @@ def measure_demo(gguf: str | Path, n_mol: int = 3000, n_mat: int = 400, k_retro:
             log(f"reactions: {[f.text() for f in out['retro'] + out['forward']]} ({time.time() - t:.0f} s)")
 
         # ligand design: the pocket of XK2 in 1HVR (tests/data), as the Generate panel sends it
-        pdb = Path(__file__).resolve().parents[1] / "tests" / "data" / "structures" / "1hvr.pdb"
+        from training.evaluate import LIGAND_POCKET
+
+        pdb, ligand = LIGAND_POCKET
         if pdb.is_file() and n_ligand:
             t = time.time()
-            res = _run(rt, "ligand", n_ligand, seed + 2, inputs={"file": str(pdb)}, options={"ligand": "XK2"})
+            res = _run(rt, "ligand", n_ligand, seed + 2, inputs={"file": str(pdb)}, options={"ligand": ligand})
             where = {True: ", a complex held out of training", False: ", a complex in the training data"}
             out["ligand"] = [Figure("valid molecules", 100 * sum(r["valid"] for r in res) / len(res), "%",
                                     f"app sampling, {len(res)} samples",
@@ -437,8 +439,9 @@ def main(argv=None) -> int:
 
             saved = _json.loads((args.data / "heldout.json").read_text())
             kw["reactions"] = saved["heldout"].get("reactions")
-            named = (saved.get("settings") or {}).get("pocket_heldout")
-            kw["ligand_heldout"] = ("1hvr" in [str(c).lower() for c in named or ()]) or None
+            from training.evaluate import ligand_pocket_heldout
+
+            kw["ligand_heldout"] = ligand_pocket_heldout((saved.get("settings") or {}).get("pocket_heldout"))
             kw["train_records"] = [r for r in (args.data / "train.txt").read_text().splitlines()
                                    if r.startswith("<MaterialS>")]
         measured = measure_demo(gguf, **kw)

@@ -295,7 +295,7 @@ def finish(out_dir: Path, s: DemoSettings | None = None, log=print, install: Pat
             task_rows = Counter(t for t in map(C.record_task, data.split.train) if t)
             measured = C.measure_demo(gguf, log=log, reactions=data.heldout.get("reactions"),
                                       train_records=[r for r in data.split.train if r.startswith("<MaterialS>")],
-                                      ligand_heldout=("1hvr" in [c.lower() for c in s.pocket_heldout]) or None)
+                                      ligand_heldout=E.ligand_pocket_heldout(s.pocket_heldout))
             if measured.get("_reactions"):
                 summary.setdefault("metrics", {})["reactions_gguf"] = measured["_reactions"]
             card = C.demo_card(measured, f"measured {C._today()} by logos train demo",

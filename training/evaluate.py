@@ -224,6 +224,12 @@ def retro_check_pass(model, tok, items: list[dict], k: int = 4, seed: int = 0) -
 LIGAND_POCKET = (Path(__file__).resolve().parents[1] / "tests" / "data" / "structures" / "1hvr.pdb", "XK2")
 
 
+def ligand_pocket_heldout(pocket_heldout) -> bool | None:
+    """True when LIGAND_POCKET's complex is among the complexes a run held out by name (PDB codes,
+    ``DemoSettings.pocket_heldout``); None otherwise (the rest of the split is drawn: not known here)."""
+    return (LIGAND_POCKET[0].stem.lower() in {str(c).lower() for c in pocket_heldout or ()}) or None
+
+
 def ligand_valid(model, tok, n: int, seed: int = 0, pocket: tuple = LIGAND_POCKET) -> dict:
     """Share of ``n`` ligands for a pocket, drawn with the app's sampling from the prompt the ligand
     task builds (the Generate panel's path), that the ligand task accepts: the record closes and

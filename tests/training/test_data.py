@@ -123,6 +123,11 @@ def test_pockets_hold_out_the_named_complex_and_draw_the_rest(monkeypatch):
 
     monkeypatch.setattr(DS, "pocket_items", fake_items)
     assert DS.complex_code("mdanalysistests:1hvr.pdb") == "1hvr" and DS.complex_code("posebusters:1IA1") == "1ia1"
+    # the card's ligand figure (XK2 of 1HVR) says "held out" only when its complex was named
+    from training.evaluate import ligand_pocket_heldout
+
+    assert ligand_pocket_heldout(["1IA1", "1HVR"]) is True
+    assert ligand_pocket_heldout(["1ia1"]) is None and ligand_pocket_heldout(None) is None
     for seed in (1, 2, 3):
         split = DS.build_pockets(SimpleNamespace(seed=seed, pocket_repeats=2, pocket_heldout=["1HVR"]),
                                  D.BuildReport())
