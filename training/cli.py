@@ -274,10 +274,11 @@ def run_demo(args) -> int:
                            evaluate=not args.no_eval)
     except Exception as exc:  # noqa: BLE001 - e.g. a data package missing: say which
         from engine.datasets import DatasetMissing
+        from training.data_structures import UnknownComplex
 
         if isinstance(exc, DatasetMissing):
             raise _error(str(exc)) from None
-        if isinstance(exc, ValueError) and "complexes to hold out" in str(exc):
+        if isinstance(exc, UnknownComplex):
             raise _error(f"--hold-out-complex: {exc}") from None
         raise
     print(summary.get("installed") or summary["gguf"])

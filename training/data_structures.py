@@ -145,6 +145,10 @@ def pocket_records(item: dict) -> list[str]:
     return out
 
 
+class UnknownComplex(ValueError):
+    """A complex named to hold out that is not among the readable ones."""
+
+
 def complex_code(name: str) -> str:
     """The PDB code of a complex named by ``_complexes`` ("mdanalysistests:1hvr.pdb" -> "1hvr")."""
     return name.rsplit(":", 1)[-1].split(".", 1)[0].lower()
@@ -161,7 +165,7 @@ def build_pockets(s, report: BuildReport) -> Split:
     named = [it for it in items if complex_code(it["name"]) in wanted]
     missing = wanted - {complex_code(it["name"]) for it in named}
     if missing:  # a typo would otherwise train on the complex it meant to hold out
-        raise ValueError(f"complexes to hold out not among the {len(items)} readable ones: "
+        raise UnknownComplex(f"complexes to hold out not among the {len(items)} readable ones: "
                          f"{', '.join(sorted(missing))} (readable: "
                          f"{', '.join(sorted(complex_code(it['name']) for it in items))})")
     rest = [it for it in items if complex_code(it["name"]) not in wanted]

@@ -46,6 +46,15 @@ def test_demo_recipe_options_reach_the_settings(monkeypatch, tmp_path, capsys):
         assert main(["train", "demo", "--out", str(tmp_path), "--windows", bad]) == 2
         assert f"--windows {bad}" in capsys.readouterr().err
     assert len(seen) == 4
+    # a complex the data build cannot find: one line naming the option, no traceback
+    from training.data_structures import UnknownComplex
+
+    def unknown(out, s, **kw):
+        raise UnknownComplex("complexes to hold out not among the 7 readable ones: 9xyz (readable: 1hvr, ...)")
+
+    monkeypatch.setattr(demo, "run", unknown)
+    assert main(["train", "demo", "--out", str(tmp_path), "--hold-out-complex", "9xyz"]) == 2
+    assert "--hold-out-complex: complexes to hold out not among the 7 readable ones: 9xyz" in capsys.readouterr().err
 
 
 def test_demo_keeps_every_checkpoint_of_a_longer_schedule():
