@@ -26,7 +26,7 @@ from pathlib import Path
 # (class, pattern of the task's first reason). Order matters: the first match wins.
 CLASSES = (
     ("no reactant block", re.compile(r"^no reactant block")),
-    ("a reactant is not a valid molecule (SMILES)", re.compile(r"^reactant \d+: ")),
+    ("a reactant is not a valid molecule", re.compile(r"^reactant \d+: ")),
     ("the product itself among the reactants", re.compile(r"^the product itself is among the reactants")),
     ("product atoms supplied by no reactant", re.compile(r"^product atoms supplied by no reactant")),
     ("a reactant supplies nothing to the product",
