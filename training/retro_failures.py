@@ -68,14 +68,15 @@ def analyse(gguf_or_runtime, items: list[dict], k: int = 10, sampling: dict | No
         for i, h in enumerate(items):
             for r in _run(rt, "retro", k, i, options={"smiles": h["product"]}, sampling=dict(sampling or {})):
                 total += 1
-                cls = failure_class(list(r.get("reasons") or [])) if not r["valid"] else None
+                # a rejected sample always lands in a class, even if it came without a reason
+                cls = None if r["valid"] else (failure_class(list(r.get("reasons") or [])) or OTHER)
                 if cls is None:
                     passed += 1
                     continue
                 classes[cls] += 1
                 examples.setdefault(cls, [])
                 if len(examples[cls]) < 3:
-                    examples[cls].append({"product": h["product"], "reason": r["reasons"][0][:160]})
+                    examples[cls].append({"product": h["product"], "reason": (r.get("reasons") or [""])[0][:160]})
             for t in h.get("all_targets") or [h["target"]]:
                 truth_total += 1
                 truth_pass += reactants_supply_product(h["product"], t).ok
@@ -121,7 +122,14 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"error: {a.heldout}: not a held-out file of logos train demo ({exc})", file=sys.stderr)
         return 2
-    rep = analyse(a.gguf, items, a.samples, sampling, log=lambda m: print(m, file=sys.stderr))
+    if not Path(a.gguf).is_file():
+        print(f"error: {a.gguf}: no such model file", file=sys.stderr)
+        return 2
+    try:
+        rep = analyse(a.gguf, items, a.samples, sampling, log=lambda m: print(m, file=sys.stderr))
+    except (OSError, ValueError, RuntimeError) as exc:  # a file that is not a model, bad sampling fields
+        print(f"error: {a.gguf}: {exc}", file=sys.stderr)
+        return 2
     print(format_report(rep))
     if a.json:
         Path(a.json).write_text(json.dumps(rep, indent=1))

@@ -99,3 +99,23 @@ def test_analyse_counts_each_sample_once_in_its_class():
                               "the product itself among the reactants": 1, "no reactant block": 1}
     assert (rep["template_answers"], rep["template_answers_passing"]) == (3, 3)
     assert rep["examples"]["no reactant block"][0]["product"] == paracetamol
+
+
+def test_a_missing_model_or_a_file_that_is_not_one_is_an_error_not_a_traceback(tmp_path, capsys):
+    held = tmp_path / "heldout.json"
+    held.write_text(json.dumps({"heldout": {"reactions": [{"product": ASPIRIN, "target": [SALICYLIC_ACID]}]}}))
+    assert RF.main([str(tmp_path / "none.gguf"), str(held)]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model")
+    assert RF.main([str(junk), str(held)]) == 2
+    assert f"error: {junk}" in capsys.readouterr().err
+
+
+def test_a_rejected_sample_without_a_reason_still_counts_as_a_failure(monkeypatch):
+    from training import card
+
+    monkeypatch.setattr(card, "_run", lambda rt, task, n, seed, **kw: [{"valid": False, "reasons": []}] * n)
+    rep = RF.analyse(object(), [{"product": ASPIRIN, "target": [SALICYLIC_ACID, ACETIC_ANHYDRIDE]}], k=2)
+    assert rep["passed"] == 0 and rep["classes"] == {RF.OTHER: 2}
+    assert rep["examples"][RF.OTHER][0]["reason"] == ""
