@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.runtime.sampling import SamplingParams
@@ -359,6 +360,23 @@ def _mean_spread(values: list[float]) -> dict:
             "per_seed": [round(v, 4) for v in values]}
 
 
+@contextmanager
+def reaction_runtime(gguf_or_runtime):
+    """The runtime the reaction figures sample from: a model file is loaded here (CPU, 2 threads,
+    room for a retrosynthesis job's prompt and answer) and closed on leaving; a runtime passed in
+    is used as it is and left open."""
+    if not (isinstance(gguf_or_runtime, (str, bytes)) or hasattr(gguf_or_runtime, "__fspath__")):
+        yield gguf_or_runtime
+        return
+    from engine.runtime.llama import Runtime
+
+    rt = Runtime.load(gguf_or_runtime, n_gpu_layers=0, n_ctx=1024, n_threads=2, n_seq_max=64)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
 def reaction_metrics(gguf_or_runtime, heldout: list[dict], k: int = 10, seeds=(0, 1, 2),
                      max_new_tokens: int | None = None, log=None) -> dict:
     """Retrosynthesis and forward-reaction figures on held-out template-generated pairs
@@ -380,13 +398,6 @@ def reaction_metrics(gguf_or_runtime, heldout: list[dict], k: int = 10, seeds=(0
 
     from training.card import _run
 
-    own = isinstance(gguf_or_runtime, (str, bytes)) or hasattr(gguf_or_runtime, "__fspath__")
-    if own:
-        from engine.runtime.llama import Runtime
-
-        rt = Runtime.load(gguf_or_runtime, n_gpu_layers=0, n_ctx=1024, n_threads=2, n_seq_max=64)
-    else:
-        rt = gguf_or_runtime
     extra = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
     greedy = {"temperature": 0.0, **extra}
     t0 = time.time()
@@ -395,7 +406,7 @@ def reaction_metrics(gguf_or_runtime, heldout: list[dict], k: int = 10, seeds=(0
         m = Chem.MolFromSmiles(s) if s else None
         return Chem.MolToSmiles(m) if m is not None else None
 
-    try:
+    with reaction_runtime(gguf_or_runtime) as rt:
         n = len(heldout)
         g_retro = g_fwd = 0
         for i, h in enumerate(heldout):
@@ -431,9 +442,6 @@ def reaction_metrics(gguf_or_runtime, heldout: list[dict], k: int = 10, seeds=(0
             per_seed["forward_check_pass"].append(f_pass / f_total if f_total else 0.0)
             if log:
                 log(f"reactions seed {seed}: " + ", ".join(f"{a} {v[-1]:.3f}" for a, v in per_seed.items()))
-    finally:
-        if own:
-            rt.close()
     out = {"products": n, "k": k, "seeds": list(seeds),
            "retro_top1_greedy": g_retro / n if n else 0.0,
            "forward_top1_greedy": g_fwd / n if n else 0.0,

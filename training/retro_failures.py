@@ -53,18 +53,15 @@ def analyse(gguf_or_runtime, items: list[dict], k: int = 10, sampling: dict | No
     """Draw ``k`` retrosynthesis samples per held-out product (seed = product index, as
     training.evaluate's first seed) and count the rejected ones by class. ``gguf_or_runtime``: a
     model file (loaded and closed here) or a loaded runtime."""
-    from engine.runtime.llama import Runtime
     from engine.tasks.reaction_check import reactants_supply_product
     from training.card import _run
+    from training.evaluate import reaction_runtime
 
     classes: Counter = Counter()
     examples: dict[str, list] = {}
     total = passed = truth_total = truth_pass = 0
     t0 = time.time()
-    own = isinstance(gguf_or_runtime, (str, bytes)) or hasattr(gguf_or_runtime, "__fspath__")
-    rt = (Runtime.load(gguf_or_runtime, n_gpu_layers=0, n_ctx=1024, n_threads=2, n_seq_max=64) if own
-          else gguf_or_runtime)
-    try:
+    with reaction_runtime(gguf_or_runtime) as rt:
         for i, h in enumerate(items):
             for r in _run(rt, "retro", k, i, options={"smiles": h["product"]}, sampling=dict(sampling or {})):
                 total += 1
@@ -82,9 +79,6 @@ def analyse(gguf_or_runtime, items: list[dict], k: int = 10, sampling: dict | No
                 truth_pass += reactants_supply_product(h["product"], t).ok
             if log and (i + 1) % 20 == 0:
                 log(f"{i + 1}/{len(items)} products, {passed}/{total} samples pass")
-    finally:
-        if own:
-            rt.close()
     return {"products": len(items), "samples_per_product": k, "sampling": sampling or "app sampling",
             "samples": total, "passed": passed, "pass_rate": passed / total if total else 0.0,
             "classes": dict(classes.most_common()), "examples": examples,
