@@ -51,3 +51,33 @@ def tiny_config(steps: int = 6, **kw):
     for k, v in kw.items():
         setattr(cfg, k, v)
     return cfg
+
+
+class AnswerRuntime:
+    """Answers each prompt from a table (the text a model would generate); the engine's job path,
+    task parsing and validation run for real."""
+
+    path = None
+
+    def __init__(self, retro: dict, forward: dict | None = None):
+        self.retro, self.forward = retro, forward or {}
+
+    def token_id(self, text):
+        return None
+
+    def describe(self):
+        return {"backend": "answers"}
+
+    def stream(self, prompt, n, params, seed, *, on_sample=None, **kw):
+        from engine.runtime.job import GenerationStats, Sample
+
+        if prompt.endswith("<ReverseReact>"):
+            product = prompt[len("<MoleculeS>"):].split("<MoleculeE>")[0]
+            answers = self.retro[product]
+        else:
+            answers = self.forward[prompt]
+        for i in range(n):
+            text = answers[i % len(answers)]
+            on_sample(Sample(index=i, seed=seed + i, tokens=[], text=text, logprobs=[], stop="eog", ppl=1.0,
+                             ppl_output=1.0, n_tokens=1))
+        return GenerationStats()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtime.job import GenerationStats, Sample
+from tests.training.conftest import AnswerRuntime
 from training import evaluate as E
 
 GGUF = Path(__file__).resolve().parents[2] / "resources" / "models" / "logos-demo-q8_0.gguf"
@@ -19,34 +19,6 @@ HELD = [
     {"product": "CC(=O)Nc1ccc(O)cc1", "target": ["Nc1ccc(O)cc1", "CC(=O)Cl"],
      "all_targets": [["Nc1ccc(O)cc1", "CC(=O)Cl"]], "template": "t"},
 ]
-
-
-class AnswerRuntime:
-    """Answers each prompt from a table (the text a model would generate); the engine's job path,
-    task parsing and validation run for real."""
-
-    path = None
-
-    def __init__(self, retro: dict, forward: dict):
-        self.retro, self.forward = retro, forward
-
-    def token_id(self, text):
-        return None
-
-    def describe(self):
-        return {"backend": "answers"}
-
-    def stream(self, prompt, n, params, seed, *, on_sample=None, **kw):
-        if prompt.endswith("<ReverseReact>"):
-            product = prompt[len("<MoleculeS>"):].split("<MoleculeE>")[0]
-            answers = self.retro[product]
-        else:
-            answers = self.forward[prompt]
-        for i in range(n):
-            text = answers[i % len(answers)]
-            on_sample(Sample(index=i, seed=seed + i, tokens=[], text=text, logprobs=[], stop="eog", ppl=1.0,
-                             ppl_output=1.0, n_tokens=1))
-        return GenerationStats()
 
 
 def _blocks(smiles):

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from engine.tasks.registry import get_task
+from tests.training.conftest import AnswerRuntime
 from training import retro_failures as RF
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -57,31 +58,6 @@ def test_a_file_that_is_not_a_heldout_file_is_refused(tmp_path, capsys):
     bad.write_text(json.dumps({"settings": {}}))
     assert RF.main(["model.gguf", str(bad)]) == 2
     assert "not a held-out file of logos train demo" in capsys.readouterr().err
-
-
-class AnswerRuntime:
-    """Answers each retrosynthesis prompt from a table; the engine's job path, the task's parsing
-    and its check run for real."""
-
-    path = None
-
-    def __init__(self, answers: dict):
-        self.answers = answers
-
-    def token_id(self, text):
-        return None
-
-    def describe(self):
-        return {"backend": "answers"}
-
-    def stream(self, prompt, n, params, seed, *, on_sample=None, **kw):
-        from engine.runtime.job import GenerationStats, Sample
-
-        answers = self.answers[prompt[len("<MoleculeS>"):].split("<MoleculeE>")[0]]
-        for i in range(n):
-            on_sample(Sample(index=i, seed=seed + i, tokens=[], text=answers[i % len(answers)], logprobs=[],
-                             stop="eog", ppl=1.0, ppl_output=1.0, n_tokens=1))
-        return GenerationStats()
 
 
 def test_analyse_counts_each_sample_once_in_its_class():
