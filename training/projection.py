@@ -9,10 +9,12 @@ the same card measurements (the Q8_0 GGUF through the engine's task path).
 
 For each model size with runs at two or more token counts it fits the error (100 % minus the
 figure) as a power of the tokens seen, ``error = a * tokens ** -b`` (least squares in log-log),
-and prints the tokens and the training minutes on this machine (that size's measured tokens/s)
-where the fitted line reaches the goal, and what the two-hour budget buys. A size with a single
-run borrows the exponent of the fitted sizes; it says so. With three or more points it also prints
-each point's distance from the line fitted without it (a leave-one-out check of the power law).
+and prints where the fitted line reaches the goal: tokens, and training minutes at that size's
+measured tokens/s (of its bfloat16 runs where it has any; the speed of the machine that ran them),
+and what the two-hour budget buys. A size with a single run borrows the exponent of the fitted
+sizes; it says so. With three or more points it also prints each point's distance from the line
+fitted without it (a leave-one-out check of the power law) and the line through the two runs with
+the most tokens, which says more where the curve bends.
 
     python -m training.projection [OUT ...] [--runs FILE] [--goal NAME=VALUE ...] [--budget 120]
 
@@ -138,6 +140,10 @@ def project(runs: list[dict], figure: str, goal: float, budget_min: float = 120.
                     a2, b2 = fit_power(rest)
                     loo.append((t, 100.0 - e, 100.0 - a2 * t ** -b2))
                 row["leave_one_out"] = loo
+                # the line through the two runs with the most tokens: where the curve bends, the
+                # local exponent says more about the next doubling than the fit through all runs
+                a3, b3 = fit_power(pts[-2:])
+                row["last_two"] = {"a": a3, "b": b3, "tokens_to_goal": tokens_for(a3, b3, 100.0 - goal)}
         sizes.append(row)
     mean_b = sum(fitted_b) / len(fitted_b) if fitted_b else None
     for row in sizes:
@@ -161,6 +167,15 @@ def _m(tokens: float | None) -> str:
     return "-" if tokens is None else f"{tokens / 1e6:,.1f} M"
 
 
+def _when(tokens: float | None, rate: float | None) -> str:
+    if tokens is None:
+        return "never on that line (the error does not fall)"
+    if not rate:
+        return "time unknown"
+    minutes = tokens / rate / 60
+    return f"{minutes:,.0f} min ({minutes / 60:.1f} h) of training at that size's speed"
+
+
 def report(result: dict) -> str:
     lines = [f"{result['figure']} (goal >= {result['goal']:g} %), error = a * tokens^-b per size:"]
     for row in result["sizes"]:
@@ -177,9 +192,11 @@ def report(result: dict) -> str:
         if row["tokens_to_goal"] is None:
             lines.append("      the error does not fall with tokens: no projection")
             continue
-        minutes = row["minutes_to_goal"]
-        when = f"{minutes:,.0f} min ({minutes / 60:.1f} h) of training here" if minutes else "time unknown"
-        lines.append(f"      goal at {_m(row['tokens_to_goal'])} tokens: {when}")
+        lines.append(f"      goal at {_m(row['tokens_to_goal'])} tokens: {_when(row['tokens_to_goal'], row['tokens_per_s'])}")
+        last = row.get("last_two")
+        if last:
+            lines.append(f"      the line through the two runs with the most tokens (b = {last['b']:.3f}): goal at "
+                         f"{_m(last['tokens_to_goal'])} tokens: {_when(last['tokens_to_goal'], row['tokens_per_s'])}")
         if "at_budget" in row:
             lines.append(f"      {result['budget_min']:g} min buy {_m(row['budget_tokens'])} tokens: "
                          f"{row['at_budget']:.1f} % projected")

@@ -132,3 +132,16 @@ def test_bad_goal_and_missing_demo_are_refused(tmp_path, capsys):
 def test_a_figure_no_run_measured_is_said(capsys):
     assert P.main(["--goal", "antibody/anything=50"]) == 0
     assert "antibody/anything: no run measured it" in capsys.readouterr().out
+
+
+def test_where_the_curve_bends_the_last_two_runs_give_their_own_line():
+    # the exponent falls from 1.0 to 0.5 over the last doubling: the line through the last two runs
+    # reaches the goal later than the fit through all three
+    runs = [_run("a", 4, 1e7, 60.0), _run("b", 4, 2e7, 80.0), _run("c", 4, 4e7, 100 - 20 / 2 ** 0.5)]
+    row = P.project(runs, CHECK, 90.0)["sizes"][0]
+    last = row["last_two"]
+    assert last["b"] == pytest.approx(0.5, rel=1e-9)
+    # 20 * (t / 2e7) ** -0.5 = 10  ->  t = 8e7
+    assert last["tokens_to_goal"] == pytest.approx(8e7, rel=1e-9)
+    assert last["tokens_to_goal"] > row["tokens_to_goal"]
+    assert "the line through the two runs with the most tokens (b = 0.500)" in P.report(P.project(runs, CHECK, 90.0))
