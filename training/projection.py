@@ -140,9 +140,10 @@ def project(runs: list[dict], figure: str, goal: float, budget_min: float = 120.
                     a2, b2 = fit_power(rest)
                     loo.append((t, 100.0 - e, 100.0 - a2 * t ** -b2))
                 row["leave_one_out"] = loo
-                # the line through the two runs with the most tokens: where the curve bends, the
-                # local exponent says more about the next doubling than the fit through all runs
-                a3, b3 = fit_power(pts[-2:])
+                # the line through the runs at the two largest token counts: where the curve bends,
+                # the local exponent says more about the next doubling than the fit through all runs
+                top = sorted({t for t, _ in pts})[-2:]
+                a3, b3 = fit_power([p for p in pts if p[0] in top])
                 row["last_two"] = {"a": a3, "b": b3, "tokens_to_goal": tokens_for(a3, b3, 100.0 - goal)}
         sizes.append(row)
     mean_b = sum(fitted_b) / len(fitted_b) if fitted_b else None

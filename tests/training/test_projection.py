@@ -145,3 +145,13 @@ def test_where_the_curve_bends_the_last_two_runs_give_their_own_line():
     assert last["tokens_to_goal"] == pytest.approx(8e7, rel=1e-9)
     assert last["tokens_to_goal"] > row["tokens_to_goal"]
     assert "the line through the two runs with the most tokens (b = 0.500)" in P.report(P.project(runs, CHECK, 90.0))
+
+
+def test_two_runs_at_the_same_tokens_are_both_points_and_never_a_zero_span_line():
+    runs = [_run("a", 4, 1e7, _law(1e7)), _run("b", 4, 4e7, _law(4e7)), _run("b again", 4, 4e7, _law(4e7))]
+    row = P.project(runs, CHECK, 90.0)["sizes"][0]
+    assert row["b"] == pytest.approx(0.5, rel=1e-9) and row["last_two"]["b"] == pytest.approx(0.5, rel=1e-9)
+    # one size measured at a single token count by two runs borrows the other size's exponent
+    runs += [_run("c", 8, 1e7, _law(1e7, a=20.0)), _run("c again", 8, 1e7, _law(1e7, a=20.0))]
+    big = next(r for r in P.project(runs, CHECK, 90.0)["sizes"] if r["layers"] == 8)
+    assert not big["fitted"] and big["tokens_to_goal"] == pytest.approx(4e7, rel=1e-9)
