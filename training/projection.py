@@ -229,6 +229,8 @@ def main(argv=None) -> int:
                     goals[name] = float(value)
                 except ValueError:
                     raise ProjectionError(f"--goal {g!r}: {value!r} is not a number") from None
+                if not 0 < goals[name] < 100:  # an error of 0 % is never reached on a power law
+                    raise ProjectionError(f"--goal {g!r}: a goal in % must lie between 0 and 100, not {value}")
     except ProjectionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

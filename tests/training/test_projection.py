@@ -121,6 +121,8 @@ def test_bad_goal_and_missing_demo_are_refused(tmp_path, capsys):
     assert "expected TASK/FIGURE=VALUE" in capsys.readouterr().err
     assert P.main(["--goal", "retro/top-1 exact (greedy)=high"]) == 2
     assert "'high' is not a number" in capsys.readouterr().err
+    assert P.main(["--goal", "retro/pass the retrosynthesis check=100"]) == 2
+    assert "must lie between 0 and 100" in capsys.readouterr().err
     assert P.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "demo.json") in err and "not a readable demo.json" in err
