@@ -196,6 +196,10 @@ class LlamaContext:
         self._handles: tuple | None = None  # (context, wake array, the handles step_handles made for them)
         self._view = None  # (address, rows) of llama.cpp's logits buffer
         self._mem = None
+        # counts the changes made to the KV cells from Python (decode, clear, copies, removals,
+        # a new context): a slot loop that keeps its prompts for the next job records it at its end,
+        # and the next job reuses them only if nothing has changed the cells since
+        self.epoch = 0
 
     def open(self, n_ctx: int, n_seq: int, unified: bool, n_batch: int, n_threads: int) -> None:
         """(Re)create the context with this layout unless it has it already; RuntimeLoadError when
@@ -204,6 +208,7 @@ class LlamaContext:
         if self.ptr and self.key == key:
             return
         self.free()
+        self.epoch += 1
         ll = self.ll
         cparams = ll.llama_context_default_params()
         cparams.n_ctx = key[0]
@@ -232,6 +237,7 @@ class LlamaContext:
     def decode(self, tokens, positions, seqs, want_logits=True) -> None:
         """One llama_decode of len(tokens) tokens; ``want_logits`` a bool or one per token."""
         n = self.batch.fill(tokens, positions, seqs, want_logits)
+        self.epoch += 1
         self.check(self.ll.llama_decode(self.ptr, self.batch.struct), n)
 
     def check(self, rc: int, n: int) -> None:
@@ -300,15 +306,19 @@ class LlamaContext:
     # memory
     def clear(self) -> None:
         """Drop every cell (not the buffers: zeroing them costs ms per job)."""
+        self.epoch += 1
         self.ll.llama_memory_clear(self._mem, False)
 
     def seq_cp(self, src: int, dst: int) -> None:
+        self.epoch += 1
         self.ll.llama_memory_seq_cp(self._mem, int(src), int(dst), -1, -1)
 
     def seq_rm(self, seq: int, p0: int = -1) -> None:
+        self.epoch += 1
         self.ll.llama_memory_seq_rm(self._mem, int(seq), int(p0), -1)
 
     def free(self) -> None:
+        self.epoch += 1
         if self.ptr:
             self.ll.llama_free(self.ptr)
         self.ptr = None

@@ -50,6 +50,7 @@ class GenerationStats:
     layout: str = ""  # KV cache layout of the job (unified, or one stream per sequence)
     llama_s: float = 0.0  # of decode_s, the time inside llama_decode; the rest is the host's share
     sampler: str = ""  # which implementation drew the tokens (engine.runtime.drawers)
+    prompt_reused: bool = False  # the prompt's cells came from the job before (RuntimeOptions.prompt_cache)
     shared_jobs: int = 1  # the most jobs that were in the slots together while this one ran (engine.runtime.slots)
     notes: list = field(default_factory=list)  # why the limit was lowered
 

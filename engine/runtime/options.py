@@ -23,6 +23,7 @@ ENVIRONMENT = {
     "LOGOS_PARALLEL_HOST_WORK": "parallel_host_work",
     "LOGOS_FUSED_STEPS": "fused_steps",
     "LOGOS_THREADED_DRAWS": "threaded_draws",
+    "LOGOS_PROMPT_CACHE": "prompt_cache",
     "LOGOS_THREADS": "n_threads",
     "LOGOS_LLAMA_LOG": "llama_log",
 }
@@ -56,6 +57,10 @@ class RuntimeOptions:
     - ``threaded_draws``: the steps in C spread a step's draws over llama.cpp's threads where both
       use the same OpenMP (the CPU backend on Linux; its threads wait between two decodes). False:
       the draws in one thread; for comparison. Same samples either way.
+    - ``prompt_cache``: a job whose prompt is the one the slots still hold from the job before
+      (same tokens, same KV layout, nothing decoded in between) starts from those cells: its prompt
+      is not decoded again and not copied to the slots (its log-probabilities and last row are
+      kept with it). False: every job decodes its prompt; for comparison. Same samples either way.
     - ``n_threads``: llama.cpp's threads (None: the planner's choice, one per physical core).
     - ``llama_log``: echo llama.cpp's log to stderr (it is always kept in memory for error messages).
     """
@@ -67,6 +72,7 @@ class RuntimeOptions:
     parallel_host_work: int = 1 << 18
     fused_steps: bool = True
     threaded_draws: bool = True
+    prompt_cache: bool = True
     n_threads: int | None = None
     llama_log: bool = False
 
@@ -82,7 +88,7 @@ class RuntimeOptions:
         if env.get("LOGOS_SAMPLER"):
             changes["sampler"] = str(env["LOGOS_SAMPLER"]).strip()
         for name in ("LOGOS_REFILL", "LOGOS_KV_STREAMS", "LOGOS_SHARE_SLOTS", "LOGOS_FUSED_STEPS",
-                     "LOGOS_THREADED_DRAWS"):
+                     "LOGOS_THREADED_DRAWS", "LOGOS_PROMPT_CACHE"):
             if name in env:
                 changes[ENVIRONMENT[name]] = str(env[name]).strip() != "0"
         if "LOGOS_LLAMA_LOG" in env:

@@ -33,6 +33,11 @@ How jobs share the slots:
   from the copy); one that stays with its job keeps its prompt copy. The last slot holding the
   prompt of a job with samples still to start stays with that job (which the fairness rule gives
   it anyway: that job then has no sample in a slot);
+- a loop that ends cleanly leaves its prompts in the context (:class:`KeptPrompts`); the next
+  loop's first job, when its prompt is one of them (same tokens; log-probabilities kept when it
+  asks for them), starts from those cells (``RuntimeOptions.prompt_cache``): no prompt decode, no
+  copy, each slot just drops its old sample's tokens. Anything else that changes the cells in
+  between (a decode, a copy, another layout: ``LlamaContext.epoch``) makes it evaluate its prompt;
 - a job LEAVES when its last sample is handed on, when it is cancelled (checked before every
   step: its slots go to the other jobs at that step), or when handing on one of its samples
   fails (its error is raised in its caller's thread; the others go on). llama.cpp's abort flag
@@ -180,6 +185,38 @@ def _dismiss_lingering(me) -> None:
             thread.join(1.0)  # it ends at once unless a job came to it meanwhile
 
 
+@dataclass(frozen=True)
+class KeptPrompt:
+    """A prompt a loop evaluated: its tokens, whether its log-probabilities were summed, their sum,
+    and the logits after its last token (read-only)."""
+
+    ptoks: tuple
+    scored: bool
+    prompt_lp: float
+    last_row: np.ndarray
+
+
+@dataclass(frozen=True)
+class KeptPrompts:
+    """What a slot loop that ended cleanly leaves for the next one: the sequences that hold a
+    prompt at positions 0..n-1 (a slot's old sample's tokens may follow it), the sequences it used,
+    and the context's ``epoch`` then (any later change to the cells makes these stale)."""
+
+    ctx: object
+    epoch: int
+    holders: dict  # sequence -> KeptPrompt
+    used: frozenset  # sequences that may hold cells
+
+    def match(self, ctx, job) -> tuple[list[int], KeptPrompt] | None:
+        """The sequences holding ``job``'s prompt and its record, if the cells are still as left."""
+        if ctx is not self.ctx or ctx.epoch != self.epoch or not ctx.ptr:
+            return None
+        want = tuple(job.ptoks)
+        seqs = [seq for seq, kp in self.holders.items()
+                if kp.ptoks == want and (kp.scored or not job.score_prompt)]
+        return (seqs, self.holders[seqs[0]]) if seqs else None
+
+
 class SlotScheduler:
     """A runtime's job queue and the thread that runs its slot loops (started when a job comes,
     gone when the queue has stayed empty for :data:`LINGER_S` seconds, when another runtime's
@@ -197,6 +234,7 @@ class SlotScheduler:
         self._dismissed = False
         self.busy = threading.RLock()
         self.loop: SlotLoop | None = None
+        self.kept: KeptPrompts | None = None  # the prompts the last loop left in the context
         self.wake = np.zeros(1, dtype=np.int64)  # 1 when a job was queued since the last admission: steps in C return
 
     def submit(self, job):
@@ -315,6 +353,8 @@ class SlotLoop:
         self.shared = False
         self._first_in_c = False  # the first job's first samples not drawn yet (they may start in C)
         self.flag_lock = threading.Lock()
+        self.prompts: dict[int, KeptPrompt] = {}  # job key -> its evaluated prompt
+        self.kv_broken = False  # a decode failed or was aborted: the cells are not kept for the next loop
 
     # ---------------------------------------------------------------- start
     def all_cancelled(self) -> bool:
@@ -326,27 +366,57 @@ class SlotLoop:
         self.jobs = [first]  # watched from here (its prompt's evaluation can be aborted)
         rt.abort_flag.clear()
         watcher.watch(self)
+        kept, self.sched.kept = self.sched.kept, None
         try:
             try:
-                self._start(first)
+                self._start(first, kept)
             except Exception as exc:  # noqa: BLE001 - the job's error, raised in its caller's thread
                 self.jobs = []
                 first.end(exc)
                 return
             self._steps()
+            self._keep()
         finally:
             watcher.unwatch(self)
 
-    def _start(self, first: JobState) -> None:
+    def _keep(self) -> None:
+        """Leave the loop's prompts for the next loop (:class:`KeptPrompts`), unless a decode
+        failed or the option is off."""
+        if self.kv_broken or not self.rt.options.prompt_cache or not self.prompts:
+            return
+        holders = {}
+        if self.multi:
+            for s in range(self.width):
+                kp = self.prompts.get(int(self.held[s]))
+                if kp is not None:
+                    holders[int(self.seqs[s])] = kp
+            if self.seq0 >= 0 and self.seq0 in self.prompts:
+                holders[0] = self.prompts[self.seq0]
+        elif int(self.held[0]) in self.prompts:  # one sequence: the slot is sequence 0
+            holders[0] = self.prompts[int(self.held[0])]
+        if holders:
+            self.sched.kept = KeptPrompts(self.ctx, self.ctx.epoch, holders, frozenset([0, *self.seqs.tolist()]))
+
+    def _start(self, first: JobState, kept: KeptPrompts | None = None) -> None:
         rt = self.rt
         stats = first.stats
         n_slots, unified = rt._layout(first.n, first.n_prompt, first.rule.max_new, stats)
         ctx = self.ctx = rt.context
-        ctx.clear()
         self.multi = multi = ctx.n_seq > 1
         self.layout = stats.layout
-        prompt_lp, last_row = rt._evaluate_prompt(first.ptoks, first.score_prompt, first.cancel, first.on_prompt,
-                                                  stats, seq=0)
+        reuse = kept.match(ctx, first) if (kept is not None and rt.options.prompt_cache) else None
+        if reuse is not None:
+            kp = reuse[1]
+            prompt_lp, last_row = kp.prompt_lp, kp.last_row
+            stats.prompt_reused = True
+            if first.on_prompt is not None:
+                first.on_prompt(first.n_prompt, first.n_prompt)
+        else:
+            ctx.clear()
+            prompt_lp, last_row = rt._evaluate_prompt(first.ptoks, first.score_prompt, first.cancel, first.on_prompt,
+                                                      stats, seq=0)
+            last_row.setflags(write=False)
+        self.prompts[first.key] = KeptPrompt(tuple(first.ptoks), bool(first.score_prompt), prompt_lp, last_row)
         width = self.width = min(n_slots, first.n)
         self.seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(width, dtype=np.int32)
         self.seq_of = self.seqs if multi else np.zeros(width, dtype=np.int32)  # each slot's batch sequence id
@@ -363,12 +433,14 @@ class SlotLoop:
         self._ensure_cap(first.rule.max_new)
         first.prompt_seq = 0
         self.seq0 = first.key
+        if reuse is not None:
+            self._reuse_prompt(first, reuse[0], kept)
         self._open(first, prompt_lp, last_row, [first.seed_of(i) for i in range(width)])
         self.shared = bool(self.room and self.refill and self.rt.options.share_slots
                            and drawers.shares(first.sampler))
         # steps in C (None: none); they return at the next step when a job is queued that may join
         self.handles = ctx.step_handles(self.sched.wake if self.shared else None) if rt.options.fused_steps else None
-        if multi:
+        if multi and reuse is None:
             for s in self.seqs.tolist():
                 ctx.seq_cp(0, s)
         for s in range(width):  # samples 0..W-1 in slots 0..W-1, seeded as the drawer was made
@@ -379,6 +451,31 @@ class SlotLoop:
         first.started = first.in_flight = width
         self._fresh0 = list(range(width))
         self._first_in_c = True  # their first tokens may be drawn in C, with the steps that follow
+
+    def _reuse_prompt(self, first: JobState, holding: list[int], kept: KeptPrompts) -> None:
+        """The first job's prompt is in the sequences ``holding`` (left by the loop before): each
+        slot keeps it and drops its old sample's tokens (or copies it from a holder when it holds
+        another prompt); sequence 0 keeps it when it has it, else is emptied; the sequences
+        the loop before used and this one does not are emptied (in a unified cache their cells are
+        everyone's room)."""
+        ctx = self.ctx
+        n_p = first.n_prompt
+        if not self.multi:  # one sequence: the slot is sequence 0 (it holds the prompt: matched)
+            ctx.seq_rm(0, n_p)
+            return
+        have = set(holding)
+        src = next((q for q in holding if q == 0 or q in set(self.seqs.tolist())), holding[0])
+        for seq in self.seqs.tolist():
+            if seq not in have:
+                ctx.seq_cp(src, seq)  # (a stream is reset first; unified: the cells are shared)
+            ctx.seq_rm(seq, n_p)
+        if 0 not in have:  # (sequence 0 never holds more than a prompt) the slots hold it; the last
+            ctx.seq_rm(0)  # copy of a job with samples to start stays with it (_last_holder)
+            first.prompt_seq = None
+            self.seq0 = -1
+        mine = set(self.seqs.tolist())
+        for seq in sorted(kept.used - mine - {0}):
+            ctx.seq_rm(seq)
 
     def _open(self, job: JobState, prompt_lp: float, last_row: np.ndarray, seeds: list[int]) -> None:
         """The job's drawer, sample maker and counters; it is in the loop from here."""
@@ -452,9 +549,12 @@ class SlotLoop:
                     raise Cancelled("cancelled")
                 prompt_lp, last_row = self.rt._evaluate_prompt(job.ptoks, job.score_prompt, job.cancel,
                                                                job.on_prompt, job.stats, seq=job.prompt_seq)
+                last_row.setflags(write=False)
+                self.prompts[job.key] = KeptPrompt(tuple(job.ptoks), bool(job.score_prompt), prompt_lp, last_row)
                 self._ensure_cap(job.rule.max_new)
                 self._open(job, prompt_lp, last_row, [job.seed_of(0)] * self.width)
             except Exception as exc:  # noqa: BLE001 - this job's error; the others go on
+                self.kv_broken = True  # (its prompt may be half in its sequence)
                 self._leave(job, exc)
         self.freed[:0] = self._reserved
 
@@ -640,6 +740,7 @@ class SlotLoop:
                 try:
                     parts.append(self._run_steps(job, rows, slots))
                 except Exception as exc:  # noqa: BLE001 - this job's error (the context failed)
+                    self.kv_broken = True
                     self._leave(job, exc)
                 return
         for job, mine, sel in list(self._groups(slots)):
@@ -751,6 +852,7 @@ class SlotLoop:
                     ctx.decode(going_tok, self.npos[going] - 1 + self.length[going],
                                self.seqs[going] if self.multi else 0, True)
                 except Exception as exc:  # noqa: BLE001 - the context failed: every job in it
+                    self.kv_broken = True
                     for job in list(self.jobs):
                         self._leave(job, Cancelled("cancelled") if job.cancel.is_set() else exc)
                     return
