@@ -220,3 +220,17 @@ def test_generate_cli_says_what_the_model_card_says_of_the_task():
     assert "warning" not in mol.stderr
     assert "\nwarning: model card for binding-site: seen in training but not learnt" in site.stderr
     assert "expect invalid output" in site.stderr
+
+
+def test_a_task_run_again_starts_from_the_prompt_the_engine_has_read(client, tiny_llama_gguf):
+    """Run, then Run again (other seed, other sampling): the second job's prompt is the first's, so
+    the engine starts from its cells (RuntimeOptions.prompt_cache); its stats say so."""
+    client.load_model_wait(str(tiny_llama_gguf), n_ctx=2048, n_threads=1)
+
+    def run(**kw):
+        events = _job_events(client, client.submit("molecule", n=4, **kw))
+        assert events[-1]["status"] == "finished", events[-1]
+        return events[-1]["stats"]
+
+    assert not run(seed=1, sampling={"max_new_tokens": 24})["prompt_reused"]
+    assert run(seed=2, sampling={"max_new_tokens": 24, "temperature": 0.8})["prompt_reused"]
