@@ -51,7 +51,7 @@ with the AVX2 and the portable code.
   slots the planner picks and with slots = llama.cpp alone's best batch size, against llama.cpp
   alone at that batch size; the curve of llama.cpp alone over batch sizes 1..128 at the jobs' mean
   sample length, and where the job's time goes (llama_decode, host, the tail of partial steps).
-``LOGOS_BENCH_GOAL_ROUNDS`` (9), ``LOGOS_BENCH_GOAL_N`` (1024), ``LOGOS_BENCH_GOAL_BIG_ROUNDS`` (5) and
+``LOGOS_BENCH_GOAL_ROUNDS`` (15), ``LOGOS_BENCH_GOAL_N`` (1024), ``LOGOS_BENCH_GOAL_BIG_ROUNDS`` (5) and
 ``LOGOS_BENCH_GOAL_BATCHES`` (1,2,4,8,16,32,64,128) scale it down for a smoke run.
 """
 
@@ -481,7 +481,7 @@ def _speed(path, n: int, max_new: int = MAX_NEW, *, threads: int = THREADS, n_gp
 
 
 # Issue 19's goals on the CPU (test_cpu_goals): the scale of the run
-GOAL_ROUNDS = int(os.environ.get("LOGOS_BENCH_GOAL_ROUNDS", "9"))  # alternating rounds per comparison (median)
+GOAL_ROUNDS = int(os.environ.get("LOGOS_BENCH_GOAL_ROUNDS", "15"))  # alternating rounds per comparison (median; 9 until 6 December)
 GOAL_BIG_N = int(os.environ.get("LOGOS_BENCH_GOAL_N", "1024"))  # samples of the large job
 GOAL_BIG_ROUNDS = int(os.environ.get("LOGOS_BENCH_GOAL_BIG_ROUNDS", "5"))  # rounds of the large job, each way (3 until 6 December: one slow round decided)
 GOAL_BATCHES = [int(b) for b in os.environ.get("LOGOS_BENCH_GOAL_BATCHES", "1,2,4,8,16,32,64,128").split(",")]
