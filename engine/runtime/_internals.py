@@ -207,8 +207,7 @@ class LlamaContext:
         key = (int(n_ctx), int(n_seq), bool(unified))
         if self.ptr and self.key == key:
             return
-        self.free()
-        self.epoch += 1
+        self.free()  # (a new context: the epoch moves there)
         ll = self.ll
         cparams = ll.llama_context_default_params()
         cparams.n_ctx = key[0]

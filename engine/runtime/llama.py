@@ -348,7 +348,8 @@ class Runtime:
     def _evaluate_prompt(self, ptoks: list[int], score_prompt: bool, cancel: threading.Event,
                          on_prompt, stats: GenerationStats, seq: int = 0) -> tuple[float, np.ndarray]:
         """The prompt in sequence ``seq``: returns the sum of its tokens' log-probabilities (0 without
-        ``score_prompt``) and a copy of the logits after its last token."""
+        ``score_prompt``) and a read-only copy of the logits after its last token (kept with the
+        prompt for the next job: ``engine.runtime.slots.KeptPrompt``)."""
         ctx = self.context
         n_prompt = len(ptoks)
         t0 = time.perf_counter()
@@ -374,6 +375,7 @@ class Runtime:
                     prompt_lp += float(log_softmax_at(rows[:len(nxt)], nxt).sum())
             if is_last:
                 last_row = np.array(rows[-1], dtype=np.float32, copy=True)
+                last_row.setflags(write=False)
             if on_prompt is not None:
                 on_prompt(start + k, n_prompt)
         stats.prompt_s = time.perf_counter() - t0

@@ -195,6 +195,10 @@ class KeptPrompt:
     prompt_lp: float
     last_row: np.ndarray
 
+    @classmethod
+    def of(cls, job, prompt_lp: float, last_row: np.ndarray) -> "KeptPrompt":
+        return cls(tuple(job.ptoks), bool(job.score_prompt), prompt_lp, last_row)
+
 
 @dataclass(frozen=True)
 class KeptPrompts:
@@ -415,8 +419,7 @@ class SlotLoop:
             ctx.clear()
             prompt_lp, last_row = rt._evaluate_prompt(first.ptoks, first.score_prompt, first.cancel, first.on_prompt,
                                                       stats, seq=0)
-            last_row.setflags(write=False)
-        self.prompts[first.key] = KeptPrompt(tuple(first.ptoks), bool(first.score_prompt), prompt_lp, last_row)
+        self.prompts[first.key] = KeptPrompt.of(first, prompt_lp, last_row)
         width = self.width = min(n_slots, first.n)
         self.seqs = np.arange(1, width + 1, dtype=np.int32) if multi else np.zeros(width, dtype=np.int32)
         self.seq_of = self.seqs if multi else np.zeros(width, dtype=np.int32)  # each slot's batch sequence id
@@ -464,8 +467,9 @@ class SlotLoop:
             ctx.seq_rm(0, n_p)
             return
         have = set(holding)
-        src = next((q for q in holding if q == 0 or q in set(self.seqs.tolist())), holding[0])
-        for seq in self.seqs.tolist():
+        mine = self.seqs.tolist()
+        src = next((q for q in holding if q == 0 or q in mine), holding[0])
+        for seq in mine:
             if seq not in have:
                 ctx.seq_cp(src, seq)  # (a stream is reset first; unified: the cells are shared)
             ctx.seq_rm(seq, n_p)
@@ -473,8 +477,7 @@ class SlotLoop:
             ctx.seq_rm(0)  # copy of a job with samples to start stays with it (_last_holder)
             first.prompt_seq = None
             self.seq0 = -1
-        mine = set(self.seqs.tolist())
-        for seq in sorted(kept.used - mine - {0}):
+        for seq in sorted(kept.used - set(mine) - {0}):
             ctx.seq_rm(seq)
 
     def _open(self, job: JobState, prompt_lp: float, last_row: np.ndarray, seeds: list[int]) -> None:
@@ -549,8 +552,7 @@ class SlotLoop:
                     raise Cancelled("cancelled")
                 prompt_lp, last_row = self.rt._evaluate_prompt(job.ptoks, job.score_prompt, job.cancel,
                                                                job.on_prompt, job.stats, seq=job.prompt_seq)
-                last_row.setflags(write=False)
-                self.prompts[job.key] = KeptPrompt(tuple(job.ptoks), bool(job.score_prompt), prompt_lp, last_row)
+                self.prompts[job.key] = KeptPrompt.of(job, prompt_lp, last_row)
                 self._ensure_cap(job.rule.max_new)
                 self._open(job, prompt_lp, last_row, [job.seed_of(0)] * self.width)
             except Exception as exc:  # noqa: BLE001 - this job's error; the others go on
